@@ -1,0 +1,434 @@
+//! The detector: runs every matcher over one buffer and scores what they find.
+//!
+//! A caller (custody-scan) hands in a [`Chunk`]: a buffer, whether it begins and ends the
+//! stream, and the range in which detections should be reported. Matchers look at
+//! neighbouring bytes for boundaries and context, so the caller keeps an overlap of
+//! [`Detector::overlap`] bytes between chunks and reports each detection exactly once.
+
+use std::fmt;
+
+use crate::context::{self, Hint, Keywords, Nearby};
+use crate::value::SensitiveValue;
+use crate::{Kind, email, numeric, secrets, structured};
+
+/// Why a detection was made or how its confidence was adjusted. Stable strings in output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A validator passed (`luhn`, `iin:visa`, `ssn-rules`, `mod97`, `aba-checksum`, …).
+    Validator(&'static str),
+    /// A keyword was found near the value (`context:card`).
+    Context(&'static str),
+    /// The value sits in a column whose header says what it is (`column:ssn`).
+    Column(Hint),
+    /// The value is written under a key that says what it is (`key:ssn`).
+    Key(Hint),
+    /// Negative context lowered the confidence (`negative:order`).
+    Negative(&'static str),
+    /// A published test number (`test-card`).
+    TestCard,
+    /// A format that adds or removes evidence (`format:grouped`, `format:role-account`).
+    Format(&'static str),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Validator(v) => f.write_str(v),
+            Reason::Context(w) => write!(f, "context:{w}"),
+            Reason::Column(h) => write!(f, "column:{}", h.as_str()),
+            Reason::Key(h) => write!(f, "key:{}", h.as_str()),
+            Reason::Negative(w) => write!(f, "negative:{w}"),
+            Reason::TestCard => f.write_str("test-card"),
+            Reason::Format(w) => write!(f, "format:{w}"),
+        }
+    }
+}
+
+/// One value found in a buffer.
+#[derive(Clone, Debug)]
+pub struct Detection {
+    /// What it is.
+    pub kind: Kind,
+    /// A finer label where one exists (`aws_access_key_id`, `v6`).
+    pub subkind: Option<&'static str>,
+    /// Byte offset of the first byte, relative to the chunk buffer.
+    pub start: usize,
+    /// Byte offset one past the last byte, relative to the chunk buffer.
+    pub end: usize,
+    /// How sure we are, 0–1.
+    pub confidence: f32,
+    /// Why.
+    pub reasons: Vec<Reason>,
+    /// A published test card number (reported with low confidence, never as a real card).
+    pub test_card: bool,
+    /// The matched value. Masked whenever printed.
+    pub value: SensitiveValue,
+}
+
+/// How a buffer is structured, which decides what counts as context.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub enum Structure {
+    /// Free text: keywords and keys are the only context.
+    #[default]
+    Plain,
+    /// CSV/TSV: every value is also in a column whose header is context.
+    Delimited {
+        /// The field separator.
+        delimiter: u8,
+        /// What each column's header says, by position.
+        columns: Vec<Option<Hint>>,
+    },
+}
+
+impl Structure {
+    /// Reads a header line and returns a delimited structure if it looks like one: at least
+    /// two fields, none of them looking like data (no `@`, no long digit runs).
+    pub fn from_header(line: &[u8]) -> Option<Structure> {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let delimiter = [b'\t', b',', b';', b'|']
+            .into_iter()
+            .max_by_key(|d| line.iter().filter(|c| *c == d).count())?;
+        let fields: Vec<&[u8]> = line.split(|c| *c == delimiter).collect();
+        if fields.len() < 2 {
+            return None;
+        }
+        let looks_like_data = |f: &[u8]| {
+            f.contains(&b'@')
+                || f.windows(4).any(|w| w.iter().all(u8::is_ascii_digit))
+                || f.len() > 64
+        };
+        if fields.iter().any(|f| looks_like_data(f)) {
+            return None;
+        }
+        let columns = fields
+            .iter()
+            .map(|f| std::str::from_utf8(f).ok().and_then(context::hint_for_name))
+            .collect();
+        Some(Structure::Delimited { delimiter, columns })
+    }
+}
+
+/// Detector settings.
+#[derive(Clone, Debug)]
+pub struct DetectorConfig {
+    enabled: [bool; Kind::ALL.len()],
+    /// Bytes before a candidate searched for keywords (after: a quarter of it).
+    pub context_window: usize,
+    /// Detections below this confidence are dropped.
+    pub min_confidence: f32,
+    /// Dates of birth after this year are rejected.
+    pub current_year: u32,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: [true; Kind::ALL.len()],
+            context_window: 48,
+            min_confidence: DEFAULT_MIN_CONFIDENCE,
+            current_year: current_year(),
+        }
+    }
+}
+
+/// Default confidence threshold: keeps test cards (0.35) and drops values whose negative
+/// context (order, invoice, tracking numbers) outweighs their validation.
+pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.3;
+
+impl DetectorConfig {
+    /// Restricts detection to `kinds` (an empty slice enables every kind).
+    pub fn with_kinds(mut self, kinds: &[Kind]) -> Self {
+        if !kinds.is_empty() {
+            self.enabled = [false; Kind::ALL.len()];
+            for k in kinds {
+                self.enabled[*k as usize] = true;
+            }
+        }
+        self
+    }
+
+    /// Whether `kind` is detected.
+    pub fn is_enabled(&self, kind: Kind) -> bool {
+        self.enabled[kind as usize]
+    }
+}
+
+fn current_year() -> u32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Civil year from days since 1970, good for any date this program will see.
+    let days = secs / 86_400;
+    (1970 + (days * 400 / 146_097)) as u32
+}
+
+/// A buffer to scan and where in it to report.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// The bytes, including overlap on both sides.
+    pub bytes: &'a [u8],
+    /// `bytes[0]` is the first byte of the stream (nothing precedes it).
+    pub stream_start: bool,
+    /// The stream ends with `bytes`.
+    pub stream_end: bool,
+    /// Report detections that start at or after this offset…
+    pub emit_from: usize,
+    /// …and before this one.
+    pub emit_to: usize,
+}
+
+impl<'a> Chunk<'a> {
+    /// A whole, self-contained buffer.
+    pub fn whole(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            stream_start: true,
+            stream_end: true,
+            emit_from: 0,
+            emit_to: bytes.len(),
+        }
+    }
+}
+
+/// Detects customer data in buffers. Cheap to share across threads.
+pub struct Detector {
+    config: DetectorConfig,
+    keywords: Keywords,
+    secrets: secrets::Secrets,
+    structured: structured::Structured,
+}
+
+impl Detector {
+    /// Builds a detector.
+    pub fn new(config: DetectorConfig) -> Self {
+        Self {
+            config,
+            keywords: Keywords::new(),
+            secrets: secrets::Secrets::new(),
+            structured: structured::Structured::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Bytes of overlap a caller must keep between consecutive chunks so that every value,
+    /// with its context, is seen whole in one of them.
+    pub fn overlap(&self) -> usize {
+        // Longest value we match (a PEM header or URL password ≤ 1 KiB) plus context.
+        2048 + 2 * self.config.context_window
+    }
+
+    /// Scans `chunk` and appends detections, sorted by start, to `out`.
+    pub fn detect(&self, chunk: &Chunk<'_>, structure: &Structure, out: &mut Vec<Detection>) {
+        let scan = Scan {
+            det: self,
+            chunk: *chunk,
+            structure,
+        };
+        let mut found = Vec::new();
+        numeric::scan(&scan, &mut found);
+        email::scan(&scan, &mut found);
+        self.secrets.scan(&scan, &mut found);
+        self.structured.scan(&scan, &mut found);
+        found.retain(|d| {
+            d.start >= chunk.emit_from
+                && d.start < chunk.emit_to
+                && self.config.is_enabled(d.kind)
+                && d.confidence >= self.config.min_confidence
+        });
+        found.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then(b.confidence.total_cmp(&a.confidence))
+        });
+        // Overlapping detections: keep the more confident one.
+        let first = out.len();
+        for d in found {
+            if let Some(last) = out[first..].last_mut()
+                && d.start < last.end
+            {
+                if d.confidence > last.confidence {
+                    *last = d;
+                }
+                continue;
+            }
+            out.push(d);
+        }
+    }
+}
+
+/// Evidence around one candidate.
+pub(crate) struct Evidence {
+    pub nearby: Nearby,
+    pub key: Option<Hint>,
+    pub column: Option<Hint>,
+}
+
+impl Evidence {
+    /// Whether anything says the value is of this meaning.
+    pub fn supports(&self, hint: Hint) -> bool {
+        self.column == Some(hint) || self.key == Some(hint) || self.nearby.get(hint).is_some()
+    }
+
+    /// Distance rank for choosing between meanings: a column or key beats any keyword.
+    pub fn strength(&self, hint: Hint) -> Option<u32> {
+        if self.column == Some(hint) || self.key == Some(hint) {
+            Some(0)
+        } else {
+            self.nearby.get(hint).map(|(d, _)| 1 + u32::from(d))
+        }
+    }
+}
+
+/// One scan of one chunk: the shared state matchers need.
+pub(crate) struct Scan<'a> {
+    pub det: &'a Detector,
+    pub chunk: Chunk<'a>,
+    pub structure: &'a Structure,
+}
+
+impl Scan<'_> {
+    pub fn bytes(&self) -> &[u8] {
+        self.chunk.bytes
+    }
+
+    pub fn enabled(&self, kind: Kind) -> bool {
+        self.det.config.is_enabled(kind)
+    }
+
+    pub fn current_year(&self) -> u32 {
+        self.det.config.current_year
+    }
+
+    /// Whether a candidate at `start` could be reported from this chunk (saves work on
+    /// candidates in the overlap that the neighbouring chunk reports).
+    pub fn in_emit_range(&self, start: usize) -> bool {
+        start >= self.chunk.emit_from && start < self.chunk.emit_to
+    }
+
+    /// Gathers keywords, the key and the column around `bytes[start..end]`.
+    pub fn evidence(&self, start: usize, end: usize) -> Evidence {
+        let bytes = self.bytes();
+        let window = self.det.config.context_window;
+        let from = start.saturating_sub(window);
+        let to = (end + window / 4).min(bytes.len());
+        // Keywords on the same line only: the line before is a different record.
+        let line_from = memchr::memrchr(b'\n', &bytes[from..start]).map_or(from, |p| from + p + 1);
+        let line_to = memchr::memchr(b'\n', &bytes[end..to]).map_or(to, |p| end + p);
+        let nearby = self
+            .det
+            .keywords
+            .scan(bytes, line_from, line_to, start, end);
+        let key = context::key_before(bytes, start)
+            .and_then(|(s, e)| std::str::from_utf8(&bytes[s..e]).ok())
+            .and_then(context::hint_for_name);
+        let column = self.column_of(start);
+        Evidence {
+            nearby,
+            key,
+            column,
+        }
+    }
+
+    /// The header hint of the delimited column containing offset `pos`.
+    fn column_of(&self, pos: usize) -> Option<Hint> {
+        let Structure::Delimited { delimiter, columns } = self.structure else {
+            return None;
+        };
+        let bytes = self.bytes();
+        let line_start = match memchr::memrchr(b'\n', &bytes[..pos]) {
+            Some(p) => p + 1,
+            // The header line itself holds no values.
+            None if self.chunk.stream_start => return None,
+            None => return None,
+        };
+        let mut index = 0;
+        let mut quoted = false;
+        for &c in &bytes[line_start..pos] {
+            if c == b'"' {
+                quoted = !quoted;
+            } else if c == *delimiter && !quoted {
+                index += 1;
+            }
+        }
+        columns.get(index).copied().flatten()
+    }
+
+    /// Applies context to a base confidence for a value of meaning `hint`.
+    pub fn score(&self, base: f32, hint: Hint, ev: &Evidence, reasons: &mut Vec<Reason>) -> f32 {
+        let mut conf = base;
+        let positive = if ev.column == Some(hint) {
+            reasons.push(Reason::Column(hint));
+            conf += (1.0 - conf) * 0.8;
+            Some(0)
+        } else if ev.key == Some(hint) {
+            reasons.push(Reason::Key(hint));
+            conf += (1.0 - conf) * 0.8;
+            Some(0)
+        } else if let Some((d, word)) = ev.nearby.get(hint) {
+            reasons.push(Reason::Context(word));
+            conf += (1.0 - conf) * 0.6;
+            Some(d)
+        } else {
+            None
+        };
+        let negative = if ev.column == Some(Hint::Negative) {
+            Some(("column", 0))
+        } else if ev.key == Some(Hint::Negative) {
+            Some(("key", 0))
+        } else {
+            ev.nearby.get(Hint::Negative).map(|(d, w)| (w, d))
+        };
+        if let Some((word, d)) = negative {
+            // The nearer context wins; a column header beats a keyword either way.
+            let outweighed = positive.is_some_and(|p| p < d) && ev.column != Some(Hint::Negative);
+            if !outweighed {
+                reasons.push(Reason::Negative(word));
+                conf *= 0.3;
+            }
+        }
+        conf.clamp(0.0, 1.0)
+    }
+
+    /// Builds a detection over `bytes[start..end]`.
+    pub fn detection(
+        &self,
+        kind: Kind,
+        start: usize,
+        end: usize,
+        confidence: f32,
+        reasons: Vec<Reason>,
+    ) -> Detection {
+        let raw = &self.bytes()[start..end];
+        let value = match std::str::from_utf8(raw) {
+            Ok(s) => s.to_string(),
+            // Not UTF-8: the text is Latin-1 (each byte one code point).
+            Err(_) => raw.iter().map(|b| char::from(*b)).collect(),
+        };
+        Detection {
+            kind,
+            subkind: None,
+            start,
+            end,
+            confidence,
+            reasons,
+            test_card: false,
+            value: SensitiveValue::new(value),
+        }
+    }
+
+    /// Whether the byte before `pos` is unknown (chunk start, not stream start).
+    pub fn open_left(&self, pos: usize) -> bool {
+        pos == 0 && !self.chunk.stream_start
+    }
+
+    /// Whether the byte at `pos` is unknown (chunk end, not stream end).
+    pub fn open_right(&self, pos: usize) -> bool {
+        pos >= self.bytes().len() && !self.chunk.stream_end
+    }
+}

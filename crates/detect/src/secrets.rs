@@ -1,0 +1,416 @@
+//! Credentials: cloud and SaaS API keys, tokens, private keys and passwords in URLs.
+//!
+//! As gitleaks and trufflehog do, a keyword prefilter (one multi-literal search per buffer)
+//! finds the few places worth a closer look; each rule then checks the exact shape at that
+//! place. Nothing is verified against a provider: custody makes no network calls.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::Kind;
+use crate::detector::{Detection, Reason, Scan};
+
+#[derive(Clone, Copy)]
+enum Rule {
+    /// `AKIA…`: 16 more base-32 characters.
+    AwsAccessKeyId,
+    /// A 40-character secret after an `aws_secret_access_key` style key.
+    AwsSecretKey,
+    /// `sk_live_…`.
+    StripeSecret,
+    /// `rk_live_…`.
+    StripeRestricted,
+    /// `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` + 36.
+    GitHubToken,
+    /// `github_pat_` + 82.
+    GitHubPat,
+    /// `xoxb-…`, `xoxp-…`.
+    SlackToken,
+    /// `https://hooks.slack.com/services/T…/B…/…`.
+    SlackWebhook,
+    /// `AIza` + 35.
+    GoogleApiKey,
+    /// `SK` + 32 hex.
+    TwilioApiKey,
+    /// `SG.` + 22 `.` + 43.
+    SendGrid,
+    /// `-----BEGIN … PRIVATE KEY-----`.
+    PrivateKey,
+    /// `scheme://user:password@host`.
+    UrlPassword,
+}
+
+const PATTERNS: &[(&str, Rule)] = &[
+    ("AKIA", Rule::AwsAccessKeyId),
+    ("ASIA", Rule::AwsAccessKeyId),
+    ("ABIA", Rule::AwsAccessKeyId),
+    ("ACCA", Rule::AwsAccessKeyId),
+    ("aws_secret_access_key", Rule::AwsSecretKey),
+    ("AWS_SECRET_ACCESS_KEY", Rule::AwsSecretKey),
+    ("aws_secret_key", Rule::AwsSecretKey),
+    ("AWS_SECRET_KEY", Rule::AwsSecretKey),
+    ("SecretAccessKey", Rule::AwsSecretKey),
+    ("sk_live_", Rule::StripeSecret),
+    ("rk_live_", Rule::StripeRestricted),
+    ("ghp_", Rule::GitHubToken),
+    ("gho_", Rule::GitHubToken),
+    ("ghu_", Rule::GitHubToken),
+    ("ghs_", Rule::GitHubToken),
+    ("ghr_", Rule::GitHubToken),
+    ("github_pat_", Rule::GitHubPat),
+    ("xoxb-", Rule::SlackToken),
+    ("xoxp-", Rule::SlackToken),
+    ("xoxa-", Rule::SlackToken),
+    ("xoxr-", Rule::SlackToken),
+    ("xoxs-", Rule::SlackToken),
+    ("xoxe-", Rule::SlackToken),
+    ("hooks.slack.com/services/", Rule::SlackWebhook),
+    ("AIza", Rule::GoogleApiKey),
+    ("SK", Rule::TwilioApiKey),
+    ("SG.", Rule::SendGrid),
+    ("-----BEGIN ", Rule::PrivateKey),
+    ("://", Rule::UrlPassword),
+];
+
+/// The compiled prefilter.
+pub(crate) struct Secrets {
+    ac: AhoCorasick,
+}
+
+fn alnum(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+fn b32(c: u8) -> bool {
+    c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)
+}
+
+fn url_safe(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c == b'-'
+}
+
+/// Counts bytes from `at` satisfying `ok`, up to `max`.
+fn run(bytes: &[u8], at: usize, max: usize, ok: impl Fn(u8) -> bool) -> usize {
+    bytes[at.min(bytes.len())..]
+        .iter()
+        .take(max)
+        .take_while(|c| ok(**c))
+        .count()
+}
+
+impl Secrets {
+    pub fn new() -> Self {
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::LeftmostFirst)
+            .build(PATTERNS.iter().map(|(p, _)| p))
+            .expect("the secret prefixes are a small fixed set of literals");
+        Self { ac }
+    }
+
+    pub fn scan(&self, scan: &Scan<'_>, out: &mut Vec<Detection>) {
+        if !scan.enabled(Kind::Secret) {
+            return;
+        }
+        let bytes = scan.bytes();
+        let from = scan.chunk.emit_from.saturating_sub(256);
+        for m in self.ac.find_iter(&bytes[from..]) {
+            let at = from + m.start();
+            if at > scan.chunk.emit_to + 256 {
+                break;
+            }
+            let rule = PATTERNS[m.pattern().as_usize()].1;
+            if let Some((s, e, subkind, conf)) = check(bytes, at, from + m.end(), rule) {
+                if !scan.in_emit_range(s) || scan.open_left(s) || scan.open_right(e) {
+                    continue;
+                }
+                let reasons = vec![Reason::Validator(subkind)];
+                let mut d = scan.detection(Kind::Secret, s, e, conf, reasons);
+                d.subkind = Some(subkind);
+                out.push(d);
+            }
+        }
+    }
+}
+
+/// Checks one rule at a prefilter hit `bytes[at..after]`: the secret's span, subkind and
+/// confidence.
+fn check(
+    bytes: &[u8],
+    at: usize,
+    after: usize,
+    rule: Rule,
+) -> Option<(usize, usize, &'static str, f32)> {
+    let left_ok = at == 0 || !alnum(bytes[at - 1]);
+    let ends_clean = |e: usize| e >= bytes.len() || !url_safe(bytes[e]);
+    match rule {
+        Rule::AwsAccessKeyId => {
+            let n = run(bytes, after, 17, b32);
+            let e = after + 16;
+            (left_ok && n == 16 && ends_clean(e)).then(|| {
+                // AWS's documentation example key is not a leak.
+                let example = bytes[at..e].ends_with(b"EXAMPLE");
+                (at, e, "aws_access_key_id", if example { 0.3 } else { 0.9 })
+            })
+        }
+        Rule::AwsSecretKey => {
+            // key, optional quote, `=` or `:`, optional spaces and quote, 40 characters.
+            let mut i = after;
+            while i < bytes.len()
+                && i - after < 8
+                && matches!(bytes[i], b'"' | b'\'' | b' ' | b'\t' | b'=' | b':')
+            {
+                i += 1;
+            }
+            let n = run(bytes, i, 41, |c| {
+                c.is_ascii_alphanumeric() || c == b'/' || c == b'+'
+            });
+            (n == 40 && i > after).then(|| {
+                let example = bytes[i..i + 40].ends_with(b"EXAMPLEKEY");
+                (
+                    i,
+                    i + 40,
+                    "aws_secret_access_key",
+                    if example { 0.3 } else { 0.9 },
+                )
+            })
+        }
+        Rule::StripeSecret | Rule::StripeRestricted => {
+            let n = run(bytes, after, 100, alnum);
+            let e = after + n;
+            let sub = if matches!(rule, Rule::StripeSecret) {
+                "stripe_secret_key"
+            } else {
+                "stripe_restricted_key"
+            };
+            (left_ok && (24..=99).contains(&n) && ends_clean(e)).then_some((at, e, sub, 0.95))
+        }
+        Rule::GitHubToken => {
+            let n = run(bytes, after, 37, alnum);
+            (left_ok && n == 36 && ends_clean(after + 36)).then_some((
+                at,
+                after + 36,
+                "github_token",
+                0.95,
+            ))
+        }
+        Rule::GitHubPat => {
+            let n = run(bytes, after, 83, |c| alnum(c) || c == b'_');
+            (left_ok && n == 82 && ends_clean(after + 82)).then_some((
+                at,
+                after + 82,
+                "github_token",
+                0.95,
+            ))
+        }
+        Rule::SlackToken => {
+            let n = run(bytes, after, 200, |c| alnum(c) || c == b'-');
+            let dashes = bytes[after..after + n]
+                .iter()
+                .filter(|c| **c == b'-')
+                .count();
+            (left_ok && n >= 20 && dashes >= 2).then_some((at, after + n, "slack_token", 0.9))
+        }
+        Rule::SlackWebhook => {
+            let n = run(bytes, after, 120, |c| alnum(c) || c == b'/');
+            (n >= 20 && bytes[after] == b'T').then_some((after, after + n, "slack_webhook", 0.9))
+        }
+        Rule::GoogleApiKey => {
+            let n = run(bytes, after, 36, url_safe);
+            (left_ok && n == 35).then_some((at, after + 35, "google_api_key", 0.9))
+        }
+        Rule::TwilioApiKey => {
+            let n = run(bytes, after, 33, |c| c.is_ascii_hexdigit());
+            let e = after + 32;
+            let mixed = bytes[after..after + n].iter().any(u8::is_ascii_digit);
+            (left_ok && n == 32 && mixed && ends_clean(e)).then_some((
+                at,
+                e,
+                "twilio_api_key",
+                0.85,
+            ))
+        }
+        Rule::SendGrid => {
+            let a = run(bytes, after, 23, url_safe);
+            if !left_ok || a != 22 || bytes.get(after + 22) != Some(&b'.') {
+                return None;
+            }
+            let b = run(bytes, after + 23, 44, url_safe);
+            (b == 43).then_some((at, after + 23 + 43, "sendgrid_api_key", 0.95))
+        }
+        Rule::PrivateKey => {
+            let line_end = memchr::memchr(b'\n', &bytes[after..bytes.len().min(after + 80)])?;
+            let header = &bytes[after..after + line_end];
+            let header = header.strip_suffix(b"\r").unwrap_or(header);
+            let private = memchr::memmem::find(header, b"PRIVATE KEY").is_some()
+                && header.ends_with(b"-----");
+            private.then_some((at, after + header.len(), "private_key", 0.99))
+        }
+        Rule::UrlPassword => url_password(bytes, at, after),
+    }
+}
+
+/// Values that are clearly placeholders, not passwords.
+const PLACEHOLDERS: &[&str] = &[
+    "password",
+    "passwd",
+    "pass",
+    "pwd",
+    "secret",
+    "xxx",
+    "xxxx",
+    "xxxxxx",
+    "changeme",
+    "example",
+    "your_password",
+    "yourpassword",
+    "mypassword",
+    "placeholder",
+    "redacted",
+    "hidden",
+    "null",
+    "none",
+    "user",
+    "username",
+];
+
+fn url_password(
+    bytes: &[u8],
+    at: usize,
+    after: usize,
+) -> Option<(usize, usize, &'static str, f32)> {
+    // The scheme before `://`.
+    let scheme = bytes[..at]
+        .iter()
+        .rev()
+        .take(20)
+        .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+        .count();
+    if scheme == 0 {
+        return None;
+    }
+    let userinfo_end = after
+        + bytes[after..bytes.len().min(after + 512)]
+            .iter()
+            .position(|c| matches!(c, b'@' | b'/' | b' ' | b'\n' | b'"' | b'\'' | b'<' | b'>'))?;
+    if bytes[userinfo_end] != b'@' {
+        return None;
+    }
+    let userinfo = &bytes[after..userinfo_end];
+    let colon = memchr::memchr(b':', userinfo)?;
+    let (ps, pe) = (after + colon + 1, userinfo_end);
+    let password = &bytes[ps..pe];
+    let lower = String::from_utf8_lossy(password).to_ascii_lowercase();
+    let templated = password.starts_with(b"$")
+        || password.starts_with(b"{")
+        || password.starts_with(b"<")
+        || password.starts_with(b"%")
+        || password.iter().all(|c| *c == b'*');
+    if password.is_empty() || templated || PLACEHOLDERS.contains(&lower.as_str()) {
+        return None;
+    }
+    Some((ps, pe, "url_password", 0.9))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Chunk, Detector, DetectorConfig, Kind, Structure};
+
+    fn secrets(text: &str) -> Vec<(String, &'static str)> {
+        let det = Detector::new(DetectorConfig::default().with_kinds(&[Kind::Secret]));
+        let mut out = Vec::new();
+        det.detect(&Chunk::whole(text.as_bytes()), &Structure::Plain, &mut out);
+        out.iter()
+            .map(|d| (d.value.expose().to_string(), d.subkind.unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn true_examples() {
+        let cases = [
+            (
+                "aws_access_key_id = AKIAZ7QW3RT5YU2IOP4A",
+                "AKIAZ7QW3RT5YU2IOP4A",
+                "aws_access_key_id",
+            ),
+            (
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzKEYabc",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzzKEYabc",
+                "aws_secret_access_key",
+            ),
+            (
+                "STRIPE_KEY=sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+                "stripe_secret_key",
+            ),
+            (
+                "key: rk_live_51H8abcdefghijklmnopqrstuv",
+                "rk_live_51H8abcdefghijklmnopqrstuv",
+                "stripe_restricted_key",
+            ),
+            (
+                "token ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+                "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+                "github_token",
+            ),
+            (
+                "SLACK=xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+                "xoxb-1234567890-0987654321-AbCdEfGhIjKlMnOp",
+                "slack_token",
+            ),
+            (
+                "maps AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+                "AIzaSyA1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q",
+                "google_api_key",
+            ),
+            (
+                "TWILIO=SK0123456789abcdef0123456789abcdef",
+                "SK0123456789abcdef0123456789abcdef",
+                "twilio_api_key",
+            ),
+            (
+                "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq",
+                "SG.abcdefghijklmnopqrstuv.ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq",
+                "sendgrid_api_key",
+            ),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nMIIE...",
+                "-----BEGIN RSA PRIVATE KEY-----",
+                "private_key",
+            ),
+            (
+                "-----BEGIN OPENSSH PRIVATE KEY-----\n",
+                "-----BEGIN OPENSSH PRIVATE KEY-----",
+                "private_key",
+            ),
+            (
+                "DATABASE_URL=postgres://app:S3cr3tPass@db.internal:5432/shop",
+                "S3cr3tPass",
+                "url_password",
+            ),
+        ];
+        for (text, value, sub) in cases {
+            assert_eq!(secrets(text), vec![(value.to_string(), sub)], "{text}");
+        }
+    }
+
+    #[test]
+    fn false_examples() {
+        for text in [
+            "AKIAZ7QW3RT5YU2IOP4",   // one short
+            "XAKIAZ7QW3RT5YU2IOP4A", // glued
+            "sk_test_4eC39HqLyjWDarjtT1zdp7dc",
+            "sk_live_short",
+            "ghp_tooshort",
+            "ASKING for the DESK",
+            "SKU 0123456789abcdef0123456789abcdef", // not SK+hex directly
+            "-----BEGIN PUBLIC KEY-----\n",
+            "-----BEGIN CERTIFICATE-----\n",
+            "postgres://app:${DB_PASSWORD}@db/shop",
+            "postgres://app:password@db/shop",
+            "https://example.com/path:with@colon",
+            "https://user@example.com/",
+            "see http://example.com:8080/",
+        ] {
+            assert!(secrets(text).is_empty(), "{text}: {:?}", secrets(text));
+        }
+    }
+}
