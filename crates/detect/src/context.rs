@@ -147,7 +147,13 @@ const KEYWORDS: &[(&str, Hint)] = &[
     ("product", Hint::Negative),
     ("part", Hint::Negative),
     ("version", Hint::Negative),
+    ("zip", Hint::Negative),
+    ("postal", Hint::Negative),
+    ("postcode", Hint::Negative),
 ];
+
+/// Added to the distance of keywords that follow the candidate.
+const AFTER_PENALTY: usize = 16;
 
 /// The nearest keyword of each meaning found in a window around a candidate.
 #[derive(Clone, Copy, Debug, Default)]
@@ -227,10 +233,18 @@ impl Keywords {
                     continue;
                 }
             }
-            let distance = if abs_e <= cand_start {
+            let before = abs_e <= cand_start;
+            // Negative words name the number that follows them (`Order #…`, `SKU …`); after
+            // a value they describe the next one.
+            if hint == Hint::Negative && !before {
+                continue;
+            }
+            // A keyword after a value is weaker evidence than one before it (`SSN 123-45-6789`
+            // is the norm; `123-45-6789 (SSN)` happens): it only wins when nothing precedes.
+            let distance = if before {
                 cand_start - abs_e
             } else {
-                abs_s.saturating_sub(cand_end)
+                AFTER_PENALTY + abs_s.saturating_sub(cand_end)
             };
             nearby.offer(hint, distance.min(usize::from(u16::MAX)) as u16, word);
         }
@@ -249,17 +263,12 @@ impl Default for Keywords {
 /// Returns `None` for names that say nothing about customer data, so that a data row that
 /// was mistaken for a header never turns into a reason string.
 pub fn hint_for_name(name: &str) -> Option<Hint> {
-    let lower = name
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'')
-        .to_ascii_lowercase();
+    let lower = name.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
     if lower.is_empty() || lower.len() > 64 {
         return None;
     }
-    let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect();
+    let words: Vec<&str> =
+        lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let last = *words.last()?;
     let has = |w: &str| words.contains(&w);
     let joined: String = words.concat();
@@ -302,18 +311,9 @@ pub fn hint_for_name(name: &str) -> Option<Hint> {
     {
         return Some(Hint::Negative);
     }
-    if [
-        "expiry",
-        "exp",
-        "expiration",
-        "cvv",
-        "cvc",
-        "brand",
-        "type",
-        "last4",
-    ]
-    .iter()
-    .any(|w| has(w))
+    if ["expiry", "exp", "expiration", "cvv", "cvc", "brand", "type", "last4"]
+        .iter()
+        .any(|w| has(w))
     {
         return None;
     }
@@ -367,9 +367,8 @@ pub fn hint_for_name(name: &str) -> Option<Hint> {
     {
         return Some(Hint::Card);
     }
-    let address_veto = [
-        "email", "ip", "mac", "web", "url", "wallet", "id", "city", "state", "country",
-    ];
+    let address_veto =
+        ["email", "ip", "mac", "web", "url", "wallet", "id", "city", "state", "country"];
     if (has("street")
         || last.starts_with("address")
         || has("addr")

@@ -182,13 +182,7 @@ pub struct Chunk<'a> {
 impl<'a> Chunk<'a> {
     /// A whole, self-contained buffer.
     pub fn whole(bytes: &'a [u8]) -> Self {
-        Self {
-            bytes,
-            stream_start: true,
-            stream_end: true,
-            emit_from: 0,
-            emit_to: bytes.len(),
-        }
+        Self { bytes, stream_start: true, stream_end: true, emit_from: 0, emit_to: bytes.len() }
     }
 }
 
@@ -225,11 +219,7 @@ impl Detector {
 
     /// Scans `chunk` and appends detections, sorted by start, to `out`.
     pub fn detect(&self, chunk: &Chunk<'_>, structure: &Structure, out: &mut Vec<Detection>) {
-        let scan = Scan {
-            det: self,
-            chunk: *chunk,
-            structure,
-        };
+        let scan = Scan { det: self, chunk: *chunk, structure };
         let mut found = Vec::new();
         numeric::scan(&scan, &mut found);
         email::scan(&scan, &mut found);
@@ -241,11 +231,7 @@ impl Detector {
                 && self.config.is_enabled(d.kind)
                 && d.confidence >= self.config.min_confidence
         });
-        found.sort_by(|a, b| {
-            a.start
-                .cmp(&b.start)
-                .then(b.confidence.total_cmp(&a.confidence))
-        });
+        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.confidence.total_cmp(&a.confidence)));
         // Overlapping detections: keep the more confident one.
         let first = out.len();
         for d in found {
@@ -270,20 +256,26 @@ pub(crate) struct Evidence {
 }
 
 impl Evidence {
-    /// Whether anything says the value is of this meaning.
+    /// Whether anything says the value is of this meaning: its column, its key, or a
+    /// keyword close enough to name it (values that need context to count at all use this).
     pub fn supports(&self, hint: Hint) -> bool {
-        self.column == Some(hint) || self.key == Some(hint) || self.nearby.get(hint).is_some()
+        self.strength(hint).is_some()
     }
 
-    /// Distance rank for choosing between meanings: a column or key beats any keyword.
+    /// Distance rank for choosing between meanings: a column or key beats any keyword, a
+    /// nearer keyword beats a farther one, and keywords beyond [`NAMING_REACH`] do not count.
     pub fn strength(&self, hint: Hint) -> Option<u32> {
         if self.column == Some(hint) || self.key == Some(hint) {
             Some(0)
         } else {
-            self.nearby.get(hint).map(|(d, _)| 1 + u32::from(d))
+            self.nearby.get(hint).filter(|(d, _)| *d <= NAMING_REACH).map(|(d, _)| 1 + u32::from(d))
         }
     }
 }
+
+/// How far a keyword may stand from a bare value that needs it (`SSN: 123456789`,
+/// `social security number 123456789`); farther away it describes some other value.
+const NAMING_REACH: u16 = 32;
 
 /// One scan of one chunk: the shared state matchers need.
 pub(crate) struct Scan<'a> {
@@ -320,19 +312,12 @@ impl Scan<'_> {
         // Keywords on the same line only: the line before is a different record.
         let line_from = memchr::memrchr(b'\n', &bytes[from..start]).map_or(from, |p| from + p + 1);
         let line_to = memchr::memchr(b'\n', &bytes[end..to]).map_or(to, |p| end + p);
-        let nearby = self
-            .det
-            .keywords
-            .scan(bytes, line_from, line_to, start, end);
+        let nearby = self.det.keywords.scan(bytes, line_from, line_to, start, end);
         let key = context::key_before(bytes, start)
             .and_then(|(s, e)| std::str::from_utf8(&bytes[s..e]).ok())
             .and_then(context::hint_for_name);
         let column = self.column_of(start);
-        Evidence {
-            nearby,
-            key,
-            column,
-        }
+        Evidence { nearby, key, column }
     }
 
     /// The header hint of the delimited column containing offset `pos`.
@@ -360,7 +345,13 @@ impl Scan<'_> {
     }
 
     /// Applies context to a base confidence for a value of meaning `hint`.
+    ///
+    /// Negative context (order, invoice, tracking, SKU numbers) only applies to bare numbers
+    /// that could be such identifiers, and only when it comes right before the value:
+    /// an email or an IBAN is what it is whatever surrounds it.
     pub fn score(&self, base: f32, hint: Hint, ev: &Evidence, reasons: &mut Vec<Reason>) -> f32 {
+        /// A negative keyword names a number at most this far after it (`Invoice # 123`).
+        const NEGATIVE_REACH: u16 = 24;
         let mut conf = base;
         let positive = if ev.column == Some(hint) {
             reasons.push(Reason::Column(hint));
@@ -377,12 +368,15 @@ impl Scan<'_> {
         } else {
             None
         };
-        let negative = if ev.column == Some(Hint::Negative) {
+        let numeric = !matches!(hint, Hint::Email | Hint::Iban | Hint::Name | Hint::Address);
+        let negative = if !numeric {
+            None
+        } else if ev.column == Some(Hint::Negative) {
             Some(("column", 0))
         } else if ev.key == Some(Hint::Negative) {
             Some(("key", 0))
         } else {
-            ev.nearby.get(Hint::Negative).map(|(d, w)| (w, d))
+            ev.nearby.get(Hint::Negative).filter(|(d, _)| *d <= NEGATIVE_REACH).map(|(d, w)| (w, d))
         };
         if let Some((word, d)) = negative {
             // The nearer context wins; a column header beats a keyword either way.

@@ -118,9 +118,7 @@ fn valid_domain(domain: &[u8]) -> bool {
     if labels.len() < 2 {
         return false;
     }
-    if labels
-        .iter()
-        .any(|l| l.is_empty() || l.len() > 63 || l[0] == b'-' || l[l.len() - 1] == b'-')
+    if labels.iter().any(|l| l.is_empty() || l.len() > 63 || l[0] == b'-' || l[l.len() - 1] == b'-')
     {
         return false;
     }

@@ -130,12 +130,7 @@ pub struct UnknownKind(pub String);
 impl fmt::Display for UnknownKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
-        write!(
-            f,
-            "unknown kind '{}'; known kinds: {}",
-            self.0,
-            names.join(", ")
-        )
+        write!(f, "unknown kind '{}'; known kinds: {}", self.0, names.join(", "))
     }
 }
 

@@ -11,7 +11,7 @@ use std::net::Ipv6Addr;
 
 use crate::Kind;
 use crate::context::Hint;
-use crate::detector::{Detection, Reason, Scan};
+use crate::detector::{Detection, Reason, Scan, Structure};
 use crate::structured;
 use crate::validate::{self, card_brand, is_test_card, luhn};
 
@@ -123,7 +123,9 @@ pub(crate) fn scan(scan: &Scan<'_>, out: &mut Vec<Detection>) {
 fn thousands_group(bytes: &[u8], at: usize) -> bool {
     bytes.len() >= at + 3
         && bytes[at..at + 3].iter().all(|c| is_digit(*c))
-        && bytes.get(at + 3).is_none_or(|c| !is_digit(*c))
+        && bytes
+            .get(at + 3)
+            .is_none_or(|c| !c.is_ascii_alphanumeric() && !matches!(c, b'-' | b'/' | b':'))
 }
 
 /// Reads the token whose first digit is at `start`; returns where scanning resumes.
@@ -137,6 +139,8 @@ fn read_token(scan: &Scan<'_>, start: usize, t: &mut Token) -> usize {
     t.plus = start > 0 && bytes[start - 1] == b'+';
     t.paren = start > 0 && bytes[start - 1] == b'(';
     let outer = if t.plus || t.paren { start - 1 } else { start };
+    // In a comma-separated file a comma always separates fields, never thousands.
+    let comma_fields = matches!(scan.structure, Structure::Delimited { delimiter: b',', .. });
     // The byte two before the token, if known: decides whether `,`/`:`/`-` join numbers.
     let before2 = |k: usize| if k > 1 { Some(bytes[k - 2]) } else { None };
     t.left_bad = scan.open_left(outer)
@@ -148,7 +152,7 @@ fn read_token(scan: &Scan<'_>, start: usize, t: &mut Token) -> usize {
                 || p == b'@'
                 || (matches!(p, b':' | b'-' | b'/') && pp.is_none_or(is_digit) && (outer > 1 || !scan.chunk.stream_start))
                 // `1,234,567`: a thousands group is exactly three digits.
-                || (p == b',' && pp.is_none_or(is_digit) && thousands_group(bytes, start))
+                || (p == b',' && !comma_fields && pp.is_none_or(is_digit) && thousands_group(bytes, start))
                 // `.4111…` and `-.53…` are fractions; `no.4111…` is an abbreviation.
                 || (p == b'.' && !pp.is_some_and(|c| c.is_ascii_alphabetic()))
             });
@@ -188,7 +192,7 @@ fn read_token(scan: &Scan<'_>, start: usize, t: &mut Token) -> usize {
                 is_word(c)
                     || c == b'@'
                     || (matches!(c, b':' | b'-' | b'/') && is_digit(next))
-                    || (c == b',' && thousands_group(bytes, end + 1))
+                    || (c == b',' && !comma_fields && thousands_group(bytes, end + 1))
                     // `4111….pdf`, `….5em`, a host name: not the end of a number.
                     || (c == b'.' && next.is_ascii_alphanumeric())
                     || (matches!(c, b'.' | b',' | b':' | b'-' | b'/') && scan.open_right(end + 1))
@@ -286,10 +290,7 @@ fn ipv6(scan: &Scan<'_>, around: usize, out: &mut Vec<Detection>) -> Option<usiz
 /// An IBAN starting at `s` with two country letters: compact, or grouped in fours.
 fn iban(scan: &Scan<'_>, s: usize, out: &mut Vec<Detection>) -> Option<usize> {
     let bytes = scan.bytes();
-    let country = [
-        bytes[s].to_ascii_uppercase(),
-        bytes[s + 1].to_ascii_uppercase(),
-    ];
+    let country = [bytes[s].to_ascii_uppercase(), bytes[s + 1].to_ascii_uppercase()];
     let len = validate::iban_length(&country)?;
     let mut compact = Vec::with_capacity(len);
     let mut i = s;
@@ -307,11 +308,17 @@ fn iban(scan: &Scan<'_>, s: usize, out: &mut Vec<Detection>) -> Option<usize> {
             break;
         }
     }
-    if compact.len() != len || (i < bytes.len() && is_word(bytes[i])) || scan.open_right(i) {
+    if scan.open_right(i) {
         return None;
     }
-    if !validate::is_valid_iban(&compact) {
-        return None;
+    // Something shaped like an IBAN that fails its checks (wrong length, check digits) is a
+    // mistyped or deliberately invalid IBAN: none of its digit groups is a card or phone.
+    let shaped = compact.len() >= 14;
+    if compact.len() != len
+        || (i < bytes.len() && is_word(bytes[i]))
+        || !validate::is_valid_iban(&compact)
+    {
+        return shaped.then_some(i);
     }
     if scan.enabled(Kind::Iban) && scan.in_emit_range(s) {
         let ev = scan.evidence(s, i);
@@ -331,13 +338,8 @@ fn alnum_id(
     t: &Token,
     out: &mut Vec<Detection>,
 ) -> Option<usize> {
-    let bytes = scan.bytes();
     // Digits and dashes after the letters: `D123-4567-8901`.
-    let last = if t.seps.iter().all(|s| *s == Sep::Dash) {
-        t.groups.len() - 1
-    } else {
-        0
-    };
+    let last = if t.seps.iter().all(|s| *s == Sep::Dash) { t.groups.len() - 1 } else { 0 };
     let end = t.groups[last].1;
     if t.right_bad && last == t.groups.len() - 1 {
         return None;
@@ -380,29 +382,25 @@ fn evaluate(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) {
             return;
         }
     }
-    let limit = if t.cut {
-        n.saturating_sub(SPAN_GROUPS - 1).max(1)
-    } else {
-        n
-    };
+    // Written as one grouped card number (4-4-4-4, 4-6-5, 4-4-4-4-3) but invalid: a mistyped
+    // or rejected card, and none of its parts is a phone or a shorter card.
+    if !t.cut && n > 1 && !t.left_bad && !t.right_bad && card_grouping(t) {
+        if let Some(d) = classify(scan, t, 0, n - 1) {
+            out.extend(d);
+        }
+        return;
+    }
+    let limit = if t.cut { n.saturating_sub(SPAN_GROUPS - 1).max(1) } else { n };
     let mut i = 0;
     while i < limit {
-        let start_ok = if i == 0 {
-            !t.left_bad
-        } else {
-            t.seps[i - 1].soft()
-        };
+        let start_ok = if i == 0 { !t.left_bad } else { t.seps[i - 1].soft() };
         if !start_ok {
             i += 1;
             continue;
         }
         let mut found = None;
         for j in (i..n.min(i + SPAN_GROUPS)).rev() {
-            let end_ok = if j == n - 1 {
-                !t.right_bad && !t.cut
-            } else {
-                t.seps[j].soft()
-            };
+            let end_ok = if j == n - 1 { !t.right_bad && !t.cut } else { t.seps[j].soft() };
             if !end_ok {
                 continue;
             }
@@ -456,11 +454,7 @@ impl Span<'_> {
     }
     fn start(&self) -> usize {
         let s = self.t.groups[self.i].0;
-        if self.plus() || self.paren() {
-            s - 1
-        } else {
-            s
-        }
+        if self.plus() || self.paren() { s - 1 } else { s }
     }
     fn end(&self) -> usize {
         self.t.groups[self.j].1
@@ -468,13 +462,7 @@ impl Span<'_> {
 }
 
 fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detection>> {
-    let mut span = Span {
-        t,
-        i,
-        j,
-        digits: [0; 32],
-        len: 0,
-    };
+    let mut span = Span { t, i, j, digits: [0; 32], len: 0 };
     for g in &t.groups[i..=j] {
         let run = &scan.bytes()[g.0..g.1];
         if span.len + run.len() > span.digits.len() {
@@ -527,14 +515,28 @@ fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detect
     None
 }
 
+/// Whether a whole token is written the way card numbers are printed.
+fn card_grouping(t: &Token) -> bool {
+    let lens: Vec<usize> = t.groups.iter().map(|g| g.1 - g.0).collect();
+    let total: usize = lens.iter().sum();
+    let uniform =
+        t.seps.iter().all(|s| *s == t.seps[0]) && matches!(t.seps[0], Sep::Space | Sep::Dash);
+    (12..=19).contains(&total) && uniform && !t.plus && grouped_like_card(&lens)
+}
+
+fn grouped_like_card(lens: &[usize]) -> bool {
+    let fours = lens.len() >= 3
+        && lens[..lens.len() - 1].iter().all(|l| *l == 4)
+        && (1..=4).contains(&lens[lens.len() - 1]);
+    fours || lens == [4, 6, 5] || lens == [4, 6, 4]
+}
+
 fn card(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let single = span.i == span.j;
     let grouped = !single && {
         let sep_ok = span.uniform(&[Sep::Space, Sep::Dash]).is_some();
         let lens: Vec<usize> = span.lens().collect();
-        let fours = lens[..lens.len() - 1].iter().all(|l| *l == 4)
-            && (1..=4).contains(&lens[lens.len() - 1]);
-        sep_ok && (fours || lens == [4, 6, 5] || lens == [4, 6, 4])
+        sep_ok && grouped_like_card(&lens)
     };
     if !single && !grouped {
         return None;
@@ -547,10 +549,7 @@ fn card(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     // A card in parentheses: the parenthesis is not part of the value.
     let (start, end) = (span.t.groups[span.i].0, span.end());
     let ev = scan.evidence(start, end);
-    let mut reasons = vec![
-        Reason::Validator("luhn"),
-        Reason::Validator(iin_reason(brand)),
-    ];
+    let mut reasons = vec![Reason::Validator("luhn"), Reason::Validator(iin_reason(brand))];
     let test = is_test_card(digits);
     let base = if test {
         reasons.push(Reason::TestCard);
@@ -621,30 +620,10 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
             }
         }
     };
-    offer(
-        validate::is_valid_ssn(digits),
-        Kind::UsSsn,
-        Hint::Ssn,
-        "ssn-rules",
-    );
-    offer(
-        validate::is_valid_itin(digits),
-        Kind::UsItin,
-        Hint::Itin,
-        "itin-rules",
-    );
-    offer(
-        validate::is_valid_itin(digits),
-        Kind::UsItin,
-        Hint::Ssn,
-        "itin-rules",
-    );
-    offer(
-        validate::is_valid_aba(digits),
-        Kind::UsBankRouting,
-        Hint::Routing,
-        "aba-checksum",
-    );
+    offer(validate::is_valid_ssn(digits), Kind::UsSsn, Hint::Ssn, "ssn-rules");
+    offer(validate::is_valid_itin(digits), Kind::UsItin, Hint::Itin, "itin-rules");
+    offer(validate::is_valid_itin(digits), Kind::UsItin, Hint::Ssn, "itin-rules");
+    offer(validate::is_valid_aba(digits), Kind::UsBankRouting, Hint::Routing, "aba-checksum");
     offer(true, Kind::UsPassport, Hint::Passport, "format");
     offer(true, Kind::UsDriversLicense, Hint::DriversLicense, "format");
     let (_, kind, hint, rule) = options.into_iter().min_by_key(|o| o.0)?;
@@ -677,9 +656,7 @@ fn date_of_birth(
     let bytes = scan.bytes();
     let part = |k: usize| {
         let g = span.t.groups[span.i + k];
-        bytes[g.0..g.1]
-            .iter()
-            .fold(0u32, |a, c| a * 10 + u32::from(c - b'0'))
+        bytes[g.0..g.1].iter().fold(0u32, |a, c| a * 10 + u32::from(c - b'0'))
     };
     let (year, mut month, mut day) = (part(y), part(m), part(d));
     if !validate::is_plausible_birth_date(year, month, day, scan.current_year()) {
@@ -732,18 +709,7 @@ fn ipv4(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
 /// Regions tried, in order, for numbers written nationally with a leading trunk `0`.
 const TRUNK_ZERO_REGIONS: [phonenumber::country::Id; 10] = {
     use phonenumber::country::Id;
-    [
-        Id::GB,
-        Id::DE,
-        Id::FR,
-        Id::NL,
-        Id::BE,
-        Id::IT,
-        Id::ES,
-        Id::AT,
-        Id::IE,
-        Id::CH,
-    ]
+    [Id::GB, Id::DE, Id::FR, Id::NL, Id::BE, Id::IT, Id::ES, Id::AT, Id::IE, Id::CH]
 };
 
 fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
@@ -752,12 +718,9 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let total = digits.len();
     let lens: Vec<usize> = span.lens().collect();
     let seps = span.seps();
-    let phone_seps = seps.iter().all(|s| {
-        matches!(
-            s,
-            Sep::Space | Sep::Dash | Sep::Dot | Sep::ParenOpen | Sep::ParenClose
-        )
-    });
+    let phone_seps = seps
+        .iter()
+        .all(|s| matches!(s, Sep::Space | Sep::Dash | Sep::Dot | Sep::ParenOpen | Sep::ParenClose));
     if !phone_seps {
         return None;
     }
@@ -787,7 +750,8 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
             return None;
         }
         Plan::International
-    } else if digits[0] == b'0' && (9..=11).contains(&total) && lens.len() >= 2 {
+    } else if digits[0] == b'0' && (9..=11).contains(&total) && lens.len() >= 2 && lens != [5, 4] {
+        // (`02996-1632` is a New England ZIP+4, not a German number.)
         Plan::Trunk
     } else if nanp_shape
         && (span.uniform(&[Sep::Dash, Sep::Dot, Sep::Space]).is_some()

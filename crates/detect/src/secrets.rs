@@ -90,11 +90,7 @@ fn url_safe(c: u8) -> bool {
 
 /// Counts bytes from `at` satisfying `ok`, up to `max`.
 fn run(bytes: &[u8], at: usize, max: usize, ok: impl Fn(u8) -> bool) -> usize {
-    bytes[at.min(bytes.len())..]
-        .iter()
-        .take(max)
-        .take_while(|c| ok(**c))
-        .count()
+    bytes[at.min(bytes.len())..].iter().take(max).take_while(|c| ok(**c)).count()
 }
 
 impl Secrets {
@@ -160,17 +156,10 @@ fn check(
             {
                 i += 1;
             }
-            let n = run(bytes, i, 41, |c| {
-                c.is_ascii_alphanumeric() || c == b'/' || c == b'+'
-            });
+            let n = run(bytes, i, 41, |c| c.is_ascii_alphanumeric() || c == b'/' || c == b'+');
             (n == 40 && i > after).then(|| {
                 let example = bytes[i..i + 40].ends_with(b"EXAMPLEKEY");
-                (
-                    i,
-                    i + 40,
-                    "aws_secret_access_key",
-                    if example { 0.3 } else { 0.9 },
-                )
+                (i, i + 40, "aws_secret_access_key", if example { 0.3 } else { 0.9 })
             })
         }
         Rule::StripeSecret | Rule::StripeRestricted => {
@@ -203,10 +192,7 @@ fn check(
         }
         Rule::SlackToken => {
             let n = run(bytes, after, 200, |c| alnum(c) || c == b'-');
-            let dashes = bytes[after..after + n]
-                .iter()
-                .filter(|c| **c == b'-')
-                .count();
+            let dashes = bytes[after..after + n].iter().filter(|c| **c == b'-').count();
             (left_ok && n >= 20 && dashes >= 2).then_some((at, after + n, "slack_token", 0.9))
         }
         Rule::SlackWebhook => {
@@ -318,9 +304,7 @@ mod tests {
         let det = Detector::new(DetectorConfig::default().with_kinds(&[Kind::Secret]));
         let mut out = Vec::new();
         det.detect(&Chunk::whole(text.as_bytes()), &Structure::Plain, &mut out);
-        out.iter()
-            .map(|d| (d.value.expose().to_string(), d.subkind.unwrap()))
-            .collect()
+        out.iter().map(|d| (d.value.expose().to_string(), d.subkind.unwrap())).collect()
     }
 
     #[test]

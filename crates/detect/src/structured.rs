@@ -50,19 +50,8 @@ const THING_PARENTS: &[&str] = &[
 ];
 
 /// Cell values that mean "no value".
-const EMPTY_WORDS: &[&str] = &[
-    "n/a",
-    "na",
-    "none",
-    "null",
-    "unknown",
-    "-",
-    "--",
-    "tbd",
-    "test",
-    "nil",
-    "undefined",
-];
+const EMPTY_WORDS: &[&str] =
+    &["n/a", "na", "none", "null", "unknown", "-", "--", "tbd", "test", "nil", "undefined"];
 
 /// US state and territory codes.
 const STATES: &[&str] = &[
@@ -116,10 +105,7 @@ impl Structured {
             return;
         }
         if let Structure::Delimited { delimiter, columns } = scan.structure {
-            if columns
-                .iter()
-                .any(|c| matches!(c, Some(Hint::Name | Hint::Address)))
-            {
+            if columns.iter().any(|c| matches!(c, Some(Hint::Name | Hint::Address))) {
                 cells(scan, *delimiter, columns, out);
             }
         }
@@ -232,10 +218,7 @@ fn cell_detection(
     reason: Reason,
 ) -> Option<Detection> {
     let value = &scan.bytes()[s..e];
-    let letters = value
-        .iter()
-        .filter(|c| c.is_ascii_alphabetic() || **c >= 0x80)
-        .count();
+    let letters = value.iter().filter(|c| c.is_ascii_alphabetic() || **c >= 0x80).count();
     if letters < 2 || value.len() > 200 || value.contains(&b'@') {
         return None;
     }

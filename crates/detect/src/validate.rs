@@ -85,48 +85,12 @@ const IIN_TABLE: &[IinRange] = &[
         lengths: &[16, 17, 18, 19],
         brand: CardBrand::Discover,
     },
-    IinRange {
-        lo: 4,
-        hi: 4,
-        width: 1,
-        lengths: &[13, 16, 19],
-        brand: CardBrand::Visa,
-    },
-    IinRange {
-        lo: 51,
-        hi: 55,
-        width: 2,
-        lengths: &[16],
-        brand: CardBrand::Mastercard,
-    },
-    IinRange {
-        lo: 2221,
-        hi: 2720,
-        width: 4,
-        lengths: &[16],
-        brand: CardBrand::Mastercard,
-    },
-    IinRange {
-        lo: 2200,
-        hi: 2204,
-        width: 4,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::Mir,
-    },
-    IinRange {
-        lo: 34,
-        hi: 34,
-        width: 2,
-        lengths: &[15],
-        brand: CardBrand::Amex,
-    },
-    IinRange {
-        lo: 37,
-        hi: 37,
-        width: 2,
-        lengths: &[15],
-        brand: CardBrand::Amex,
-    },
+    IinRange { lo: 4, hi: 4, width: 1, lengths: &[13, 16, 19], brand: CardBrand::Visa },
+    IinRange { lo: 51, hi: 55, width: 2, lengths: &[16], brand: CardBrand::Mastercard },
+    IinRange { lo: 2221, hi: 2720, width: 4, lengths: &[16], brand: CardBrand::Mastercard },
+    IinRange { lo: 2200, hi: 2204, width: 4, lengths: &[16, 17, 18, 19], brand: CardBrand::Mir },
+    IinRange { lo: 34, hi: 34, width: 2, lengths: &[15], brand: CardBrand::Amex },
+    IinRange { lo: 37, hi: 37, width: 2, lengths: &[15], brand: CardBrand::Amex },
     IinRange {
         lo: 6011,
         hi: 6011,
@@ -134,27 +98,9 @@ const IIN_TABLE: &[IinRange] = &[
         lengths: &[16, 17, 18, 19],
         brand: CardBrand::Discover,
     },
-    IinRange {
-        lo: 644,
-        hi: 649,
-        width: 3,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::Discover,
-    },
-    IinRange {
-        lo: 65,
-        hi: 65,
-        width: 2,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::Discover,
-    },
-    IinRange {
-        lo: 3528,
-        hi: 3589,
-        width: 4,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::Jcb,
-    },
+    IinRange { lo: 644, hi: 649, width: 3, lengths: &[16, 17, 18, 19], brand: CardBrand::Discover },
+    IinRange { lo: 65, hi: 65, width: 2, lengths: &[16, 17, 18, 19], brand: CardBrand::Discover },
+    IinRange { lo: 3528, hi: 3589, width: 4, lengths: &[16, 17, 18, 19], brand: CardBrand::Jcb },
     IinRange {
         lo: 300,
         hi: 305,
@@ -176,20 +122,8 @@ const IIN_TABLE: &[IinRange] = &[
         lengths: &[14, 15, 16, 17, 18, 19],
         brand: CardBrand::Diners,
     },
-    IinRange {
-        lo: 38,
-        hi: 39,
-        width: 2,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::Diners,
-    },
-    IinRange {
-        lo: 62,
-        hi: 62,
-        width: 2,
-        lengths: &[16, 17, 18, 19],
-        brand: CardBrand::UnionPay,
-    },
+    IinRange { lo: 38, hi: 39, width: 2, lengths: &[16, 17, 18, 19], brand: CardBrand::Diners },
+    IinRange { lo: 62, hi: 62, width: 2, lengths: &[16, 17, 18, 19], brand: CardBrand::UnionPay },
     IinRange {
         lo: 5018,
         hi: 5018,
@@ -245,11 +179,7 @@ fn prefix_value(digits: &[u8], width: usize) -> Option<u32> {
     if digits.len() < width {
         return None;
     }
-    Some(
-        digits[..width]
-            .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')),
-    )
+    Some(digits[..width].iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0')))
 }
 
 /// The brand of a card number (ASCII digits), if its prefix and length fit the IIN table.
@@ -314,13 +244,7 @@ pub fn is_test_card(digits: &[u8]) -> bool {
 
 /// Numbers the Social Security Administration voided after they were printed in ads or
 /// samples, and the obvious sequences people use as placeholders.
-const SAMPLE_SSNS: &[&str] = &[
-    "078051120",
-    "219099999",
-    "457555462",
-    "123456789",
-    "987654320",
-];
+const SAMPLE_SSNS: &[&str] = &["078051120", "219099999", "457555462", "123456789", "987654320"];
 
 /// Post-2011 SSN rules over 9 ASCII digits: area 001–899 except 666, group ≠ 00,
 /// serial ≠ 0000, and not a published sample number.
@@ -446,10 +370,7 @@ const IBAN_LENGTHS: &[(&str, usize)] = &[
 
 /// The registered IBAN length for a two-letter country code.
 pub fn iban_length(country: &[u8]) -> Option<usize> {
-    IBAN_LENGTHS
-        .iter()
-        .find(|(c, _)| c.as_bytes() == country)
-        .map(|(_, n)| *n)
+    IBAN_LENGTHS.iter().find(|(c, _)| c.as_bytes() == country).map(|(_, n)| *n)
 }
 
 /// Full IBAN check over the compact upper-case form: country length and mod-97 == 1.
@@ -458,9 +379,7 @@ pub fn is_valid_iban(compact: &[u8]) -> bool {
         return false;
     }
     if !compact[2..4].iter().all(u8::is_ascii_digit)
-        || !compact
-            .iter()
-            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        || !compact.iter().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
     {
         return false;
     }
@@ -492,9 +411,7 @@ pub fn is_plausible_birth_date(year: u32, month: u32, day: u32, current_year: u3
 }
 
 fn num(digits: &[u8]) -> u32 {
-    digits
-        .iter()
-        .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+    digits.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
 
 #[cfg(test)]

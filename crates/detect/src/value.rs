@@ -84,11 +84,7 @@ pub fn mask(kind: Kind, value: &str) -> String {
         | Kind::UsPassport
         | Kind::UsDriversLicense => keep_last_alnum(
             value,
-            if kind == Kind::UsPassport || kind == Kind::UsDriversLicense {
-                3
-            } else {
-                4
-            },
+            if kind == Kind::UsPassport || kind == Kind::UsDriversLicense { 3 } else { 4 },
         ),
         Kind::Email => match value.rfind('@') {
             Some(at) if at > 0 => {
@@ -163,10 +159,7 @@ fn keep_last_alnum(value: &str, keep: usize) -> String {
 }
 
 fn star_all(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c.is_alphanumeric() { '*' } else { c })
-        .collect()
+    value.chars().map(|c| if c.is_alphanumeric() { '*' } else { c }).collect()
 }
 
 #[cfg(test)]
@@ -175,38 +168,17 @@ mod tests {
 
     #[test]
     fn contract_masks() {
-        assert_eq!(
-            mask(Kind::CreditCard, "4111111111111111"),
-            "**** **** **** 1111"
-        );
-        assert_eq!(
-            mask(Kind::CreditCard, "4111-1111-1111-1111"),
-            "**** **** **** 1111"
-        );
-        assert_eq!(
-            mask(Kind::CreditCard, "378282246310005"),
-            "**** **** ***0 005"
-        );
+        assert_eq!(mask(Kind::CreditCard, "4111111111111111"), "**** **** **** 1111");
+        assert_eq!(mask(Kind::CreditCard, "4111-1111-1111-1111"), "**** **** **** 1111");
+        assert_eq!(mask(Kind::CreditCard, "378282246310005"), "**** **** ***0 005");
         assert_eq!(mask(Kind::UsSsn, "123-45-6789"), "***-**-6789");
-        assert_eq!(
-            mask(Kind::Email, "jane.doe@example.com"),
-            "j***@example.com"
-        );
+        assert_eq!(mask(Kind::Email, "jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask(Kind::Phone, "(415) 837-2671"), "(***) ***-2671");
-        assert_eq!(
-            mask(Kind::Iban, "DE89 3704 0044 0532 0130 00"),
-            "DE****************3000"
-        );
-        assert_eq!(
-            mask(Kind::Secret, "AKIAIOSFODNN7EXAMPLE"),
-            "AKIA****************"
-        );
+        assert_eq!(mask(Kind::Iban, "DE89 3704 0044 0532 0130 00"), "DE****************3000");
+        assert_eq!(mask(Kind::Secret, "AKIAIOSFODNN7EXAMPLE"), "AKIA****************");
         assert_eq!(mask(Kind::PersonName, "Jane Doe"), "J*** D**");
         assert_eq!(mask(Kind::DateOfBirth, "1984-07-23"), "****-**-**");
-        assert_eq!(
-            mask(Kind::StreetAddress, "742 Evergreen Terrace"),
-            "7** ********* *******"
-        );
+        assert_eq!(mask(Kind::StreetAddress, "742 Evergreen Terrace"), "7** ********* *******");
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! custody: find, lock, prove and dispose of customer data.
+//!
+//! The binary is thin: it parses arguments, wires the library crates together, draws
+//! progress on a terminal and turns errors into a message, a next step and an exit code
+//! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
+
+mod progress;
+mod scan;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for "it worked".
+const EXIT_OK: u8 = 0;
+/// Exit code for "findings, and --fail-on-findings was given".
+const EXIT_FINDINGS: u8 = 1;
+/// Exit code for any error.
+const EXIT_ERROR: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "custody",
+    version,
+    about = "Find, lock, prove and dispose of the customer data your business holds.",
+    after_help = "Exit codes: 0 ok, 1 findings (with --fail-on-findings), 2 error.\nStart with: custody scan PATH"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Find customer data (cards, SSNs, emails, phones, bank details, keys…) in files.
+    Scan(scan::ScanArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            // A closed pipe (`custody scan | head`) is the reader's choice, not an error.
+            if err.chain().any(|e| {
+                e.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::from(EXIT_OK);
+            }
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if let Some(hint) = next_step(&err) {
+                eprintln!("what to do: {hint}");
+            }
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+/// A recommendation for the errors people hit most.
+fn next_step(err: &anyhow::Error) -> Option<&'static str> {
+    for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<custody_scan::Error>() {
+            return Some(match e {
+                custody_scan::Error::Root { .. } => {
+                    "check the path exists and is spelled as on disk; `custody scan .` scans the current folder"
+                }
+                custody_scan::Error::Exclude { .. } => {
+                    "use gitignore-style globs such as '*.log' or 'backups/**'"
+                }
+                _ => "check there is free disk space where the output goes",
+            });
+        }
+        if let Some(e) = cause.downcast_ref::<io::Error>() {
+            if e.kind() == io::ErrorKind::StorageFull {
+                return Some("free some disk space and run the scan again");
+            }
+        }
+    }
+    None
+}

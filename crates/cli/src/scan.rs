@@ -1,0 +1,145 @@
+//! `custody scan`: arguments, output wiring and exit codes.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
+use custody_scan::{Finding, Format, Report, ScanOptions, Scanner, Sink, Skip};
+
+use crate::progress::Bar;
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Files and folders to scan.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+
+    /// Output format: table (for people), jsonl, json, csv or sarif (for scripts).
+    #[arg(long, default_value = "table", value_parser = parse_format)]
+    format: Format,
+
+    /// Write results to FILE instead of the screen (created readable by you only).
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+
+    /// Show values in full instead of masked. Anyone who sees the output sees the data.
+    #[arg(long)]
+    reveal: bool,
+
+    /// Only these kinds, comma-separated (e.g. credit_card,us_ssn,email).
+    #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
+    kinds: Vec<Kind>,
+
+    /// Hide findings less certain than this (0–1). Test cards are reported at 0.35.
+    #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE, value_parser = parse_confidence)]
+    min_confidence: f32,
+
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+
+    /// Leave out paths matching this glob (repeatable), e.g. --exclude '*.log'.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+
+    /// Follow symbolic links (loops are detected and reported).
+    #[arg(long)]
+    follow_links: bool,
+
+    /// Exit with code 1 when anything is found (for scripts and CI).
+    #[arg(long)]
+    fail_on_findings: bool,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    s.parse()
+}
+
+fn parse_kind(s: &str) -> Result<Kind, String> {
+    s.parse().map_err(|e: custody_detect::UnknownKind| e.to_string())
+}
+
+fn parse_confidence(s: &str) -> Result<f32, String> {
+    let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
+    if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 1")) }
+}
+
+/// Where findings go: a report, with the progress bar hidden while writing to a terminal.
+struct Output<'a, W: Write> {
+    report: Report<W>,
+    bar: &'a Bar,
+    to_terminal: bool,
+}
+
+impl<W: Write> Sink for Output<'_, W> {
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        if self.to_terminal {
+            let report = &mut self.report;
+            self.bar.suspend(|| report.finding(finding))
+        } else {
+            self.report.finding(finding)
+        }
+    }
+
+    fn skipped(&mut self, skip: &Skip) -> io::Result<()> {
+        self.report.skipped(skip)
+    }
+}
+
+pub fn run(args: ScanArgs) -> Result<u8> {
+    let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
+    detector.min_confidence = args.min_confidence;
+    let options = ScanOptions {
+        roots: args.paths.clone(),
+        exclude: args.exclude.clone(),
+        threads: args.threads,
+        follow_links: args.follow_links,
+        detector,
+        ..ScanOptions::default()
+    };
+    let scanner = Scanner::new(options)?;
+    if args.reveal {
+        eprintln!(
+            "warning: --reveal prints customer data in full; do not share or keep this output."
+        );
+    }
+    let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
+    let bar = Bar::new(io::stderr().is_terminal());
+    let writer: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(BufWriter::new(create_private(path)?)),
+        None => Box::new(BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+    };
+    let report = Report::new(writer, args.format, args.reveal)?;
+    let mut output = Output { report, bar: &bar, to_terminal: stdout_tty };
+    let result = scanner.run(&mut output, &bar);
+    bar.finish();
+    let summary = result?;
+    let mut out = output.report.finish(&summary)?;
+    out.flush()?;
+    if let Some(path) = &args.output {
+        eprintln!(
+            "Wrote {} finding{} to {}.",
+            summary.total_findings(),
+            if summary.total_findings() == 1 { "" } else { "s" },
+            path.display()
+        );
+    }
+    Ok(if args.fail_on_findings && summary.total_findings() > 0 { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// Creates (or truncates) an output file that only the owner can read: findings are
+/// masked by default, but paths and counts are still nobody else's business.
+fn create_private(path: &PathBuf) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path).with_context(|| format!("cannot create output file '{}'", path.display()))
+}

@@ -1,0 +1,248 @@
+//! Reading one file: encoding, binary detection, bounded chunks with overlap, and exact
+//! line/column/offset for every detection.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+use custody_detect::{Chunk, Detection, Detector, Structure};
+
+use crate::finding::SkipReason;
+
+/// How far into a file we look for a NUL byte to call it binary (as ripgrep and git do).
+const BINARY_PROBE: usize = 8 * 1024;
+
+/// The text encoding of a file, decided from its first bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Encoding {
+    /// UTF-8 or Latin-1: scanned as bytes (every kind we match is ASCII-anchored, and a
+    /// value that is not UTF-8 is shown as Latin-1).
+    Bytes,
+    /// UTF-16 with a byte-order mark, little or big endian.
+    Utf16 { big_endian: bool },
+}
+
+/// A detection located in the file.
+pub(crate) struct Located {
+    pub detection: Detection,
+    pub line: u64,
+    pub column: u64,
+    pub offset: u64,
+    pub length: u64,
+}
+
+/// Reads `file` and calls `found` for each detection, in file order. Returns the bytes
+/// read, or why the file could not be scanned (a read error after some chunks were
+/// scanned still reports what was found before it).
+pub(crate) fn scan_file(
+    file: &mut File,
+    detector: &Detector,
+    chunk_size: usize,
+    is_delimited: bool,
+    on_bytes: &mut dyn FnMut(u64),
+    found: &mut dyn FnMut(Located),
+) -> Result<u64, SkipReason> {
+    let unreadable = |e: io::Error| SkipReason::Unreadable(e.to_string());
+    let overlap = detector.overlap();
+    let chunk_size = chunk_size.max(2 * overlap);
+
+    // Probe: encoding and binary check.
+    let mut raw = vec![0u8; BINARY_PROBE];
+    let probed = read_full(file, &mut raw).map_err(unreadable)?;
+    raw.truncate(probed);
+    let (encoding, bom) = match raw.as_slice() {
+        [0xFF, 0xFE, ..] => (Encoding::Utf16 { big_endian: false }, 2),
+        [0xFE, 0xFF, ..] => (Encoding::Utf16 { big_endian: true }, 2),
+        [0xEF, 0xBB, 0xBF, ..] => (Encoding::Bytes, 3),
+        _ => (Encoding::Bytes, 0),
+    };
+    if encoding == Encoding::Bytes && memchr::memchr(0, &raw).is_some() {
+        return Err(SkipReason::Binary);
+    }
+    // A UTF-8 byte-order mark stays in the stream (it is not part of any value) so that
+    // offsets need no adjustment; UTF-16's is dropped and added back when mapping offsets.
+    let skip = if matches!(encoding, Encoding::Utf16 { .. }) { bom } else { 0 };
+    let mut source = Source { file, encoding, pending: raw, pending_pos: skip, odd: None };
+
+    // The buffer holds [overlap kept from the previous chunk][new data].
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk_size + overlap);
+    let mut base: u64 = 0; // position of buf[0] in the decoded stream
+    let mut emit_from = 0usize;
+    let mut structure: Option<Structure> = None;
+    let mut lines = LineCounter { line: 1, line_start: 0, counted_to: 0 };
+    let mut detections = Vec::new();
+    let mut total: u64 = skip as u64;
+    loop {
+        let want = chunk_size + overlap - buf.len();
+        let got = source.fill(&mut buf, want).map_err(unreadable)?;
+        total += got.raw;
+        on_bytes(got.raw);
+        let eof = got.eof;
+        if structure.is_none() {
+            structure = Some(if is_delimited && base == 0 {
+                let first_line = memchr::memchr(b'\n', &buf).map_or(&buf[..], |p| &buf[..p]);
+                Structure::from_header(first_line).unwrap_or_default()
+            } else {
+                Structure::Plain
+            });
+        }
+        let emit_to = if eof { buf.len() } else { split_point(&buf, overlap) };
+        let chunk =
+            Chunk { bytes: &buf, stream_start: base == 0, stream_end: eof, emit_from, emit_to };
+        detections.clear();
+        detector.detect(&chunk, structure.as_ref().unwrap_or(&Structure::Plain), &mut detections);
+        for d in detections.drain(..) {
+            let at = base + d.start as u64;
+            lines.advance_to(&buf, base, at);
+            let (offset, length, column) = match encoding {
+                Encoding::Bytes => (at, (d.end - d.start) as u64, at - lines.line_start + 1),
+                Encoding::Utf16 { .. } => {
+                    (bom as u64 + 2 * at, 2 * (d.end - d.start) as u64, at - lines.line_start + 1)
+                }
+            };
+            found(Located { line: lines.line, column, offset, length, detection: d });
+        }
+        if eof {
+            break;
+        }
+        lines.advance_to(&buf, base, base + emit_to as u64);
+        // Keep `overlap` bytes before the split point as left context for the next chunk.
+        let keep_from = emit_to.saturating_sub(overlap);
+        buf.copy_within(keep_from.., 0);
+        buf.truncate(buf.len() - keep_from);
+        base += keep_from as u64;
+        emit_from = emit_to - keep_from;
+    }
+    Ok(total)
+}
+
+/// Where this chunk stops reporting: at a line end if one is near the end (lines never
+/// hold a value that crosses them), else a fixed distance from the end. Leaves at least
+/// `overlap` bytes after it, so every reported value is seen whole with its context.
+fn split_point(buf: &[u8], overlap: usize) -> usize {
+    let limit = buf.len().saturating_sub(overlap);
+    let search_from = limit.saturating_sub(64 * 1024);
+    match memchr::memrchr(b'\n', &buf[search_from..limit]) {
+        Some(p) => search_from + p + 1,
+        None => limit,
+    }
+}
+
+/// Counts lines incrementally so each byte is looked at once.
+struct LineCounter {
+    line: u64,
+    line_start: u64,
+    counted_to: u64,
+}
+
+impl LineCounter {
+    fn advance_to(&mut self, buf: &[u8], base: u64, to: u64) {
+        if to <= self.counted_to {
+            return;
+        }
+        let from = (self.counted_to - base) as usize;
+        let end = (to - base) as usize;
+        for p in memchr::memchr_iter(b'\n', &buf[from..end]) {
+            self.line += 1;
+            self.line_start = base + (from + p + 1) as u64;
+        }
+        self.counted_to = to;
+    }
+}
+
+struct Filled {
+    raw: u64,
+    eof: bool,
+}
+
+/// The file as a stream of scan bytes: as-is, or UTF-16 narrowed to one byte per code
+/// unit (ASCII stays ASCII, Latin-1 stays Latin-1, anything else becomes 0xBF) so offsets
+/// map back to the file exactly.
+struct Source<'f> {
+    file: &'f mut File,
+    encoding: Encoding,
+    /// Bytes already read (the probe) not yet handed out.
+    pending: Vec<u8>,
+    pending_pos: usize,
+    /// A dangling byte of a UTF-16 code unit.
+    odd: Option<u8>,
+}
+
+impl Source<'_> {
+    fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<Filled> {
+        let mut raw_total = 0u64;
+        let raw_want = match self.encoding {
+            Encoding::Bytes => want,
+            Encoding::Utf16 { .. } => 2 * want,
+        };
+        let mut raw = Vec::with_capacity(raw_want.min(1 << 20));
+        let mut eof = false;
+        if self.pending_pos < self.pending.len() {
+            raw.extend_from_slice(&self.pending[self.pending_pos..]);
+            // The probe was counted on the first fill, including any byte-order mark.
+            raw_total += self.pending.len() as u64 - self.pending_pos as u64;
+            self.pending_pos = self.pending.len();
+            self.pending = Vec::new();
+        }
+        match self.encoding {
+            Encoding::Bytes => {
+                let start = buf.len();
+                buf.extend_from_slice(&raw);
+                let need = want.saturating_sub(raw.len());
+                if need > 0 {
+                    buf.resize(start + raw.len() + need, 0);
+                    let n = read_full(self.file, &mut buf[start + raw.len()..])?;
+                    buf.truncate(start + raw.len() + n);
+                    raw_total += n as u64;
+                    eof = n < need;
+                }
+            }
+            Encoding::Utf16 { big_endian } => {
+                let need = raw_want.saturating_sub(raw.len());
+                let have = raw.len();
+                raw.resize(have + need, 0);
+                let n = read_full(self.file, &mut raw[have..])?;
+                raw.truncate(have + n);
+                raw_total += n as u64;
+                eof = n < need;
+                let mut bytes = raw.as_slice();
+                let mut joined = Vec::new();
+                if let Some(b) = self.odd.take() {
+                    joined.push(b);
+                    joined.extend_from_slice(bytes);
+                    bytes = &joined;
+                }
+                let pairs = bytes.chunks_exact(2);
+                if let [b] = pairs.remainder() {
+                    self.odd = Some(*b);
+                }
+                buf.extend(pairs.map(|p| {
+                    let unit = if big_endian {
+                        u16::from_be_bytes([p[0], p[1]])
+                    } else {
+                        u16::from_le_bytes([p[0], p[1]])
+                    };
+                    u8::try_from(unit).unwrap_or(0xBF)
+                }));
+            }
+        }
+        // An empty read also ends the file when the probe was all there was.
+        if raw_total == 0 {
+            eof = true;
+        }
+        Ok(Filled { raw: raw_total, eof })
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns bytes read.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}

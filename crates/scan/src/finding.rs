@@ -1,0 +1,144 @@
+//! What a scan reports: findings, skipped files and the summary.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use custody_detect::{Kind, SensitiveValue};
+
+/// One value found in one file, located exactly.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    /// The file, as the user would type it relative to the scan root.
+    pub path: String,
+    /// What it is.
+    pub kind: Kind,
+    /// A finer label where one exists.
+    pub subkind: Option<&'static str>,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column, in bytes (UTF-16 files: code units) from the start of the line.
+    pub column: u64,
+    /// Byte offset of the first byte in the file.
+    pub offset: u64,
+    /// Length in bytes in the file.
+    pub length: u64,
+    /// How sure we are, 0–1.
+    pub confidence: f32,
+    /// Why, as stable strings (`luhn`, `iin:visa`, `context:card`, `column:ssn`).
+    pub reasons: Vec<String>,
+    /// A published test card number.
+    pub test_card: bool,
+    /// The value; masked whenever printed unless the user asked to reveal.
+    pub value: SensitiveValue,
+}
+
+impl Finding {
+    /// The value as shown by default: masked.
+    pub fn masked(&self) -> String {
+        self.value.masked(self.kind)
+    }
+}
+
+/// A file that was not scanned, or not completely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skip {
+    /// The file or directory, as the user would type it.
+    pub path: String,
+    /// Why.
+    pub reason: SkipReason,
+}
+
+/// Why a file was skipped. The `Display` form is the plain-words reason in every output.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Binary content (a NUL byte near the start, no UTF-16 byte-order mark).
+    Binary,
+    /// Opening or reading failed.
+    Unreadable(String),
+    /// A symbolic link, not followed by default.
+    Symlink,
+    /// Following links led back to a directory already on the path.
+    SymlinkLoop,
+    /// A device, socket or pipe.
+    NotAFile,
+}
+
+impl SkipReason {
+    /// A short stable code for JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::Binary => "binary",
+            SkipReason::Unreadable(_) => "unreadable",
+            SkipReason::Symlink => "symlink",
+            SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::NotAFile => "not_a_file",
+        }
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Binary => f.write_str("binary file (not scanned yet)"),
+            SkipReason::Unreadable(why) => write!(f, "unreadable: {why}"),
+            SkipReason::Symlink => f.write_str("symbolic link, not followed (use --follow-links)"),
+            SkipReason::SymlinkLoop => f.write_str("symbolic link loop"),
+            SkipReason::NotAFile => f.write_str("not a regular file (device, socket or pipe)"),
+        }
+    }
+}
+
+/// A file ranked by risk in the summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskyFile {
+    /// The file.
+    pub path: String,
+    /// Sum over its findings of kind weight × confidence.
+    pub score: f64,
+    /// How many findings.
+    pub findings: u64,
+}
+
+/// Totals of a scan.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Files read to the end.
+    pub files_scanned: u64,
+    /// Files skipped, by reason code.
+    pub files_skipped: BTreeMap<&'static str, u64>,
+    /// Bytes read.
+    pub bytes_scanned: u64,
+    /// Wall-clock time.
+    pub duration: Duration,
+    /// Findings by kind.
+    pub findings_by_kind: BTreeMap<Kind, u64>,
+    /// The riskiest files, riskiest first (at most ten).
+    pub riskiest: Vec<RiskyFile>,
+}
+
+impl Summary {
+    /// All findings.
+    pub fn total_findings(&self) -> u64 {
+        self.findings_by_kind.values().sum()
+    }
+
+    /// All skipped files.
+    pub fn total_skipped(&self) -> u64 {
+        self.files_skipped.values().sum()
+    }
+
+    pub(crate) fn offer_risky(&mut self, file: RiskyFile) {
+        const KEEP: usize = 10;
+        if file.findings == 0 {
+            return;
+        }
+        let pos =
+            self.riskiest.iter().position(|r| r.score < file.score).unwrap_or(self.riskiest.len());
+        if pos < KEEP {
+            self.riskiest.insert(pos, file);
+            self.riskiest.truncate(KEEP);
+        }
+    }
+}

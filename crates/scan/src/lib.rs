@@ -1,0 +1,22 @@
+//! custody-scan: finds customer data in files.
+//!
+//! This crate owns the sources (for now: directory trees), the parallel pipeline that reads
+//! them in bounded chunks and runs [`custody_detect`] over each, the [`Finding`] record that
+//! leaves the pipeline, and the [`Summary`] of a scan. It never prints: results go to a
+//! [`Sink`], progress to a [`Progress`] implementation, both supplied by the caller.
+//!
+//! Files are read in chunks of [`ScanOptions::chunk_size`] with an overlap of
+//! [`custody_detect::Detector::overlap`] bytes, split at line ends where possible, so a
+//! value that straddles a chunk boundary is found exactly once and a multi-gigabyte file
+//! never needs more than two chunks of memory.
+
+mod error;
+mod file;
+mod finding;
+pub mod report;
+mod walk;
+
+pub use error::Error;
+pub use finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
+pub use report::{Format, Report};
+pub use walk::{IGNORE_FILE, NoProgress, Progress, ScanOptions, Scanner, Sink};

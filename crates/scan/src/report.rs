@@ -1,0 +1,342 @@
+//! Output formats: a table for people, JSONL/JSON/CSV/SARIF for scripts.
+//!
+//! The JSONL line is a stable contract:
+//! `{"path","kind","subkind"?,"line","column","offset","length","value","confidence","reasons","test_card"?}`.
+//! `value` is masked unless the caller asked to reveal. JSON, CSV and SARIF carry the same
+//! fields. Every writer streams: memory does not grow with the number of findings (JSON
+//! keeps the list of skipped files, which is small, for its closing object).
+
+use std::io::{self, Write};
+use std::str::FromStr;
+
+use custody_detect::Kind;
+use serde_json::{Map, Value, json};
+
+use crate::finding::{Finding, Skip, Summary};
+use crate::walk::Sink;
+
+/// An output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// Aligned text for a terminal, with a summary.
+    Table,
+    /// One JSON object per finding per line.
+    Jsonl,
+    /// One JSON document with findings, skipped files and the summary.
+    Json,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// SARIF 2.1.0, for code-scanning dashboards.
+    Sarif,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "table" => Ok(Format::Table),
+            "jsonl" => Ok(Format::Jsonl),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            "sarif" => Ok(Format::Sarif),
+            other => {
+                Err(format!("unknown format '{other}' (use table, jsonl, json, csv or sarif)"))
+            }
+        }
+    }
+}
+
+/// Writes findings in one format to `out`.
+pub struct Report<W: Write> {
+    out: W,
+    format: Format,
+    reveal: bool,
+    findings: u64,
+    skipped: Vec<Skip>,
+}
+
+impl<W: Write> Report<W> {
+    /// Starts a report; writes any opening the format needs.
+    pub fn new(mut out: W, format: Format, reveal: bool) -> io::Result<Self> {
+        match format {
+            Format::Json => out.write_all(b"{\"version\":1,\"findings\":[")?,
+            Format::Csv => out.write_all(
+                b"path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card\n",
+            )?,
+            Format::Sarif => {
+                let rules: Vec<Value> = Kind::ALL
+                    .iter()
+                    .map(|k| json!({"id": k.as_str(), "shortDescription": {"text": k.label()}}))
+                    .collect();
+                let driver = json!({
+                    "name": "custody",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "rules": rules,
+                });
+                write!(
+                    out,
+                    "{{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{{\"tool\":{{\"driver\":{driver}}},\"results\":["
+                )?;
+            }
+            Format::Table | Format::Jsonl => {}
+        }
+        Ok(Self { out, format, reveal, findings: 0, skipped: Vec::new() })
+    }
+
+    fn value(&self, f: &Finding) -> String {
+        if self.reveal { f.value.expose().to_string() } else { f.masked() }
+    }
+
+    /// The finding as a JSON object (the JSONL contract).
+    pub fn finding_json(&self, f: &Finding) -> Value {
+        let mut m = Map::new();
+        m.insert("path".into(), json!(f.path));
+        m.insert("kind".into(), json!(f.kind.as_str()));
+        if let Some(sub) = f.subkind {
+            m.insert("subkind".into(), json!(sub));
+        }
+        m.insert("line".into(), json!(f.line));
+        m.insert("column".into(), json!(f.column));
+        m.insert("offset".into(), json!(f.offset));
+        m.insert("length".into(), json!(f.length));
+        m.insert("value".into(), json!(self.value(f)));
+        m.insert("confidence".into(), json!((f64::from(f.confidence) * 100.0).round() / 100.0));
+        m.insert("reasons".into(), json!(f.reasons));
+        if f.test_card {
+            m.insert("test_card".into(), json!(true));
+        }
+        Value::Object(m)
+    }
+
+    /// Closes the document and, for the table, prints the summary.
+    pub fn finish(mut self, summary: &Summary) -> io::Result<W> {
+        match self.format {
+            Format::Table => write_table_summary(&mut self.out, summary, &self.skipped)?,
+            Format::Jsonl | Format::Csv => {}
+            Format::Json => {
+                let skipped: Vec<Value> = self
+                    .skipped
+                    .iter()
+                    .map(|s| json!({"path": s.path, "code": s.reason.code(), "reason": s.reason.to_string()}))
+                    .collect();
+                write!(
+                    self.out,
+                    "],\"skipped\":{},\"summary\":{}}}",
+                    Value::Array(skipped),
+                    summary_json(summary)
+                )?;
+                self.out.write_all(b"\n")?;
+            }
+            Format::Sarif => {
+                let notifications: Vec<Value> = self
+                    .skipped
+                    .iter()
+                    .map(|s| {
+                        json!({"level": "note", "message": {"text": format!("not scanned: {}", s.reason)},
+                               "locations": [{"physicalLocation": {"artifactLocation": {"uri": s.path}}}]})
+                    })
+                    .collect();
+                write!(
+                    self.out,
+                    "],\"invocations\":[{{\"executionSuccessful\":true,\"toolExecutionNotifications\":{}}}]}}]}}\n",
+                    Value::Array(notifications)
+                )?;
+            }
+        }
+        self.out.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> Sink for Report<W> {
+    fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        let first = self.findings == 0;
+        self.findings += 1;
+        match self.format {
+            Format::Table => {
+                let mut flags = String::new();
+                if f.test_card {
+                    flags.push_str("  (test card)");
+                }
+                writeln!(
+                    self.out,
+                    "{}:{}:{}  {:<16} {:<28} {:.2}{flags}",
+                    f.path,
+                    f.line,
+                    f.column,
+                    f.kind.as_str(),
+                    self.value(f),
+                    f.confidence
+                )
+            }
+            Format::Jsonl => {
+                let line = self.finding_json(f);
+                serde_json::to_writer(&mut self.out, &line)?;
+                self.out.write_all(b"\n")
+            }
+            Format::Json => {
+                if !first {
+                    self.out.write_all(b",")?;
+                }
+                let object = self.finding_json(f);
+                serde_json::to_writer(&mut self.out, &object).map_err(io::Error::from)
+            }
+            Format::Csv => {
+                let fields = [
+                    f.path.clone(),
+                    f.kind.as_str().to_string(),
+                    f.subkind.unwrap_or("").to_string(),
+                    f.line.to_string(),
+                    f.column.to_string(),
+                    f.offset.to_string(),
+                    f.length.to_string(),
+                    self.value(f),
+                    format!("{:.2}", f.confidence),
+                    f.reasons.join(" "),
+                    f.test_card.to_string(),
+                ];
+                let row: Vec<String> = fields.iter().map(|v| csv_field(v)).collect();
+                writeln!(self.out, "{}", row.join(","))
+            }
+            Format::Sarif => {
+                if !first {
+                    self.out.write_all(b",")?;
+                }
+                let level =
+                    if f.kind.risk_weight() >= 8.0 && !f.test_card { "error" } else { "warning" };
+                let result = json!({
+                    "ruleId": f.kind.as_str(),
+                    "level": level,
+                    "message": {"text": format!("{} found: {}", f.kind.label(), self.value(f))},
+                    "locations": [{"physicalLocation": {
+                        "artifactLocation": {"uri": f.path},
+                        "region": {"startLine": f.line, "startColumn": f.column, "byteOffset": f.offset, "byteLength": f.length}
+                    }}],
+                    "properties": {"confidence": (f64::from(f.confidence) * 100.0).round() / 100.0, "reasons": f.reasons, "test_card": f.test_card}
+                });
+                serde_json::to_writer(&mut self.out, &result).map_err(io::Error::from)
+            }
+        }
+    }
+
+    fn skipped(&mut self, skip: &Skip) -> io::Result<()> {
+        self.skipped.push(skip.clone());
+        Ok(())
+    }
+}
+
+/// The summary as JSON (also used by the CLI for `scan.run` records).
+pub fn summary_json(s: &Summary) -> Value {
+    let by_kind: Map<String, Value> =
+        s.findings_by_kind.iter().map(|(k, n)| (k.as_str().to_string(), json!(n))).collect();
+    let skipped: Map<String, Value> =
+        s.files_skipped.iter().map(|(k, n)| ((*k).to_string(), json!(n))).collect();
+    json!({
+        "files_scanned": s.files_scanned,
+        "files_skipped": skipped,
+        "bytes_scanned": s.bytes_scanned,
+        "duration_ms": s.duration.as_millis() as u64,
+        "findings": s.total_findings(),
+        "findings_by_kind": by_kind,
+        "riskiest": s.riskiest.iter().map(|r| json!({"path": r.path, "score": (r.score * 10.0).round() / 10.0, "findings": r.findings})).collect::<Vec<_>>(),
+    })
+}
+
+/// Quotes a CSV field, and defuses spreadsheet formulas (`=`, `+`, `-`, `@` at the start).
+fn csv_field(v: &str) -> String {
+    let v = if v.starts_with(['=', '+', '-', '@']) { format!("'{v}") } else { v.to_string() };
+    if v.contains([',', '"', '\n', '\r']) { format!("\"{}\"", v.replace('"', "\"\"")) } else { v }
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", units[u]) }
+}
+
+fn write_table_summary(out: &mut dyn Write, s: &Summary, skipped: &[Skip]) -> io::Result<()> {
+    let secs = s.duration.as_secs_f64();
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Scanned {} file{} ({}) in {:.2} s{}.",
+        s.files_scanned,
+        if s.files_scanned == 1 { "" } else { "s" },
+        human_bytes(s.bytes_scanned),
+        secs,
+        if secs > 0.05 {
+            format!(", {}/s", human_bytes((s.bytes_scanned as f64 / secs) as u64))
+        } else {
+            String::new()
+        }
+    )?;
+    if !skipped.is_empty() {
+        writeln!(out, "Skipped {} (not scanned):", skipped.len())?;
+        for skip in skipped.iter().take(20) {
+            writeln!(out, "  {}: {}", skip.path, skip.reason)?;
+        }
+        if skipped.len() > 20 {
+            writeln!(
+                out,
+                "  … and {} more (use --format json for the full list)",
+                skipped.len() - 20
+            )?;
+        }
+    }
+    let total = s.total_findings();
+    if total == 0 {
+        writeln!(out, "No customer data found.")?;
+        return Ok(());
+    }
+    writeln!(out, "Found {total} item{} of customer data:", if total == 1 { "" } else { "s" })?;
+    for (kind, n) in &s.findings_by_kind {
+        writeln!(out, "  {:>7}  {} ({})", n, kind.label(), kind.as_str())?;
+    }
+    if !s.riskiest.is_empty() {
+        writeln!(out, "Riskiest files:")?;
+        for (i, r) in s.riskiest.iter().take(5).enumerate() {
+            writeln!(
+                out,
+                "  {}. {} ({} finding{}, risk {:.0})",
+                i + 1,
+                r.path,
+                r.findings,
+                if r.findings == 1 { "" } else { "s" },
+                r.score
+            )?;
+        }
+        writeln!(
+            out,
+            "Next step: delete the files you no longer need, or move them somewhere only you can open."
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("+1 ***"), "'+1 ***");
+    }
+
+    #[test]
+    fn bytes_read_plainly() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_500), "1.5 KB");
+        assert_eq!(human_bytes(2_000_000_000), "2.0 GB");
+    }
+}

@@ -1,0 +1,326 @@
+//! The parallel walk: which files to read, in how many threads, and where results go.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel as channel;
+use custody_detect::{Detector, DetectorConfig};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use ignore::{WalkBuilder, WalkState};
+
+use crate::error::Error;
+use crate::file::{Located, scan_file};
+use crate::finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
+
+/// The name of the ignore file custody reads (gitignore syntax), in any scanned directory.
+pub const IGNORE_FILE: &str = ".custodyignore";
+
+/// What to scan and how.
+#[derive(Clone, Debug)]
+pub struct ScanOptions {
+    /// Files and directories to scan.
+    pub roots: Vec<PathBuf>,
+    /// Glob patterns of paths to leave out (matched against the path below the root and
+    /// against the file name).
+    pub exclude: Vec<String>,
+    /// Worker threads; 0 means one per core.
+    pub threads: usize,
+    /// Follow symbolic links (loops are detected and reported).
+    pub follow_links: bool,
+    /// Bytes read per chunk.
+    pub chunk_size: usize,
+    /// What to detect and the confidence threshold.
+    pub detector: DetectorConfig,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            roots: vec![PathBuf::from(".")],
+            exclude: Vec::new(),
+            threads: 0,
+            follow_links: false,
+            chunk_size: 1 << 20,
+            detector: DetectorConfig::default(),
+        }
+    }
+}
+
+/// Receives results, on the caller's thread, in the order files finish.
+pub trait Sink {
+    /// A finding. An error stops the scan (a closed pipe, a full disk).
+    fn finding(&mut self, finding: &Finding) -> std::io::Result<()>;
+    /// A file that was skipped or only partly scanned.
+    fn skipped(&mut self, skip: &Skip) -> std::io::Result<()>;
+}
+
+/// Progress reports, called from worker threads. Every method has a no-op default.
+pub trait Progress: Sync {
+    /// `bytes` more were read.
+    fn bytes(&self, _bytes: u64) {}
+    /// A file was scanned completely, with `findings` findings.
+    fn file_done(&self, _findings: u64) {}
+    /// A file was skipped.
+    fn file_skipped(&self) {}
+}
+
+/// A [`Progress`] that reports nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// A configured scan.
+pub struct Scanner {
+    options: ScanOptions,
+    detector: Arc<Detector>,
+    exclude: GlobSet,
+}
+
+enum Message {
+    Finding(Finding),
+    Skip(Skip),
+    Done { path: String, bytes: u64, findings: u64, score: f64 },
+}
+
+impl Scanner {
+    /// Validates options and builds the detector.
+    pub fn new(options: ScanOptions) -> Result<Self, Error> {
+        let mut set = GlobSetBuilder::new();
+        for glob in &options.exclude {
+            let g = GlobBuilder::new(glob)
+                .literal_separator(false)
+                .build()
+                .map_err(|source| Error::Exclude { glob: glob.clone(), source })?;
+            set.add(g);
+        }
+        let exclude = set
+            .build()
+            .map_err(|source| Error::Exclude { glob: options.exclude.join(" "), source })?;
+        for root in &options.roots {
+            std::fs::symlink_metadata(root)
+                .map_err(|source| Error::Root { path: root.clone(), source })?;
+        }
+        let detector = Arc::new(Detector::new(options.detector.clone()));
+        Ok(Self { options, detector, exclude })
+    }
+
+    /// Runs the scan, sending results to `sink` and progress to `progress`.
+    pub fn run(&self, sink: &mut dyn Sink, progress: &dyn Progress) -> Result<Summary, Error> {
+        let started = Instant::now();
+        let (tx, rx) = channel::bounded::<Message>(4096);
+        let stop_flag = AtomicBool::new(false);
+        let stop = &stop_flag;
+        let threads = if self.options.threads == 0 {
+            std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+        } else {
+            self.options.threads
+        };
+        let mut summary = Summary::default();
+        let mut failure = None;
+        std::thread::scope(|scope| {
+            // The walker owns the sender: when it finishes, the channel closes.
+            let walker = scope.spawn(move || self.walk(threads, &tx, stop, progress));
+            for message in &rx {
+                if failure.is_some() {
+                    continue; // drain so workers can finish
+                }
+                let result = match message {
+                    Message::Finding(f) => {
+                        *summary.findings_by_kind.entry(f.kind).or_insert(0) += 1;
+                        sink.finding(&f)
+                    }
+                    Message::Skip(s) => {
+                        *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
+                        sink.skipped(&s)
+                    }
+                    Message::Done { path, bytes, findings, score } => {
+                        summary.files_scanned += 1;
+                        summary.bytes_scanned += bytes;
+                        summary.offer_risky(RiskyFile { path, score, findings });
+                        Ok(())
+                    }
+                };
+                if let Err(e) = result {
+                    stop.store(true, Ordering::Relaxed);
+                    failure = Some(Error::Output(e));
+                }
+            }
+            let _ = walker.join();
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        summary.duration = started.elapsed();
+        Ok(summary)
+    }
+
+    fn walk(
+        &self,
+        threads: usize,
+        tx: &channel::Sender<Message>,
+        stop: &AtomicBool,
+        progress: &dyn Progress,
+    ) {
+        let roots = &self.options.roots;
+        let mut builder = WalkBuilder::new(&roots[0]);
+        for root in &roots[1..] {
+            builder.add(root);
+        }
+        // Customer data hides in dot-files and git-ignored exports: read everything except
+        // what .custodyignore and --exclude leave out.
+        builder
+            .standard_filters(false)
+            .add_custom_ignore_filename(IGNORE_FILE)
+            .follow_links(self.options.follow_links)
+            .threads(threads);
+        let exclude = self.exclude.clone();
+        let single_root = (roots.len() == 1).then(|| roots[0].clone());
+        let strip: Option<PathBuf> = single_root.filter(|r| r.is_dir());
+        let strip_for_filter = strip.clone();
+        builder.filter_entry(move |entry| {
+            if exclude.is_empty() || entry.depth() == 0 {
+                return true;
+            }
+            let rel = strip_for_filter
+                .as_ref()
+                .and_then(|r| entry.path().strip_prefix(r).ok())
+                .unwrap_or(entry.path());
+            !(exclude.is_match(rel) || exclude.is_match(entry.file_name()))
+        });
+        let display = move |path: &Path| -> String {
+            let rel = strip
+                .as_ref()
+                .and_then(|r| path.strip_prefix(r).ok())
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(path);
+            rel.to_string_lossy().into_owned()
+        };
+        let display = &display;
+        builder.build_parallel().run(|| {
+            let tx = tx.clone();
+            let detector = Arc::clone(&self.detector);
+            Box::new(move |result| {
+                if stop.load(Ordering::Relaxed) {
+                    return WalkState::Quit;
+                }
+                let entry = match result {
+                    Ok(entry) => entry,
+                    Err(err) => {
+                        let (path, reason) = walk_error(&err);
+                        progress.file_skipped();
+                        let _ = tx.send(Message::Skip(Skip {
+                            path: path.map_or_else(|| "?".into(), |p| display(&p)),
+                            reason,
+                        }));
+                        return WalkState::Continue;
+                    }
+                };
+                let Some(file_type) = entry.file_type() else {
+                    return WalkState::Continue; // stdin, never walked here
+                };
+                if file_type.is_dir() {
+                    return WalkState::Continue;
+                }
+                let path = display(entry.path());
+                if file_type.is_symlink() {
+                    progress.file_skipped();
+                    let _ = tx.send(Message::Skip(Skip { path, reason: SkipReason::Symlink }));
+                    return WalkState::Continue;
+                }
+                if !file_type.is_file() {
+                    progress.file_skipped();
+                    let _ = tx.send(Message::Skip(Skip { path, reason: SkipReason::NotAFile }));
+                    return WalkState::Continue;
+                }
+                if entry.file_name() == IGNORE_FILE {
+                    return WalkState::Continue;
+                }
+                self.scan_one(&detector, entry.path(), path, &tx, progress);
+                WalkState::Continue
+            })
+        });
+    }
+
+    fn scan_one(
+        &self,
+        detector: &Detector,
+        file_path: &Path,
+        path: String,
+        tx: &channel::Sender<Message>,
+        progress: &dyn Progress,
+    ) {
+        let delimited = is_delimited(file_path);
+        let mut file = match File::open(file_path) {
+            Ok(f) => f,
+            Err(e) => {
+                progress.file_skipped();
+                let _ = tx.send(Message::Skip(Skip {
+                    path,
+                    reason: SkipReason::Unreadable(e.to_string()),
+                }));
+                return;
+            }
+        };
+        let mut findings = 0u64;
+        let mut score = 0f64;
+        let mut on_bytes = |n: u64| progress.bytes(n);
+        let mut found = |l: Located| {
+            findings += 1;
+            score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
+            let d = l.detection;
+            let _ = tx.send(Message::Finding(Finding {
+                path: path.clone(),
+                kind: d.kind,
+                subkind: d.subkind,
+                line: l.line,
+                column: l.column,
+                offset: l.offset,
+                length: l.length,
+                confidence: (d.confidence * 100.0).round() / 100.0,
+                reasons: d.reasons.iter().map(ToString::to_string).collect(),
+                test_card: d.test_card,
+                value: d.value,
+            }));
+        };
+        let result = scan_file(
+            &mut file,
+            detector,
+            self.options.chunk_size,
+            delimited,
+            &mut on_bytes,
+            &mut found,
+        );
+        match result {
+            Ok(bytes) => {
+                progress.file_done(findings);
+                let _ = tx.send(Message::Done { path, bytes, findings, score });
+            }
+            Err(reason) => {
+                progress.file_skipped();
+                let _ = tx.send(Message::Skip(Skip { path, reason }));
+            }
+        }
+    }
+}
+
+/// Files whose first line is a header row.
+fn is_delimited(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "csv" | "tsv" | "psv" | "tab"))
+}
+
+fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, SkipReason) {
+    match err {
+        ignore::Error::WithPath { path, err } => (Some(path.clone()), walk_error(err).1),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            walk_error(err)
+        }
+        ignore::Error::Loop { child, .. } => (Some(child.clone()), SkipReason::SymlinkLoop),
+        ignore::Error::Io(e) => (None, SkipReason::Unreadable(e.to_string())),
+        other => (None, SkipReason::Unreadable(other.to_string())),
+    }
+}
