@@ -40,7 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scan(args) => scan::run(args),
+        Command::Scan(args) => scan::run(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -77,10 +77,10 @@ fn next_step(err: &anyhow::Error) -> Option<&'static str> {
                 _ => "check there is free disk space where the output goes",
             });
         }
-        if let Some(e) = cause.downcast_ref::<io::Error>() {
-            if e.kind() == io::ErrorKind::StorageFull {
-                return Some("free some disk space and run the scan again");
-            }
+        if let Some(e) = cause.downcast_ref::<io::Error>()
+            && e.kind() == io::ErrorKind::StorageFull
+        {
+            return Some("free some disk space and run the scan again");
         }
     }
     None

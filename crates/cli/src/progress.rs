@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Progress drawn with indicatif when stderr is a terminal; counting only otherwise.
 pub struct Bar {
-    bar: Option<ProgressBar>,
+    drawn: Option<ProgressBar>,
     files: AtomicU64,
     findings: AtomicU64,
 }
@@ -25,25 +25,25 @@ impl Bar {
             bar.enable_steady_tick(Duration::from_millis(125));
             bar
         });
-        Self { bar, files: AtomicU64::new(0), findings: AtomicU64::new(0) }
+        Self { drawn: bar, files: AtomicU64::new(0), findings: AtomicU64::new(0) }
     }
 
     /// Runs `f` with the bar hidden, so lines printed to the terminal are not garbled.
     pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
-        match &self.bar {
+        match &self.drawn {
             Some(bar) => bar.suspend(f),
             None => f(),
         }
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = &self.drawn {
             bar.finish_and_clear();
         }
     }
 
     fn update(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = &self.drawn {
             bar.set_message(format!(
                 "{} files, {} findings,",
                 self.files.load(Ordering::Relaxed),
@@ -55,7 +55,7 @@ impl Bar {
 
 impl custody_scan::Progress for Bar {
     fn bytes(&self, bytes: u64) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = &self.drawn {
             bar.inc(bytes);
         }
     }

@@ -30,7 +30,7 @@ pub struct ScanArgs {
     #[arg(long)]
     reveal: bool,
 
-    /// Only these kinds, comma-separated (e.g. credit_card,us_ssn,email).
+    /// Only these kinds, comma-separated (e.g. `credit_card,us_ssn,email`).
     #[arg(long, value_delimiter = ',', value_parser = parse_kind)]
     kinds: Vec<Kind>,
 
@@ -90,7 +90,7 @@ impl<W: Write> Sink for Output<'_, W> {
     }
 }
 
-pub fn run(args: ScanArgs) -> Result<u8> {
+pub fn run(args: &ScanArgs) -> Result<u8> {
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
     let options = ScanOptions {

@@ -139,6 +139,7 @@ pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.3;
 
 impl DetectorConfig {
     /// Restricts detection to `kinds` (an empty slice enables every kind).
+    #[must_use]
     pub fn with_kinds(mut self, kinds: &[Kind]) -> Self {
         if !kinds.is_empty() {
             self.enabled = [false; Kind::ALL.len()];
@@ -256,6 +257,54 @@ pub(crate) struct Evidence {
 }
 
 impl Evidence {
+    /// Applies context to a base confidence for a value of meaning `hint`.
+    ///
+    /// Negative context (order, invoice, tracking, SKU numbers) only applies to bare numbers
+    /// that could be such identifiers, and only when it comes right before the value:
+    /// an email or an IBAN is what it is whatever surrounds it.
+    pub fn score(&self, base: f32, hint: Hint, reasons: &mut Vec<Reason>) -> f32 {
+        /// A negative keyword names a number at most this far after it (`Invoice # 123`).
+        const NEGATIVE_REACH: u16 = 24;
+        let mut conf = base;
+        let positive = if self.column == Some(hint) {
+            reasons.push(Reason::Column(hint));
+            conf += (1.0 - conf) * 0.8;
+            Some(0)
+        } else if self.key == Some(hint) {
+            reasons.push(Reason::Key(hint));
+            conf += (1.0 - conf) * 0.8;
+            Some(0)
+        } else if let Some((d, word)) = self.nearby.get(hint) {
+            reasons.push(Reason::Context(word));
+            conf += (1.0 - conf) * 0.6;
+            Some(d)
+        } else {
+            None
+        };
+        let numeric = !matches!(hint, Hint::Email | Hint::Iban | Hint::Name | Hint::Address);
+        let negative = if !numeric {
+            None
+        } else if self.column == Some(Hint::Negative) {
+            Some(("column", 0))
+        } else if self.key == Some(Hint::Negative) {
+            Some(("key", 0))
+        } else {
+            self.nearby
+                .get(Hint::Negative)
+                .filter(|(d, _)| *d <= NEGATIVE_REACH)
+                .map(|(d, w)| (w, d))
+        };
+        if let Some((word, d)) = negative {
+            // The nearer context wins; a column header beats a keyword either way.
+            let outweighed = positive.is_some_and(|p| p < d) && self.column != Some(Hint::Negative);
+            if !outweighed {
+                reasons.push(Reason::Negative(word));
+                conf *= 0.3;
+            }
+        }
+        conf.clamp(0.0, 1.0)
+    }
+
     /// Whether anything says the value is of this meaning: its column, its key, or a
     /// keyword close enough to name it (values that need context to count at all use this).
     pub fn supports(&self, hint: Hint) -> bool {
@@ -342,51 +391,6 @@ impl Scan<'_> {
             }
         }
         columns.get(index).copied().flatten()
-    }
-
-    /// Applies context to a base confidence for a value of meaning `hint`.
-    ///
-    /// Negative context (order, invoice, tracking, SKU numbers) only applies to bare numbers
-    /// that could be such identifiers, and only when it comes right before the value:
-    /// an email or an IBAN is what it is whatever surrounds it.
-    pub fn score(&self, base: f32, hint: Hint, ev: &Evidence, reasons: &mut Vec<Reason>) -> f32 {
-        /// A negative keyword names a number at most this far after it (`Invoice # 123`).
-        const NEGATIVE_REACH: u16 = 24;
-        let mut conf = base;
-        let positive = if ev.column == Some(hint) {
-            reasons.push(Reason::Column(hint));
-            conf += (1.0 - conf) * 0.8;
-            Some(0)
-        } else if ev.key == Some(hint) {
-            reasons.push(Reason::Key(hint));
-            conf += (1.0 - conf) * 0.8;
-            Some(0)
-        } else if let Some((d, word)) = ev.nearby.get(hint) {
-            reasons.push(Reason::Context(word));
-            conf += (1.0 - conf) * 0.6;
-            Some(d)
-        } else {
-            None
-        };
-        let numeric = !matches!(hint, Hint::Email | Hint::Iban | Hint::Name | Hint::Address);
-        let negative = if !numeric {
-            None
-        } else if ev.column == Some(Hint::Negative) {
-            Some(("column", 0))
-        } else if ev.key == Some(Hint::Negative) {
-            Some(("key", 0))
-        } else {
-            ev.nearby.get(Hint::Negative).filter(|(d, _)| *d <= NEGATIVE_REACH).map(|(d, w)| (w, d))
-        };
-        if let Some((word, d)) = negative {
-            // The nearer context wins; a column header beats a keyword either way.
-            let outweighed = positive.is_some_and(|p| p < d) && ev.column != Some(Hint::Negative);
-            if !outweighed {
-                reasons.push(Reason::Negative(word));
-                conf *= 0.3;
-            }
-        }
-        conf.clamp(0.0, 1.0)
     }
 
     /// Builds a detection over `bytes[start..end]`.

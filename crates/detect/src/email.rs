@@ -106,7 +106,7 @@ fn email_at(scan: &Scan<'_>, at: usize) -> Option<Detection> {
     } else {
         0.85
     };
-    let conf = scan.score(base, Hint::Email, &ev, &mut reasons);
+    let conf = ev.score(base, Hint::Email, &mut reasons);
     Some(scan.detection(Kind::Email, s, e, conf, reasons))
 }
 

@@ -219,10 +219,10 @@ fn glued_special(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) -> Option
     // IPv6: hex and colons around digits.
     let after = bytes.get(g0e).copied().unwrap_or(0);
     let before = if g0s > 0 { bytes[g0s - 1] } else { 0 };
-    if after == b':' || before == b':' {
-        if let Some(end) = ipv6(scan, g0s, out) {
-            return Some(end);
-        }
+    if (after == b':' || before == b':')
+        && let Some(end) = ipv6(scan, g0s, out)
+    {
+        return Some(end);
     }
     if g0s == 0 || !bytes[g0s - 1].is_ascii_alphabetic() {
         return None;
@@ -236,10 +236,11 @@ fn glued_special(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) -> Option
     if letters > 2 || (ls > 0 && is_word(bytes[ls - 1])) || scan.open_left(ls) {
         return None;
     }
-    if letters == 2 && g0e - g0s >= 2 {
-        if let Some(end) = iban(scan, ls, out) {
-            return Some(end);
-        }
+    if letters == 2
+        && g0e - g0s >= 2
+        && let Some(end) = iban(scan, ls, out)
+    {
+        return Some(end);
     }
     alnum_id(scan, ls, g0s, t, out)
 }
@@ -279,7 +280,7 @@ fn ipv6(scan: &Scan<'_>, around: usize, out: &mut Vec<Detection>) -> Option<usiz
     if scan.enabled(Kind::IpAddress) && scan.in_emit_range(s) {
         let ev = scan.evidence(s, e);
         let mut reasons = vec![Reason::Validator("ipv6")];
-        let conf = scan.score(0.5, Hint::Ip, &ev, &mut reasons);
+        let conf = ev.score(0.5, Hint::Ip, &mut reasons);
         let mut d = scan.detection(Kind::IpAddress, s, e, conf, reasons);
         d.subkind = Some("v6");
         out.push(d);
@@ -323,7 +324,7 @@ fn iban(scan: &Scan<'_>, s: usize, out: &mut Vec<Detection>) -> Option<usize> {
     if scan.enabled(Kind::Iban) && scan.in_emit_range(s) {
         let ev = scan.evidence(s, i);
         let mut reasons = vec![Reason::Validator("mod97"), Reason::Validator("iban-length")];
-        let conf = scan.score(0.9, Hint::Iban, &ev, &mut reasons);
+        let conf = ev.score(0.9, Hint::Iban, &mut reasons);
         out.push(scan.detection(Kind::Iban, s, i, conf, reasons));
     }
     Some(i)
@@ -366,7 +367,7 @@ fn alnum_id(
     };
     if scan.enabled(kind) {
         let mut reasons = vec![Reason::Validator("format")];
-        let conf = scan.score(0.4, hint, &ev, &mut reasons);
+        let conf = ev.score(0.4, hint, &mut reasons);
         out.push(scan.detection(kind, ls, end, conf, reasons));
     }
     Some(end)
@@ -378,7 +379,7 @@ fn evaluate(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) {
     // Fast path: the bulk of numbers in logs and prose are short single runs.
     if n == 1 && !t.cut {
         let len = t.groups[0].1 - t.groups[0].0;
-        if len < 5 || len > 19 || t.left_bad || t.right_bad {
+        if !(5..=19).contains(&len) || t.left_bad || t.right_bad {
             return;
         }
     }
@@ -479,10 +480,11 @@ fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detect
     if !scan.in_emit_range(span.start()) {
         return None;
     }
-    if (12..=19).contains(&total) && !span.plus() {
-        if let Some(d) = card(scan, &span) {
-            return Some(vec![d]);
-        }
+    if (12..=19).contains(&total)
+        && !span.plus()
+        && let Some(d) = card(scan, &span)
+    {
+        return Some(vec![d]);
     }
     if total == 9 && (span.shape(&[3, 2, 4]) || single) && !span.plus() && !span.paren() {
         return nine_digits(scan, &span).map(|d| vec![d]);
@@ -501,10 +503,10 @@ fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detect
             return ipv4(scan, &span).map(|d| vec![d]);
         }
     }
-    if (7..=15).contains(&total) {
-        if let Some(d) = phone(scan, &span) {
-            return Some(vec![d]);
-        }
+    if (7..=15).contains(&total)
+        && let Some(d) = phone(scan, &span)
+    {
+        return Some(vec![d]);
     }
     if single && total == 5 || span.shape(&[5, 4]) && span.uniform(&[Sep::Dash]).is_some() {
         return structured::address_before_zip(scan, span.start(), span.end()).map(|d| vec![d]);
@@ -560,7 +562,7 @@ fn card(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     } else {
         0.7
     };
-    let mut conf = scan.score(base, Hint::Card, &ev, &mut reasons);
+    let mut conf = ev.score(base, Hint::Card, &mut reasons);
     if test {
         // Context cannot make a test number real.
         conf = conf.min(0.35);
@@ -608,16 +610,14 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
         } else {
             hint
         };
-        let conf = scan.score(base, hint, &ev, &mut reasons);
+        let conf = ev.score(base, hint, &mut reasons);
         return Some(scan.detection(kind, start, end, conf, reasons));
     }
     let ev = scan.evidence(start, end);
     let mut options: Vec<(u32, Kind, Hint, &'static str)> = Vec::new();
     let mut offer = |valid: bool, kind: Kind, hint: Hint, rule: &'static str| {
-        if valid {
-            if let Some(s) = ev.strength(hint) {
-                options.push((s, kind, hint, rule));
-            }
+        if valid && let Some(s) = ev.strength(hint) {
+            options.push((s, kind, hint, rule));
         }
     };
     offer(validate::is_valid_ssn(digits), Kind::UsSsn, Hint::Ssn, "ssn-rules");
@@ -632,7 +632,7 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
         Kind::UsPassport | Kind::UsDriversLicense => 0.4,
         _ => 0.5,
     };
-    let conf = scan.score(base, hint, &ev, &mut reasons);
+    let conf = ev.score(base, hint, &mut reasons);
     Some(scan.detection(kind, start, end, conf, reasons))
 }
 
@@ -643,7 +643,7 @@ fn license_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
         return None;
     }
     let mut reasons = vec![Reason::Validator("format")];
-    let conf = scan.score(0.4, Hint::DriversLicense, &ev, &mut reasons);
+    let conf = ev.score(0.4, Hint::DriversLicense, &mut reasons);
     Some(scan.detection(Kind::UsDriversLicense, start, end, conf, reasons))
 }
 
@@ -672,7 +672,7 @@ fn date_of_birth(
         return None;
     }
     let mut reasons = vec![Reason::Validator("date")];
-    let conf = scan.score(0.5, Hint::Dob, &ev, &mut reasons);
+    let conf = ev.score(0.5, Hint::Dob, &mut reasons);
     Some(scan.detection(Kind::DateOfBirth, start, end, conf, reasons))
 }
 
@@ -700,7 +700,7 @@ fn ipv4(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     }
     let ev = scan.evidence(start, end);
     let mut reasons = vec![Reason::Validator("ipv4")];
-    let conf = scan.score(0.5, Hint::Ip, &ev, &mut reasons);
+    let conf = ev.score(0.5, Hint::Ip, &mut reasons);
     let mut d = scan.detection(Kind::IpAddress, start, end, conf, reasons);
     d.subkind = Some("v4");
     Some(d)
@@ -711,6 +711,16 @@ const TRUNK_ZERO_REGIONS: [phonenumber::country::Id; 10] = {
     use phonenumber::country::Id;
     [Id::GB, Id::DE, Id::FR, Id::NL, Id::BE, Id::IT, Id::ES, Id::AT, Id::IE, Id::CH]
 };
+
+/// How a phone candidate is validated.
+enum Plan {
+    /// `+` and a country code.
+    International,
+    /// North American numbering plan.
+    Nanp,
+    /// A national number with a trunk `0` (UK, France, Germany, …).
+    Trunk,
+}
 
 fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     use phonenumber::country::Id;
@@ -738,11 +748,6 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     }
     let (start, end) = (span.start(), span.end());
     let text = std::str::from_utf8(&digits[..total]).ok()?;
-    enum Plan {
-        International,
-        Nanp,
-        Trunk,
-    }
     let nanp_shape = matches!(lens.as_slice(), [3, 3, 4] | [1, 3, 3, 4])
         && (lens.len() == 3 || digits[0] == b'1');
     let plan = if span.plus() {
@@ -789,7 +794,7 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let region = valid_region?;
     let ev = scan.evidence(start, end);
     let mut reasons = vec![Reason::Validator(region)];
-    let conf = scan.score(0.6 + grouped_bonus, Hint::Phone, &ev, &mut reasons);
+    let conf = ev.score(0.6 + grouped_bonus, Hint::Phone, &mut reasons);
     Some(scan.detection(Kind::Phone, start, end, conf, reasons))
 }
 

@@ -104,10 +104,10 @@ impl Structured {
         if !scan.enabled(Kind::PersonName) && !scan.enabled(Kind::StreetAddress) {
             return;
         }
-        if let Structure::Delimited { delimiter, columns } = scan.structure {
-            if columns.iter().any(|c| matches!(c, Some(Hint::Name | Hint::Address))) {
-                cells(scan, *delimiter, columns, out);
-            }
+        if let Structure::Delimited { delimiter, columns } = scan.structure
+            && columns.iter().any(|c| matches!(c, Some(Hint::Name | Hint::Address)))
+        {
+            cells(scan, *delimiter, columns, out);
         }
         self.json(scan, out);
     }
@@ -125,9 +125,8 @@ impl Structured {
             let Ok(key) = std::str::from_utf8(&bytes[key_start..key_end]) else {
                 continue;
             };
-            let hint = match context::hint_for_name(key) {
-                Some(h @ (Hint::Name | Hint::Address)) => h,
-                _ => continue,
+            let Some(hint @ (Hint::Name | Hint::Address)) = context::hint_for_name(key) else {
+                continue;
             };
             // `: "value"`.
             let mut i = m.end();

@@ -23,7 +23,7 @@ pub fn luhn(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// A card network, from the issuer identification number (IIN) table.
@@ -284,7 +284,7 @@ pub fn is_valid_aba(digits: &[u8]) -> bool {
     }
     let d: Vec<u32> = digits.iter().map(|c| u32::from(c - b'0')).collect();
     let sum = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8]);
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IBAN lengths per country (SWIFT IBAN registry).
@@ -400,7 +400,7 @@ pub fn is_plausible_birth_date(year: u32, month: u32, day: u32, current_year: u3
     if !(1900..=current_year).contains(&year) || !(1..=12).contains(&month) || day == 0 {
         return false;
     }
-    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     let days = match month {
         2 if leap => 29,
         2 => 28,

@@ -138,9 +138,9 @@ impl<W: Write> Report<W> {
                                "locations": [{"physicalLocation": {"artifactLocation": {"uri": s.path}}}]})
                     })
                     .collect();
-                write!(
+                writeln!(
                     self.out,
-                    "],\"invocations\":[{{\"executionSuccessful\":true,\"toolExecutionNotifications\":{}}}]}}]}}\n",
+                    "],\"invocations\":[{{\"executionSuccessful\":true,\"toolExecutionNotifications\":{}}}]}}]}}",
                     Value::Array(notifications)
                 )?;
             }
