@@ -263,15 +263,64 @@ impl Default for Keywords {
 /// Returns `None` for names that say nothing about customer data, so that a data row that
 /// was mistaken for a header never turns into a reason string.
 pub fn hint_for_name(name: &str) -> Option<Hint> {
-    let lower = name.trim().trim_matches(|c| c == '"' || c == '\'').to_ascii_lowercase();
-    if lower.is_empty() || lower.len() > 64 {
+    let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
+    if name.is_empty() || name.len() > 64 {
         return None;
     }
-    let words: Vec<&str> =
-        lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    // Called for the key in front of nearly every candidate value, and the same few column
+    // and key names come back all the time: a small direct-mapped cache per thread.
+    NAME_CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let slot = &mut cache[name_slot(name.as_bytes())];
+        if let Some((key, hint)) = slot
+            && key.as_bytes() == name.as_bytes()
+        {
+            return *hint;
+        }
+        let hint = classify_name(name);
+        *slot = Some((name.to_string(), hint));
+        hint
+    })
+}
+
+const NAME_CACHE_SLOTS: usize = 256;
+
+thread_local! {
+    static NAME_CACHE: std::cell::RefCell<Vec<Option<(String, Option<Hint>)>>> =
+        std::cell::RefCell::new(vec![None; NAME_CACHE_SLOTS]);
+}
+
+/// FNV-1a, reduced to a cache slot.
+fn name_slot(bytes: &[u8]) -> usize {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in bytes {
+        h = (h ^ u32::from(*b)).wrapping_mul(0x0100_0193);
+    }
+    h as usize % NAME_CACHE_SLOTS
+}
+
+fn classify_name(name: &str) -> Option<Hint> {
+    let mut lower_buf = [0u8; 64];
+    let lower_buf = &mut lower_buf[..name.len()];
+    lower_buf.copy_from_slice(name.as_bytes());
+    lower_buf.make_ascii_lowercase();
+    let lower = std::str::from_utf8(lower_buf).ok()?;
+    let mut words_buf = [""; 12];
+    let mut n = 0;
+    for w in lower.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).take(12) {
+        words_buf[n] = w;
+        n += 1;
+    }
+    let words = &words_buf[..n];
+    let mut joined_buf = [0u8; 64];
+    let mut joined_len = 0;
+    for w in words {
+        joined_buf[joined_len..joined_len + w.len()].copy_from_slice(w.as_bytes());
+        joined_len += w.len();
+    }
+    let joined = std::str::from_utf8(&joined_buf[..joined_len]).ok()?;
     let last = *words.last()?;
     let has = |w: &str| words.contains(&w);
-    let joined: String = words.concat();
 
     // Identifiers of things, not people, first: they veto the rest.
     let negative = [
@@ -411,7 +460,7 @@ pub fn hint_for_name(name: &str) -> Option<Hint> {
             "familyname",
             "customername",
         ]
-        .contains(&joined.as_str())
+        .contains(&joined)
     {
         return Some(Hint::Name);
     }

@@ -25,6 +25,8 @@ pub enum Reason {
     Key(Hint),
     /// Negative context lowered the confidence (`negative:order`).
     Negative(&'static str),
+    /// The phone number is valid in this region's numbering plan (`numbering-plan:US`).
+    NumberingPlan(&'static str),
     /// A published test number (`test-card`).
     TestCard,
     /// A format that adds or removes evidence (`format:grouped`, `format:role-account`).
@@ -39,6 +41,7 @@ impl fmt::Display for Reason {
             Reason::Column(h) => write!(f, "column:{}", h.as_str()),
             Reason::Key(h) => write!(f, "key:{}", h.as_str()),
             Reason::Negative(w) => write!(f, "negative:{w}"),
+            Reason::NumberingPlan(region) => write!(f, "numbering-plan:{region}"),
             Reason::TestCard => f.write_str("test-card"),
             Reason::Format(w) => write!(f, "format:{w}"),
         }

@@ -21,6 +21,7 @@ mod detector;
 mod email;
 mod kind;
 mod numeric;
+mod phone;
 mod secrets;
 mod structured;
 pub mod validate;

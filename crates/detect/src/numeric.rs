@@ -12,8 +12,8 @@ use std::net::Ipv6Addr;
 use crate::Kind;
 use crate::context::Hint;
 use crate::detector::{Detection, Reason, Scan, Structure};
-use crate::structured;
 use crate::validate::{self, card_brand, is_test_card, luhn};
+use crate::{phone, structured};
 
 /// Groups beyond this are evaluated in windows, so a line of space-separated digits costs
 /// linear time.
@@ -108,6 +108,16 @@ pub(crate) fn scan(scan: &Scan<'_>, out: &mut Vec<Detection>) {
         if i >= scan.chunk.emit_to + 4 {
             break;
         }
+        // Fast path: a run of fewer than four digits that does not continue into a longer
+        // token (`status=304`, `dur_ms=73`, `12:`) is none of our kinds.
+        let mut e = i;
+        while e < n && e - i < 4 && is_digit(bytes[e]) {
+            e += 1;
+        }
+        if e - i < 4 && !continues(bytes, i, e) && !iban_start(bytes, i) {
+            i = next_digit(bytes, e);
+            continue;
+        }
         let next = read_token(scan, i, &mut token);
         if let Some(skip_to) = glued_special(scan, &token, out) {
             i = next_digit(bytes, skip_to.max(i + 1));
@@ -116,6 +126,39 @@ pub(crate) fn scan(scan: &Scan<'_>, out: &mut Vec<Detection>) {
         evaluate(scan, &token, out);
         i = next_digit(bytes, next);
     }
+}
+
+/// Whether the token whose digit run is `bytes[i..e]` goes on: a separator and another
+/// digit, the first group of what may be an IPv6 address, or the end of the buffer.
+#[inline]
+fn continues(bytes: &[u8], i: usize, e: usize) -> bool {
+    match bytes.get(e) {
+        None => true,
+        // An IPv6 address starts at a word boundary; later groups (and the minutes and
+        // seconds of `12:34:56`) follow a colon.
+        Some(b':') => {
+            i == 0 || {
+                let p = bytes[i - 1];
+                p != b':' && (p.is_ascii_hexdigit() || !p.is_ascii_alphanumeric())
+            }
+        }
+        Some(b' ' | b'-' | b'.' | b'/' | b')' | b',') => match bytes.get(e + 1) {
+            Some(c) if is_digit(*c) => true,
+            Some(b'(' | b' ') => true,
+            None => true,
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// Whether the digits at `i` follow a lone two-letter word, as an IBAN's check digits do.
+#[inline]
+fn iban_start(bytes: &[u8], i: usize) -> bool {
+    i >= 2
+        && bytes[i - 1].is_ascii_alphabetic()
+        && bytes[i - 2].is_ascii_alphabetic()
+        && (i == 2 || !bytes[i - 3].is_ascii_alphanumeric())
 }
 
 /// Whether exactly three digits start at `at` (a thousands group after a comma). Longer
@@ -219,7 +262,10 @@ fn glued_special(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) -> Option
     // IPv6: hex and colons around digits.
     let after = bytes.get(g0e).copied().unwrap_or(0);
     let before = if g0s > 0 { bytes[g0s - 1] } else { 0 };
-    if (after == b':' || before == b':')
+    // Only from an address's first digit group: later groups of the same address (and of
+    // every `12:34:56` time) follow a colon and were already looked at.
+    if after == b':'
+        && before != b':'
         && let Some(end) = ipv6(scan, g0s, out)
     {
         return Some(end);
@@ -707,10 +753,18 @@ fn ipv4(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
 }
 
 /// Regions tried, in order, for numbers written nationally with a leading trunk `0`.
-const TRUNK_ZERO_REGIONS: [phonenumber::country::Id; 10] = {
-    use phonenumber::country::Id;
-    [Id::GB, Id::DE, Id::FR, Id::NL, Id::BE, Id::IT, Id::ES, Id::AT, Id::IE, Id::CH]
-};
+const TRUNK_ZERO_REGIONS: [(&str, u16); 10] = [
+    ("GB", 44),
+    ("DE", 49),
+    ("FR", 33),
+    ("NL", 31),
+    ("BE", 32),
+    ("IT", 39),
+    ("ES", 34),
+    ("AT", 43),
+    ("IE", 353),
+    ("CH", 41),
+];
 
 /// How a phone candidate is validated.
 enum Plan {
@@ -723,7 +777,6 @@ enum Plan {
 }
 
 fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
-    use phonenumber::country::Id;
     let digits = span.digits();
     let total = digits.len();
     let lens: Vec<usize> = span.lens().collect();
@@ -774,48 +827,15 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     } else {
         return None;
     };
-    let (valid_region, grouped_bonus) = match plan {
-        Plan::International => {
-            let n = phonenumber::parse(None, format!("+{text}")).ok()?;
-            (n.is_valid().then(|| region_name(&n)), 0.15)
-        }
-        Plan::Nanp => {
-            let n = phonenumber::parse(Some(Id::US), text).ok()?;
-            (n.is_valid().then(|| region_name(&n)), 0.0)
-        }
-        Plan::Trunk => (
-            TRUNK_ZERO_REGIONS.iter().find_map(|r| {
-                let n = phonenumber::parse(Some(*r), text).ok()?;
-                n.is_valid().then(|| region_name(&n))
-            }),
-            0.0,
-        ),
+    let (region, grouped_bonus) = match plan {
+        Plan::International => (phone::international(text)?, 0.15),
+        Plan::Nanp => (phone::nanp(text)?, 0.0),
+        Plan::Trunk => (phone::national(text, &TRUNK_ZERO_REGIONS)?, 0.0),
     };
-    let region = valid_region?;
     let ev = scan.evidence(start, end);
-    let mut reasons = vec![Reason::Validator(region)];
+    let mut reasons = vec![Reason::NumberingPlan(region)];
     let conf = ev.score(0.6 + grouped_bonus, Hint::Phone, &mut reasons);
     Some(scan.detection(Kind::Phone, start, end, conf, reasons))
-}
-
-/// `numbering-plan:XX` for the number's region, as a static string.
-fn region_name(n: &phonenumber::PhoneNumber) -> &'static str {
-    use phonenumber::country::Id;
-    match n.country().id() {
-        Some(Id::US) => "numbering-plan:US",
-        Some(Id::CA) => "numbering-plan:CA",
-        Some(Id::GB) => "numbering-plan:GB",
-        Some(Id::DE) => "numbering-plan:DE",
-        Some(Id::FR) => "numbering-plan:FR",
-        Some(Id::NL) => "numbering-plan:NL",
-        Some(Id::BE) => "numbering-plan:BE",
-        Some(Id::IT) => "numbering-plan:IT",
-        Some(Id::ES) => "numbering-plan:ES",
-        Some(Id::AT) => "numbering-plan:AT",
-        Some(Id::IE) => "numbering-plan:IE",
-        Some(Id::CH) => "numbering-plan:CH",
-        _ => "numbering-plan",
-    }
 }
 
 #[cfg(test)]

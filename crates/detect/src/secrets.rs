@@ -29,7 +29,7 @@ enum Rule {
     SlackWebhook,
     /// `AIza` + 35.
     GoogleApiKey,
-    /// `SK` + 32 hex.
+    /// `SK` + 32 hex, on a line that names Twilio.
     TwilioApiKey,
     /// `SG.` + 22 `.` + 43.
     SendGrid,
@@ -65,7 +65,11 @@ const PATTERNS: &[(&str, Rule)] = &[
     ("xoxe-", Rule::SlackToken),
     ("hooks.slack.com/services/", Rule::SlackWebhook),
     ("AIza", Rule::GoogleApiKey),
-    ("SK", Rule::TwilioApiKey),
+    // Two-letter `SK` fires on every `SKU` and `ASK`; as trufflehog does, the provider's
+    // name triggers the rule and the key is looked for after it on the same line.
+    ("twilio", Rule::TwilioApiKey),
+    ("Twilio", Rule::TwilioApiKey),
+    ("TWILIO", Rule::TwilioApiKey),
     ("SG.", Rule::SendGrid),
     ("-----BEGIN ", Rule::PrivateKey),
     ("://", Rule::UrlPassword),
@@ -204,15 +208,17 @@ fn check(
             (left_ok && n == 35).then_some((at, after + 35, "google_api_key", 0.9))
         }
         Rule::TwilioApiKey => {
-            let n = run(bytes, after, 33, |c| c.is_ascii_hexdigit());
-            let e = after + 32;
-            let mixed = bytes[after..after + n].iter().any(u8::is_ascii_digit);
-            (left_ok && n == 32 && mixed && ends_clean(e)).then_some((
-                at,
-                e,
-                "twilio_api_key",
-                0.85,
-            ))
+            let line_end = memchr::memchr(b'\n', &bytes[after..bytes.len().min(after + 200)])
+                .map_or(bytes.len().min(after + 200), |p| after + p);
+            let window = &bytes[after..line_end];
+            memchr::memmem::find_iter(window, b"SK").find_map(|p| {
+                let s = after + p;
+                let n = run(bytes, s + 2, 33, |c| c.is_ascii_hexdigit());
+                let e = s + 34;
+                let clean_left = s == 0 || !alnum(bytes[s - 1]);
+                let mixed = n == 32 && bytes[s + 2..e].iter().any(u8::is_ascii_digit);
+                (clean_left && mixed && ends_clean(e)).then_some((s, e, "twilio_api_key", 0.85))
+            })
         }
         Rule::SendGrid => {
             let a = run(bytes, after, 23, url_safe);

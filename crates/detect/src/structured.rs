@@ -7,7 +7,6 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::bytes::Regex;
 
 use crate::Kind;
@@ -78,26 +77,12 @@ static FULL_ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 pub(crate) struct Structured {
-    json_keys: AhoCorasick,
+    key_ends: memchr::memmem::Finder<'static>,
 }
 
 impl Structured {
     pub fn new() -> Self {
-        let json_keys = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::LeftmostFirst)
-            .build([
-                "name\"",
-                "address\"",
-                "street\"",
-                "addr\"",
-                "address1\"",
-                "address_1\"",
-                "line1\"",
-                "line_1\"",
-            ])
-            .expect("the key suffixes are a small fixed set of literals");
-        Self { json_keys }
+        Self { key_ends: memchr::memmem::Finder::new(b"\":") }
     }
 
     pub fn scan(&self, scan: &Scan<'_>, out: &mut Vec<Detection>) {
@@ -112,31 +97,34 @@ impl Structured {
         self.json(scan, out);
     }
 
-    /// `"name": "Jane Doe"` and `"address": "…"`.
+    /// `"name": "Jane Doe"` and `"address": "…"`: every `":` is the end of a JSON key.
     fn json(&self, scan: &Scan<'_>, out: &mut Vec<Detection>) {
         let bytes = scan.bytes();
-        for m in self.json_keys.find_iter(bytes) {
-            let key_end = m.end() - 1;
-            let Some(q) = memchr::memrchr(b'"', &bytes[m.start().saturating_sub(48)..m.start()])
-            else {
+        for colon in self.key_ends.find_iter(bytes) {
+            // `key_end` is the closing quote of the key.
+            let key_end = colon;
+            // Keys that can name a person or an address end in e/s/t/r/1 (name, address,
+            // street, addr, line1): a cheap test before reading the key.
+            if key_end == 0
+                || !matches!(
+                    bytes[key_end - 1].to_ascii_lowercase(),
+                    b'e' | b's' | b't' | b'r' | b'1'
+                )
+            {
+                continue;
+            }
+            let floor = key_end.saturating_sub(48);
+            let Some(q) = memchr::memrchr(b'"', &bytes[floor..key_end]) else {
                 continue;
             };
-            let key_start = m.start().saturating_sub(48) + q + 1;
+            let key_start = floor + q + 1;
             let Ok(key) = std::str::from_utf8(&bytes[key_start..key_end]) else {
                 continue;
             };
             let Some(hint @ (Hint::Name | Hint::Address)) = context::hint_for_name(key) else {
                 continue;
             };
-            // `: "value"`.
-            let mut i = m.end();
-            while i < bytes.len() && matches!(bytes[i], b' ' | b'\t') {
-                i += 1;
-            }
-            if bytes.get(i) != Some(&b':') {
-                continue;
-            }
-            i += 1;
+            let mut i = key_end + 2;
             while i < bytes.len() && matches!(bytes[i], b' ' | b'\t') {
                 i += 1;
             }

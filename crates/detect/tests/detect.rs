@@ -231,6 +231,7 @@ fn passports_and_licenses_need_context() {
 fn ip_addresses() {
     one("from 203.0.113.42 at", Kind::IpAddress, "203.0.113.42");
     one("client 2001:db8::8a2e:370:7334 at", Kind::IpAddress, "2001:db8::8a2e:370:7334");
+    one("link fe80::1ff:fe23:4567:890a up", Kind::IpAddress, "fe80::1ff:fe23:4567:890a");
     none("version 1.2.3.4", Kind::IpAddress);
     none("v1.2.3.4", Kind::IpAddress);
     none("999.1.1.1", Kind::IpAddress);

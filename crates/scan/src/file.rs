@@ -168,50 +168,33 @@ struct Source<'f> {
 }
 
 impl Source<'_> {
+    /// Appends up to `want` scan bytes to `buf`.
     fn fill(&mut self, buf: &mut Vec<u8>, want: usize) -> io::Result<Filled> {
-        let mut raw_total = 0u64;
-        let raw_want = match self.encoding {
-            Encoding::Bytes => want,
-            Encoding::Utf16 { .. } => 2 * want,
-        };
-        let mut raw = Vec::with_capacity(raw_want.min(1 << 20));
-        let mut eof = false;
-        if self.pending_pos < self.pending.len() {
-            raw.extend_from_slice(&self.pending[self.pending_pos..]);
-            // The probe was counted on the first fill, including any byte-order mark.
-            raw_total += self.pending.len() as u64 - self.pending_pos as u64;
-            self.pending_pos = self.pending.len();
-            self.pending = Vec::new();
-        }
+        // The probe's bytes first (its byte-order mark, if any, was already skipped).
+        let pending = std::mem::take(&mut self.pending);
+        let pending = &pending[self.pending_pos.min(pending.len())..];
+        self.pending_pos = 0;
         match self.encoding {
             Encoding::Bytes => {
-                let start = buf.len();
-                buf.extend_from_slice(&raw);
-                let need = want.saturating_sub(raw.len());
-                if need > 0 {
-                    buf.resize(start + raw.len() + need, 0);
-                    let n = read_full(self.file, &mut buf[start + raw.len()..])?;
-                    buf.truncate(start + raw.len() + n);
-                    raw_total += n as u64;
-                    eof = n < need;
-                }
+                buf.extend_from_slice(pending);
+                let need = want.saturating_sub(pending.len());
+                // `read_to_end` on a `Take` reads straight into spare capacity, no zeroing.
+                let n = if need > 0 {
+                    (&mut *self.file).take(need as u64).read_to_end(buf)?
+                } else {
+                    0
+                };
+                let raw = (pending.len() + n) as u64;
+                Ok(Filled { raw, eof: n < need || raw == 0 })
             }
             Encoding::Utf16 { big_endian } => {
-                let need = raw_want.saturating_sub(raw.len());
-                let have = raw.len();
-                raw.resize(have + need, 0);
-                let n = read_full(self.file, &mut raw[have..])?;
-                raw.truncate(have + n);
-                raw_total += n as u64;
-                eof = n < need;
-                let mut bytes = raw.as_slice();
-                let mut joined = Vec::new();
-                if let Some(b) = self.odd.take() {
-                    joined.push(b);
-                    joined.extend_from_slice(bytes);
-                    bytes = &joined;
-                }
-                let pairs = bytes.chunks_exact(2);
+                let mut raw = Vec::with_capacity(2 * want + 1);
+                raw.extend(self.odd.take());
+                raw.extend_from_slice(pending);
+                let need = (2 * want).saturating_sub(raw.len());
+                let n = (&mut *self.file).take(need as u64).read_to_end(&mut raw)?;
+                let raw_total = (pending.len() + n) as u64;
+                let pairs = raw.chunks_exact(2);
                 if let [b] = pairs.remainder() {
                     self.odd = Some(*b);
                 }
@@ -223,13 +206,9 @@ impl Source<'_> {
                     };
                     u8::try_from(unit).unwrap_or(0xBF)
                 }));
+                Ok(Filled { raw: raw_total, eof: n < need || raw_total == 0 })
             }
         }
-        // An empty read also ends the file when the probe was all there was.
-        if raw_total == 0 {
-            eof = true;
-        }
-        Ok(Filled { raw: raw_total, eof })
     }
 }
 

@@ -18,5 +18,5 @@ mod walk;
 
 pub use error::Error;
 pub use finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
-pub use report::{Format, Report};
+pub use report::{FindingRecord, Format, Report};
 pub use walk::{IGNORE_FILE, NoProgress, Progress, ScanOptions, Scanner, Sink};

@@ -48,6 +48,35 @@ impl FromStr for Format {
     }
 }
 
+/// One finding as written in JSONL and JSON: the stable contract.
+#[derive(Debug, serde::Serialize)]
+pub struct FindingRecord<'f> {
+    /// The file, relative to the scan root.
+    pub path: &'f str,
+    /// The kind (`credit_card`, …).
+    pub kind: &'static str,
+    /// A finer label, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subkind: Option<&'static str>,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column in bytes.
+    pub column: u64,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Byte length in the file.
+    pub length: u64,
+    /// Masked unless revealing.
+    pub value: String,
+    /// 0–1, two decimals.
+    pub confidence: f64,
+    /// Why.
+    pub reasons: &'f [String],
+    /// Present (and true) only for published test cards.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test_card: bool,
+}
+
 /// Writes findings in one format to `out`.
 pub struct Report<W: Write> {
     out: W,
@@ -89,25 +118,21 @@ impl<W: Write> Report<W> {
         if self.reveal { f.value.expose().to_string() } else { f.masked() }
     }
 
-    /// The finding as a JSON object (the JSONL contract).
-    pub fn finding_json(&self, f: &Finding) -> Value {
-        let mut m = Map::new();
-        m.insert("path".into(), json!(f.path));
-        m.insert("kind".into(), json!(f.kind.as_str()));
-        if let Some(sub) = f.subkind {
-            m.insert("subkind".into(), json!(sub));
+    /// The finding as the JSONL contract's record.
+    pub fn record<'f>(&self, f: &'f Finding) -> FindingRecord<'f> {
+        FindingRecord {
+            path: &f.path,
+            kind: f.kind.as_str(),
+            subkind: f.subkind,
+            line: f.line,
+            column: f.column,
+            offset: f.offset,
+            length: f.length,
+            value: self.value(f),
+            confidence: (f64::from(f.confidence) * 100.0).round() / 100.0,
+            reasons: &f.reasons,
+            test_card: f.test_card,
         }
-        m.insert("line".into(), json!(f.line));
-        m.insert("column".into(), json!(f.column));
-        m.insert("offset".into(), json!(f.offset));
-        m.insert("length".into(), json!(f.length));
-        m.insert("value".into(), json!(self.value(f)));
-        m.insert("confidence".into(), json!((f64::from(f.confidence) * 100.0).round() / 100.0));
-        m.insert("reasons".into(), json!(f.reasons));
-        if f.test_card {
-            m.insert("test_card".into(), json!(true));
-        }
-        Value::Object(m)
     }
 
     /// Closes the document and, for the table, prints the summary.
@@ -172,16 +197,16 @@ impl<W: Write> Sink for Report<W> {
                 )
             }
             Format::Jsonl => {
-                let line = self.finding_json(f);
-                serde_json::to_writer(&mut self.out, &line)?;
+                let record = self.record(f);
+                serde_json::to_writer(&mut self.out, &record)?;
                 self.out.write_all(b"\n")
             }
             Format::Json => {
                 if !first {
                     self.out.write_all(b",")?;
                 }
-                let object = self.finding_json(f);
-                serde_json::to_writer(&mut self.out, &object).map_err(io::Error::from)
+                let record = self.record(f);
+                serde_json::to_writer(&mut self.out, &record).map_err(io::Error::from)
             }
             Format::Csv => {
                 let fields = [
