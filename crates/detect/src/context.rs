@@ -272,21 +272,27 @@ pub fn hint_for_name(name: &str) -> Option<Hint> {
     NAME_CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
         let slot = &mut cache[name_slot(name.as_bytes())];
-        if let Some((key, hint)) = slot
-            && key.as_bytes() == name.as_bytes()
+        if let Some(cached) = slot
+            && cached.name == name
         {
-            return *hint;
+            return cached.hint;
         }
         let hint = classify_name(name);
-        *slot = Some((name.to_string(), hint));
+        *slot = Some(CachedName { name: name.to_string(), hint });
         hint
     })
 }
 
 const NAME_CACHE_SLOTS: usize = 256;
 
+#[derive(Clone)]
+struct CachedName {
+    name: String,
+    hint: Option<Hint>,
+}
+
 thread_local! {
-    static NAME_CACHE: std::cell::RefCell<Vec<Option<(String, Option<Hint>)>>> =
+    static NAME_CACHE: std::cell::RefCell<Vec<Option<CachedName>>> =
         std::cell::RefCell::new(vec![None; NAME_CACHE_SLOTS]);
 }
 

@@ -143,10 +143,8 @@ fn continues(bytes: &[u8], i: usize, e: usize) -> bool {
             }
         }
         Some(b' ' | b'-' | b'.' | b'/' | b')' | b',') => match bytes.get(e + 1) {
-            Some(c) if is_digit(*c) => true,
-            Some(b'(' | b' ') => true,
+            Some(c) => is_digit(*c) || matches!(c, b'(' | b' '),
             None => true,
-            _ => false,
         },
         _ => false,
     }
