@@ -229,45 +229,58 @@ fn cell_detection(
 }
 
 /// Whether the JSON object holding the key that starts at `pos` sits under a key naming a
-/// thing (`"items": [{"name": …}]`).
+/// thing: `"items": [{"name": …}, {"name": …}]`, `"product": {"name": …}`.
 fn parent_is_thing(bytes: &[u8], pos: usize) -> bool {
-    let floor = pos.saturating_sub(512);
-    let mut depth = 0i32;
+    let floor = pos.saturating_sub(2048);
+    let Some(object) = unclosed(bytes, floor, pos, b'{') else {
+        return false;
+    };
+    // What holds the object: a key (`"product": {`) or an array (`"items": [{…}, {`).
+    let mut k = object;
+    while k > floor && bytes[k - 1].is_ascii_whitespace() {
+        k -= 1;
+    }
+    if k > floor && matches!(bytes[k - 1], b',' | b'[') {
+        match unclosed(bytes, floor, k, b'[') {
+            Some(array) => k = array,
+            None => return false,
+        }
+        while k > floor && bytes[k - 1].is_ascii_whitespace() {
+            k -= 1;
+        }
+    }
+    if k == floor || bytes[k - 1] != b':' {
+        return false;
+    }
+    k -= 1;
+    while k > floor && bytes[k - 1].is_ascii_whitespace() {
+        k -= 1;
+    }
+    if k == floor || bytes[k - 1] != b'"' {
+        return false;
+    }
+    let key_end = k - 1;
+    let Some(q) = memchr::memrchr(b'"', &bytes[floor..key_end]) else {
+        return false;
+    };
+    let key = String::from_utf8_lossy(&bytes[floor + q + 1..key_end]).to_ascii_lowercase();
+    THING_PARENTS.contains(&key.as_str()) || key.ends_with("items") || key.ends_with("products")
+}
+
+/// The position of the nearest `open` bracket before `pos` that is not closed before `pos`.
+fn unclosed(bytes: &[u8], floor: usize, pos: usize, open: u8) -> Option<usize> {
+    let mut depth = 0usize;
     let mut i = pos;
     while i > floor {
         i -= 1;
         match bytes[i] {
             b'}' | b']' => depth += 1,
             b'{' | b'[' if depth > 0 => depth -= 1,
-            b'{' | b'[' => {
-                // Skip the array bracket of `"items": [{`.
-                let mut k = i;
-                while k > floor && matches!(bytes[k - 1], b' ' | b'\n' | b'\r' | b'\t' | b'[') {
-                    k -= 1;
-                }
-                if k == floor || bytes[k - 1] != b':' {
-                    return false;
-                }
-                k -= 1;
-                while k > floor && matches!(bytes[k - 1], b' ' | b'\t') {
-                    k -= 1;
-                }
-                if k == floor || bytes[k - 1] != b'"' {
-                    return false;
-                }
-                let ke = k - 1;
-                let Some(q) = memchr::memrchr(b'"', &bytes[floor..ke]) else {
-                    return false;
-                };
-                let key = String::from_utf8_lossy(&bytes[floor + q + 1..ke]).to_ascii_lowercase();
-                return THING_PARENTS.contains(&key.as_str())
-                    || key.ends_with("items")
-                    || key.ends_with("products");
-            }
+            c @ (b'{' | b'[') => return (c == open).then_some(i),
             _ => {}
         }
     }
-    false
+    None
 }
 
 /// A ZIP code at `zip_start..zip_end`: if a full street address ends right before it,

@@ -296,7 +296,7 @@ fn write_table_summary(out: &mut dyn Write, s: &Summary, skipped: &[Skip]) -> io
         if s.files_scanned == 1 { "" } else { "s" },
         human_bytes(s.bytes_scanned),
         secs,
-        if secs > 0.05 {
+        if secs >= 1.0 {
             format!(", {}/s", human_bytes((s.bytes_scanned as f64 / secs) as u64))
         } else {
             String::new()
