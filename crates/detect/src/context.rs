@@ -187,8 +187,10 @@ pub struct Keywords {
 impl Keywords {
     /// Builds the matcher over [`KEYWORDS`].
     pub fn new() -> Self {
+        // Windows are a few dozen bytes: a prefilter's set-up costs more than it saves.
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::LeftmostLongest)
+            .prefilter(false)
             .build(KEYWORDS.iter().map(|(k, _)| k))
             .expect("the keyword list is a small fixed set of literals");
         Self { ac }

@@ -372,6 +372,17 @@ impl Scan<'_> {
         Evidence { nearby, key, column }
     }
 
+    /// Only the key and the column around a value that validates on its own (an email, an
+    /// IBAN): keywords could not change what it is, and searching for them is the costly
+    /// part of gathering evidence.
+    pub fn structural_evidence(&self, start: usize) -> Evidence {
+        let bytes = self.bytes();
+        let key = context::key_before(bytes, start)
+            .and_then(|(s, e)| std::str::from_utf8(&bytes[s..e]).ok())
+            .and_then(context::hint_for_name);
+        Evidence { nearby: Nearby::default(), key, column: self.column_of(start) }
+    }
+
     /// The header hint of the delimited column containing offset `pos`.
     fn column_of(&self, pos: usize) -> Option<Hint> {
         let Structure::Delimited { delimiter, columns } = self.structure else {

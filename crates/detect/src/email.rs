@@ -97,7 +97,7 @@ fn email_at(scan: &Scan<'_>, at: usize) -> Option<Detection> {
     if !scan.in_emit_range(s) {
         return None;
     }
-    let ev = scan.evidence(s, e);
+    let ev = scan.structural_evidence(s);
     let mut reasons = vec![Reason::Validator("email-syntax")];
     let lower = String::from_utf8_lossy(local).to_ascii_lowercase();
     let base = if ROLE_ACCOUNTS.contains(&lower.as_str()) {

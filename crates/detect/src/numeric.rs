@@ -366,7 +366,7 @@ fn iban(scan: &Scan<'_>, s: usize, out: &mut Vec<Detection>) -> Option<usize> {
         return shaped.then_some(i);
     }
     if scan.enabled(Kind::Iban) && scan.in_emit_range(s) {
-        let ev = scan.evidence(s, i);
+        let ev = scan.structural_evidence(s);
         let mut reasons = vec![Reason::Validator("mod97"), Reason::Validator("iban-length")];
         let conf = ev.score(0.9, Hint::Iban, &mut reasons);
         out.push(scan.detection(Kind::Iban, s, i, conf, reasons));

@@ -21,8 +21,17 @@ struct Region {
     types: RegexSet,
 }
 
+type Metas = Rc<[&'static phonenumber::metadata::Metadata]>;
+
 thread_local! {
-    static PLANS: RefCell<HashMap<u16, Rc<[Region]>>> = RefCell::new(HashMap::new());
+    /// The regions of each calling code.
+    static CODES: RefCell<HashMap<u16, Metas>> = RefCell::new(HashMap::new());
+    /// Compiled regions, built the first time a number needs them.
+    static REGIONS: RefCell<HashMap<&'static str, Option<Rc<Region>>>> = RefCell::new(HashMap::new());
+}
+
+fn database() -> &'static phonenumber::metadata::Database {
+    &phonenumber::metadata::DATABASE
 }
 
 fn anchored(pattern: &str) -> String {
@@ -30,43 +39,54 @@ fn anchored(pattern: &str) -> String {
     format!("^(?:{compact})$")
 }
 
-fn build(code: u16) -> Rc<[Region]> {
-    let db: &'static phonenumber::metadata::Database = &phonenumber::metadata::DATABASE;
-    let metas = db.by_code(&code).unwrap_or_default();
-    metas
-        .into_iter()
-        .filter_map(|meta| {
-            let d = meta.descriptors();
-            let general = Regex::new(&anchored(d.general().national_number().as_str())).ok()?;
-            let types = [
-                d.fixed_line(),
-                d.mobile(),
-                d.toll_free(),
-                d.premium_rate(),
-                d.shared_cost(),
-                d.voip(),
-                d.personal_number(),
-                d.pager(),
-                d.uan(),
-                d.voicemail(),
-            ]
-            .into_iter()
-            .flatten()
-            .map(|t| anchored(t.national_number().as_str()));
-            let types = RegexSet::new(types).ok()?;
-            Some(Region { id: meta.id(), national_prefix: meta.national_prefix(), general, types })
-        })
-        .collect()
+fn compile(meta: &'static phonenumber::metadata::Metadata) -> Option<Region> {
+    let d = meta.descriptors();
+    let general = Regex::new(&anchored(d.general().national_number().as_str())).ok()?;
+    let types = [
+        d.fixed_line(),
+        d.mobile(),
+        d.toll_free(),
+        d.premium_rate(),
+        d.shared_cost(),
+        d.voip(),
+        d.personal_number(),
+        d.pager(),
+        d.uan(),
+        d.voicemail(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|t| anchored(t.national_number().as_str()));
+    let types = RegexSet::new(types).ok()?;
+    Some(Region { id: meta.id(), national_prefix: meta.national_prefix(), general, types })
 }
 
-fn with_plan<R>(code: u16, f: impl FnOnce(&[Region]) -> R) -> R {
-    let plan = PLANS
-        .with(|plans| Rc::clone(plans.borrow_mut().entry(code).or_insert_with(|| build(code))));
-    f(&plan)
+/// The compiled rules of one region.
+fn region(meta: &'static phonenumber::metadata::Metadata) -> Option<Rc<Region>> {
+    REGIONS.with(|regions| {
+        regions.borrow_mut().entry(meta.id()).or_insert_with(|| compile(meta).map(Rc::new)).clone()
+    })
+}
+
+/// The regions sharing a calling code, the most populous ones first.
+fn regions_of(code: u16) -> Rc<[&'static phonenumber::metadata::Metadata]> {
+    const PREFERRED: [&str; 5] = ["US", "CA", "GB", "DE", "FR"];
+    CODES.with(|codes| {
+        Rc::clone(codes.borrow_mut().entry(code).or_insert_with(|| {
+            let mut metas = database().by_code(&code).unwrap_or_default();
+            metas.sort_by_key(|m| PREFERRED.iter().position(|p| *p == m.id()).unwrap_or(PREFERRED.len()));
+            metas.into()
+        }))
+    })
 }
 
 fn valid_in(region: &Region, national: &str) -> bool {
     region.general.is_match(national) && region.types.is_match(national)
+}
+
+/// The first of `metas` in which `national` is valid.
+fn first_valid(metas: &[&'static phonenumber::metadata::Metadata], national: &str) -> Option<&'static str> {
+    metas.iter().find_map(|m| region(m).filter(|r| valid_in(r, national)).map(|r| r.id))
 }
 
 /// A number written with `+` and its country code: returns the region it is valid in.
@@ -74,15 +94,9 @@ pub(crate) fn international(digits: &str) -> Option<&'static str> {
     // Country calling codes are prefix-free: the first 1–3 digits that name one decide.
     for len in 1..=3.min(digits.len()) {
         let code: u16 = digits[..len].parse().ok()?;
-        let found = with_plan(code, |regions| {
-            if regions.is_empty() {
-                return None;
-            }
-            let national = &digits[len..];
-            Some(regions.iter().find(|r| valid_in(r, national)).map(|r| r.id))
-        });
-        if let Some(result) = found {
-            return result;
+        let metas = regions_of(code);
+        if !metas.is_empty() {
+            return first_valid(&metas, &digits[len..]);
         }
     }
     None
@@ -95,20 +109,24 @@ pub(crate) fn nanp(digits: &str) -> Option<&'static str> {
         11 if digits.starts_with('1') => &digits[1..],
         _ => return None,
     };
-    with_plan(1, |regions| regions.iter().find(|r| valid_in(r, national)).map(|r| r.id))
+    // Every NANP region's area code starts with 2–9: reject the rest before touching the
+    // patterns. (Exchanges starting with 1 are valid in some regions' data.)
+    if national.as_bytes()[0] < b'2' {
+        return None;
+    }
+    first_valid(&regions_of(1), national)
 }
 
 /// A national number with a trunk prefix, tried in each of `regions` (ISO ids) in order.
 pub(crate) fn national(digits: &str, regions: &[(&str, u16)]) -> Option<&'static str> {
-    regions.iter().find_map(|(id, code)| {
-        with_plan(*code, |plan| {
-            let region = plan.iter().find(|r| r.id == *id)?;
-            let national = match region.national_prefix {
-                Some(prefix) => digits.strip_prefix(prefix)?,
-                None => digits,
-            };
-            valid_in(region, national).then_some(region.id)
-        })
+    regions.iter().find_map(|(id, _)| {
+        let meta = database().by_id(*id)?;
+        let region = region(meta)?;
+        let national = match region.national_prefix {
+            Some(prefix) => digits.strip_prefix(prefix)?,
+            None => digits,
+        };
+        valid_in(&region, national).then_some(region.id)
     })
 }
 

@@ -64,7 +64,10 @@ pub(crate) fn scan_file(
     let mut source = Source { file, encoding, pending: raw, pending_pos: skip, odd: None };
 
     // The buffer holds [overlap kept from the previous chunk][new data].
-    let mut buf: Vec<u8> = Vec::with_capacity(chunk_size + overlap);
+    // Small files get small buffers: no 1 MiB allocation (and its page faults) per file.
+    let size_hint = source.file.metadata().map_or(u64::MAX, |m| m.len());
+    let capacity = usize::try_from(size_hint.saturating_add(1)).unwrap_or(usize::MAX).min(chunk_size + overlap);
+    let mut buf: Vec<u8> = Vec::with_capacity(capacity);
     let mut base: u64 = 0; // position of buf[0] in the decoded stream
     let mut emit_from = 0usize;
     let mut structure: Option<Structure> = None;

@@ -4,13 +4,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use custody_detect::{Kind, SensitiveValue};
+use std::sync::Arc;
+
+use custody_detect::{Kind, Reason, SensitiveValue};
 
 /// One value found in one file, located exactly.
 #[derive(Clone, Debug)]
 pub struct Finding {
-    /// The file, as the user would type it relative to the scan root.
-    pub path: String,
+    /// The file, as the user would type it relative to the scan root (shared by all the
+    /// findings of one file).
+    pub path: Arc<str>,
     /// What it is.
     pub kind: Kind,
     /// A finer label where one exists.
@@ -25,8 +28,8 @@ pub struct Finding {
     pub length: u64,
     /// How sure we are, 0–1.
     pub confidence: f32,
-    /// Why, as stable strings (`luhn`, `iin:visa`, `context:card`, `column:ssn`).
-    pub reasons: Vec<String>,
+    /// Why; printed as stable strings (`luhn`, `iin:visa`, `context:card`, `column:ssn`).
+    pub reasons: Vec<Reason>,
     /// A published test card number.
     pub test_card: bool,
     /// The value; masked whenever printed unless the user asked to reveal.

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 use std::str::FromStr;
 
-use custody_detect::Kind;
+use custody_detect::{Kind, Reason};
 use serde_json::{Map, Value, json};
 
 use crate::finding::{Finding, Skip, Summary};
@@ -71,10 +71,26 @@ pub struct FindingRecord<'f> {
     /// 0–1, two decimals.
     pub confidence: f64,
     /// Why.
-    pub reasons: &'f [String],
+    pub reasons: Reasons<'f>,
     /// Present (and true) only for published test cards.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub test_card: bool,
+}
+
+/// Reasons serialised as their stable strings, without allocating.
+#[derive(Debug, Clone, Copy)]
+pub struct Reasons<'f>(pub &'f [Reason]);
+
+impl serde::Serialize for Reasons<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct One<'r>(&'r Reason);
+        impl serde::Serialize for One<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_str(self.0)
+            }
+        }
+        serializer.collect_seq(self.0.iter().map(One))
+    }
 }
 
 /// Writes findings in one format to `out`.
@@ -130,7 +146,7 @@ impl<W: Write> Report<W> {
             length: f.length,
             value: self.value(f),
             confidence: (f64::from(f.confidence) * 100.0).round() / 100.0,
-            reasons: &f.reasons,
+            reasons: Reasons(&f.reasons),
             test_card: f.test_card,
         }
     }
@@ -210,7 +226,7 @@ impl<W: Write> Sink for Report<W> {
             }
             Format::Csv => {
                 let fields = [
-                    f.path.clone(),
+                    f.path.to_string(),
                     f.kind.as_str().to_string(),
                     f.subkind.unwrap_or("").to_string(),
                     f.line.to_string(),
@@ -219,7 +235,7 @@ impl<W: Write> Sink for Report<W> {
                     f.length.to_string(),
                     self.value(f),
                     format!("{:.2}", f.confidence),
-                    f.reasons.join(" "),
+                    f.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
                     f.test_card.to_string(),
                 ];
                 let row: Vec<String> = fields.iter().map(|v| csv_field(v)).collect();
@@ -236,10 +252,10 @@ impl<W: Write> Sink for Report<W> {
                     "level": level,
                     "message": {"text": format!("{} found: {}", f.kind.label(), self.value(f))},
                     "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": f.path},
+                        "artifactLocation": {"uri": &*f.path},
                         "region": {"startLine": f.line, "startColumn": f.column, "byteOffset": f.offset, "byteLength": f.length}
                     }}],
-                    "properties": {"confidence": (f64::from(f.confidence) * 100.0).round() / 100.0, "reasons": f.reasons, "test_card": f.test_card}
+                    "properties": {"confidence": (f64::from(f.confidence) * 100.0).round() / 100.0, "reasons": Reasons(&f.reasons), "test_card": f.test_card}
                 });
                 serde_json::to_writer(&mut self.out, &result).map_err(io::Error::from)
             }

@@ -80,7 +80,8 @@ pub struct Scanner {
 }
 
 enum Message {
-    Finding(Finding),
+    /// Findings of one file, in order, in batches.
+    Findings(Vec<Finding>),
     Skip(Skip),
     Done { path: String, bytes: u64, findings: u64, score: f64 },
 }
@@ -128,10 +129,10 @@ impl Scanner {
                     continue; // drain so workers can finish
                 }
                 let result = match message {
-                    Message::Finding(f) => {
+                    Message::Findings(batch) => batch.iter().try_for_each(|f| {
                         *summary.findings_by_kind.entry(f.kind).or_insert(0) += 1;
-                        sink.finding(&f)
-                    }
+                        sink.finding(f)
+                    }),
                     Message::Skip(s) => {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
@@ -264,15 +265,19 @@ impl Scanner {
                 return;
             }
         };
+        /// Findings travel to the writer in batches: one channel hand-off per batch.
+        const BATCH: usize = 256;
         let mut findings = 0u64;
         let mut score = 0f64;
+        let shared_path: Arc<str> = Arc::from(path.as_str());
+        let mut batch: Vec<Finding> = Vec::new();
         let mut on_bytes = |n: u64| progress.bytes(n);
         let mut found = |l: Located| {
             findings += 1;
             score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
             let d = l.detection;
-            let _ = tx.send(Message::Finding(Finding {
-                path: path.clone(),
+            batch.push(Finding {
+                path: Arc::clone(&shared_path),
                 kind: d.kind,
                 subkind: d.subkind,
                 line: l.line,
@@ -280,10 +285,13 @@ impl Scanner {
                 offset: l.offset,
                 length: l.length,
                 confidence: (d.confidence * 100.0).round() / 100.0,
-                reasons: d.reasons.iter().map(ToString::to_string).collect(),
+                reasons: d.reasons,
                 test_card: d.test_card,
                 value: d.value,
-            }));
+            });
+            if batch.len() == BATCH {
+                let _ = tx.send(Message::Findings(std::mem::take(&mut batch)));
+            }
         };
         let result = scan_file(
             &mut file,
@@ -293,6 +301,9 @@ impl Scanner {
             &mut on_bytes,
             &mut found,
         );
+        if !batch.is_empty() {
+            let _ = tx.send(Message::Findings(batch));
+        }
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
