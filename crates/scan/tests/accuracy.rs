@@ -89,7 +89,7 @@ fn measure(seed: u64) -> BTreeMap<String, Counts> {
     let mut examples: Vec<String> = Vec::new();
     for f in &sink.0 {
         let kind = f.kind.as_str();
-        let spans = by_file.get_mut(&(f.path.as_str(), kind));
+        let spans = by_file.get_mut(&(&*f.path, kind));
         let hit = spans.and_then(|spans| {
             spans.iter_mut().find(|(s, e, _)| f.offset < *e && f.offset + f.length > *s)
         });
