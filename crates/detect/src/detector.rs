@@ -355,12 +355,23 @@ impl Scan<'_> {
         start >= self.chunk.emit_from && start < self.chunk.emit_to
     }
 
+    /// Evidence for a value that counts only with context (a bare 9-digit number, a date
+    /// of birth): keywords within [`NAMING_REACH`] of it are all that can name it or, for
+    /// negative words, deny it, so the search stays that small.
+    pub fn evidence_near(&self, start: usize, end: usize) -> Evidence {
+        self.evidence_within(start, end, usize::from(NAMING_REACH), usize::from(NAMING_REACH) / 2)
+    }
+
     /// Gathers keywords, the key and the column around `bytes[start..end]`.
     pub fn evidence(&self, start: usize, end: usize) -> Evidence {
-        let bytes = self.bytes();
         let window = self.det.config.context_window;
-        let from = start.saturating_sub(window);
-        let to = (end + window / 4).min(bytes.len());
+        self.evidence_within(start, end, window, window / 4)
+    }
+
+    fn evidence_within(&self, start: usize, end: usize, before: usize, after: usize) -> Evidence {
+        let bytes = self.bytes();
+        let from = start.saturating_sub(before);
+        let to = (end + after).min(bytes.len());
         // Keywords on the same line only: the line before is a different record.
         let line_from = memchr::memrchr(b'\n', &bytes[from..start]).map_or(from, |p| from + p + 1);
         let line_to = memchr::memchr(b'\n', &bytes[end..to]).map_or(to, |p| end + p);

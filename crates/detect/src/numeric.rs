@@ -394,7 +394,7 @@ fn alnum_id(
     if !(4..=14).contains(&digits) || !scan.in_emit_range(ls) {
         return None;
     }
-    let ev = scan.evidence(ls, end);
+    let ev = scan.evidence_near(ls, end);
     let passport = letters == 1 && digits == 8 && last == 0 && ev.supports(Hint::Passport);
     let license = (4..=14).contains(&digits) && ev.supports(Hint::DriversLicense);
     let (kind, hint) = match (passport, license) {
@@ -431,7 +431,7 @@ fn evaluate(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) {
     // or rejected card, and none of its parts is a phone or a shorter card.
     if !t.cut && n > 1 && !t.left_bad && !t.right_bad && card_grouping(t) {
         if let Some(d) = classify(scan, t, 0, n - 1) {
-            out.extend(d);
+            out.push(d);
         }
         return;
     }
@@ -456,11 +456,33 @@ fn evaluate(scan: &Scan<'_>, t: &Token, out: &mut Vec<Detection>) {
         }
         match found {
             Some((j, d)) => {
-                out.extend(d);
+                out.push(d);
                 i = j + 1;
             }
             None => i += 1,
         }
+    }
+}
+
+/// Group lengths of a span (at most [`SPAN_GROUPS`]) on the stack.
+#[derive(Default)]
+struct Lens {
+    lens: [usize; SPAN_GROUPS],
+    n: usize,
+}
+
+impl Lens {
+    /// Adds a length; false when full.
+    fn push(&mut self, len: usize) -> bool {
+        if self.n == SPAN_GROUPS {
+            return false;
+        }
+        self.lens[self.n] = len;
+        self.n += 1;
+        true
+    }
+    fn as_slice(&self) -> &[usize] {
+        &self.lens[..self.n]
     }
 }
 
@@ -479,6 +501,14 @@ impl Span<'_> {
     }
     fn lens(&self) -> impl Iterator<Item = usize> + '_ {
         self.t.groups[self.i..=self.j].iter().map(|g| g.1 - g.0)
+    }
+    /// The group lengths, without allocating.
+    fn lens_array(&self) -> Lens {
+        let mut lens = Lens::default();
+        for l in self.lens() {
+            lens.push(l);
+        }
+        lens
     }
     fn shape(&self, want: &[usize]) -> bool {
         self.j - self.i + 1 == want.len() && self.lens().zip(want).all(|(a, b)| a == *b)
@@ -506,7 +536,7 @@ impl Span<'_> {
     }
 }
 
-fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detection>> {
+fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Detection> {
     let mut span = Span { t, i, j, digits: [0; 32], len: 0 };
     for g in &t.groups[i..=j] {
         let run = &scan.bytes()[g.0..g.1];
@@ -528,46 +558,53 @@ fn classify(scan: &Scan<'_>, t: &Token, i: usize, j: usize) -> Option<Vec<Detect
         && !span.plus()
         && let Some(d) = card(scan, &span)
     {
-        return Some(vec![d]);
+        return Some(d);
     }
     if total == 9 && (span.shape(&[3, 2, 4]) || single) && !span.plus() && !span.paren() {
-        return nine_digits(scan, &span).map(|d| vec![d]);
+        return nine_digits(scan, &span);
     }
     if let Some(sep) = span.uniform(&[Sep::Dash, Sep::Slash, Sep::Dot]) {
-        let lens: Vec<usize> = span.lens().collect();
-        let date = match lens.as_slice() {
+        let lens = span.lens_array();
+        let lens = lens.as_slice();
+        let date = match lens {
             [4, 2, 2] => Some((0, 1, 2)),
             [1 | 2, 1 | 2, 4] => Some((2, 0, 1)),
             _ => None,
         };
         if let Some(order) = date {
-            return date_of_birth(scan, &span, order, sep).map(|d| vec![d]);
+            return date_of_birth(scan, &span, order, sep);
         }
         if sep == Sep::Dot && lens.len() == 4 && lens.iter().all(|l| *l <= 3) {
-            return ipv4(scan, &span).map(|d| vec![d]);
+            return ipv4(scan, &span);
         }
     }
     if (7..=15).contains(&total)
         && let Some(d) = phone(scan, &span)
     {
-        return Some(vec![d]);
+        return Some(d);
     }
     if single && total == 5 || span.shape(&[5, 4]) && span.uniform(&[Sep::Dash]).is_some() {
-        return structured::address_before_zip(scan, span.start(), span.end()).map(|d| vec![d]);
+        return structured::address_before_zip(scan, span.start(), span.end());
     }
     if single && (4..=14).contains(&total) && !span.plus() {
-        return license_digits(scan, &span).map(|d| vec![d]);
+        return license_digits(scan, &span);
     }
     None
 }
 
 /// Whether a whole token is written the way card numbers are printed.
 fn card_grouping(t: &Token) -> bool {
-    let lens: Vec<usize> = t.groups.iter().map(|g| g.1 - g.0).collect();
+    let mut lens = Lens::default();
+    for g in &t.groups {
+        if !lens.push(g.1 - g.0) {
+            return false;
+        }
+    }
+    let lens = lens.as_slice();
     let total: usize = lens.iter().sum();
     let uniform =
         t.seps.iter().all(|s| *s == t.seps[0]) && matches!(t.seps[0], Sep::Space | Sep::Dash);
-    (12..=19).contains(&total) && uniform && !t.plus && grouped_like_card(&lens)
+    (12..=19).contains(&total) && uniform && !t.plus && grouped_like_card(lens)
 }
 
 fn grouped_like_card(lens: &[usize]) -> bool {
@@ -581,8 +618,7 @@ fn card(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let single = span.i == span.j;
     let grouped = !single && {
         let sep_ok = span.uniform(&[Sep::Space, Sep::Dash]).is_some();
-        let lens: Vec<usize> = span.lens().collect();
-        sep_ok && grouped_like_card(&lens)
+        sep_ok && grouped_like_card(span.lens_array().as_slice())
     };
     if !single && !grouped {
         return None;
@@ -638,7 +674,7 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let (start, end) = (span.start(), span.end());
     if span.i != span.j {
         let sep = span.uniform(&[Sep::Dash, Sep::Space])?;
-        let ev = scan.evidence(start, end);
+        let ev = scan.evidence_near(start, end);
         let (kind, hint, rule) = if validate::is_valid_ssn(digits) {
             (Kind::UsSsn, Hint::Ssn, "ssn-rules")
         } else if validate::is_valid_itin(digits) {
@@ -657,7 +693,7 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
         let conf = ev.score(base, hint, &mut reasons);
         return Some(scan.detection(kind, start, end, conf, reasons));
     }
-    let ev = scan.evidence(start, end);
+    let ev = scan.evidence_near(start, end);
     let mut options: Vec<(u32, Kind, Hint, &'static str)> = Vec::new();
     let mut offer = |valid: bool, kind: Kind, hint: Hint, rule: &'static str| {
         if valid && let Some(s) = ev.strength(hint) {
@@ -682,7 +718,7 @@ fn nine_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
 
 fn license_digits(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let (start, end) = (span.start(), span.end());
-    let ev = scan.evidence(start, end);
+    let ev = scan.evidence_near(start, end);
     if !ev.supports(Hint::DriversLicense) || (span.len == 10 && ev.supports(Hint::Phone)) {
         return None;
     }
@@ -711,7 +747,7 @@ fn date_of_birth(
         }
     }
     let (start, end) = (span.start(), span.end());
-    let ev = scan.evidence(start, end);
+    let ev = scan.evidence_near(start, end);
     if !ev.supports(Hint::Dob) {
         return None;
     }
@@ -777,7 +813,8 @@ enum Plan {
 fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let digits = span.digits();
     let total = digits.len();
-    let lens: Vec<usize> = span.lens().collect();
+    let lens = span.lens_array();
+    let lens = lens.as_slice();
     let seps = span.seps();
     let phone_seps = seps
         .iter()
@@ -799,7 +836,7 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     }
     let (start, end) = (span.start(), span.end());
     let text = std::str::from_utf8(&digits[..total]).ok()?;
-    let nanp_shape = matches!(lens.as_slice(), [3, 3, 4] | [1, 3, 3, 4])
+    let nanp_shape = matches!(lens, [3, 3, 4] | [1, 3, 3, 4])
         && (lens.len() == 3 || digits[0] == b'1');
     let plan = if span.plus() {
         if total < 8 {
@@ -816,8 +853,13 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     {
         Plan::Nanp
     } else if lens.len() == 1 && (total == 10 || total == 11 && digits[0] == b'1') {
-        // Bare ten digits: epoch seconds and ids look the same; only with context.
-        let ev = scan.evidence(start, end);
+        // Bare ten digits: epoch seconds and ids look the same; only with context. An area
+        // code starts with 2-9 (epoch seconds with 1), checked before gathering context.
+        let area = if total == 11 { digits[1] } else { digits[0] };
+        if area < b'2' {
+            return None;
+        }
+        let ev = scan.evidence_near(start, end);
         if !ev.supports(Hint::Phone) {
             return None;
         }

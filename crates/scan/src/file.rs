@@ -45,35 +45,37 @@ pub(crate) fn scan_file(
     let overlap = detector.overlap();
     let chunk_size = chunk_size.max(2 * overlap);
 
-    // Probe: encoding and binary check.
-    let mut raw = vec![0u8; BINARY_PROBE];
-    let probed = read_full(file, &mut raw).map_err(unreadable)?;
-    raw.truncate(probed);
-    let (encoding, bom) = match raw.as_slice() {
+    // The buffer holds [overlap kept from the previous chunk][new data]. Each worker
+    // thread keeps one and reuses it from file to file.
+    let mut buf = ThreadBuffer::take();
+    buf.reserve(chunk_size + overlap);
+
+    // Probe: encoding and binary check, on the first bytes read into the buffer.
+    let probed = (&mut *file).take(BINARY_PROBE as u64).read_to_end(&mut buf).map_err(unreadable)?;
+    let (encoding, bom) = match buf.as_slice() {
         [0xFF, 0xFE, ..] => (Encoding::Utf16 { big_endian: false }, 2),
         [0xFE, 0xFF, ..] => (Encoding::Utf16 { big_endian: true }, 2),
-        [0xEF, 0xBB, 0xBF, ..] => (Encoding::Bytes, 3),
         _ => (Encoding::Bytes, 0),
     };
-    if encoding == Encoding::Bytes && memchr::memchr(0, &raw).is_some() {
+    if encoding == Encoding::Bytes && memchr::memchr(0, &buf).is_some() {
         return Err(SkipReason::Binary);
     }
-    // A UTF-8 byte-order mark stays in the stream (it is not part of any value) so that
-    // offsets need no adjustment; UTF-16's is dropped and added back when mapping offsets.
-    let skip = if matches!(encoding, Encoding::Utf16 { .. }) { bom } else { 0 };
-    let mut source = Source { file, encoding, pending: raw, pending_pos: skip, odd: None };
-
-    // The buffer holds [overlap kept from the previous chunk][new data].
-    // Small files get small buffers: no 1 MiB allocation (and its page faults) per file.
-    let size_hint = source.file.metadata().map_or(u64::MAX, |m| m.len());
-    let capacity = usize::try_from(size_hint.saturating_add(1)).unwrap_or(usize::MAX).min(chunk_size + overlap);
-    let mut buf: Vec<u8> = Vec::with_capacity(capacity);
+    // Bytes (UTF-8, with or without a byte-order mark, or Latin-1) are scanned as read, so
+    // offsets need no adjustment; UTF-16 is narrowed, its byte-order mark dropped and added
+    // back when mapping offsets.
+    let mut pending = Vec::new();
+    if matches!(encoding, Encoding::Utf16 { .. }) {
+        pending.extend_from_slice(&buf[bom..]);
+        buf.clear();
+    }
+    let mut source = Source { file, encoding, pending, pending_pos: 0, odd: None };
+    let mut total: u64 = if pending_is_counted(encoding) { probed as u64 } else { bom as u64 };
+    on_bytes(total);
     let mut base: u64 = 0; // position of buf[0] in the decoded stream
     let mut emit_from = 0usize;
     let mut structure: Option<Structure> = None;
     let mut lines = LineCounter { line: 1, line_start: 0, counted_to: 0 };
     let mut detections = Vec::new();
-    let mut total: u64 = skip as u64;
     loop {
         let want = chunk_size + overlap - buf.len();
         let got = source.fill(&mut buf, want).map_err(unreadable)?;
@@ -111,11 +113,54 @@ pub(crate) fn scan_file(
         // Keep `overlap` bytes before the split point as left context for the next chunk.
         let keep_from = emit_to.saturating_sub(overlap);
         buf.copy_within(keep_from.., 0);
-        buf.truncate(buf.len() - keep_from);
+        let kept = buf.len() - keep_from;
+        buf.truncate(kept);
         base += keep_from as u64;
         emit_from = emit_to - keep_from;
     }
     Ok(total)
+}
+
+/// Whether the probe's bytes were already counted as read (bytes mode: they are in the
+/// buffer; UTF-16: they are handed out, and counted, by the first fill).
+fn pending_is_counted(encoding: Encoding) -> bool {
+    encoding == Encoding::Bytes
+}
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A worker thread's read buffer, borrowed for one file and given back when dropped, so
+/// that thousands of small files do not each allocate and free a chunk-sized buffer.
+struct ThreadBuffer(Vec<u8>);
+
+impl ThreadBuffer {
+    fn take() -> Self {
+        let mut buf = BUFFER.with(|b| std::mem::take(&mut *b.borrow_mut()));
+        buf.clear();
+        Self(buf)
+    }
+}
+
+impl Drop for ThreadBuffer {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.0);
+        BUFFER.with(|b| *b.borrow_mut() = buf);
+    }
+}
+
+impl std::ops::Deref for ThreadBuffer {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ThreadBuffer {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.0
+    }
 }
 
 /// Where this chunk stops reporting: at a line end if one is near the end (lines never
@@ -213,18 +258,4 @@ impl Source<'_> {
             }
         }
     }
-}
-
-/// Reads until `buf` is full or the file ends; returns bytes read.
-fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match file.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }

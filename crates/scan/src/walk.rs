@@ -43,7 +43,7 @@ impl Default for ScanOptions {
             exclude: Vec::new(),
             threads: 0,
             follow_links: false,
-            chunk_size: 1 << 20,
+            chunk_size: 256 * 1024,
             detector: DetectorConfig::default(),
         }
     }
