@@ -15,6 +15,9 @@ use crate::error::Error;
 use crate::file::{Located, scan_file};
 use crate::finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
 
+/// Findings travel to the writer in batches: one channel hand-off per batch.
+const BATCH: usize = 256;
+
 /// The name of the ignore file custody reads (gitignore syntax), in any scanned directory.
 pub const IGNORE_FILE: &str = ".custodyignore";
 
@@ -265,8 +268,6 @@ impl Scanner {
                 return;
             }
         };
-        /// Findings travel to the writer in batches: one channel hand-off per batch.
-        const BATCH: usize = 256;
         let mut findings = 0u64;
         let mut score = 0f64;
         let shared_path: Arc<str> = Arc::from(path.as_str());
