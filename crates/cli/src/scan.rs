@@ -109,10 +109,13 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     }
     let stdout_tty = args.output.is_none() && io::stdout().is_terminal();
     let bar = Bar::new(io::stderr().is_terminal());
-    let writer: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(create_private(path)?)),
-        None => Box::new(BufWriter::with_capacity(64 * 1024, io::stdout().lock())),
+    // The buffer sits outside the trait object: the serialiser's many small writes stay
+    // inlined, and only whole buffers cross the dynamic call.
+    let target: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(create_private(path)?),
+        None => Box::new(io::stdout().lock()),
     };
+    let writer = BufWriter::with_capacity(64 * 1024, target);
     let report = Report::new(writer, args.format, args.reveal)?;
     let mut output = Output { report, bar: &bar, to_terminal: stdout_tty };
     let result = scanner.run(&mut output, &bar);

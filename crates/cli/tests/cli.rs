@@ -3,6 +3,7 @@
 //! invalid UTF-8, UTF-16, a 2 GB single-line file).
 
 use std::fs;
+use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -178,7 +179,7 @@ fn a_closed_pipe_exits_quietly() {
     let dir = tempfile::tempdir().unwrap();
     let mut text = String::new();
     for i in 0..20_000 {
-        text.push_str(&format!("customer{i}@example.com\n"));
+        writeln!(text, "customer{i}@example.com").unwrap();
     }
     fs::write(dir.path().join("many.txt"), text).unwrap();
     let mut child = custody()
@@ -210,8 +211,7 @@ fn custody_unprivileged() -> Command {
 
 fn nix_is_root() -> bool {
     fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
-        .unwrap_or(false)
+        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
 }
 
 #[test]

@@ -3,6 +3,7 @@
 use crate::Kind;
 use crate::context::Hint;
 use crate::detector::{Detection, Reason, Scan};
+use crate::secrets;
 
 fn local_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-' | b'\'')
@@ -39,8 +40,10 @@ const ROLE_ACCOUNTS: &[&str] = &[
     "mailer-daemon",
 ];
 
+/// Every `@`: an email address, or the end of a URL's credentials
+/// (`scheme://user:password@host`), whose password is a secret.
 pub(crate) fn scan(scan: &Scan<'_>, out: &mut Vec<Detection>) {
-    if !scan.enabled(Kind::Email) {
+    if !scan.enabled(Kind::Email) && !scan.enabled(Kind::Secret) {
         return;
     }
     let bytes = scan.bytes();
@@ -51,10 +54,29 @@ pub(crate) fn scan(scan: &Scan<'_>, out: &mut Vec<Detection>) {
             }
             continue;
         }
-        if let Some(d) = email_at(scan, at) {
+        if let Some(scheme_sep) = url_credentials(bytes, at) {
+            if let Some(d) = secrets::url_password(scan, scheme_sep, at) {
+                out.push(d);
+            }
+            continue;
+        }
+        if scan.enabled(Kind::Email)
+            && let Some(d) = email_at(scan, at)
+        {
             out.push(d);
         }
     }
+}
+
+/// If the `@` at `at` ends the user-info of a URL (`scheme://user[:password]@`), the
+/// position of its `://`.
+fn url_credentials(bytes: &[u8], at: usize) -> Option<usize> {
+    let floor = at.saturating_sub(256);
+    let sep = memchr::memmem::rfind(&bytes[floor..at], b"://")? + floor;
+    // Nothing between `://` and `@` may end the user-info.
+    let userinfo = &bytes[sep + 3..at];
+    let clean = !userinfo.iter().any(|c| matches!(c, b'/' | b'@' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'<' | b'>'));
+    clean.then_some(sep)
 }
 
 fn email_at(scan: &Scan<'_>, at: usize) -> Option<Detection> {
@@ -70,13 +92,6 @@ fn email_at(scan: &Scan<'_>, at: usize) -> Option<Detection> {
         s += 1;
     }
     if s == at || bytes[at - 1] == b'.' {
-        return None;
-    }
-    // `scheme://user:password@host` is a URL, handled as a secret.
-    if s > 0
-        && bytes[s - 1] == b':'
-        && memchr::memmem::find(&bytes[s.saturating_sub(80)..s], b"://").is_some()
-    {
         return None;
     }
     let mut e = at + 1;

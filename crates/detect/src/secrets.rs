@@ -35,8 +35,6 @@ enum Rule {
     SendGrid,
     /// `-----BEGIN … PRIVATE KEY-----`.
     PrivateKey,
-    /// `scheme://user:password@host`.
-    UrlPassword,
 }
 
 const PATTERNS: &[(&str, Rule)] = &[
@@ -72,7 +70,6 @@ const PATTERNS: &[(&str, Rule)] = &[
     ("TWILIO", Rule::TwilioApiKey),
     ("SG.", Rule::SendGrid),
     ("-----BEGIN ", Rule::PrivateKey),
-    ("://", Rule::UrlPassword),
 ];
 
 /// The compiled prefilter.
@@ -236,7 +233,6 @@ fn check(
                 && header.ends_with(b"-----");
             private.then_some((at, after + header.len(), "private_key", 0.99))
         }
-        Rule::UrlPassword => url_password(bytes, at, after),
     }
 }
 
@@ -264,13 +260,14 @@ const PLACEHOLDERS: &[&str] = &[
     "username",
 ];
 
-fn url_password(
-    bytes: &[u8],
-    at: usize,
-    after: usize,
-) -> Option<(usize, usize, &'static str, f32)> {
-    // The scheme before `://`.
-    let scheme = bytes[..at]
+/// The password in `scheme://user:password@host`, given the positions of `://` and `@`
+/// (found from the `@` by the email matcher, which sees every one of them).
+pub(crate) fn url_password(scan: &Scan<'_>, scheme_sep: usize, at: usize) -> Option<Detection> {
+    if !scan.enabled(Kind::Secret) {
+        return None;
+    }
+    let bytes = scan.bytes();
+    let scheme = bytes[..scheme_sep]
         .iter()
         .rev()
         .take(20)
@@ -279,16 +276,9 @@ fn url_password(
     if scheme == 0 {
         return None;
     }
-    let userinfo_end = after
-        + bytes[after..bytes.len().min(after + 512)]
-            .iter()
-            .position(|c| matches!(c, b'@' | b'/' | b' ' | b'\n' | b'"' | b'\'' | b'<' | b'>'))?;
-    if bytes[userinfo_end] != b'@' {
-        return None;
-    }
-    let userinfo = &bytes[after..userinfo_end];
+    let userinfo = &bytes[scheme_sep + 3..at];
     let colon = memchr::memchr(b':', userinfo)?;
-    let (ps, pe) = (after + colon + 1, userinfo_end);
+    let (ps, pe) = (scheme_sep + 3 + colon + 1, at);
     let password = &bytes[ps..pe];
     let lower = String::from_utf8_lossy(password).to_ascii_lowercase();
     let templated = password.starts_with(b"$")
@@ -299,7 +289,12 @@ fn url_password(
     if password.is_empty() || templated || PLACEHOLDERS.contains(&lower.as_str()) {
         return None;
     }
-    Some((ps, pe, "url_password", 0.9))
+    if !scan.in_emit_range(ps) || scan.open_left(scheme_sep.saturating_sub(scheme)) {
+        return None;
+    }
+    let mut d = scan.detection(Kind::Secret, ps, pe, 0.9, vec![Reason::Validator("url_password")]);
+    d.subkind = Some("url_password");
+    Some(d)
 }
 
 #[cfg(test)]
