@@ -86,9 +86,11 @@ def main():
     cores = os.cpu_count() or 1
     custody_all = [custody, "scan", "--format", "jsonl", *excludes, data]
     custody_one = [custody, "scan", "--threads", "1", "--format", "jsonl", *excludes, data]
+    # (?-u): ASCII classes and word boundaries, rg's fastest mode for these patterns (its
+    # Unicode default is about half as fast here); -c counts matching lines, its least work.
     rg_cmd = [rg, "--no-ignore", "--hidden", f"-j{cores}", "-c"]
     for p in RG_PATTERNS:
-        rg_cmd += ["-e", p]
+        rg_cmd += ["-e", "(?-u)" + p]
     for name in sorted(EXCLUDED):
         rg_cmd += ["-g", f"!{name}"]
     rg_cmd.append(data)

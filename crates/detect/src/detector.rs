@@ -375,11 +375,14 @@ impl Scan<'_> {
         // Keywords on the same line only: the line before is a different record.
         let line_from = memchr::memrchr(b'\n', &bytes[from..start]).map_or(from, |p| from + p + 1);
         let line_to = memchr::memchr(b'\n', &bytes[end..to]).map_or(to, |p| end + p);
-        let nearby = self.det.keywords.scan(bytes, line_from, line_to, start, end);
-        let key = context::key_before(bytes, start)
-            .and_then(|(s, e)| std::str::from_utf8(&bytes[s..e]).ok())
-            .and_then(context::hint_for_name);
-        let column = self.column_of(start);
+        let Evidence { key, column, .. } = self.structural_evidence(start);
+        // A value under an `order_id` key or in a `tracking_number` column is that, whatever
+        // words surround it (see `score`): skip the keyword search.
+        let nearby = if key == Some(Hint::Negative) || column == Some(Hint::Negative) {
+            Nearby::default()
+        } else {
+            self.det.keywords.scan(bytes, line_from, line_to, start, end)
+        };
         Evidence { nearby, key, column }
     }
 
