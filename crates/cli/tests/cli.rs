@@ -2,8 +2,8 @@
 //! exit codes, and hostile directories (binary files, symlink loops, unreadable files,
 //! invalid UTF-8, UTF-16, a 2 GB single-line file).
 
-use std::fs;
 use std::fmt::Write as _;
+use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -87,14 +87,20 @@ fn every_format_masks_by_default_and_reveal_shows_values() {
 fn jsonl_lines_follow_the_contract() {
     let out = run(&["scan", "--format", "jsonl", shop().to_str().unwrap()]);
     let text = stdout(&out);
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    let lines: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
     assert!(lines.len() > 30);
     for v in &lines {
-        for key in ["path", "kind", "line", "column", "offset", "length", "value", "confidence", "reasons"] {
+        for key in
+            ["path", "kind", "line", "column", "offset", "length", "value", "confidence", "reasons"]
+        {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
         let path = v["path"].as_str().unwrap();
-        assert!(!path.starts_with('/') && !path.contains("examples/shop"), "path not relative: {path}");
+        assert!(
+            !path.starts_with('/') && !path.contains("examples/shop"),
+            "path not relative: {path}"
+        );
         let c = v["confidence"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&c));
     }
@@ -103,13 +109,18 @@ fn jsonl_lines_follow_the_contract() {
     for line in stdout(&revealed).lines() {
         let v: Value = serde_json::from_str(line).unwrap();
         let bytes = fs::read(shop().join(v["path"].as_str().unwrap())).unwrap();
-        let (off, len) = (v["offset"].as_u64().unwrap() as usize, v["length"].as_u64().unwrap() as usize);
+        let (off, len) =
+            (v["offset"].as_u64().unwrap() as usize, v["length"].as_u64().unwrap() as usize);
         assert_eq!(&bytes[off..off + len], v["value"].as_str().unwrap().as_bytes(), "{v}");
         // Line and column agree with the offset.
         let before = &bytes[..off];
         let line_no = before.iter().filter(|b| **b == b'\n').count() + 1;
         let col = off - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
-        assert_eq!((v["line"].as_u64().unwrap() as usize, v["column"].as_u64().unwrap() as usize), (line_no, col), "{v}");
+        assert_eq!(
+            (v["line"].as_u64().unwrap() as usize, v["column"].as_u64().unwrap() as usize),
+            (line_no, col),
+            "{v}"
+        );
     }
 }
 
@@ -118,19 +129,34 @@ fn json_csv_and_sarif_are_well_formed() {
     let jsonl = stdout(&run(&["scan", "--format", "jsonl", shop().to_str().unwrap()]));
     let count = jsonl.lines().count();
 
-    let json: Value = serde_json::from_str(&stdout(&run(&["scan", "--format", "json", shop().to_str().unwrap()]))).unwrap();
+    let json: Value = serde_json::from_str(&stdout(&run(&[
+        "scan",
+        "--format",
+        "json",
+        shop().to_str().unwrap(),
+    ])))
+    .unwrap();
     assert_eq!(json["findings"].as_array().unwrap().len(), count);
     assert_eq!(json["summary"]["findings"].as_u64().unwrap() as usize, count);
     assert!(json["summary"]["files_scanned"].as_u64().unwrap() >= 6);
 
-    let sarif: Value = serde_json::from_str(&stdout(&run(&["scan", "--format", "sarif", shop().to_str().unwrap()]))).unwrap();
+    let sarif: Value = serde_json::from_str(&stdout(&run(&[
+        "scan",
+        "--format",
+        "sarif",
+        shop().to_str().unwrap(),
+    ])))
+    .unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     assert_eq!(sarif["runs"][0]["results"].as_array().unwrap().len(), count);
     assert_eq!(sarif["runs"][0]["tool"]["driver"]["name"], "custody");
 
     let csv = stdout(&run(&["scan", "--format", "csv", shop().to_str().unwrap()]));
     let mut lines = csv.lines();
-    assert_eq!(lines.next().unwrap(), "path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card");
+    assert_eq!(
+        lines.next().unwrap(),
+        "path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card"
+    );
     assert_eq!(lines.count(), count);
 }
 
@@ -138,7 +164,14 @@ fn json_csv_and_sarif_are_well_formed() {
 fn output_file_is_private_and_complete() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("findings.jsonl");
-    let out = run(&["scan", "--format", "jsonl", "--output", file.to_str().unwrap(), shop().to_str().unwrap()]);
+    let out = run(&[
+        "scan",
+        "--format",
+        "jsonl",
+        "--output",
+        file.to_str().unwrap(),
+        shop().to_str().unwrap(),
+    ]);
     assert!(out.status.success());
     assert!(stdout(&out).is_empty());
     assert!(stderr(&out).contains("findings to"), "{}", stderr(&out));
@@ -165,9 +198,16 @@ fn exit_codes() {
     let missing = run(&["scan", "/no/such/folder"]);
     assert_eq!(missing.status.code(), Some(2));
     let err = stderr(&missing);
-    assert!(err.contains("error: cannot scan '/no/such/folder'") && err.contains("what to do:"), "{err}");
+    assert!(
+        err.contains("error: cannot scan '/no/such/folder'") && err.contains("what to do:"),
+        "{err}"
+    );
 
-    for bad in [&["scan", "--kinds", "cards"][..], &["scan", "--min-confidence", "2"], &["scan", "--format", "xml"]] {
+    for bad in [
+        &["scan", "--kinds", "cards"][..],
+        &["scan", "--min-confidence", "2"],
+        &["scan", "--format", "xml"],
+    ] {
         let out = run(bad);
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(!stderr(&out).is_empty());
@@ -210,8 +250,9 @@ fn custody_unprivileged() -> Command {
 }
 
 fn nix_is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .is_ok_and(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+    fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    })
 }
 
 #[test]
@@ -225,11 +266,16 @@ fn hostile_directory_scans_without_panic_and_reports_every_skip() {
     fs::set_permissions(&sub, fs::Permissions::from_mode(0o755)).unwrap();
     // A symlink loop, a binary file, an unreadable file, a FIFO, invalid UTF-8, UTF-16.
     symlink("..", sub.join("loop")).unwrap();
-    fs::write(root.join("photo.jpg"), b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01 4539 5260 1815 9083").unwrap();
+    fs::write(root.join("photo.jpg"), b"\xFF\xD8\xFF\xE0\x00\x10JFIF\x00\x01 4539 5260 1815 9083")
+        .unwrap();
     fs::write(root.join("locked.csv"), "ssn\n773-12-3456\n").unwrap();
     fs::set_permissions(root.join("locked.csv"), fs::Permissions::from_mode(0o000)).unwrap();
     assert!(Command::new("mkfifo").arg(root.join("pipe")).status().unwrap().success());
-    fs::write(root.join("latin1.txt"), b"Kunde M\xfcller, Karte 4539 5260 1815 9083, Stra\xdfe \xff\xfe\x80\n").unwrap();
+    fs::write(
+        root.join("latin1.txt"),
+        b"Kunde M\xfcller, Karte 4539 5260 1815 9083, Stra\xdfe \xff\xfe\x80\n",
+    )
+    .unwrap();
     let mut utf16 = vec![0xFF, 0xFE];
     for unit in "Name: Jos\u{e9}\nSSN 773-12-3456\n".encode_utf16() {
         utf16.extend_from_slice(&unit.to_le_bytes());
@@ -254,7 +300,9 @@ fn hostile_directory_scans_without_panic_and_reports_every_skip() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["path"].as_str().unwrap().to_string(), s["code"].as_str().unwrap().to_string()))
+            .map(|s| {
+                (s["path"].as_str().unwrap().to_string(), s["code"].as_str().unwrap().to_string())
+            })
             .collect();
         let has = |path: &str, code: &str| skipped.iter().any(|(p, c)| p == path && c == code);
         assert!(has("photo.jpg", "binary"), "{skipped:?}");
@@ -266,7 +314,9 @@ fn hostile_directory_scans_without_panic_and_reports_every_skip() {
             assert!(has("sub/loop", "symlink"), "{skipped:?}");
         }
         let findings = json["findings"].as_array().unwrap();
-        let find = |path: &str, kind: &str| findings.iter().find(|f| f["path"] == path && f["kind"] == kind).cloned();
+        let find = |path: &str, kind: &str| {
+            findings.iter().find(|f| f["path"] == path && f["kind"] == kind).cloned()
+        };
         let card = find("latin1.txt", "credit_card").expect("card in Latin-1 text");
         assert_eq!(card["value"], "4539 5260 1815 9083");
         assert_eq!(card["offset"], 20);
@@ -292,7 +342,15 @@ fn ignore_files_and_excludes_are_honoured_and_hidden_files_scanned() {
     fs::write(root.join("debug.log"), "logged@example.com\n").unwrap();
     fs::write(root.join("keep.txt"), "kept@example.com\n").unwrap();
     fs::write(root.join(".custodyignore"), "vendor/\n").unwrap();
-    let out = run(&["scan", "--reveal", "--format", "jsonl", "--exclude", "*.log", root.to_str().unwrap()]);
+    let out = run(&[
+        "scan",
+        "--reveal",
+        "--format",
+        "jsonl",
+        "--exclude",
+        "*.log",
+        root.to_str().unwrap(),
+    ]);
     let text = stdout(&out);
     assert!(text.contains("hidden@example.com"), "{text}");
     assert!(text.contains("kept@example.com"));
@@ -311,7 +369,12 @@ fn a_2gb_single_line_file_scans_in_bounded_memory() {
     let path = dir.path().join("one-line.txt");
     {
         let mut f = std::io::BufWriter::with_capacity(1 << 20, fs::File::create(&path).unwrap());
-        let block: Vec<u8> = b"lorem ipsum dolor sit amet, order 12 of 40 at 3.50 each; ".iter().copied().cycle().take(1 << 20).collect();
+        let block: Vec<u8> = b"lorem ipsum dolor sit amet, order 12 of 40 at 3.50 each; "
+            .iter()
+            .copied()
+            .cycle()
+            .take(1 << 20)
+            .collect();
         let mut written = 0;
         while written + block.len() < SIZE {
             f.write_all(&block).unwrap();
@@ -321,11 +384,13 @@ fn a_2gb_single_line_file_scans_in_bounded_memory() {
         f.write_all(b" card 4539 5260 1815 9083").unwrap();
         f.flush().unwrap();
     }
-    let out = custody().args(["scan", "--format", "jsonl", path.to_str().unwrap()]).output().unwrap();
+    let out =
+        custody().args(["scan", "--format", "jsonl", path.to_str().unwrap()]).output().unwrap();
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap();
     let peak_mb = usage.max_rss() as f64 / 1024.0;
     assert!(out.status.success(), "{}", stderr(&out));
-    let lines: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 1, "{lines:?}");
     assert_eq!(lines[0]["line"], 1);
     assert!(lines[0]["offset"].as_u64().unwrap() > SIZE as u64 - (2 << 20));

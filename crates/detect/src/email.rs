@@ -75,7 +75,9 @@ fn url_credentials(bytes: &[u8], at: usize) -> Option<usize> {
     let sep = memchr::memmem::rfind(&bytes[floor..at], b"://")? + floor;
     // Nothing between `://` and `@` may end the user-info.
     let userinfo = &bytes[sep + 3..at];
-    let clean = !userinfo.iter().any(|c| matches!(c, b'/' | b'@' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'<' | b'>'));
+    let clean = !userinfo
+        .iter()
+        .any(|c| matches!(c, b'/' | b'@' | b' ' | b'\t' | b'\n' | b'"' | b'\'' | b'<' | b'>'));
     clean.then_some(sep)
 }
 

@@ -836,8 +836,8 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     }
     let (start, end) = (span.start(), span.end());
     let text = std::str::from_utf8(&digits[..total]).ok()?;
-    let nanp_shape = matches!(lens, [3, 3, 4] | [1, 3, 3, 4])
-        && (lens.len() == 3 || digits[0] == b'1');
+    let nanp_shape =
+        matches!(lens, [3, 3, 4] | [1, 3, 3, 4]) && (lens.len() == 3 || digits[0] == b'1');
     let plan = if span.plus() {
         if total < 8 {
             return None;

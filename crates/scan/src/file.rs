@@ -51,7 +51,8 @@ pub(crate) fn scan_file(
     buf.reserve(chunk_size + overlap);
 
     // Probe: encoding and binary check, on the first bytes read into the buffer.
-    let probed = (&mut *file).take(BINARY_PROBE as u64).read_to_end(&mut buf).map_err(unreadable)?;
+    let probed =
+        (&mut *file).take(BINARY_PROBE as u64).read_to_end(&mut buf).map_err(unreadable)?;
     let (encoding, bom) = match buf.as_slice() {
         [0xFF, 0xFE, ..] => (Encoding::Utf16 { big_endian: false }, 2),
         [0xFE, 0xFF, ..] => (Encoding::Utf16 { big_endian: true }, 2),

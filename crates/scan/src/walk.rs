@@ -86,7 +86,12 @@ enum Message {
     /// Findings of one file, in order, in batches.
     Findings(Vec<Finding>),
     Skip(Skip),
-    Done { path: String, bytes: u64, findings: u64, score: f64 },
+    Done {
+        path: String,
+        bytes: u64,
+        findings: u64,
+        score: f64,
+    },
 }
 
 impl Scanner {
