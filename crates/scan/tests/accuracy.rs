@@ -53,6 +53,13 @@ fn read_truth(dir: &Path) -> Vec<Truth> {
         .collect()
 }
 
+/// A planted value's span and whether a finding covered it.
+struct Planted {
+    start: u64,
+    end: u64,
+    found: bool,
+}
+
 #[derive(Default, Debug)]
 struct Counts {
     tp: u64,
@@ -77,13 +84,10 @@ fn measure(seed: u64) -> BTreeMap<String, Counts> {
     Scanner::new(options).unwrap().run(&mut sink, &NoProgress).unwrap();
     assert!(sink.1.is_empty(), "nothing in the corpus should be skipped: {:?}", sink.1);
 
-    let mut by_file: HashMap<(&str, &str), Vec<(u64, u64, bool)>> = HashMap::new();
+    let mut by_file: HashMap<(&str, &str), Vec<Planted>> = HashMap::new();
     for t in &truth {
-        by_file.entry((t.path.as_str(), t.kind.as_str())).or_default().push((
-            t.offset,
-            t.offset + t.length,
-            false,
-        ));
+        let planted = Planted { start: t.offset, end: t.offset + t.length, found: false };
+        by_file.entry((t.path.as_str(), t.kind.as_str())).or_default().push(planted);
     }
     let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
     let mut examples: Vec<String> = Vec::new();
@@ -91,31 +95,27 @@ fn measure(seed: u64) -> BTreeMap<String, Counts> {
         let kind = f.kind.as_str();
         let spans = by_file.get_mut(&(&*f.path, kind));
         let hit = spans.and_then(|spans| {
-            spans.iter_mut().find(|(s, e, _)| f.offset < *e && f.offset + f.length > *s)
+            spans.iter_mut().find(|p| f.offset < p.end && f.offset + f.length > p.start)
         });
         let c = counts.entry(kind.to_string()).or_default();
-        match hit {
-            Some(span) => {
-                if !span.2 {
-                    c.tp += 1;
-                    span.2 = true;
-                }
+        if let Some(planted) = hit {
+            // Two findings over one planted value count once.
+            if !planted.found {
+                c.tp += 1;
+                planted.found = true;
             }
-            None => {
-                c.fp += 1;
-                if MEASURED.contains(&kind) && examples.len() < 40 {
-                    examples.push(format!("FP {kind} {}:{} ({:?})", f.path, f.line, f.reasons));
-                }
+        } else {
+            c.fp += 1;
+            if MEASURED.contains(&kind) && examples.len() < 40 {
+                examples.push(format!("FP {kind} {}:{} ({:?})", f.path, f.line, f.reasons));
             }
         }
     }
     for ((path, kind), spans) in &by_file {
-        for (s, _, seen) in spans {
-            if !seen {
-                counts.entry((*kind).to_string()).or_default().fn_ += 1;
-                if MEASURED.contains(kind) && examples.len() < 80 {
-                    examples.push(format!("FN {kind} {path} @{s}"));
-                }
+        for p in spans.iter().filter(|p| !p.found) {
+            counts.entry((*kind).to_string()).or_default().fn_ += 1;
+            if MEASURED.contains(kind) && examples.len() < 80 {
+                examples.push(format!("FN {kind} {path} @{}", p.start));
             }
         }
     }
