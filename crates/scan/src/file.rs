@@ -78,7 +78,8 @@ pub(crate) fn scan_file(
     let mut lines = LineCounter { line: 1, line_start: 0, counted_to: 0 };
     let mut detections = Vec::new();
     loop {
-        let want = chunk_size + overlap - buf.len();
+        // (The probe alone may already exceed a small chunk.)
+        let want = (chunk_size + overlap).saturating_sub(buf.len());
         let got = source.fill(&mut buf, want).map_err(unreadable)?;
         total += got.raw;
         on_bytes(got.raw);
@@ -91,7 +92,7 @@ pub(crate) fn scan_file(
                 Structure::Plain
             });
         }
-        let emit_to = if eof { buf.len() } else { split_point(&buf, overlap) };
+        let emit_to = if eof { buf.len() } else { split_point(&buf, emit_from, overlap) };
         let chunk =
             Chunk { bytes: &buf, stream_start: base == 0, stream_end: eof, emit_from, emit_to };
         detections.clear();
@@ -166,10 +167,16 @@ impl std::ops::DerefMut for ThreadBuffer {
 
 /// Where this chunk stops reporting: at a line end if one is near the end (lines never
 /// hold a value that crosses them), else a fixed distance from the end. Leaves at least
-/// `overlap` bytes after it, so every reported value is seen whole with its context.
-fn split_point(buf: &[u8], overlap: usize) -> usize {
+/// `overlap` bytes after it, so every reported value is seen whole with its context, and
+/// lies far enough past `emit_from` and `overlap` that every chunk makes progress (a short
+/// first line before a huge one must not pin the split at its end).
+fn split_point(buf: &[u8], emit_from: usize, overlap: usize) -> usize {
     let limit = buf.len().saturating_sub(overlap);
-    let search_from = limit.saturating_sub(64 * 1024);
+    let floor = emit_from.max(overlap) + 1;
+    let search_from = limit.saturating_sub(64 * 1024).max(floor);
+    if search_from >= limit {
+        return limit;
+    }
     match memchr::memrchr(b'\n', &buf[search_from..limit]) {
         Some(p) => search_from + p + 1,
         None => limit,
@@ -234,7 +241,8 @@ impl Source<'_> {
                     0
                 };
                 let raw = (pending.len() + n) as u64;
-                Ok(Filled { raw, eof: n < need || raw == 0 })
+                // Asked for nothing (the probe filled a small chunk): nothing learned.
+                Ok(Filled { raw, eof: need > 0 && n < need })
             }
             Encoding::Utf16 { big_endian } => {
                 let mut raw = Vec::with_capacity(2 * want + 1);
@@ -255,7 +263,7 @@ impl Source<'_> {
                     };
                     u8::try_from(unit).unwrap_or(0xBF)
                 }));
-                Ok(Filled { raw: raw_total, eof: n < need || raw_total == 0 })
+                Ok(Filled { raw: raw_total, eof: need > 0 && n < need })
             }
         }
     }

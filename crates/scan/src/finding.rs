@@ -66,6 +66,8 @@ pub enum SkipReason {
     SymlinkLoop,
     /// A device, socket or pipe.
     NotAFile,
+    /// custody failed on this file (a bug): the rest of the scan went on.
+    Internal,
 }
 
 impl SkipReason {
@@ -77,6 +79,7 @@ impl SkipReason {
             SkipReason::Symlink => "symlink",
             SkipReason::SymlinkLoop => "symlink_loop",
             SkipReason::NotAFile => "not_a_file",
+            SkipReason::Internal => "internal_error",
         }
     }
 }
@@ -89,6 +92,9 @@ impl fmt::Display for SkipReason {
             SkipReason::Symlink => f.write_str("symbolic link, not followed (use --follow-links)"),
             SkipReason::SymlinkLoop => f.write_str("symbolic link loop"),
             SkipReason::NotAFile => f.write_str("not a regular file (device, socket or pipe)"),
+            SkipReason::Internal => f.write_str(
+                "custody failed on this file (a bug; please report it, without the file)",
+            ),
         }
     }
 }

@@ -299,14 +299,19 @@ impl Scanner {
                 let _ = tx.send(Message::Findings(std::mem::take(&mut batch)));
             }
         };
-        let result = scan_file(
-            &mut file,
-            detector,
-            self.options.chunk_size,
-            delimited,
-            &mut on_bytes,
-            &mut found,
-        );
+        // A bug in a matcher must cost one file, not the scan: the file is reported as
+        // skipped and the walk goes on. (The panic message names code, never data.)
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scan_file(
+                &mut file,
+                detector,
+                self.options.chunk_size,
+                delimited,
+                &mut on_bytes,
+                &mut found,
+            )
+        }))
+        .unwrap_or(Err(SkipReason::Internal));
         if !batch.is_empty() {
             let _ = tx.send(Message::Findings(batch));
         }
