@@ -241,6 +241,11 @@ impl Keywords {
             if hint == Hint::Negative && !before {
                 continue;
             }
+            // ...and only within the same sentence: "the product zoom broke. 4956 8538 …"
+            // is not a product number.
+            if hint == Hint::Negative && ends_sentence(&bytes[abs_e..cand_start]) {
+                continue;
+            }
             // A keyword after a value is weaker evidence than one before it (`SSN 123-45-6789`
             // is the norm; `123-45-6789 (SSN)` happens): it only wins when nothing precedes.
             let distance = if before {
@@ -258,6 +263,12 @@ impl Default for Keywords {
     fn default() -> Self {
         Self::new()
     }
+}
+
+/// Whether `between` holds the end of a sentence (`. `, `! `, `? `, `;`).
+fn ends_sentence(between: &[u8]) -> bool {
+    between.contains(&b';')
+        || between.windows(2).any(|w| matches!(w[0], b'.' | b'!' | b'?') && w[1] == b' ')
 }
 
 /// Maps a column header or key (`Card Number`, `customer_ssn`, `billing.email`) to a hint.

@@ -335,14 +335,19 @@ fn ipv6(scan: &Scan<'_>, around: usize, out: &mut Vec<Detection>) -> Option<usiz
 /// An IBAN starting at `s` with two country letters: compact, or grouped in fours.
 fn iban(scan: &Scan<'_>, s: usize, out: &mut Vec<Detection>) -> Option<usize> {
     let bytes = scan.bytes();
-    let country = [bytes[s].to_ascii_uppercase(), bytes[s + 1].to_ascii_uppercase()];
+    let country = [bytes[s], bytes[s + 1]];
     let len = validate::iban_length(&country)?;
     let mut compact = Vec::with_capacity(len);
     let mut i = s;
     while i < bytes.len() && compact.len() < len {
         let c = bytes[i];
+        // IBANs are written in capitals; a lower-case run is a hex id (`be443aad45c1186f`
+        // passes mod-97 one time in 97).
+        if c.is_ascii_lowercase() {
+            return None;
+        }
         if c.is_ascii_alphanumeric() {
-            compact.push(c.to_ascii_uppercase());
+            compact.push(c);
             i += 1;
         } else if c == b' '
             && compact.len() % 4 == 0

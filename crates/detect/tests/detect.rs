@@ -78,6 +78,16 @@ fn card_hard_negatives() {
 }
 
 #[test]
+fn negative_words_stay_in_their_sentence() {
+    // Regression (throughput corpus): "product" ends a sentence before the card.
+    one(
+        "the product zoom broke, reported it. 4956-8538-0221-6521",
+        Kind::CreditCard,
+        "4956-8538-0221-6521",
+    );
+}
+
+#[test]
 fn luhn_valid_order_ids_are_not_cards() {
     for text in [
         "Order #4539148803436467 shipped",
@@ -164,6 +174,8 @@ fn ibans() {
     one("FR14 2004 1010 0505 0001 3M02 606", Kind::Iban, "FR14 2004 1010 0505 0001 3M02 606");
     none("DE89 3704 0044 0532 0130 01", Kind::Iban);
     none("XDE89370400440532013000", Kind::Iban);
+    // Regression (throughput corpus): a lower-case hex session id that passes mod-97.
+    none(r#""session":"be443aad45c1186f""#, Kind::Iban);
 }
 
 #[test]

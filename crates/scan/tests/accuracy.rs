@@ -67,11 +67,12 @@ struct Counts {
     fn_: u64,
 }
 
-fn measure(seed: u64) -> BTreeMap<String, Counts> {
+fn measure(profile: Profile, seed: u64) -> BTreeMap<String, Counts> {
     let dir = tempfile::tempdir().unwrap();
     let corpus = dir.path().join("corpus");
-    let mut opts = Options::new(Profile::Accuracy, &corpus);
+    let mut opts = Options::new(profile, &corpus);
     opts.seed = seed;
+    opts.size_mb = 8;
     generate(&opts).expect("generate the accuracy corpus");
     let truth = read_truth(&corpus);
 
@@ -128,9 +129,16 @@ fn measure(seed: u64) -> BTreeMap<String, Counts> {
 #[test]
 fn precision_and_recall_per_structured_kind() {
     let mut failures = Vec::new();
-    for seed in [42, 7] {
-        let counts = measure(seed);
-        eprintln!("seed {seed}:  kind               precision  recall    tp    fp    fn");
+    // The dense accuracy profile at two seeds, and a small slice of the sparse throughput
+    // profile (logs, NDJSON events, sales exports: other templates, other negatives).
+    for (profile, seed) in
+        [(Profile::Accuracy, 42), (Profile::Accuracy, 7), (Profile::Throughput, 5)]
+    {
+        let counts = measure(profile, seed);
+        eprintln!(
+            "{} seed {seed}:  kind               precision  recall    tp    fp    fn",
+            profile.as_str()
+        );
         for (kind, c) in &counts {
             let precision = c.tp as f64 / (c.tp + c.fp).max(1) as f64;
             let recall = c.tp as f64 / (c.tp + c.fn_).max(1) as f64;
@@ -150,7 +158,7 @@ fn precision_and_recall_per_structured_kind() {
         }
         for kind in MEASURED {
             let c = &counts[kind];
-            assert!(c.tp >= 300, "seed {seed}: only {} {kind} planted and found", c.tp);
+            assert!(c.tp >= 40, "seed {seed}: only {} {kind} planted and found", c.tp);
             assert!(kind.parse::<Kind>().is_ok());
         }
     }
