@@ -11,6 +11,7 @@ Usage: bench/scan_throughput.py [--size-mb 512] [--runs 5] [--smoke]
 """
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -69,8 +70,10 @@ def main():
     if rg is None:
         sys.exit("ripgrep is needed for the side-by-side run: apt-get install ripgrep")
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "custody", "-p", "custody-testkit"], cwd=ROOT, check=True)
-    custody = os.path.join(ROOT, "target/release/custody")
-    testkit = os.path.join(ROOT, "target/release/custody-testkit")
+    meta = subprocess.run(["cargo", "metadata", "--format-version", "1", "--no-deps"], cwd=ROOT, check=True, capture_output=True, text=True)
+    target = json.loads(meta.stdout)["target_directory"]
+    custody = os.path.join(target, "release", "custody")
+    testkit = os.path.join(target, "release", "custody-testkit")
     data = os.path.join(ROOT, "bench-data", f"throughput-{args.size_mb}")
     if not os.path.exists(os.path.join(data, "truth.jsonl")):
         subprocess.run([testkit, "generate", "--profile", "throughput", "--size-mb", str(args.size_mb), "--out", data, "--force"], check=True)

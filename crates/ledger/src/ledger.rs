@@ -1,0 +1,819 @@
+//! The ledger: durable appends with group commit, checkpoints, proofs, verification and
+//! evidence bundles, over the SQLite store in a data directory.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use rusqlite::{Connection, params};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::event::{Event, Outcome, Pseudonym, PseudonymKey};
+use crate::merkle::{self, Frontier, Hash};
+use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
+use crate::store::{self, DbNodes};
+
+/// File names inside the data directory.
+const DB_FILE: &str = "ledger.db";
+const KEY_DIR: &str = "keys";
+const SIGNING_KEY: &str = "ledger-signing.key";
+const PSEUDONYM_KEY: &str = "ledger-pseudonym.key";
+
+/// How the ledger checkpoints and watches the disk.
+#[derive(Clone, Debug)]
+pub struct LedgerOptions {
+    /// Sign a checkpoint after this many new events…
+    pub checkpoint_every: u64,
+    /// …or this long after the last one, whichever comes first.
+    pub checkpoint_interval: Duration,
+    /// Below this much free space, a `ledger.low_disk` warning event is recorded.
+    pub min_free_bytes: u64,
+}
+
+impl Default for LedgerOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_every: 1000,
+            checkpoint_interval: Duration::from_mins(1),
+            min_free_bytes: 512 << 20,
+        }
+    }
+}
+
+enum Request {
+    Append { leaf: Vec<u8>, columns: Columns, reply: Sender<Result<u64, String>> },
+    Checkpoint { reply: Sender<Result<Checkpoint, String>> },
+}
+
+/// Event fields copied into columns for filtering exports.
+struct Columns {
+    time: i64,
+    actor: String,
+    action: String,
+    record: Option<String>,
+}
+
+/// An open ledger. Appends from any thread are batched into one transaction per disk sync.
+pub struct Ledger {
+    dir: PathBuf,
+    reader: Mutex<Connection>,
+    writer: Option<(Sender<Request>, JoinHandle<()>)>,
+    verifier: NoteVerifier,
+    pseudonyms: PseudonymKey,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ledger({})", self.dir.display())
+    }
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io { what, path: path.to_path_buf(), source }
+}
+
+fn random_key() -> Result<[u8; 32], Error> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| Error::Io {
+        what: "drawing random bytes for",
+        path: PathBuf::from("a new key"),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(key)
+}
+
+/// Writes a secret file readable by the owner only, durably.
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write as _;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path).map_err(io("creating key file", path))?;
+    f.write_all(bytes).map_err(io("writing key file", path))?;
+    f.sync_all().map_err(io("syncing key file", path))
+}
+
+fn read_key(path: &Path) -> Result<[u8; 32], Error> {
+    let text = fs::read_to_string(path).map_err(io("reading key file", path))?;
+    let text = text.trim();
+    if text.len() != 64 {
+        return Err(Error::BadKey(path.to_path_buf()));
+    }
+    let mut key = [0u8; 32];
+    for (i, b) in key.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
+            .map_err(|_| Error::BadKey(path.to_path_buf()))?;
+    }
+    Ok(key)
+}
+
+use crate::hex;
+
+impl Ledger {
+    /// Whether `dir` holds a ledger.
+    pub fn exists(dir: &Path) -> bool {
+        dir.join(DB_FILE).is_file()
+    }
+
+    /// Creates a ledger in `dir` (creating the directory), with new keys.
+    pub fn init(dir: &Path, options: LedgerOptions) -> Result<Ledger, Error> {
+        if Self::exists(dir) {
+            return Err(Error::AlreadyInitialised(dir.to_path_buf()));
+        }
+        let keys = dir.join(KEY_DIR);
+        fs::create_dir_all(&keys).map_err(io("creating", &keys))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))
+                .map_err(io("protecting", &keys))?;
+        }
+        let signing = keys.join(SIGNING_KEY);
+        let pseudonym = keys.join(PSEUDONYM_KEY);
+        if !signing.exists() {
+            write_secret(&signing, hex(&random_key()?).as_bytes())?;
+        }
+        if !pseudonym.exists() {
+            write_secret(&pseudonym, hex(&random_key()?).as_bytes())?;
+        }
+        let conn = store::open(&dir.join(DB_FILE), true)?;
+        let origin = format!("custody.local/ledger/{}", &hex(&random_key()?)[..12]);
+        store::set_meta(&conn, "origin", &origin)?;
+        store::set_meta(&conn, "format", "1")?;
+        drop(conn);
+        Self::open(dir, options)
+    }
+
+    /// Opens the ledger in `dir`.
+    pub fn open(dir: &Path, options: LedgerOptions) -> Result<Ledger, Error> {
+        if !Self::exists(dir) {
+            return Err(Error::NotInitialised(dir.to_path_buf()));
+        }
+        let db = dir.join(DB_FILE);
+        let reader = store::open(&db, false)?;
+        let origin = store::meta(&reader, "origin")?
+            .ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
+        let keys = dir.join(KEY_DIR);
+        let signer = NoteSigner::new(origin, read_key(&keys.join(SIGNING_KEY))?);
+        let pseudonyms = PseudonymKey::from_bytes(read_key(&keys.join(PSEUDONYM_KEY))?);
+        let verifier = signer.verifier();
+        let writer_conn = store::open(&db, false)?;
+        let size = store::size(&writer_conn)?;
+        let frontier = Frontier::load(&DbNodes(&writer_conn), size)?;
+        let last_checkpoint: i64 =
+            writer_conn
+                .query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| r.get(0))?;
+        let (tx, rx) = bounded::<Request>(65_536);
+        let mut writer = Writer {
+            conn: writer_conn,
+            frontier,
+            signer,
+            options,
+            dir: dir.to_path_buf(),
+            last_checkpoint_size: last_checkpoint as u64,
+            last_checkpoint_at: Instant::now(),
+            last_disk_check: None,
+            low_disk_warned: false,
+        };
+        let handle = std::thread::Builder::new()
+            .name("custody-ledger-writer".into())
+            .spawn(move || writer.run(&rx))
+            .map_err(io("starting the ledger writer for", dir))?;
+        Ok(Ledger {
+            dir: dir.to_path_buf(),
+            reader: Mutex::new(reader),
+            writer: Some((tx, handle)),
+            verifier,
+            pseudonyms,
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The checkpoint verifier (public key).
+    pub fn verifier(&self) -> &NoteVerifier {
+        &self.verifier
+    }
+
+    /// The keyed pseudonym of an identifier.
+    pub fn pseudonym(&self, value: &str) -> Pseudonym {
+        self.pseudonyms.pseudonym(value)
+    }
+
+    /// Records `event` durably and returns its position. An error means the event is not
+    /// in the ledger: callers must treat it as "no access" (fail closed).
+    pub fn append(&self, event: &Event) -> Result<u64, Error> {
+        event.validate()?;
+        let columns = Columns {
+            time: event.time,
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            record: event
+                .target
+                .as_ref()
+                .and_then(|t| t.record.as_ref())
+                .map(|r| r.as_str().to_string()),
+        };
+        let (reply, answer) = bounded(1);
+        let (tx, _) = self.writer.as_ref().ok_or(Error::Closed)?;
+        tx.send(Request::Append { leaf: event.canonical(), columns, reply })
+            .map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?.map_err(Error::NotRecorded)
+    }
+
+    /// Signs and stores a checkpoint of the log as it is now.
+    pub fn checkpoint(&self) -> Result<Checkpoint, Error> {
+        let (reply, answer) = bounded(1);
+        let (tx, _) = self.writer.as_ref().ok_or(Error::Closed)?;
+        tx.send(Request::Checkpoint { reply }).map_err(|_| Error::Closed)?;
+        answer.recv().map_err(|_| Error::Closed)?.map_err(Error::NotRecorded)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        let conn = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&conn)
+    }
+
+    /// Events recorded.
+    pub fn size(&self) -> Result<u64, Error> {
+        self.read(|c| Ok(store::size(c)?))
+    }
+
+    /// The root hash of the first `size` events.
+    pub fn root(&self, size: u64) -> Result<Hash, Error> {
+        self.read(|c| {
+            let total = store::size(c)?;
+            if size > total {
+                return Err(Error::OutOfRange { index: size, size: total });
+            }
+            Ok(merkle::subtree_root(&DbNodes(c), 0, size)?)
+        })
+    }
+
+    /// The latest stored checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
+        let note: Option<String> = self.read(|c| {
+            Ok(c.query_row("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
+                r.get(0)
+            })
+            .map(Some)
+            .or_else(|e| {
+                if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) }
+            })?)
+        })?;
+        note.map(|n| self.verifier.verify(&n)).transpose()
+    }
+
+    /// The stored event at `index`, as its canonical bytes.
+    pub fn leaf(&self, index: u64) -> Result<Vec<u8>, Error> {
+        self.read(|c| {
+            let total = store::size(c)?;
+            if index >= total {
+                return Err(Error::OutOfRange { index, size: total });
+            }
+            Ok(c.query_row("SELECT leaf FROM events WHERE idx = ?1", [index as i64], |r| r.get(0))?)
+        })
+    }
+
+    /// Inclusion proof of event `index` in the tree of `size` events.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
+        self.read(|c| {
+            let total = store::size(c)?;
+            if size > total || index >= size {
+                return Err(Error::OutOfRange { index: index.max(size), size: total });
+            }
+            Ok(merkle::inclusion_proof(&DbNodes(c), index, size)?)
+        })
+    }
+
+    /// Consistency proof from the tree of `old` events to the tree of `new`.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
+        self.read(|c| {
+            let total = store::size(c)?;
+            if new > total || old > new {
+                return Err(Error::OutOfRange { index: new.max(old), size: total });
+            }
+            Ok(merkle::consistency_proof(&DbNodes(c), old, new)?)
+        })
+    }
+
+    /// Recomputes the whole tree from the stored events and checks every stored hash and
+    /// every checkpoint against it. Stops at the first disagreement and names its position.
+    pub fn verify(&self) -> Result<VerifyReport, Error> {
+        self.read(|c| verify_store(c, &self.verifier))
+    }
+
+    /// Proves that the log now is an append-only extension of a checkpoint witnessed
+    /// earlier (`note`, as written by `checkpoint --out`).
+    pub fn verify_against(&self, note: &str) -> Result<Witnessed, Error> {
+        let old = self.verifier.verify(note)?;
+        self.read(|c| {
+            let total = store::size(c)?;
+            if old.size > total {
+                return Err(Error::Checkpoint(format!(
+                    "the witnessed checkpoint covers {} events but the log now has only {total}: events were removed",
+                    old.size
+                )));
+            }
+            let nodes = DbNodes(c);
+            let root_then = merkle::subtree_root(&nodes, 0, old.size)?;
+            let root_now = merkle::subtree_root(&nodes, 0, total)?;
+            let proof = merkle::consistency_proof(&nodes, old.size, total)?;
+            let consistent = root_then == old.root && merkle::verify_consistency(old.size, total, &old.root, &root_now, &proof);
+            if !consistent {
+                return Err(Error::Checkpoint(format!(
+                    "the log is not an extension of the witnessed checkpoint at {} events: history before that point was rewritten",
+                    old.size
+                )));
+            }
+            Ok(Witnessed { witnessed_size: old.size, current_size: total, proof_len: proof.len() })
+        })
+    }
+
+    /// Writes an evidence bundle: the events matching `filter`, each with its inclusion
+    /// proof, and a checkpoint signed now that covers them all.
+    pub fn export(&self, filter: &ExportFilter) -> Result<Bundle, Error> {
+        let checkpoint = self.checkpoint()?;
+        let record = filter.record.as_deref().map(|r| self.pseudonym(r).as_str().to_string());
+        self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT idx, leaf FROM events WHERE time >= ?1 AND time <= ?2 AND idx < ?3
+                 AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR record = ?5) ORDER BY idx",
+            )?;
+            let rows = stmt.query_map(
+                params![filter.from_ms, filter.to_ms, checkpoint.size as i64, filter.actor, record],
+                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
+            )?;
+            let nodes = DbNodes(c);
+            let mut events = Vec::new();
+            for row in rows {
+                let (index, leaf) = row?;
+                let proof = merkle::inclusion_proof(&nodes, index, checkpoint.size)?;
+                let leaf = String::from_utf8(leaf)
+                    .map_err(|_| Error::Bundle(format!("event {index} is not UTF-8")))?;
+                events.push(BundleEvent {
+                    index,
+                    leaf,
+                    proof: proof.iter().map(|h| hex(h)).collect(),
+                });
+            }
+            Ok(Bundle {
+                format: BUNDLE_FORMAT.into(),
+                verifier_key: self.verifier.to_key_string(),
+                checkpoint: checkpoint.note.clone(),
+                events,
+            })
+        })
+    }
+
+    /// Stops the writer after the appends already queued.
+    pub fn close(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        if let Some((tx, handle)) = self.writer.take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// What `verify` found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Events checked.
+    pub events: u64,
+    /// Checkpoints whose signature and root were checked.
+    pub checkpoints: u64,
+    /// The first disagreement, if any.
+    pub problem: Option<Problem>,
+}
+
+/// The first place the log disagrees with itself.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The event position (or tree size, for checkpoints) where it shows.
+    pub position: u64,
+    /// What is wrong, in plain words.
+    pub what: String,
+}
+
+/// The outcome of checking the log against a witnessed checkpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Witnessed {
+    /// Events covered by the witnessed checkpoint.
+    pub witnessed_size: u64,
+    /// Events in the log now.
+    pub current_size: u64,
+    /// Hashes in the consistency proof.
+    pub proof_len: usize,
+}
+
+fn verify_store(c: &Connection, verifier: &NoteVerifier) -> Result<VerifyReport, Error> {
+    let mut checkpoints: Vec<(u64, String)> = c
+        .prepare("SELECT size, note FROM checkpoints ORDER BY size")?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    checkpoints.reverse();
+    let mut report = VerifyReport { events: 0, checkpoints: 0, problem: None };
+    let fail = |report: &mut VerifyReport, position: u64, what: String| {
+        report.problem = Some(Problem { position, what });
+    };
+    let mut events = c.prepare("SELECT idx, leaf FROM events ORDER BY idx")?;
+    let mut nodes = c.prepare("SELECT done, level, hash FROM nodes ORDER BY done, level")?;
+    let mut events = events.query([])?;
+    let mut nodes = nodes.query([])?;
+    let mut frontier = Frontier::default();
+    let mut check_checkpoints = |size: u64,
+                                 root: &Hash,
+                                 report: &mut VerifyReport|
+     -> Option<Problem> {
+        while let Some((cp_size, note)) = checkpoints.last() {
+            if *cp_size > size {
+                break;
+            }
+            let (cp_size, note) = (*cp_size, note.clone());
+            checkpoints.pop();
+            match verifier.verify(&note) {
+                Err(e) => {
+                    return Some(Problem {
+                        position: cp_size,
+                        what: format!("checkpoint at {cp_size} events: {e}"),
+                    });
+                }
+                Ok(cp) if cp.size != cp_size => {
+                    return Some(Problem {
+                        position: cp_size,
+                        what: "checkpoint stored under the wrong size".into(),
+                    });
+                }
+                Ok(cp) if cp.root != *root => {
+                    return Some(Problem {
+                        position: cp_size,
+                        what: format!(
+                            "checkpoint at {cp_size} events does not match the events before it: an event before position {cp_size} was changed, added or removed"
+                        ),
+                    });
+                }
+                Ok(_) => report.checkpoints += 1,
+            }
+        }
+        None
+    };
+    if let Some(p) = check_checkpoints(0, &merkle::empty_root(), &mut report) {
+        report.problem = Some(p);
+        return Ok(report);
+    }
+    while let Some(row) = events.next()? {
+        let index = row.get::<_, i64>(0)? as u64;
+        let leaf: Vec<u8> = row.get(1)?;
+        let expected = frontier.size();
+        if index != expected {
+            fail(
+                &mut report,
+                expected,
+                format!("event {expected} is missing (the next stored event is {index})"),
+            );
+            return Ok(report);
+        }
+        if Event::from_canonical(&leaf).is_err() {
+            fail(
+                &mut report,
+                index,
+                format!("event {index} is not a valid event in canonical form: it was altered"),
+            );
+            return Ok(report);
+        }
+        let mut mismatch: Option<(u32, String)> = None;
+        let mut read_error = None;
+        frontier.push(merkle::leaf_hash(&leaf), |level, _, hash| {
+            if mismatch.is_some() || read_error.is_some() {
+                return;
+            }
+            match nodes.next() {
+                Ok(Some(n)) => {
+                    let done: i64 = n.get(0).unwrap_or(-1);
+                    let stored_level: u32 = n.get(1).unwrap_or(u32::MAX);
+                    let stored: Vec<u8> = n.get(2).unwrap_or_default();
+                    if done as u64 != index + 1 || stored_level != level {
+                        mismatch = Some((level, "a stored tree hash is missing or out of place".into()));
+                    } else if stored.as_slice() != hash.as_slice() {
+                        let what = if level == 0 {
+                            "the event differs from what was recorded (its stored hash does not match)".to_string()
+                        } else {
+                            format!("a stored tree hash at level {level} does not match the events")
+                        };
+                        mismatch = Some((level, what));
+                    }
+                }
+                Ok(None) => mismatch = Some((level, "stored tree hashes end early".into())),
+                Err(e) => read_error = Some(e),
+            }
+        });
+        if let Some(e) = read_error {
+            return Err(e.into());
+        }
+        if let Some((_, what)) = mismatch {
+            fail(&mut report, index, format!("event {index}: {what}"));
+            return Ok(report);
+        }
+        report.events += 1;
+        if let Some(p) = check_checkpoints(frontier.size(), &frontier.root(), &mut report) {
+            report.problem = Some(p);
+            return Ok(report);
+        }
+    }
+    if let Some((cp_size, _)) = checkpoints.first() {
+        let total = frontier.size();
+        fail(
+            &mut report,
+            total,
+            format!(
+                "a checkpoint covers {cp_size} events but only {total} are stored: the log was truncated"
+            ),
+        );
+    }
+    Ok(report)
+}
+
+struct Writer {
+    conn: Connection,
+    frontier: Frontier,
+    signer: NoteSigner,
+    options: LedgerOptions,
+    dir: PathBuf,
+    last_checkpoint_size: u64,
+    last_checkpoint_at: Instant,
+    last_disk_check: Option<Instant>,
+    low_disk_warned: bool,
+}
+
+/// Appends per transaction at most: bounds the time one sync holds callers.
+const MAX_BATCH: usize = 4096;
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            let mut appends = Vec::new();
+            for request in batch {
+                match request {
+                    Request::Append { leaf, columns, reply } => {
+                        appends.push(Pending { leaf, columns, reply });
+                    }
+                    Request::Checkpoint { reply } => {
+                        self.commit_and_reply(&mut appends);
+                        let _ = reply.send(self.sign_checkpoint().map_err(|e| e.to_string()));
+                    }
+                }
+            }
+            self.commit_and_reply(&mut appends);
+            if self.frontier.size() > self.last_checkpoint_size
+                && (self.frontier.size() - self.last_checkpoint_size
+                    >= self.options.checkpoint_every
+                    || self.last_checkpoint_at.elapsed() >= self.options.checkpoint_interval)
+            {
+                let _ = self.sign_checkpoint();
+            }
+        }
+        // Closing: leave a checkpoint over everything recorded.
+        if self.frontier.size() > self.last_checkpoint_size {
+            let _ = self.sign_checkpoint();
+        }
+    }
+
+    fn commit_and_reply(&mut self, appends: &mut Vec<Pending>) {
+        if appends.is_empty() {
+            return;
+        }
+        if let Some(warning) = self.disk_warning() {
+            let (reply, _) = bounded(1);
+            appends.insert(0, Pending::of(&warning, reply));
+        }
+        let start = self.frontier.size();
+        match self.commit(appends) {
+            Ok(()) => {
+                for (i, p) in appends.drain(..).enumerate() {
+                    let _ = p.reply.send(Ok(start + i as u64));
+                }
+            }
+            Err(e) => {
+                // Nothing of the batch is stored: rebuild the edge from the database.
+                if let Ok(size) = store::size(&self.conn)
+                    && let Ok(f) = Frontier::load(&DbNodes(&self.conn), size)
+                {
+                    self.frontier = f;
+                }
+                let message = e.to_string();
+                for p in appends.drain(..) {
+                    let _ = p.reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+
+    fn commit(&mut self, appends: &[Pending]) -> rusqlite::Result<()> {
+        let mut frontier = self.frontier.clone();
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (idx, time, actor, action, record, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let mut insert_node =
+                tx.prepare_cached("INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)")?;
+            for Pending { leaf, columns: c, .. } in appends {
+                let index = frontier.size();
+                insert_event.execute(params![
+                    index as i64,
+                    c.time,
+                    c.actor,
+                    c.action,
+                    c.record,
+                    leaf
+                ])?;
+                let mut result = Ok(());
+                frontier.push(merkle::leaf_hash(leaf), |level, node_index, hash| {
+                    if result.is_ok() {
+                        let done = (node_index + 1) << level;
+                        result = insert_node
+                            .execute(params![done as i64, level, hash.as_slice()])
+                            .map(|_| ());
+                    }
+                });
+                result?;
+            }
+        }
+        tx.commit()?;
+        self.frontier = frontier;
+        Ok(())
+    }
+
+    fn sign_checkpoint(&mut self) -> rusqlite::Result<Checkpoint> {
+        let cp = self.signer.sign(self.frontier.size(), &self.frontier.root());
+        self.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
+            params![cp.size as i64, cp.note],
+        )?;
+        self.last_checkpoint_size = cp.size;
+        self.last_checkpoint_at = Instant::now();
+        Ok(cp)
+    }
+
+    /// A `ledger.low_disk` event when free space first drops below the threshold (checked
+    /// at most every two seconds).
+    fn disk_warning(&mut self) -> Option<Event> {
+        if self.last_disk_check.is_some_and(|t| t.elapsed() < Duration::from_secs(2)) {
+            return None;
+        }
+        self.last_disk_check = Some(Instant::now());
+        let stat = nix::sys::statvfs::statvfs(&self.dir).ok()?;
+        let free = stat.blocks_available().saturating_mul(stat.fragment_size());
+        let low = free < self.options.min_free_bytes;
+        let warn = low && !self.low_disk_warned;
+        self.low_disk_warned = low;
+        warn.then(|| {
+            let mut e = Event::new("system", "ledger.low_disk", Outcome::Ok);
+            e.details.insert("free_bytes".into(), free.into());
+            e.details.insert("threshold_bytes".into(), self.options.min_free_bytes.into());
+            e
+        })
+    }
+}
+
+/// An append waiting for the next commit.
+struct Pending {
+    leaf: Vec<u8>,
+    columns: Columns,
+    reply: Sender<Result<u64, String>>,
+}
+
+impl Pending {
+    fn of(event: &Event, reply: Sender<Result<u64, String>>) -> Self {
+        let columns = Columns {
+            time: event.time,
+            actor: event.actor.clone(),
+            action: event.action.clone(),
+            record: None,
+        };
+        Pending { leaf: event.canonical(), columns, reply }
+    }
+}
+
+/// The identifying version of the bundle format.
+pub const BUNDLE_FORMAT: &str = "custody-evidence-bundle/1";
+
+/// Which events an evidence bundle holds.
+#[derive(Clone, Debug, Default)]
+pub struct ExportFilter {
+    /// From this time (ms since the epoch), inclusive.
+    pub from_ms: i64,
+    /// To this time, inclusive.
+    pub to_ms: i64,
+    /// Only this actor.
+    pub actor: Option<String>,
+    /// Only this record (the raw identifier; matched by its pseudonym).
+    pub record: Option<String>,
+}
+
+/// A self-contained, offline-verifiable set of events.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Bundle {
+    /// [`BUNDLE_FORMAT`].
+    pub format: String,
+    /// The key the checkpoint is signed with (informational: verify with a key you got
+    /// from the business, not this one).
+    pub verifier_key: String,
+    /// A signed checkpoint covering every event below.
+    pub checkpoint: String,
+    /// The events with their inclusion proofs.
+    pub events: Vec<BundleEvent>,
+}
+
+/// One event of a bundle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BundleEvent {
+    /// Position in the log.
+    pub index: u64,
+    /// The canonical event text (the leaf).
+    pub leaf: String,
+    /// Inclusion proof, hex hashes.
+    pub proof: Vec<String>,
+}
+
+/// What a verified bundle holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BundleReport {
+    /// The log's name.
+    pub origin: String,
+    /// Events in the log when the checkpoint was signed.
+    pub checkpoint_size: u64,
+    /// Events verified.
+    pub events: usize,
+}
+
+/// Verifies a bundle offline with the verifier key the business published.
+pub fn verify_bundle(bundle: &Bundle, key: &str) -> Result<BundleReport, Error> {
+    if bundle.format != BUNDLE_FORMAT {
+        return Err(Error::Bundle(format!("unknown format '{}'", bundle.format)));
+    }
+    let verifier = NoteVerifier::from_key_string(key)?;
+    let cp = verifier.verify(&bundle.checkpoint)?;
+    for e in &bundle.events {
+        Event::from_canonical(e.leaf.as_bytes())
+            .map_err(|err| Error::Bundle(format!("event {}: {err}", e.index)))?;
+        let proof: Vec<Hash> = e
+            .proof
+            .iter()
+            .map(|h| parse_hash(h))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::Bundle(format!("event {}: malformed proof", e.index)))?;
+        if !merkle::verify_inclusion(
+            &merkle::leaf_hash(e.leaf.as_bytes()),
+            e.index,
+            cp.size,
+            &proof,
+            &cp.root,
+        ) {
+            return Err(Error::Bundle(format!(
+                "event {} is not in the signed log: it was altered or does not belong to it",
+                e.index
+            )));
+        }
+    }
+    Ok(BundleReport { origin: cp.origin, checkpoint_size: cp.size, events: bundle.events.len() })
+}
+
+fn parse_hash(s: &str) -> Option<Hash> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}

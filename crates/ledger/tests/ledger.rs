@@ -1,0 +1,318 @@
+//! The ledger against a real SQLite data directory: proofs, tampering, witnessing,
+//! evidence bundles, and a writer killed mid-flight.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use custody_ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion};
+use custody_ledger::{Event, ExportFilter, Ledger, LedgerOptions, Outcome, Target, verify_bundle};
+use rusqlite::{Connection, params};
+
+fn event(i: u64) -> Event {
+    let mut e = Event::new(format!("key:staff{}", i % 3), "record.read", Outcome::Ok);
+    e.time = 1_700_000_000_000 + i as i64 * 1000;
+    e.fields = vec!["name".into(), "phone".into()];
+    e.purpose = Some("order_fulfillment".into());
+    e.details.insert("n".into(), i.into());
+    e
+}
+
+fn filled(dir: &Path, n: u64) -> Ledger {
+    let options = LedgerOptions { checkpoint_every: 10, ..LedgerOptions::default() };
+    let ledger = Ledger::init(dir, options).unwrap();
+    for i in 0..n {
+        assert_eq!(ledger.append(&event(i)).unwrap(), i);
+    }
+    ledger
+}
+
+fn db(dir: &Path) -> Connection {
+    Connection::open(dir.join("ledger.db")).unwrap()
+}
+
+#[test]
+fn proofs_verify_against_signed_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = filled(dir.path(), 57);
+    let cp = ledger.checkpoint().unwrap();
+    assert_eq!(cp.size, 57);
+    assert_eq!(ledger.verifier().verify(&cp.note).unwrap(), cp);
+    for index in [0, 1, 31, 56] {
+        let proof = ledger.inclusion_proof(index, 57).unwrap();
+        let leaf = ledger.leaf(index).unwrap();
+        assert!(verify_inclusion(&leaf_hash(&leaf), index, 57, &proof, &cp.root));
+    }
+    for old in [1, 10, 32, 56] {
+        let proof = ledger.consistency_proof(old, 57).unwrap();
+        assert!(verify_consistency(old, 57, &ledger.root(old).unwrap(), &cp.root, &proof));
+    }
+    let report = ledger.verify().unwrap();
+    assert_eq!(report.problem, None);
+    assert_eq!(report.events, 57);
+    assert!(report.checkpoints >= 5, "{report:?}");
+    assert!(ledger.inclusion_proof(57, 57).is_err());
+}
+
+#[test]
+fn pseudonyms_keep_identifiers_out_of_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::init(dir.path(), LedgerOptions::default()).unwrap();
+    let mut e = Event::new("key:app", "record.read", Outcome::Ok);
+    e.target = Some(Target {
+        collection: "customers".into(),
+        record: Some(ledger.pseudonym("jane.sample@example.com")),
+    });
+    e.source = Some(ledger.pseudonym("203.0.113.42"));
+    ledger.append(&e).unwrap();
+    ledger.close();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for needle in ["jane.sample@example.com", "203.0.113.42"] {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    "{needle} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+/// Tampering of every kind is detected, at the right position.
+#[test]
+fn verify_names_the_first_altered_position() {
+    type Tamper = fn(&Connection);
+    let cases: [(&str, Tamper, u64); 5] = [
+        (
+            "a flipped bit in event 23",
+            |c| {
+                let mut leaf: Vec<u8> = c
+                    .query_row("SELECT leaf FROM events WHERE idx = 23", [], |r| r.get(0))
+                    .unwrap();
+                let at = leaf.iter().position(|b| *b == b'"').unwrap() + 1;
+                leaf[at] ^= 0x01;
+                c.execute("UPDATE events SET leaf = ?1 WHERE idx = 23", [leaf]).unwrap();
+            },
+            23,
+        ),
+        (
+            "events 30 and 31 swapped",
+            |c| {
+                let a: Vec<u8> = c
+                    .query_row("SELECT leaf FROM events WHERE idx = 30", [], |r| r.get(0))
+                    .unwrap();
+                let b: Vec<u8> = c
+                    .query_row("SELECT leaf FROM events WHERE idx = 31", [], |r| r.get(0))
+                    .unwrap();
+                c.execute("UPDATE events SET leaf = ?1 WHERE idx = 30", [b]).unwrap();
+                c.execute("UPDATE events SET leaf = ?1 WHERE idx = 31", [a]).unwrap();
+            },
+            30,
+        ),
+        (
+            "event 12 deleted",
+            |c| {
+                c.execute("DELETE FROM events WHERE idx = 12", []).unwrap();
+            },
+            12,
+        ),
+        (
+            "the log truncated to 40",
+            |c| {
+                c.execute("DELETE FROM events WHERE idx >= 40", []).unwrap();
+                c.execute("DELETE FROM nodes WHERE done > 40", []).unwrap();
+            },
+            40,
+        ),
+        (
+            "event 5 rewritten with its hashes recomputed",
+            |c| {
+                // An attacker without the signing key rewrites an event and every stored hash
+                // above it; only the signed checkpoints can catch it.
+                let mut e: serde_json::Value = serde_json::from_slice(
+                    &c.query_row::<Vec<u8>, _, _>(
+                        "SELECT leaf FROM events WHERE idx = 5",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .unwrap(),
+                )
+                .unwrap();
+                e["actor"] = "key:nobody".into();
+                c.execute(
+                    "UPDATE events SET leaf = ?1 WHERE idx = 5",
+                    [serde_json::to_vec(&e).unwrap()],
+                )
+                .unwrap();
+                let leaves: Vec<Vec<u8>> = c
+                    .prepare("SELECT leaf FROM events ORDER BY idx")
+                    .unwrap()
+                    .query_map([], |r| r.get(0))
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect();
+                c.execute("DELETE FROM nodes", []).unwrap();
+                let mut f = custody_ledger::merkle::Frontier::default();
+                for leaf in &leaves {
+                    f.push(leaf_hash(leaf), |level, index, hash| {
+                        c.execute(
+                            "INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)",
+                            params![((index + 1) << level) as i64, level, hash.as_slice()],
+                        )
+                        .unwrap();
+                    });
+                }
+            },
+            10,
+        ),
+    ];
+    for (what, tamper, position) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        filled(dir.path(), 50).close();
+        tamper(&db(dir.path()));
+        let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+        let report = ledger.verify().unwrap();
+        let problem = report.problem.unwrap_or_else(|| panic!("{what}: not detected"));
+        assert_eq!(problem.position, position, "{what}: {}", problem.what);
+    }
+}
+
+#[test]
+fn a_witnessed_checkpoint_exposes_rewritten_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = filled(dir.path(), 20);
+    let witnessed = ledger.checkpoint().unwrap();
+    for i in 20..35 {
+        ledger.append(&event(i)).unwrap();
+    }
+    let ok = ledger.verify_against(&witnessed.note).unwrap();
+    assert_eq!((ok.witnessed_size, ok.current_size), (20, 35));
+    ledger.close();
+
+    // Someone with full access (and the signing key) rewrites event 3 and everything above
+    // it, and re-signs every checkpoint: the log verifies on its own, but not against the
+    // checkpoint that left the building.
+    let c = db(dir.path());
+    c.execute("UPDATE events SET leaf = CAST(replace(CAST(leaf AS TEXT), 'staff0', 'staffX') AS BLOB) WHERE idx = 3", []).unwrap();
+    let leaves: Vec<Vec<u8>> = c
+        .prepare("SELECT leaf FROM events ORDER BY idx")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    c.execute("DELETE FROM nodes", []).unwrap();
+    c.execute("DELETE FROM checkpoints", []).unwrap();
+    let mut f = custody_ledger::merkle::Frontier::default();
+    for leaf in &leaves {
+        f.push(leaf_hash(leaf), |level, index, hash| {
+            c.execute(
+                "INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)",
+                params![((index + 1) << level) as i64, level, hash.as_slice()],
+            )
+            .unwrap();
+        });
+    }
+    drop(c);
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    ledger.checkpoint().unwrap();
+    assert_eq!(ledger.verify().unwrap().problem, None, "the forgery is self-consistent");
+    let err = ledger.verify_against(&witnessed.note).unwrap_err().to_string();
+    assert!(err.contains("rewritten"), "{err}");
+}
+
+#[test]
+fn evidence_bundles_verify_offline_and_reject_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = filled(dir.path(), 40);
+    let filter = ExportFilter {
+        from_ms: 1_700_000_010_000,
+        to_ms: 1_700_000_019_000,
+        actor: Some("key:staff1".into()),
+        record: None,
+    };
+    let bundle = ledger.export(&filter).unwrap();
+    // Events 10..=19 whose actor is staff1 (i % 3 == 1): 10, 13, 16, 19.
+    assert_eq!(bundle.events.iter().map(|e| e.index).collect::<Vec<_>>(), vec![10, 13, 16, 19]);
+    let key = ledger.verifier().to_key_string();
+    // The bundle travels as JSON.
+    let text = serde_json::to_string(&bundle).unwrap();
+    let parsed: custody_ledger::Bundle = serde_json::from_str(&text).unwrap();
+    let report = verify_bundle(&parsed, &key).unwrap();
+    assert_eq!(report.events, 4);
+
+    let mut altered = parsed.clone();
+    altered.events[1].leaf = altered.events[1].leaf.replace("staff1", "staff2");
+    assert!(verify_bundle(&altered, &key).is_err());
+    let mut moved = parsed.clone();
+    moved.events[0].index += 1;
+    assert!(verify_bundle(&moved, &key).is_err());
+    let other =
+        Ledger::init(tempfile::tempdir().unwrap().path(), LedgerOptions::default()).unwrap();
+    assert!(verify_bundle(&parsed, &other.verifier().to_key_string()).is_err());
+}
+
+/// The child half of the crash test: appends until killed, printing each acknowledged
+/// position. Runs only when the parent starts it.
+#[test]
+fn crash_child() {
+    let Ok(dir) = std::env::var("CUSTODY_CRASH_DIR") else { return };
+    let ledger = Ledger::open(Path::new(&dir), LedgerOptions::default()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..8u64 {
+            let ledger = &ledger;
+            s.spawn(move || {
+                for i in 0.. {
+                    let index = ledger.append(&event(t * 1_000_000 + i)).unwrap();
+                    println!("{index} {}", t * 1_000_000 + i);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn acknowledged_appends_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    Ledger::init(dir.path(), LedgerOptions::default()).unwrap().close();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "crash_child", "--nocapture", "--test-threads", "1"])
+        .env("CUSTODY_CRASH_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut acknowledged = Vec::new();
+    let reader = BufReader::new(child.stdout.take().unwrap());
+    let started = std::time::Instant::now();
+    for line in reader.lines() {
+        let line = line.unwrap();
+        let mut parts = line.split(' ');
+        if let (Some(Ok(index)), Some(Ok(n))) =
+            (parts.next().map(str::parse::<u64>), parts.next().map(str::parse::<u64>))
+        {
+            acknowledged.push((index, n));
+        }
+        if started.elapsed() > std::time::Duration::from_millis(1500) && acknowledged.len() > 500 {
+            break;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+    let size = ledger.size().unwrap();
+    for (index, n) in &acknowledged {
+        assert!(*index < size, "acknowledged event {index} lost (log has {size})");
+        let stored = Event::from_canonical(&ledger.leaf(*index).unwrap()).unwrap();
+        assert_eq!(stored.details["n"], *n, "event {index} holds another event");
+    }
+    let report = ledger.verify().unwrap();
+    assert_eq!(report.problem, None, "{report:?}");
+    eprintln!(
+        "{} acknowledged appends before SIGKILL, {size} in the log after restart",
+        acknowledged.len()
+    );
+}
