@@ -4,6 +4,7 @@
 //! progress on a terminal and turns errors into a message, a next step and an exit code
 //! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
 
+mod ledger;
 mod progress;
 mod scan;
 
@@ -27,6 +28,10 @@ const EXIT_ERROR: u8 = 2;
     after_help = "Exit codes: 0 ok, 1 findings (with --fail-on-findings), 2 error.\nStart with: custody scan PATH"
 )]
 struct Cli {
+    /// The data directory (ledger, keys, vault).
+    #[arg(long, global = true, env = "CUSTODY_DATA_DIR", default_value = "custody-data")]
+    data_dir: std::path::PathBuf,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -35,12 +40,16 @@ struct Cli {
 enum Command {
     /// Find customer data (cards, SSNs, emails, phones, bank details, keys…) in files.
     Scan(scan::ScanArgs),
+    /// The tamper-evident log of every access to customer data.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scan(args) => scan::run(&args),
+        Command::Scan(args) => scan::run(&args, &cli.data_dir),
+        Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -90,7 +90,7 @@ impl<W: Write> Sink for Output<'_, W> {
     }
 }
 
-pub fn run(args: &ScanArgs) -> Result<u8> {
+pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
     let options = ScanOptions {
@@ -123,6 +123,12 @@ pub fn run(args: &ScanArgs) -> Result<u8> {
     let summary = result?;
     let mut out = output.report.finish(&summary)?;
     out.flush()?;
+    // The run (roots, counts, duration: never values) goes into the ledger when there is one.
+    crate::ledger::record_scan(
+        data_dir,
+        &args.paths,
+        &custody_scan::report::summary_json(&summary),
+    )?;
     if let Some(path) = &args.output {
         eprintln!(
             "Wrote {} finding{} to {}.",

@@ -25,7 +25,7 @@ pub use ledger::{
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 
 /// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let mut out = String::with_capacity(2 * bytes.len());
     for b in bytes {

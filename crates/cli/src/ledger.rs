@@ -1,0 +1,301 @@
+//! `custody ledger …`: the tamper-evident access log.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use custody_ledger::merkle::{Hash, leaf_hash};
+use custody_ledger::{Bundle, Event, ExportFilter, Ledger, LedgerOptions, Outcome, verify_bundle};
+use serde_json::json;
+
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+#[derive(Subcommand)]
+pub enum LedgerCommand {
+    /// Create the data directory, the ledger and its keys.
+    Init,
+    /// Print the key auditors verify checkpoints and bundles with.
+    PublicKey,
+    /// Print the pseudonym of a value (a record id, an email), to look it up in the ledger.
+    Hash {
+        /// The value.
+        value: String,
+    },
+    /// Sign a checkpoint of the log as it is now; --out writes it for a witness to keep.
+    Checkpoint {
+        /// Also write the checkpoint to FILE.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print an inclusion proof (--index) or a consistency proof (--from/--to) as JSON.
+    Prove(ProveArgs),
+    /// Recompute the whole log and check every checkpoint; --against checks a witnessed one.
+    Verify {
+        /// A checkpoint written earlier by `checkpoint --out`.
+        #[arg(long, value_name = "FILE")]
+        against: Option<PathBuf>,
+    },
+    /// Write an evidence bundle: matching events, their proofs and a signed checkpoint.
+    Export(ExportArgs),
+    /// Verify an evidence bundle offline, without the data directory.
+    VerifyBundle {
+        /// The bundle file.
+        file: PathBuf,
+        /// The business's public key (from `custody ledger public-key`).
+        #[arg(long)]
+        key: String,
+    },
+}
+
+#[derive(Args)]
+pub struct ProveArgs {
+    /// The event whose inclusion to prove.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    index: Option<u64>,
+    /// The tree size to prove against (default: the whole log).
+    #[arg(long, requires = "index")]
+    size: Option<u64>,
+    /// Older tree size, for a consistency proof.
+    #[arg(long, requires = "to")]
+    from: Option<u64>,
+    /// Newer tree size, for a consistency proof.
+    #[arg(long, requires = "from")]
+    to: Option<u64>,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// From this time: YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, or milliseconds since 1970 (UTC).
+    #[arg(long)]
+    from: String,
+    /// To this time (a date includes its whole day).
+    #[arg(long)]
+    to: String,
+    /// Only events by this actor.
+    #[arg(long)]
+    actor: Option<String>,
+    /// Only events about this record (give the raw id; it is matched by pseudonym).
+    #[arg(long)]
+    record: Option<String>,
+    /// Where to write the bundle.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+use custody_ledger::hex;
+
+fn open(dir: &Path) -> Result<Ledger> {
+    if !Ledger::exists(dir) {
+        bail!(
+            "no ledger in '{}'; create one with `custody ledger init` (or point --data-dir / CUSTODY_DATA_DIR at it)",
+            dir.display()
+        );
+    }
+    Ok(Ledger::open(dir, LedgerOptions::default())?)
+}
+
+pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
+    match command {
+        LedgerCommand::Init => {
+            let ledger = Ledger::init(dir, LedgerOptions::default())
+                .with_context(|| format!("cannot create the ledger in '{}'", dir.display()))?;
+            println!("Created the ledger in {}.", dir.display());
+            println!(
+                "Public key (give it to your accountant, lawyer or insurer; it is safe to share):"
+            );
+            println!("  {}", ledger.verifier().to_key_string());
+            println!(
+                "Keys are in {}: keep a copy offline; never share that folder.",
+                dir.join("keys").display()
+            );
+            println!(
+                "Next step: run `custody ledger checkpoint --out checkpoint.txt` now and then, and hand the file to someone outside the business."
+            );
+        }
+        LedgerCommand::PublicKey => println!("{}", open(dir)?.verifier().to_key_string()),
+        LedgerCommand::Hash { value } => println!("{}", open(dir)?.pseudonym(value).as_str()),
+        LedgerCommand::Checkpoint { out } => {
+            let cp = open(dir)?.checkpoint()?;
+            print!("{}", cp.note);
+            if let Some(path) = out {
+                fs::write(path, &cp.note)
+                    .with_context(|| format!("cannot write '{}'", path.display()))?;
+                eprintln!("Wrote the checkpoint ({} events) to {}.", cp.size, path.display());
+            }
+        }
+        LedgerCommand::Prove(args) => {
+            let ledger = open(dir)?;
+            let total = ledger.size()?;
+            let out = if let Some(index) = args.index {
+                let size = args.size.unwrap_or(total);
+                let proof = ledger.inclusion_proof(index, size)?;
+                let leaf = ledger.leaf(index)?;
+                json!({"index": index, "size": size, "leaf_hash": hex(&leaf_hash(&leaf)),
+                       "root": hex(&ledger.root(size)?), "proof": proof.iter().map(|h| hex(h)).collect::<Vec<_>>()})
+            } else if let (Some(from), Some(to)) = (args.from, args.to) {
+                let proof = ledger.consistency_proof(from, to)?;
+                json!({"from": from, "to": to, "old_root": hex(&ledger.root(from)?), "new_root": hex(&ledger.root(to)?),
+                       "proof": proof.iter().map(|h: &Hash| hex(h)).collect::<Vec<_>>()})
+            } else {
+                bail!("give --index I (inclusion) or --from M --to N (consistency)");
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        LedgerCommand::Verify { against } => {
+            let ledger = open(dir)?;
+            if let Some(path) = against {
+                let note = fs::read_to_string(path)
+                    .with_context(|| format!("cannot read '{}'", path.display()))?;
+                match ledger.verify_against(&note) {
+                    Ok(w) => println!(
+                        "OK: the log ({} events) is an append-only extension of the witnessed checkpoint ({} events).",
+                        w.current_size, w.witnessed_size
+                    ),
+                    Err(e) => {
+                        println!("PROBLEM: {e}");
+                        return Ok(EXIT_FINDINGS);
+                    }
+                }
+            }
+            let report = ledger.verify()?;
+            match report.problem {
+                None => println!(
+                    "OK: {} events and {} checkpoints verified.",
+                    report.events, report.checkpoints
+                ),
+                Some(p) => {
+                    println!("PROBLEM at position {}: {}", p.position, p.what);
+                    println!(
+                        "What to do: keep a copy of the data directory as it is now, and get help before changing anything."
+                    );
+                    return Ok(EXIT_FINDINGS);
+                }
+            }
+        }
+        LedgerCommand::Export(args) => {
+            let ledger = open(dir)?;
+            let filter = ExportFilter {
+                from_ms: parse_time(&args.from, false)?,
+                to_ms: parse_time(&args.to, true)?,
+                actor: args.actor.clone(),
+                record: args.record.clone(),
+            };
+            let bundle = ledger.export(&filter)?;
+            fs::write(&args.out, serde_json::to_vec_pretty(&bundle)?)
+                .with_context(|| format!("cannot write '{}'", args.out.display()))?;
+            println!("Wrote {} events with proofs to {}.", bundle.events.len(), args.out.display());
+            println!(
+                "Anyone can check it with: custody ledger verify-bundle {} --key '{}'",
+                args.out.display(),
+                ledger.verifier().to_key_string()
+            );
+        }
+        LedgerCommand::VerifyBundle { file, key } => {
+            let text =
+                fs::read(file).with_context(|| format!("cannot read '{}'", file.display()))?;
+            let bundle: Bundle = serde_json::from_slice(&text).context("not an evidence bundle")?;
+            match verify_bundle(&bundle, key) {
+                Ok(r) => println!(
+                    "OK: {} events verified against a checkpoint of {} events signed by {}.",
+                    r.events, r.checkpoint_size, r.origin
+                ),
+                Err(e) => {
+                    println!("PROBLEM: {e}");
+                    return Ok(EXIT_FINDINGS);
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Records a `scan.run` event when the data directory holds a ledger.
+pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -> Result<()> {
+    if !Ledger::exists(dir) {
+        return Ok(());
+    }
+    let ledger = Ledger::open(dir, LedgerOptions::default())?;
+    let mut event = Event::new(actor(), "scan.run", Outcome::Ok);
+    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    event.details.insert("roots".into(), json!(roots));
+    for key in [
+        "files_scanned",
+        "bytes_scanned",
+        "duration_ms",
+        "findings",
+        "findings_by_kind",
+        "files_skipped",
+    ] {
+        if let Some(v) = summary.get(key) {
+            event.details.insert(key.into(), v.clone());
+        }
+    }
+    ledger.append(&event).context("the scan could not be recorded in the ledger")?;
+    ledger.close();
+    Ok(())
+}
+
+/// The local user, as the ledger's actor for CLI actions.
+fn actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
+}
+
+/// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ` or milliseconds since the epoch (UTC).
+fn parse_time(s: &str, end_of_day: bool) -> Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let bad = || anyhow::anyhow!("'{s}' is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+    let (date, time) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.trim_end_matches('Z'))),
+        None => (s, None),
+    };
+    let mut d = date.split('-').map(str::parse::<i64>);
+    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(day)), None) = (d.next(), d.next(), d.next(), d.next())
+    else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return Err(bad());
+    }
+    let secs_of_day = match time {
+        Some(t) => {
+            let mut p = t.split(':').map(str::parse::<i64>);
+            let (Some(Ok(h)), Some(Ok(mi)), Some(Ok(sec))) = (p.next(), p.next(), p.next()) else {
+                return Err(bad());
+            };
+            h * 3600 + mi * 60 + sec
+        }
+        None if end_of_day => 86_399,
+        None => 0,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let ms = (days * 86_400 + secs_of_day) * 1000;
+    Ok(if end_of_day && time.is_none() { ms + 999 } else { ms })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_time;
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time("1970-01-01", false).unwrap(), 0);
+        assert_eq!(parse_time("1970-01-01", true).unwrap(), 86_399_999);
+        assert_eq!(parse_time("2023-11-14T22:13:20Z", false).unwrap(), 1_700_000_000_000);
+        assert_eq!(parse_time("1700000000000", false).unwrap(), 1_700_000_000_000);
+        assert!(parse_time("yesterday", false).is_err());
+        assert!(parse_time("2023-13-01", false).is_err());
+    }
+}
