@@ -76,7 +76,7 @@ fn main() {
     println!(
         "ledger benchmark in {} ({} cores)",
         base.display(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
     );
 
     let fsyncs = fsync_rate(&base);
