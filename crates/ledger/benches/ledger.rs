@@ -3,7 +3,8 @@
 //! full-verification rate.
 //!
 //! `cargo bench -p custody-ledger --bench ledger` (sizes: `LEDGER_BENCH_SIZES=1000000,10000000`;
-//! `LEDGER_BENCH_DIR` for where the data goes, default a temporary directory).
+//! `LEDGER_BENCH_DIR` for where the data goes, default a temporary directory;
+//! `LEDGER_BENCH_SECONDS` per append run, default 3).
 
 use std::io::Write;
 use std::path::Path;
@@ -84,7 +85,8 @@ fn main() {
     for writers in [1, 8, 64] {
         let dir = base.join(format!("appends-{writers}"));
         let _ = std::fs::remove_dir_all(&dir);
-        let rate = append_rate(&dir, writers, 3.0);
+        let seconds = std::env::var("LEDGER_BENCH_SECONDS").map_or(3.0, |s| s.parse().unwrap());
+        let rate = append_rate(&dir, writers, seconds);
         println!(
             "durable appends/s, {writers:>2} concurrent writers:           {rate:>10.0} /s  ({:.1}x the fsync rate)",
             rate / fsyncs
