@@ -316,3 +316,23 @@ fn acknowledged_appends_survive_sigkill() {
         acknowledged.len()
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any single-bit change in any stored event is reported at that event's position.
+    #[test]
+    fn any_flipped_bit_is_found_at_its_event(target in 0u64..30, bit in 0usize..4096) {
+        let dir = tempfile::tempdir().unwrap();
+        filled(dir.path(), 30).close();
+        let c = db(dir.path());
+        let mut leaf: Vec<u8> = c.query_row("SELECT leaf FROM events WHERE idx = ?1", [target as i64], |r| r.get(0)).unwrap();
+        let bit = bit % (leaf.len() * 8);
+        leaf[bit / 8] ^= 1 << (bit % 8);
+        c.execute("UPDATE events SET leaf = ?1 WHERE idx = ?2", params![leaf, target as i64]).unwrap();
+        drop(c);
+        let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
+        let problem = ledger.verify().unwrap().problem.expect("detected");
+        proptest::prop_assert_eq!(problem.position, target, "{}", problem.what);
+    }
+}
