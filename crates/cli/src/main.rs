@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 /// Exit code for "it worked".
 const EXIT_OK: u8 = 0;
-/// Exit code for "findings, and --fail-on-findings was given".
+/// Exit code for "findings, and --fail-on-findings was given" or "a check failed".
 const EXIT_FINDINGS: u8 = 1;
 /// Exit code for any error.
 const EXIT_ERROR: u8 = 2;
@@ -25,7 +25,7 @@ const EXIT_ERROR: u8 = 2;
     name = "custody",
     version,
     about = "Find, lock, prove and dispose of the customer data your business holds.",
-    after_help = "Exit codes: 0 ok, 1 findings (with --fail-on-findings), 2 error.\nStart with: custody scan PATH"
+    after_help = "Exit codes: 0 ok; 1 findings (scan --fail-on-findings) or a failed check (ledger verify,\nverify-bundle); 2 error.\nStart with: custody scan PATH"
 )]
 struct Cli {
     /// The data directory (ledger, keys, vault).
