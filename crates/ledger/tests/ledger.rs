@@ -31,6 +31,29 @@ fn db(dir: &Path) -> Connection {
     Connection::open(dir.join("ledger.db")).unwrap()
 }
 
+/// Recomputes every stored tree hash from the stored events, as an attacker covering an
+/// edit would.
+fn rebuild_nodes(c: &Connection) {
+    let leaves: Vec<Vec<u8>> = c
+        .prepare("SELECT leaf FROM events ORDER BY idx")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    c.execute("DELETE FROM nodes", []).unwrap();
+    let mut f = custody_ledger::merkle::Frontier::default();
+    for leaf in &leaves {
+        f.push(leaf_hash(leaf), |level, index, hash| {
+            c.execute(
+                "INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)",
+                params![((index + 1) << level) as i64, level, hash.as_slice()],
+            )
+            .unwrap();
+        });
+    }
+}
+
 #[test]
 fn proofs_verify_against_signed_checkpoints() {
     let dir = tempfile::tempdir().unwrap();
@@ -147,24 +170,7 @@ fn verify_names_the_first_altered_position() {
                     [serde_json::to_vec(&e).unwrap()],
                 )
                 .unwrap();
-                let leaves: Vec<Vec<u8>> = c
-                    .prepare("SELECT leaf FROM events ORDER BY idx")
-                    .unwrap()
-                    .query_map([], |r| r.get(0))
-                    .unwrap()
-                    .map(Result::unwrap)
-                    .collect();
-                c.execute("DELETE FROM nodes", []).unwrap();
-                let mut f = custody_ledger::merkle::Frontier::default();
-                for leaf in &leaves {
-                    f.push(leaf_hash(leaf), |level, index, hash| {
-                        c.execute(
-                            "INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)",
-                            params![((index + 1) << level) as i64, level, hash.as_slice()],
-                        )
-                        .unwrap();
-                    });
-                }
+                rebuild_nodes(&c);
             },
             10,
         ),
@@ -197,25 +203,8 @@ fn a_witnessed_checkpoint_exposes_rewritten_history() {
     // checkpoint that left the building.
     let c = db(dir.path());
     c.execute("UPDATE events SET leaf = CAST(replace(CAST(leaf AS TEXT), 'staff0', 'staffX') AS BLOB) WHERE idx = 3", []).unwrap();
-    let leaves: Vec<Vec<u8>> = c
-        .prepare("SELECT leaf FROM events ORDER BY idx")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    c.execute("DELETE FROM nodes", []).unwrap();
+    rebuild_nodes(&c);
     c.execute("DELETE FROM checkpoints", []).unwrap();
-    let mut f = custody_ledger::merkle::Frontier::default();
-    for leaf in &leaves {
-        f.push(leaf_hash(leaf), |level, index, hash| {
-            c.execute(
-                "INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)",
-                params![((index + 1) << level) as i64, level, hash.as_slice()],
-            )
-            .unwrap();
-        });
-    }
     drop(c);
     let ledger = Ledger::open(dir.path(), LedgerOptions::default()).unwrap();
     ledger.checkpoint().unwrap();
