@@ -8,14 +8,13 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
-use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
 use crate::event::{Event, Outcome, Pseudonym, PseudonymKey};
 use crate::merkle::{self, Frontier, Hash};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
-use crate::store::{self, DbNodes};
+use crate::store::{LogStore, Selection, SqliteStore, StoreNodes, StoredEvent, StoredNode};
 
 /// File names inside the data directory.
 const DB_FILE: &str = "ledger.db";
@@ -86,7 +85,7 @@ impl Columns {
 /// An open ledger. Appends from any thread are batched into one transaction per disk sync.
 pub struct Ledger {
     dir: PathBuf,
-    reader: Mutex<Connection>,
+    reader: Mutex<Box<dyn LogStore>>,
     writer: Option<(Sender<Request>, JoinHandle<()>)>,
     verifier: NoteVerifier,
     pseudonyms: PseudonymKey,
@@ -170,11 +169,11 @@ impl Ledger {
         if !pseudonym.exists() {
             write_secret(&pseudonym, hex(&random_key()?).as_bytes())?;
         }
-        let conn = store::open(&dir.join(DB_FILE), true)?;
+        let mut store = SqliteStore::open(&dir.join(DB_FILE), true)?;
         let origin = format!("custody.local/ledger/{}", &hex(&random_key()?)[..12]);
-        store::set_meta(&conn, "origin", &origin)?;
-        store::set_meta(&conn, "format", "1")?;
-        drop(conn);
+        store.set_meta("origin", &origin)?;
+        store.set_meta("format", "1")?;
+        drop(store);
         Self::open(dir, options)
     }
 
@@ -184,27 +183,25 @@ impl Ledger {
             return Err(Error::NotInitialised(dir.to_path_buf()));
         }
         let db = dir.join(DB_FILE);
-        let reader = store::open(&db, false)?;
-        let origin = store::meta(&reader, "origin")?
-            .ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
+        let reader: Box<dyn LogStore> = Box::new(SqliteStore::open(&db, false)?);
+        let origin =
+            reader.meta("origin")?.ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
         let keys = dir.join(KEY_DIR);
         let signer = NoteSigner::new(origin, read_key(&keys.join(SIGNING_KEY))?);
         let pseudonyms = PseudonymKey::from_bytes(read_key(&keys.join(PSEUDONYM_KEY))?);
         let verifier = signer.verifier();
-        let writer_conn = store::open(&db, false)?;
-        let size = store::size(&writer_conn)?;
-        let frontier = Frontier::load(&DbNodes(&writer_conn), size)?;
-        let last_checkpoint: i64 =
-            writer_conn
-                .query_row("SELECT COALESCE(MAX(size), 0) FROM checkpoints", [], |r| r.get(0))?;
+        let writer_store: Box<dyn LogStore> = Box::new(SqliteStore::open(&db, false)?);
+        let size = writer_store.size()?;
+        let frontier = Frontier::load(&StoreNodes(writer_store.as_ref()), size)?;
+        let last_checkpoint = writer_store.checkpoints()?.last().map_or(0, |(size, _)| *size);
         let (tx, rx) = bounded::<Request>(65_536);
         let mut writer = Writer {
-            conn: writer_conn,
+            store: writer_store,
             frontier,
             signer,
             options,
             dir: dir.to_path_buf(),
-            last_checkpoint_size: last_checkpoint as u64,
+            last_checkpoint_size: last_checkpoint,
             last_checkpoint_at: Instant::now(),
             last_disk_check: None,
             low_disk_warned: false,
@@ -271,71 +268,63 @@ impl Ledger {
         answer.recv().map_err(|_| Error::Closed)?.map_err(Error::NotRecorded)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-        let conn = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&conn)
+    fn read<T>(&self, f: impl FnOnce(&dyn LogStore) -> Result<T, Error>) -> Result<T, Error> {
+        let store = self.reader.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(store.as_ref())
     }
 
     /// Events recorded.
     pub fn size(&self) -> Result<u64, Error> {
-        self.read(|c| Ok(store::size(c)?))
+        self.read(|c| c.size())
     }
 
     /// The root hash of the first `size` events.
     pub fn root(&self, size: u64) -> Result<Hash, Error> {
         self.read(|c| {
-            let total = store::size(c)?;
+            let total = c.size()?;
             if size > total {
                 return Err(Error::OutOfRange { index: size, size: total });
             }
-            Ok(merkle::subtree_root(&DbNodes(c), 0, size)?)
+            merkle::subtree_root(&StoreNodes(c), 0, size)
         })
     }
 
     /// The latest stored checkpoint.
     pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, Error> {
-        let note: Option<String> = self.read(|c| {
-            Ok(c.query_row("SELECT note FROM checkpoints ORDER BY size DESC LIMIT 1", [], |r| {
-                r.get(0)
-            })
-            .map(Some)
-            .or_else(|e| {
-                if e == rusqlite::Error::QueryReturnedNoRows { Ok(None) } else { Err(e) }
-            })?)
-        })?;
+        let note = self.read(|c| Ok(c.checkpoints()?.pop().map(|(_, note)| note)))?;
         note.map(|n| self.verifier.verify(&n)).transpose()
     }
 
     /// The stored event at `index`, as its canonical bytes.
     pub fn leaf(&self, index: u64) -> Result<Vec<u8>, Error> {
         self.read(|c| {
-            let total = store::size(c)?;
+            let total = c.size()?;
             if index >= total {
                 return Err(Error::OutOfRange { index, size: total });
             }
-            Ok(c.query_row("SELECT leaf FROM events WHERE idx = ?1", [index as i64], |r| r.get(0))?)
+            c.leaf(index)
         })
     }
 
     /// Inclusion proof of event `index` in the tree of `size` events.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, Error> {
         self.read(|c| {
-            let total = store::size(c)?;
+            let total = c.size()?;
             if size > total || index >= size {
                 return Err(Error::OutOfRange { index: index.max(size), size: total });
             }
-            Ok(merkle::inclusion_proof(&DbNodes(c), index, size)?)
+            merkle::inclusion_proof(&StoreNodes(c), index, size)
         })
     }
 
     /// Consistency proof from the tree of `old` events to the tree of `new`.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, Error> {
         self.read(|c| {
-            let total = store::size(c)?;
+            let total = c.size()?;
             if new > total || old > new {
                 return Err(Error::OutOfRange { index: new.max(old), size: total });
             }
-            Ok(merkle::consistency_proof(&DbNodes(c), old, new)?)
+            merkle::consistency_proof(&StoreNodes(c), old, new)
         })
     }
 
@@ -350,14 +339,14 @@ impl Ledger {
     pub fn verify_against(&self, note: &str) -> Result<Witnessed, Error> {
         let old = self.verifier.verify(note)?;
         self.read(|c| {
-            let total = store::size(c)?;
+            let total = c.size()?;
             if old.size > total {
                 return Err(Error::Checkpoint(format!(
                     "the witnessed checkpoint covers {} events but the log now has only {total}: events were removed",
                     old.size
                 )));
             }
-            let nodes = DbNodes(c);
+            let nodes = StoreNodes(c);
             let root_then = merkle::subtree_root(&nodes, 0, old.size)?;
             let root_now = merkle::subtree_root(&nodes, 0, total)?;
             let proof = merkle::consistency_proof(&nodes, old.size, total)?;
@@ -378,18 +367,16 @@ impl Ledger {
         let checkpoint = self.checkpoint()?;
         let record = filter.record.as_deref().map(|r| self.pseudonym(r).as_str().to_string());
         self.read(|c| {
-            let mut stmt = c.prepare(
-                "SELECT idx, leaf FROM events WHERE time >= ?1 AND time <= ?2 AND idx < ?3
-                 AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR record = ?5) ORDER BY idx",
-            )?;
-            let rows = stmt.query_map(
-                params![filter.from_ms, filter.to_ms, checkpoint.size as i64, filter.actor, record],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Vec<u8>>(1)?)),
-            )?;
-            let nodes = DbNodes(c);
+            let rows = c.select(&Selection {
+                from_ms: filter.from_ms,
+                to_ms: filter.to_ms,
+                below: checkpoint.size,
+                actor: filter.actor.as_deref(),
+                record: record.as_deref(),
+            })?;
+            let nodes = StoreNodes(c);
             let mut events = Vec::new();
-            for row in rows {
-                let (index, leaf) = row?;
+            for (index, leaf) in rows {
                 let proof = merkle::inclusion_proof(&nodes, index, checkpoint.size)?;
                 let leaf = String::from_utf8(leaf)
                     .map_err(|_| Error::Bundle(format!("event {index} is not UTF-8")))?;
@@ -458,140 +445,118 @@ pub struct Witnessed {
     pub proof_len: usize,
 }
 
-fn verify_store(c: &Connection, verifier: &NoteVerifier) -> Result<VerifyReport, Error> {
-    let mut checkpoints: Vec<(u64, String)> = c
-        .prepare("SELECT size, note FROM checkpoints ORDER BY size")?
-        .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    checkpoints.reverse();
+/// Events read per page while verifying.
+const VERIFY_PAGE: u64 = 8192;
+
+fn verify_store(store: &dyn LogStore, verifier: &NoteVerifier) -> Result<VerifyReport, Error> {
+    let mut checkpoints = store.checkpoints()?;
+    checkpoints.reverse(); // smallest last, popped as the tree grows past each
     let mut report = VerifyReport { events: 0, checkpoints: 0, problem: None };
-    let fail = |report: &mut VerifyReport, position: u64, what: String| {
-        report.problem = Some(Problem { position, what });
-    };
-    let mut events = c.prepare("SELECT idx, leaf FROM events ORDER BY idx")?;
-    let mut nodes = c.prepare("SELECT done, level, hash FROM nodes ORDER BY done, level")?;
-    let mut events = events.query([])?;
-    let mut nodes = nodes.query([])?;
     let mut frontier = Frontier::default();
-    let mut check_checkpoints = |size: u64,
-                                 root: &Hash,
-                                 report: &mut VerifyReport|
-     -> Option<Problem> {
+    // Checks the checkpoints of every size up to the tree's current size.
+    let check = |checkpoints: &mut Vec<(u64, String)>,
+                 frontier: &Frontier,
+                 report: &mut VerifyReport| {
         while let Some((cp_size, note)) = checkpoints.last() {
-            if *cp_size > size {
+            let cp_size = *cp_size;
+            if cp_size > frontier.size() {
                 break;
             }
-            let (cp_size, note) = (*cp_size, note.clone());
-            checkpoints.pop();
-            match verifier.verify(&note) {
-                Err(e) => {
-                    return Some(Problem {
-                        position: cp_size,
-                        what: format!("checkpoint at {cp_size} events: {e}"),
-                    });
-                }
+            let problem = match verifier.verify(note) {
+                Err(e) => Some(format!("checkpoint at {cp_size} events: {e}")),
                 Ok(cp) if cp.size != cp_size => {
-                    return Some(Problem {
-                        position: cp_size,
-                        what: "checkpoint stored under the wrong size".into(),
-                    });
+                    Some("checkpoint stored under the wrong size".to_string())
                 }
-                Ok(cp) if cp.root != *root => {
-                    return Some(Problem {
-                        position: cp_size,
-                        what: format!(
-                            "checkpoint at {cp_size} events does not match the events before it: an event before position {cp_size} was changed, added or removed"
-                        ),
-                    });
-                }
-                Ok(_) => report.checkpoints += 1,
+                Ok(cp) if cp.root != frontier.root() => Some(format!(
+                    "checkpoint at {cp_size} events does not match the events before it: an event before position {cp_size} was changed, added or removed"
+                )),
+                Ok(_) => None,
+            };
+            checkpoints.pop();
+            if let Some(what) = problem {
+                return Some(Problem { position: cp_size, what });
             }
+            report.checkpoints += 1;
         }
         None
     };
-    if let Some(p) = check_checkpoints(0, &merkle::empty_root(), &mut report) {
+    if let Some(p) = check(&mut checkpoints, &frontier, &mut report) {
         report.problem = Some(p);
         return Ok(report);
     }
-    while let Some(row) = events.next()? {
-        let index = row.get::<_, i64>(0)? as u64;
-        let leaf: Vec<u8> = row.get(1)?;
-        let expected = frontier.size();
-        if index != expected {
-            fail(
-                &mut report,
-                expected,
-                format!("event {expected} is missing (the next stored event is {index})"),
-            );
-            return Ok(report);
-        }
-        // Integrity comes from the hashes below; this cheap check only catches a leaf that
-        // was never an event of ours (a full parse per event would halve the verify rate).
-        if !leaf.starts_with(b"{\"v\":")
-            || !leaf.ends_with(b"}")
-            || std::str::from_utf8(&leaf).is_err()
-        {
-            fail(
-                &mut report,
-                index,
-                format!("event {index} is not a recorded event: it was altered"),
-            );
-            return Ok(report);
-        }
-        let mut mismatch: Option<(u32, String)> = None;
-        let mut read_error = None;
-        frontier.push(merkle::leaf_hash(&leaf), |level, _, hash| {
-            if mismatch.is_some() || read_error.is_some() {
-                return;
+    loop {
+        let page = store.events_from(frontier.size(), VERIFY_PAGE)?;
+        let Some(&(last, _)) = page.last() else { break };
+        let nodes = store.nodes_between(frontier.size() + 1, last + 1)?;
+        let mut nodes = nodes.iter();
+        for (index, leaf) in &page {
+            let (index, expected) = (*index, frontier.size());
+            if index != expected {
+                report.problem = Some(Problem {
+                    position: expected,
+                    what: format!("event {expected} is missing (the next stored event is {index})"),
+                });
+                return Ok(report);
             }
-            match nodes.next() {
-                Ok(Some(n)) => {
-                    let done: i64 = n.get(0).unwrap_or(-1);
-                    let stored_level: u32 = n.get(1).unwrap_or(u32::MAX);
-                    let stored: Vec<u8> = n.get(2).unwrap_or_default();
-                    if done as u64 != index + 1 || stored_level != level {
-                        mismatch = Some((level, "a stored tree hash is missing or out of place".into()));
-                    } else if stored.as_slice() != hash.as_slice() {
-                        let what = if level == 0 {
-                            "the event differs from what was recorded (its stored hash does not match)".to_string()
-                        } else {
-                            format!("a stored tree hash at level {level} does not match the events")
-                        };
-                        mismatch = Some((level, what));
-                    }
+            // Integrity comes from the hashes below; this cheap check only catches a leaf
+            // that was never an event of ours (a full parse per event would halve the rate).
+            if !leaf.starts_with(b"{\"v\":")
+                || !leaf.ends_with(b"}")
+                || std::str::from_utf8(leaf).is_err()
+            {
+                report.problem = Some(Problem {
+                    position: index,
+                    what: format!("event {index} is not a recorded event: it was altered"),
+                });
+                return Ok(report);
+            }
+            let mut mismatch: Option<String> = None;
+            frontier.push(merkle::leaf_hash(leaf), |level, node_index, hash| {
+                if mismatch.is_some() {
+                    return;
                 }
-                Ok(None) => mismatch = Some((level, "stored tree hashes end early".into())),
-                Err(e) => read_error = Some(e),
+                let expected = StoredNode::new(level, node_index, *hash);
+                mismatch = match nodes.next() {
+                    Some(n) if n.done != expected.done || n.level != level => {
+                        Some("a stored tree hash is missing or out of place".into())
+                    }
+                    Some(n) if n.hash != *hash && level == 0 => Some(
+                        "the event differs from what was recorded (its stored hash does not match)"
+                            .into(),
+                    ),
+                    Some(n) if n.hash != *hash => Some(format!(
+                        "a stored tree hash at level {level} does not match the events"
+                    )),
+                    Some(_) => None,
+                    None => Some("stored tree hashes end early".into()),
+                };
+            });
+            if let Some(what) = mismatch {
+                report.problem =
+                    Some(Problem { position: index, what: format!("event {index}: {what}") });
+                return Ok(report);
             }
-        });
-        if let Some(e) = read_error {
-            return Err(e.into());
-        }
-        if let Some((_, what)) = mismatch {
-            fail(&mut report, index, format!("event {index}: {what}"));
-            return Ok(report);
-        }
-        report.events += 1;
-        if let Some(p) = check_checkpoints(frontier.size(), &frontier.root(), &mut report) {
-            report.problem = Some(p);
-            return Ok(report);
+            report.events += 1;
+            if let Some(p) = check(&mut checkpoints, &frontier, &mut report) {
+                report.problem = Some(p);
+                return Ok(report);
+            }
         }
     }
     if let Some((cp_size, _)) = checkpoints.first() {
         let total = frontier.size();
-        fail(
-            &mut report,
-            total,
-            format!(
+        report.problem = Some(Problem {
+            position: total,
+            what: format!(
                 "a checkpoint covers {cp_size} events but only {total} are stored: the log was truncated"
             ),
-        );
+        });
     }
     Ok(report)
 }
 
 struct Writer {
-    conn: Connection,
+    store: Box<dyn LogStore>,
     frontier: Frontier,
     signer: NoteSigner,
     options: LedgerOptions,
@@ -664,11 +629,7 @@ impl Writer {
             }
             Err(e) => {
                 // Nothing of the batch is stored: rebuild the edge from the database.
-                if let Ok(size) = store::size(&self.conn)
-                    && let Ok(f) = Frontier::load(&DbNodes(&self.conn), size)
-                {
-                    self.frontier = f;
-                }
+                self.reload_frontier();
                 let message = e.to_string();
                 for p in appends.drain(..) {
                     let _ = p.reply.send(Err(message.clone()));
@@ -677,38 +638,35 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, appends: &[Pending]) -> rusqlite::Result<()> {
-        let mut frontier = self.frontier.clone();
-        let tx = self.conn.transaction()?;
+    /// After a failed commit nothing of the batch is stored: rebuild the edge from the store.
+    fn reload_frontier(&mut self) {
+        if let Ok(size) = self.store.size()
+            && let Ok(f) = Frontier::load(&StoreNodes(self.store.as_ref()), size)
         {
-            let mut insert_event = tx.prepare_cached(
-                "INSERT INTO events (idx, time, actor, action, record, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            let mut insert_node =
-                tx.prepare_cached("INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)")?;
-            for Pending { leaf, columns: c, .. } in appends {
-                let index = frontier.size();
-                insert_event.execute(params![
-                    index as i64,
-                    c.time,
-                    c.actor,
-                    c.action,
-                    c.record,
-                    leaf
-                ])?;
-                let mut result = Ok(());
-                frontier.push(merkle::leaf_hash(leaf), |level, node_index, hash| {
-                    if result.is_ok() {
-                        let done = (node_index + 1) << level;
-                        result = insert_node
-                            .execute(params![done as i64, level, hash.as_slice()])
-                            .map(|_| ());
-                    }
-                });
-                result?;
-            }
+            self.frontier = f;
         }
-        tx.commit()?;
+    }
+
+    fn commit(&mut self, appends: &[Pending]) -> Result<(), Error> {
+        let mut frontier = self.frontier.clone();
+        let first = frontier.size();
+        let mut nodes = Vec::with_capacity(2 * appends.len() + 64);
+        let events: Vec<StoredEvent<'_>> = appends
+            .iter()
+            .map(|p| {
+                frontier.push(merkle::leaf_hash(&p.leaf), |level, index, hash| {
+                    nodes.push(StoredNode::new(level, index, *hash));
+                });
+                StoredEvent {
+                    leaf: &p.leaf,
+                    time: p.columns.time,
+                    actor: &p.columns.actor,
+                    action: &p.columns.action,
+                    record: p.columns.record.as_deref(),
+                }
+            })
+            .collect();
+        self.store.append(first, &events, &nodes)?;
         self.frontier = frontier;
         Ok(())
     }
@@ -723,22 +681,15 @@ impl Writer {
         match self.commit(&pending) {
             Ok(()) => Ok(first),
             Err(e) => {
-                if let Ok(size) = store::size(&self.conn)
-                    && let Ok(f) = Frontier::load(&DbNodes(&self.conn), size)
-                {
-                    self.frontier = f;
-                }
+                self.reload_frontier();
                 Err(e.to_string())
             }
         }
     }
 
-    fn sign_checkpoint(&mut self) -> rusqlite::Result<Checkpoint> {
+    fn sign_checkpoint(&mut self) -> Result<Checkpoint, Error> {
         let cp = self.signer.sign(self.frontier.size(), &self.frontier.root());
-        self.conn.execute(
-            "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
-            params![cp.size as i64, cp.note],
-        )?;
+        self.store.put_checkpoint(cp.size, &cp.note)?;
         self.last_checkpoint_size = cp.size;
         self.last_checkpoint_at = Instant::now();
         Ok(cp)

@@ -14,7 +14,7 @@ mod ledger;
 pub mod manual;
 pub mod merkle;
 pub mod note;
-mod store;
+pub mod store;
 
 pub use error::Error;
 pub use event::{Event, Outcome, Pseudonym, PseudonymKey, Target};
@@ -23,6 +23,7 @@ pub use ledger::{
     VerifyReport, Witnessed, verify_bundle,
 };
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use store::{LogStore, SqliteStore};
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

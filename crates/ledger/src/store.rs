@@ -1,15 +1,107 @@
-//! The SQLite store behind the ledger: events, complete subtree hashes, checkpoints.
+//! Storage behind the ledger. [`LogStore`] is what the ledger needs from a database;
+//! [`SqliteStore`] is the embedded implementation (PostgreSQL is next).
 //!
 //! Node rows are keyed by `(done, level)`, where `done` is the number of leaves at which
 //! the node became complete: `(index + 1) << level`. Appending leaf `i` completes nodes with
-//! `done = i + 1` in increasing level, so the table read in key order is exactly the order
+//! `done = i + 1` in increasing level, so nodes read in key order come in exactly the order
 //! in which a verifier recomputes them: a full verification is two sequential scans.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::Error;
 use crate::merkle::{Hash, Nodes};
+
+/// One event row to store.
+pub struct StoredEvent<'a> {
+    /// The canonical event bytes (the Merkle leaf).
+    pub leaf: &'a [u8],
+    /// Event time, ms since the epoch (for export filters).
+    pub time: i64,
+    /// Actor (for export filters).
+    pub actor: &'a str,
+    /// Action.
+    pub action: &'a str,
+    /// Pseudonymised record id, if any (for export filters).
+    pub record: Option<&'a str>,
+}
+
+/// One complete subtree hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoredNode {
+    /// Leaves in the tree when this node became complete.
+    pub done: u64,
+    /// Height: 0 for leaf hashes.
+    pub level: u32,
+    /// The hash.
+    pub hash: Hash,
+}
+
+impl StoredNode {
+    /// The node at `level` covering leaves from `index << level`.
+    pub fn new(level: u32, index: u64, hash: Hash) -> Self {
+        Self { done: (index + 1) << level, level, hash }
+    }
+}
+
+/// Which events an export selects.
+pub struct Selection<'a> {
+    /// From this time (ms), inclusive.
+    pub from_ms: i64,
+    /// To this time, inclusive.
+    pub to_ms: i64,
+    /// Only positions below this (the checkpoint's size).
+    pub below: u64,
+    /// Only this actor.
+    pub actor: Option<&'a str>,
+    /// Only this pseudonymised record.
+    pub record: Option<&'a str>,
+}
+
+/// What the ledger needs from a database. Implementations must make `append` atomic and
+/// durable: when it returns `Ok`, the rows survive a crash; when it returns `Err`, none of
+/// them were stored.
+pub trait LogStore: Send {
+    /// Events stored (positions are `0..size`).
+    fn size(&self) -> Result<u64, Error>;
+    /// Stores events at positions `first..` and the nodes they complete, in one transaction.
+    fn append(
+        &mut self,
+        first: u64,
+        events: &[StoredEvent<'_>],
+        nodes: &[StoredNode],
+    ) -> Result<(), Error>;
+    /// A complete subtree hash.
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Error>;
+    /// The leaf at `index`.
+    fn leaf(&self, index: u64) -> Result<Vec<u8>, Error>;
+    /// Up to `limit` events from position `from`, in order.
+    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, Error>;
+    /// Nodes with `done` in `first..=last`, ordered by `(done, level)`.
+    fn nodes_between(&self, first: u64, last: u64) -> Result<Vec<StoredNode>, Error>;
+    /// Events matching an export selection, in order.
+    fn select(&self, selection: &Selection<'_>) -> Result<Vec<(u64, Vec<u8>)>, Error>;
+    /// Stores a checkpoint note for `size` (replacing one of the same size).
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error>;
+    /// All checkpoints, by size.
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, Error>;
+    /// A metadata value.
+    fn meta(&self, key: &str) -> Result<Option<String>, Error>;
+    /// Sets a metadata value.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error>;
+}
+
+/// Proof reads through any store.
+pub(crate) struct StoreNodes<'s>(pub &'s dyn LogStore);
+
+impl Nodes for StoreNodes<'_> {
+    type Error = Error;
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Error> {
+        self.0.node(level, index)
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -31,49 +123,150 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 ";
 
-/// Opens (creating if asked) the database with the settings durability depends on: WAL,
-/// and a full sync of the log on every commit.
-pub(crate) fn open(path: &Path, create: bool) -> rusqlite::Result<Connection> {
-    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    if create {
-        flags |= OpenFlags::SQLITE_OPEN_CREATE;
-    }
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    conn.execute_batch(SCHEMA)?;
-    Ok(conn)
+/// The embedded store: one SQLite file in WAL mode with a full sync on every commit.
+pub struct SqliteStore {
+    conn: Connection,
 }
 
-/// Nodes read from a connection.
-pub(crate) struct DbNodes<'c>(pub &'c Connection);
+fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {
+    bytes.try_into().map_err(|_| {
+        Error::Store(rusqlite::Error::InvalidColumnType(
+            0,
+            "hash".into(),
+            rusqlite::types::Type::Blob,
+        ))
+    })
+}
 
-impl Nodes for DbNodes<'_> {
-    type Error = rusqlite::Error;
+impl SqliteStore {
+    /// Opens (creating if asked) the database file.
+    pub fn open(path: &Path, create: bool) -> Result<Self, Error> {
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        if create {
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
+        }
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+}
 
-    fn node(&self, level: u32, index: u64) -> rusqlite::Result<Hash> {
+impl LogStore for SqliteStore {
+    fn size(&self) -> Result<u64, Error> {
+        let n: Option<i64> =
+            self.conn.query_row("SELECT MAX(idx) FROM events", [], |r| r.get(0))?;
+        Ok(n.map_or(0, |n| n as u64 + 1))
+    }
+
+    fn append(
+        &mut self,
+        first: u64,
+        events: &[StoredEvent<'_>],
+        nodes: &[StoredNode],
+    ) -> Result<(), Error> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut insert_event = tx.prepare_cached(
+                "INSERT INTO events (idx, time, actor, action, record, leaf) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (i, e) in events.iter().enumerate() {
+                insert_event.execute(params![
+                    (first + i as u64) as i64,
+                    e.time,
+                    e.actor,
+                    e.action,
+                    e.record,
+                    e.leaf
+                ])?;
+            }
+            let mut insert_node =
+                tx.prepare_cached("INSERT INTO nodes (done, level, hash) VALUES (?1, ?2, ?3)")?;
+            for n in nodes {
+                insert_node.execute(params![n.done as i64, n.level, n.hash.as_slice()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn node(&self, level: u32, index: u64) -> Result<Hash, Error> {
         let done = (index + 1) << level;
         let mut stmt =
-            self.0.prepare_cached("SELECT hash FROM nodes WHERE done = ?1 AND level = ?2")?;
-        let hash: Vec<u8> = stmt.query_row(params![done as i64, level], |r| r.get(0))?;
-        hash.try_into().map_err(|_| {
-            rusqlite::Error::InvalidColumnType(0, "hash".into(), rusqlite::types::Type::Blob)
-        })
+            self.conn.prepare_cached("SELECT hash FROM nodes WHERE done = ?1 AND level = ?2")?;
+        to_hash(stmt.query_row(params![done as i64, level], |r| r.get(0))?)
     }
-}
 
-/// Number of events stored.
-pub(crate) fn size(conn: &Connection) -> rusqlite::Result<u64> {
-    let n: Option<i64> = conn.query_row("SELECT MAX(idx) FROM events", [], |r| r.get(0))?;
-    Ok(n.map_or(0, |n| n as u64 + 1))
-}
+    fn leaf(&self, index: u64) -> Result<Vec<u8>, Error> {
+        let mut stmt = self.conn.prepare_cached("SELECT leaf FROM events WHERE idx = ?1")?;
+        Ok(stmt.query_row([index as i64], |r| r.get(0))?)
+    }
 
-pub(crate) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()
-}
+    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT idx, leaf FROM events WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+        let rows = stmt.query_map(params![from as i64, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 
-pub(crate) fn set_meta(conn: &Connection, key: &str, value: &str) -> rusqlite::Result<()> {
-    conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)", params![key, value])?;
-    Ok(())
+    fn nodes_between(&self, first: u64, last: u64) -> Result<Vec<StoredNode>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT done, level, hash FROM nodes WHERE done >= ?1 AND done <= ?2 ORDER BY done, level")?;
+        let rows = stmt.query_map(params![first as i64, last as i64], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get::<_, u32>(1)?, r.get::<_, Vec<u8>>(2)?))
+        })?;
+        rows.map(|row| {
+            let (done, level, hash) = row?;
+            Ok(StoredNode { done, level, hash: to_hash(hash)? })
+        })
+        .collect()
+    }
+
+    fn select(&self, s: &Selection<'_>) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, leaf FROM events WHERE time >= ?1 AND time <= ?2 AND idx < ?3
+             AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR record = ?5) ORDER BY idx",
+        )?;
+        let rows = stmt
+            .query_map(params![s.from_ms, s.to_ms, s.below as i64, s.actor, s.record], |r| {
+                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO checkpoints (size, note) VALUES (?1, ?2)",
+            params![size as i64, note],
+        )?;
+        Ok(())
+    }
+
+    fn checkpoints(&self) -> Result<Vec<(u64, String)>, Error> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT size, note FROM checkpoints ORDER BY size")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<(), Error> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+            params![key, value],
+        )?;
+        Ok(())
+    }
 }

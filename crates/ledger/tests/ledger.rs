@@ -170,7 +170,7 @@ fn verify_names_the_first_altered_position() {
                     [serde_json::to_vec(&e).unwrap()],
                 )
                 .unwrap();
-                rebuild_nodes(&c);
+                rebuild_nodes(c);
             },
             10,
         ),
