@@ -183,14 +183,26 @@ impl Ledger {
             return Err(Error::NotInitialised(dir.to_path_buf()));
         }
         let db = dir.join(DB_FILE);
-        let reader: Box<dyn LogStore> = Box::new(SqliteStore::open(&db, false)?);
+        let reader = Box::new(SqliteStore::open(&db, false)?);
+        let writer = Box::new(SqliteStore::open(&db, false)?);
+        Self::open_with_stores(dir, options, reader, writer)
+    }
+
+    /// Opens a ledger whose events live in `reader`/`writer` (two handles on one store: the
+    /// writer thread owns the second) and whose keys live in `dir/keys`. This is how a
+    /// PostgreSQL store plugs in.
+    pub fn open_with_stores(
+        dir: &Path,
+        options: LedgerOptions,
+        reader: Box<dyn LogStore>,
+        writer_store: Box<dyn LogStore>,
+    ) -> Result<Ledger, Error> {
         let origin =
             reader.meta("origin")?.ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
         let keys = dir.join(KEY_DIR);
         let signer = NoteSigner::new(origin, read_key(&keys.join(SIGNING_KEY))?);
         let pseudonyms = PseudonymKey::from_bytes(read_key(&keys.join(PSEUDONYM_KEY))?);
         let verifier = signer.verifier();
-        let writer_store: Box<dyn LogStore> = Box::new(SqliteStore::open(&db, false)?);
         let size = writer_store.size()?;
         let frontier = Frontier::load(&StoreNodes(writer_store.as_ref()), size)?;
         let last_checkpoint = writer_store.checkpoints()?.last().map_or(0, |(size, _)| *size);
