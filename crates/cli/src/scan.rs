@@ -99,6 +99,8 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         threads: args.threads,
         follow_links: args.follow_links,
         detector,
+        // custody's own data directory (keys, ledger) is not customer data to find.
+        skip_dirs: vec![data_dir.to_path_buf()],
         ..ScanOptions::default()
     };
     let scanner = Scanner::new(options)?;

@@ -128,3 +128,20 @@ fn tamper_with_event_2(data: &Path) {
     let altered = String::from_utf8(leaf).unwrap().replace("scan.run", "scan.rum");
     conn.execute("UPDATE events SET leaf = ?1 WHERE idx = 2", [altered.into_bytes()]).unwrap();
 }
+
+#[test]
+fn the_data_directory_itself_is_not_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("custody-data");
+    assert!(custody(&data, &["ledger", "init"]).status.success());
+    std::fs::write(dir.path().join("notes.txt"), "mail jane.sample@example.com\n").unwrap();
+    // A file that would be found, inside the data directory, stays unread.
+    std::fs::write(data.join("stray.txt"), "card 4539 5260 1815 9083\n").unwrap();
+    let out = custody(&data, &["scan", "--format", "json", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths: Vec<&str> =
+        json["findings"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    assert_eq!(paths, vec!["notes.txt"], "{json}");
+    assert_eq!(json["summary"]["files_scanned"], 1);
+}

@@ -37,6 +37,8 @@ pub struct ScanOptions {
     pub chunk_size: usize,
     /// What to detect and the confidence threshold.
     pub detector: DetectorConfig,
+    /// Directories never to enter (custody's own data directory: its keys and database).
+    pub skip_dirs: Vec<PathBuf>,
 }
 
 impl Default for ScanOptions {
@@ -48,6 +50,7 @@ impl Default for ScanOptions {
             follow_links: false,
             chunk_size: 256 * 1024,
             detector: DetectorConfig::default(),
+            skip_dirs: Vec::new(),
         }
     }
 }
@@ -189,7 +192,17 @@ impl Scanner {
         let single_root = (roots.len() == 1).then(|| roots[0].clone());
         let strip: Option<PathBuf> = single_root.filter(|r| r.is_dir());
         let strip_for_filter = strip.clone();
+        // Compared by canonical path, looked up only for directories with a matching name.
+        let skip_dirs: Vec<PathBuf> =
+            self.options.skip_dirs.iter().filter_map(|d| d.canonicalize().ok()).collect();
         builder.filter_entry(move |entry| {
+            if !skip_dirs.is_empty()
+                && entry.file_type().is_some_and(|t| t.is_dir())
+                && skip_dirs.iter().any(|d| d.file_name() == Some(entry.file_name()))
+                && entry.path().canonicalize().is_ok_and(|p| skip_dirs.contains(&p))
+            {
+                return false;
+            }
             if exclude.is_empty() || entry.depth() == 0 {
                 return true;
             }
