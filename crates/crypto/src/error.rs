@@ -21,6 +21,12 @@ pub enum Error {
     /// The operating system's random source failed.
     #[error("no randomness available: {0}")]
     Random(String),
+    /// A recovery share is mistyped, or from another kit.
+    #[error("this recovery share is mistyped or belongs to another kit")]
+    Share,
+    /// Fewer than two distinct shares of one kit.
+    #[error("two different shares of the same recovery kit are needed")]
+    NotEnoughShares,
     /// A card number to tokenize is not 12–19 digits.
     #[error("a card number must be 12 to 19 digits")]
     CardFormat,

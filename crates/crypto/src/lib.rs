@@ -8,6 +8,7 @@
 //! - [`CardTokenizer`]: FF1 (NIST SP 800-38G) card tokens of the same length that keep the
 //!   last four digits and, by default, fail the Luhn check.
 //! - [`PassphraseSeal`]: the root key sealed under an Argon2id passphrase key.
+//! - [`recovery`]: the root key split into a 2-of-3 recovery kit (Shamir).
 //!
 //! The construction, its reasons and its test vectors are in [`manual`].
 
@@ -16,6 +17,7 @@ mod error;
 mod index;
 mod key;
 pub mod manual;
+pub mod recovery;
 mod seal;
 mod token;
 

@@ -4,6 +4,8 @@
 //!   (64 MiB, 3 passes, 4 lanes by default; parameters bound into the seal) and, in the vault,
 //!   split into a recovery kit. Key-encryption keys and per-customer data keys are random
 //!   256-bit keys wrapped by the key above them with the same envelope as fields.
+//! - **Recovery kit.** The root key split 2-of-3 with Shamir's scheme over GF(256) (the
+//!   `blahaj` crate); each share carries a typo check and an HMAC fingerprint of the key.
 //! - **Envelopes.** XChaCha20-Poly1305 with a random 192-bit nonce (no counters to keep), and
 //!   associated data binding collection, record, field and key version (see [`crate::envelope`]).
 //! - **Blind indexes.** HMAC-SHA256 under a per-field key from HKDF-SHA256, truncated to 128
