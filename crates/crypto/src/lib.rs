@@ -1,6 +1,7 @@
 //! custody-crypto: the vault's cryptography, and nothing home-made at the primitive level.
 //!
 //! - [`Key`]: 256-bit secret keys that zero themselves and never print.
+//! - [`hierarchy`]: root key → versioned KEKs → one data key per customer, with rotation.
 //! - [`envelope`]: XChaCha20-Poly1305 sealing whose associated data binds collection, record,
 //!   field and key version, so a ciphertext moved anywhere else fails to open.
 //! - [`BlindIndexKey`]: per-field HMAC-SHA256 keys derived by HKDF, for exact-match search
@@ -14,6 +15,7 @@
 
 pub mod envelope;
 mod error;
+pub mod hierarchy;
 mod index;
 mod key;
 pub mod manual;
