@@ -27,6 +27,9 @@ pub enum Error {
     /// Fewer than two distinct shares of one kit.
     #[error("two different shares of the same recovery kit are needed")]
     NotEnoughShares,
+    /// An SSN token needs the last four digits.
+    #[error("an SSN token needs the last four digits")]
+    SsnFormat,
     /// A card number to tokenize is not 12–19 digits.
     #[error("a card number must be 12 to 19 digits")]
     CardFormat,

@@ -8,6 +8,7 @@
 //!   without decrypting.
 //! - [`CardTokenizer`]: FF1 (NIST SP 800-38G) card tokens of the same length that keep the
 //!   last four digits and, by default, fail the Luhn check.
+//! - [`random_token`], [`deterministic_token`], [`ssn_token`]: opaque and SSN-shaped tokens.
 //! - [`PassphraseSeal`]: the root key sealed under an Argon2id passphrase key.
 //! - [`recovery`]: the root key split into a 2-of-3 recovery kit (Shamir).
 //!
@@ -28,7 +29,7 @@ pub use error::Error;
 pub use index::BlindIndexKey;
 pub use key::Key;
 pub use seal::{Argon2Params, PassphraseSeal};
-pub use token::CardTokenizer;
+pub use token::{CardTokenizer, deterministic_token, random_token, ssn_token};
 
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -11,8 +11,62 @@
 
 use aes::Aes256;
 use fpe::ff1::{FF1, FlexibleNumeralString};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
 
+use crate::key::random;
 use crate::{Error, Key};
+
+/// Letters of opaque tokens: Crockford's base32 (no I, L, O, U to misread).
+const BASE32: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+fn base32(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for b in bytes {
+        acc = (acc << 8) | u32::from(*b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(BASE32[((acc >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(BASE32[((acc << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// A random opaque token (`tok_` + 26 characters, 128 bits): it reveals nothing, and only
+/// the vault's mapping leads back to the value.
+pub fn random_token() -> Result<String, Error> {
+    Ok(format!("tok_{}", base32(&random::<16>()?)))
+}
+
+/// A deterministic opaque token: the same value in the same field always gives the same
+/// token (for joins), HMAC-SHA256 under a token key, 128 bits.
+pub fn deterministic_token(key: &Key, field: &str, normalised: &str) -> String {
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(key.expose()).expect("HMAC takes any key length");
+    mac.update(b"custody/token/v1\0");
+    mac.update(field.as_bytes());
+    mac.update(b"\0");
+    mac.update(normalised.as_bytes());
+    format!("tok_{}", base32(&mac.finalize().into_bytes()[..16]))
+}
+
+/// A random SSN-shaped token that keeps the last four digits (`ddd-dd-1234`). Not FF1: five
+/// free digits are below FF1's minimum domain (see the manual); the vault maps it back. The
+/// area is 9xx, which no SSN has, so a token is never mistaken for a real number.
+pub fn ssn_token(last4: &str) -> Result<String, Error> {
+    if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::SsnFormat);
+    }
+    let r = random::<4>()?;
+    let n = u32::from_le_bytes(r) % 10_000;
+    // Group 00 is never issued either: the token cannot collide with a valid SSN or ITIN.
+    Ok(format!("9{:02}-00-{last4}", n % 100))
+}
 
 /// Tokenises card numbers under one key.
 pub struct CardTokenizer {
@@ -160,6 +214,22 @@ mod tests {
             // Another field or key gives another token.
             prop_assert_ne!(t.tokenize("other_field", &card).unwrap(), token.clone());
         }
+    }
+
+    #[test]
+    fn opaque_and_ssn_tokens() {
+        let a = random_token().unwrap();
+        assert!(a.starts_with("tok_") && a.len() == 4 + 26, "{a}");
+        assert_ne!(a, random_token().unwrap());
+        let k = Key::from_bytes([5; 32]);
+        let d = deterministic_token(&k, "email", "jane@example.com");
+        assert_eq!(d, deterministic_token(&k, "email", "jane@example.com"));
+        assert_ne!(d, deterministic_token(&k, "phone", "jane@example.com"));
+        assert_ne!(d, deterministic_token(&Key::from_bytes([6; 32]), "email", "jane@example.com"));
+        let s = ssn_token("6789").unwrap();
+        assert!(s.starts_with('9') && s.ends_with("-00-6789"), "{s}");
+        assert!(ssn_token("67a9").is_err());
+        assert_eq!(base32(&[0xFF]), "ZW");
     }
 
     #[test]
