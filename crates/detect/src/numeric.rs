@@ -791,20 +791,6 @@ fn ipv4(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     Some(d)
 }
 
-/// Regions tried, in order, for numbers written nationally with a leading trunk `0`.
-const TRUNK_ZERO_REGIONS: [(&str, u16); 10] = [
-    ("GB", 44),
-    ("DE", 49),
-    ("FR", 33),
-    ("NL", 31),
-    ("BE", 32),
-    ("IT", 39),
-    ("ES", 34),
-    ("AT", 43),
-    ("IE", 353),
-    ("CH", 41),
-];
-
 /// How a phone candidate is validated.
 enum Plan {
     /// `+` and a country code.
@@ -875,7 +861,7 @@ fn phone(scan: &Scan<'_>, span: &Span<'_>) -> Option<Detection> {
     let (region, grouped_bonus) = match plan {
         Plan::International => (phone::international(text)?, 0.15),
         Plan::Nanp => (phone::nanp(text)?, 0.0),
-        Plan::Trunk => (phone::national(text, &TRUNK_ZERO_REGIONS)?, 0.0),
+        Plan::Trunk => (phone::national(text, &validate::TRUNK_REGIONS)?, 0.0),
     };
     let ev = scan.evidence(start, end);
     let mut reasons = vec![Reason::NumberingPlan(region)];

@@ -410,6 +410,44 @@ pub fn is_plausible_birth_date(year: u32, month: u32, day: u32, current_year: u3
     day <= days
 }
 
+/// Regions whose national numbers (with a trunk `0`) custody recognises.
+pub(crate) const TRUNK_REGIONS: [(&str, u16); 10] = [
+    ("GB", 44),
+    ("DE", 49),
+    ("FR", 33),
+    ("NL", 31),
+    ("BE", 32),
+    ("IT", 39),
+    ("ES", 34),
+    ("AT", 43),
+    ("IE", 353),
+    ("CH", 41),
+];
+
+/// A phone number in E.164 form (`+14158372671`) if it is valid in its numbering plan:
+/// written with `+` and a country code, as a North American number, or nationally with a
+/// trunk `0` in one of the European plans custody knows (UK, DE, FR, NL, BE, IT, ES, AT,
+/// IE, CH). Separators (spaces, dashes, dots, parentheses) are ignored.
+pub fn phone_e164(raw: &str) -> Option<String> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() || !trimmed.chars().all(|c| c.is_ascii_digit() || " -.()+/".contains(c)) {
+        return None;
+    }
+    let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
+    if trimmed.starts_with('+') {
+        crate::phone::international(&digits)?;
+        return Some(format!("+{digits}"));
+    }
+    if crate::phone::nanp(&digits).is_some() {
+        let national = if digits.len() == 11 { &digits[1..] } else { &digits[..] };
+        return Some(format!("+1{national}"));
+    }
+    let region = crate::phone::national(&digits, &TRUNK_REGIONS)?;
+    let (_, code) = TRUNK_REGIONS.iter().find(|(id, _)| *id == region)?;
+    let national = if region == "IT" { &digits[..] } else { digits.strip_prefix('0')? };
+    Some(format!("+{code}{national}"))
+}
+
 fn num(digits: &[u8]) -> u32 {
     digits.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
 }
@@ -497,6 +535,17 @@ mod tests {
         assert!(!is_valid_iban(b"GB82WEST12345698765433"));
         assert!(!is_valid_iban(b"DE8937040044053201300"), "wrong length");
         assert!(!is_valid_iban(b"XX82WEST12345698765432"));
+    }
+
+    #[test]
+    fn phones_in_e164() {
+        assert_eq!(phone_e164("(415) 837-2671").as_deref(), Some("+14158372671"));
+        assert_eq!(phone_e164("+1 415 837 2671").as_deref(), Some("+14158372671"));
+        assert_eq!(phone_e164("020 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(phone_e164("+44 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(phone_e164("123-456-7890"), None);
+        assert_eq!(phone_e164("call me"), None);
+        assert_eq!(phone_e164(""), None);
     }
 
     #[test]

@@ -1,0 +1,335 @@
+//! The vault's configuration: collections and their fields, roles and their read rules.
+//!
+//! Deny by default: a role not in the file, a field the role does not list, or a purpose not
+//! listed for plain reading all fall back to the most restrictive mode the rule allows, and
+//! an unlisted field reads as [`ReadMode::None`]. Plain reading always needs a purpose.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// How a field is read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ReadMode {
+    /// Nothing (the field is left out).
+    None,
+    /// The token only.
+    Token,
+    /// The masked value (`j***@example.com`).
+    Masked,
+    /// The value itself, for a listed purpose.
+    Plain,
+}
+
+/// A field's data type: decides validation and normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FieldType {
+    /// Free text.
+    Text,
+    /// Email, stored lower-case.
+    Email,
+    /// Phone, stored in E.164.
+    Phone,
+    /// Payment card number, Luhn-checked.
+    CardNumber,
+    /// Card expiry, MM/YY.
+    CardExpiry,
+    /// US social-security number.
+    Ssn,
+    /// A date, YYYY-MM-DD.
+    Date,
+    /// An amount, 12.50.
+    Money,
+    /// The id of a record in another collection.
+    Reference,
+}
+
+/// How sensitive a field is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Sensitivity {
+    /// Not personal.
+    Internal,
+    /// Identifies a person (name, email, phone, address).
+    Personal,
+    /// Harmful if leaked (date of birth, purchase history).
+    Sensitive,
+    /// Enables fraud on its own (card, SSN): tokenised, never plain for apps.
+    Restricted,
+}
+
+/// Which token a field gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TokenKind {
+    /// No token.
+    #[default]
+    None,
+    /// Random opaque `tok_…`.
+    Random,
+    /// Same value, same token.
+    Deterministic,
+    /// Same shape as the value (cards: FF1; SSNs: random 9xx-00 shape).
+    FormatPreserving,
+}
+
+/// One field of a collection.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// Its name.
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    /// How sensitive it is.
+    pub sensitivity: Sensitivity,
+    /// Exact-match search through a blind index.
+    #[serde(default)]
+    pub searchable: bool,
+    /// Its token.
+    #[serde(default)]
+    pub token: TokenKind,
+    /// Tokens that pass Luhn (legacy systems; cards only).
+    #[serde(default)]
+    pub luhn_valid_tokens: bool,
+    /// Days to keep the value (crypto-shredded after).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// A record must have it.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// A collection of records.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collection {
+    /// Days to keep a record after its last activity.
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// Its fields.
+    pub fields: Vec<Field>,
+}
+
+/// How one role reads one field.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRule {
+    /// The mode without an allowed purpose (never `plain`).
+    pub mode: ReadMode,
+    /// Purposes for which the value is read plain.
+    #[serde(default)]
+    pub plain_for: Vec<String>,
+}
+
+/// A role: what its keys may do.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// May create and update records.
+    #[serde(default)]
+    pub write: bool,
+    /// May erase records.
+    #[serde(default)]
+    pub erase: bool,
+    /// May search.
+    #[serde(default)]
+    pub search: bool,
+    /// May read the ledger and reports.
+    #[serde(default)]
+    pub audit: bool,
+    /// Mode for fields not listed below.
+    #[serde(default = "none_mode")]
+    pub default: ReadMode,
+    /// Per-field rules.
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldRule>,
+}
+
+fn none_mode() -> ReadMode {
+    ReadMode::None
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Purposes a caller may state.
+    pub purposes: Vec<String>,
+    /// Collections by name.
+    pub collections: BTreeMap<String, Collection>,
+    /// Roles by name.
+    pub roles: BTreeMap<String, Role>,
+}
+
+/// The configuration written by `custody init`: commented, with the defaults.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
+
+impl Config {
+    /// Parses and checks a configuration.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let config: Config =
+            toml::from_str(text).map_err(|e| Error::Config(e.message().to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The default configuration.
+    pub fn default_config() -> Self {
+        Self::parse(DEFAULT_CONFIG).expect("the shipped configuration is valid (tested)")
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        for (role_name, role) in &self.roles {
+            if role.default == ReadMode::Plain {
+                return Err(Error::Config(format!(
+                    "role '{role_name}': the default mode cannot be plain (plain needs a purpose)"
+                )));
+            }
+            for (field, rule) in &role.fields {
+                if rule.mode == ReadMode::Plain {
+                    return Err(Error::Config(format!(
+                        "role '{role_name}', field '{field}': mode cannot be plain; list purposes in plain_for"
+                    )));
+                }
+                if let Some(p) = rule.plain_for.iter().find(|p| !self.purposes.contains(p)) {
+                    return Err(Error::Config(format!(
+                        "role '{role_name}', field '{field}': unknown purpose '{p}'"
+                    )));
+                }
+            }
+        }
+        for (name, collection) in &self.collections {
+            for field in &collection.fields {
+                if field.token == TokenKind::FormatPreserving
+                    && !matches!(field.ty, FieldType::CardNumber | FieldType::Ssn)
+                {
+                    return Err(Error::Config(format!(
+                        "collection '{name}', field '{}': format-preserving tokens are for cards and SSNs",
+                        field.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// How `role` reads `field` for `purpose`. Deny by default: an unknown role or an
+    /// unlisted field reads as [`ReadMode::None`] (or the role's default); plain only for a
+    /// listed purpose.
+    pub fn decide(&self, role: &str, field: &str, purpose: Option<&str>) -> ReadMode {
+        let Some(role) = self.roles.get(role) else { return ReadMode::None };
+        match role.fields.get(field) {
+            Some(rule) => match purpose {
+                Some(p) if rule.plain_for.iter().any(|allowed| allowed == p) => ReadMode::Plain,
+                _ => rule.mode,
+            },
+            None => role.default,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_configuration_parses() {
+        let c = Config::default_config();
+        assert!(c.collections.contains_key("customers") && c.collections.contains_key("orders"));
+        for role in ["owner", "staff", "app", "auditor"] {
+            assert!(c.roles.contains_key(role), "{role}");
+        }
+    }
+
+    /// Every cell of the role × field × purpose matrix for the default configuration.
+    #[test]
+    fn access_matrix_of_the_default_roles() {
+        use ReadMode::{Masked, None as Deny, Plain, Token};
+        let c = Config::default_config();
+        let fields = [
+            "name",
+            "email",
+            "phone",
+            "address",
+            "date_of_birth",
+            "ssn",
+            "card_number",
+            "card_expiry",
+            "notes",
+        ];
+        let purposes = [
+            None,
+            Some("order_fulfillment"),
+            Some("customer_support"),
+            Some("billing"),
+            Some("data_subject_request"),
+            Some("curiosity"),
+        ];
+        for role in ["owner", "staff", "app", "auditor", "intruder"] {
+            for field in fields {
+                for purpose in purposes {
+                    let got = c.decide(role, field, purpose);
+                    let known = purpose.is_some_and(|p| p != "curiosity");
+                    let want = match role {
+                        "owner" => {
+                            if known {
+                                Plain
+                            } else if matches!(field, "ssn" | "card_number") {
+                                Token
+                            } else {
+                                Masked
+                            }
+                        }
+                        "staff" => match (field, purpose) {
+                            (
+                                "name" | "phone" | "address",
+                                Some("order_fulfillment" | "customer_support"),
+                            ) => Plain,
+                            ("ssn" | "card_number", _) => Token,
+                            _ => Masked,
+                        },
+                        "app" => match field {
+                            "ssn" | "card_number" => Token,
+                            "name" | "email" | "phone" | "address" => {
+                                if purpose == Some("order_fulfillment") { Plain } else { Masked }
+                            }
+                            _ => Deny,
+                        },
+                        _ => Deny,
+                    };
+                    assert_eq!(got, want, "{role} / {field} / {purpose:?}");
+                }
+            }
+        }
+        // Never plain without a purpose, for anyone.
+        for role in c.roles.keys() {
+            for field in fields {
+                assert_ne!(c.decide(role, field, None), Plain, "{role}/{field}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_a_reason() {
+        let base = DEFAULT_CONFIG.replace(
+            "mode = \"masked\"\nplain_for = [\"order_fulfillment\", \"customer_support\"]",
+            "mode = \"plain\"",
+        );
+        let err = Config::parse(&base).unwrap_err().to_string();
+        assert!(err.contains("cannot be plain"), "{err}");
+        let err =
+            Config::parse(&DEFAULT_CONFIG.replace("\"billing\",", "")).unwrap_err().to_string();
+        assert!(err.contains("unknown purpose 'billing'"), "{err}");
+        assert!(Config::parse("nonsense = [").is_err());
+    }
+}

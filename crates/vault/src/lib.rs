@@ -1,0 +1,19 @@
+//! custody-vault: what the vault holds and who may read it.
+//!
+//! This first part is the pure core: the configuration ([`Config`], with the default
+//! `customers` and `orders` collections and the `owner`, `staff`, `app` and `auditor` roles),
+//! field validation and normalisation ([`normalize`]: email lower-case, phone E.164, card
+//! Luhn, SSN rules, reusing custody-detect's validators), and the access decision
+//! ([`Config::decide`]: a read mode per role, field and purpose, deny by default). Storage,
+//! encryption (custody-crypto), retention and erasure build on it.
+
+mod config;
+mod error;
+mod normalize;
+
+pub use config::{
+    Collection, Config, DEFAULT_CONFIG, Field, FieldRule, FieldType, ReadMode, Role, Sensitivity,
+    TokenKind,
+};
+pub use error::Error;
+pub use normalize::normalize;
