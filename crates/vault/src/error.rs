@@ -7,6 +7,18 @@ pub enum Error {
     /// The configuration file is not valid.
     #[error("configuration: {0}")]
     Config(String),
+    /// No such collection, record or token.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The role or purpose does not allow it.
+    #[error("not allowed: {0}")]
+    Forbidden(String),
+    /// The database failed.
+    #[error("vault database: {0}")]
+    Store(String),
+    /// A key or envelope did not open (wrong key, moved or altered data).
+    #[error("vault cryptography: {0}")]
+    Crypto(String),
     /// A value does not fit its field.
     #[error("field '{field}': {rule}")]
     Invalid {

@@ -10,6 +10,7 @@
 mod config;
 mod error;
 mod normalize;
+mod store;
 
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, Field, FieldRule, FieldType, ReadMode, Role, Sensitivity,
@@ -17,3 +18,4 @@ pub use config::{
 };
 pub use error::Error;
 pub use normalize::normalize;
+pub use store::{ReadField, Vault};

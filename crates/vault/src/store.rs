@@ -1,0 +1,349 @@
+//! The vault's store: records sealed field by field under a per-customer data key, in
+//! SQLite.
+//!
+//! - `keks`: key-encryption keys by version, each wrapped under the root key.
+//! - `deks`: one data key per record, wrapped under a KEK version. Erasing a record deletes
+//!   its data key: nothing sealed under it can be opened again, from this file or any copy
+//!   of it restored later without the key.
+//! - `fields`: one envelope per field, sealed with the record's data key; associated data
+//!   binds collection, record, field and key version.
+//! - `blind`: blind indexes of searchable fields (HMAC under per-field keys).
+//! - `tokens`: token → (collection, record, field), to reveal through the vault.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use custody_crypto::hierarchy::{WrappedKey, unwrap_dek, unwrap_kek, wrap_dek, wrap_kek};
+use custody_crypto::{
+    BlindIndexKey, CardTokenizer, FieldContext, Key, deterministic_token, open, random_token, seal,
+    ssn_token,
+};
+use custody_detect::Kind;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{Config, Error, FieldType, ReadMode, TokenKind, normalize};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS keks (version INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS deks (collection TEXT NOT NULL, record TEXT NOT NULL, kek_version INTEGER NOT NULL,
+    wrapped BLOB NOT NULL, PRIMARY KEY (collection, record)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fields (collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL,
+    key_version INTEGER NOT NULL, envelope BLOB NOT NULL, token TEXT, PRIMARY KEY (collection, record, field)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blind (collection TEXT NOT NULL, field TEXT NOT NULL, idx TEXT NOT NULL, record TEXT NOT NULL,
+    PRIMARY KEY (collection, field, idx, record)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL);
+";
+
+/// One field as read: the value shown and the mode that was applied.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReadField {
+    /// What the caller sees (plain, masked or token), absent for [`ReadMode::None`].
+    pub value: Option<String>,
+    /// The mode applied.
+    pub mode: ReadMode,
+}
+
+impl std::fmt::Debug for ReadField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A plain value is customer data: never in Debug output.
+        let shown = match self.mode {
+            ReadMode::Plain => "<redacted>",
+            _ => self.value.as_deref().unwrap_or("-"),
+        };
+        write!(f, "ReadField({shown}, {:?})", self.mode)
+    }
+}
+
+/// An open, unsealed vault.
+pub struct Vault {
+    conn: Connection,
+    config: Config,
+    root: Key,
+    kek_version: u32,
+    kek: Key,
+}
+
+impl std::fmt::Debug for Vault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Vault(kek v{})", self.kek_version)
+    }
+}
+
+fn store_err(e: &rusqlite::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+fn crypto_err(e: &custody_crypto::Error) -> Error {
+    Error::Crypto(e.to_string())
+}
+
+/// How a field's values are masked, by type and name.
+fn mask_kind(field: &str, ty: FieldType) -> Kind {
+    match ty {
+        FieldType::Email => Kind::Email,
+        FieldType::Phone => Kind::Phone,
+        FieldType::CardNumber => Kind::CreditCard,
+        FieldType::Ssn => Kind::UsSsn,
+        FieldType::Date | FieldType::CardExpiry | FieldType::Money => Kind::DateOfBirth,
+        _ if field.contains("address") => Kind::StreetAddress,
+        _ => Kind::PersonName,
+    }
+}
+
+impl Vault {
+    /// Opens (creating if needed) the vault database, unsealed with `root`.
+    pub fn open(path: &Path, config: Config, root: Key) -> Result<Self, Error> {
+        let conn = Connection::open(path).map_err(|e| store_err(&e))?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| store_err(&e))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| store_err(&e))?;
+        // Erased rows must not linger in free pages of the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(|e| store_err(&e))?;
+        conn.execute_batch(SCHEMA).map_err(|e| store_err(&e))?;
+        let latest: Option<(u32, Vec<u8>)> = conn
+            .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let (kek_version, kek) = if let Some((version, wrapped)) = latest {
+            (version, unwrap_kek(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
+        } else {
+            let kek = Key::random().map_err(|e| crypto_err(&e))?;
+            let wrapped = wrap_kek(&root, 1, &kek).map_err(|e| crypto_err(&e))?;
+            conn.execute("INSERT INTO keks (version, wrapped) VALUES (1, ?1)", [wrapped])
+                .map_err(|e| store_err(&e))?;
+            (1, kek)
+        };
+        Ok(Self { conn, config, root, kek_version, kek })
+    }
+
+    fn field_spec(
+        &self,
+        collection: &str,
+        field: &str,
+    ) -> Result<(FieldType, TokenKind, bool, bool), Error> {
+        let c = self
+            .config
+            .collections
+            .get(collection)
+            .ok_or_else(|| Error::NotFound(format!("collection '{collection}'")))?;
+        let f = c.fields.iter().find(|f| f.name == field).ok_or_else(|| Error::Invalid {
+            field: field.into(),
+            rule: "is not a field of this collection",
+        })?;
+        Ok((f.ty, f.token, f.searchable, f.luhn_valid_tokens))
+    }
+
+    fn kek_for(&self, version: u32) -> Result<Key, Error> {
+        if version == self.kek_version {
+            return Ok(self.kek.clone());
+        }
+        let wrapped: Vec<u8> = self
+            .conn
+            .query_row("SELECT wrapped FROM keks WHERE version = ?1", [version], |r| r.get(0))
+            .map_err(|e| store_err(&e))?;
+        unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))
+    }
+
+    fn data_key(&self, collection: &str, record: &str) -> Result<Key, Error> {
+        let row: Option<(u32, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT kek_version, wrapped FROM deks WHERE collection = ?1 AND record = ?2",
+                params![collection, record],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let (kek_version, envelope) =
+            row.ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
+        let wrapped = WrappedKey { kek_version, envelope };
+        unwrap_dek(&self.kek_for(kek_version)?, &wrapped, collection, record)
+            .map_err(|e| crypto_err(&e))
+    }
+
+    /// Validates and stores a new record; returns its id.
+    pub fn insert(
+        &mut self,
+        collection: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        let spec = self
+            .config
+            .collections
+            .get(collection)
+            .ok_or_else(|| Error::NotFound(format!("collection '{collection}'")))?
+            .clone();
+        for f in spec.fields.iter().filter(|f| f.required) {
+            if !values.contains_key(&f.name) {
+                return Err(Error::Invalid { field: f.name.clone(), rule: "is required" });
+            }
+        }
+        let mut normalised = BTreeMap::new();
+        for (field, raw) in values {
+            let (ty, ..) = self.field_spec(collection, field)?;
+            normalised.insert(field.clone(), normalize(field, ty, raw)?);
+        }
+        let record = random_token().map_err(|e| crypto_err(&e))?.replacen("tok_", "rec_", 1);
+        let dek = Key::random().map_err(|e| crypto_err(&e))?;
+        let wrapped = wrap_dek(&self.kek, self.kek_version, collection, &record, &dek)
+            .map_err(|e| crypto_err(&e))?;
+        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        tx.execute(
+            "INSERT INTO deks (collection, record, kek_version, wrapped) VALUES (?1, ?2, ?3, ?4)",
+            params![collection, record, wrapped.kek_version, wrapped.envelope],
+        )
+        .map_err(|e| store_err(&e))?;
+        for (field, value) in &normalised {
+            let f = spec.fields.iter().find(|f| &f.name == field).expect("checked above");
+            let context = FieldContext { collection, record: &record, field, key_version: 1 };
+            let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
+            let token = {
+                // (borrow of self while the transaction is open: tokens need only keys)
+                let root = &self.root;
+                match f.token {
+                    TokenKind::None => None,
+                    TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
+                    TokenKind::Deterministic => Some(deterministic_token(root, field, value)),
+                    TokenKind::FormatPreserving => Some(match f.ty {
+                        FieldType::CardNumber => CardTokenizer::new(root, f.luhn_valid_tokens)
+                            .tokenize(field, value)
+                            .map_err(|e| crypto_err(&e))?,
+                        _ => ssn_token(&value[value.len() - 4..]).map_err(|e| crypto_err(&e))?,
+                    }),
+                }
+            };
+            tx.execute(
+                "INSERT INTO fields (collection, record, field, key_version, envelope, token) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                params![collection, record, field, envelope, token],
+            )
+            .map_err(|e| store_err(&e))?;
+            if let Some(t) = &token {
+                tx.execute("INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)", params![t, collection, record, field])
+                    .map_err(|e| store_err(&e))?;
+            }
+            if f.searchable {
+                let idx = BlindIndexKey::derive(&self.root, collection, field).index(value);
+                tx.execute(
+                    "INSERT INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![collection, field, idx, record],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| store_err(&e))?;
+        Ok(record)
+    }
+
+    /// Reads a record as `role` for `purpose`: every field with the mode applied.
+    pub fn read(
+        &self,
+        collection: &str,
+        record: &str,
+        role: &str,
+        purpose: Option<&str>,
+    ) -> Result<BTreeMap<String, ReadField>, Error> {
+        let dek = self.data_key(collection, record)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT field, key_version, envelope, token FROM fields WHERE collection = ?1 AND record = ?2")
+            .map_err(|e| store_err(&e))?;
+        let rows = stmt
+            .query_map(params![collection, record], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, u32>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .map_err(|e| store_err(&e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (field, key_version, envelope, token) = row.map_err(|e| store_err(&e))?;
+            let (ty, ..) = self.field_spec(collection, &field)?;
+            let mode = self.config.decide(role, &field, purpose);
+            let value = match mode {
+                ReadMode::None => None,
+                ReadMode::Token => Some(token.unwrap_or_else(|| "(no token)".into())),
+                ReadMode::Masked | ReadMode::Plain => {
+                    let context = FieldContext { collection, record, field: &field, key_version };
+                    let plain = open(&dek, &context, &envelope).map_err(|e| crypto_err(&e))?;
+                    let plain = String::from_utf8(plain)
+                        .map_err(|_| Error::Crypto("stored value is not text".into()))?;
+                    Some(if mode == ReadMode::Plain {
+                        plain
+                    } else {
+                        custody_detect::mask(mask_kind(&field, ty), &plain)
+                    })
+                }
+            };
+            out.insert(field, ReadField { value, mode });
+        }
+        Ok(out)
+    }
+
+    /// Records whose searchable `field` equals `value` (after normalisation).
+    pub fn search(&self, collection: &str, field: &str, value: &str) -> Result<Vec<String>, Error> {
+        let (ty, _, searchable, _) = self.field_spec(collection, field)?;
+        if !searchable {
+            return Err(Error::Invalid { field: field.into(), rule: "is not searchable" });
+        }
+        let idx = BlindIndexKey::derive(&self.root, collection, field)
+            .index(&normalize(field, ty, value)?);
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT record FROM blind WHERE collection = ?1 AND field = ?2 AND idx = ?3 ORDER BY record")
+            .map_err(|e| store_err(&e))?;
+        let rows = stmt
+            .query_map(params![collection, field, idx], |r| r.get(0))
+            .map_err(|e| store_err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
+    }
+
+    /// The value behind a token, for a role and purpose allowed to read it plain.
+    pub fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
+        let row: Option<(String, String, String)> = self
+            .conn
+            .query_row(
+                "SELECT collection, record, field FROM tokens WHERE token = ?1",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        let (collection, record, field) = row.ok_or_else(|| Error::NotFound("token".into()))?;
+        if self.config.decide(role, &field, purpose) != ReadMode::Plain {
+            return Err(Error::Forbidden(format!(
+                "revealing '{field}' needs a role and purpose allowed to read it plain"
+            )));
+        }
+        let read = self.read(&collection, &record, role, purpose)?;
+        read.get(&field)
+            .and_then(|f| f.value.clone())
+            .ok_or_else(|| Error::NotFound("token".into()))
+    }
+
+    /// Erases a record: its data key, blind indexes, tokens and sealed fields. Afterwards
+    /// nothing of it can be decrypted, searched or revealed.
+    pub fn erase(&mut self, collection: &str, record: &str) -> Result<(), Error> {
+        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        let gone = tx
+            .execute(
+                "DELETE FROM deks WHERE collection = ?1 AND record = ?2",
+                params![collection, record],
+            )
+            .map_err(|e| store_err(&e))?;
+        if gone == 0 {
+            return Err(Error::NotFound(format!("record in '{collection}'")));
+        }
+        for table in ["blind", "tokens", "fields"] {
+            tx.execute(
+                &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2"),
+                params![collection, record],
+            )
+            .map_err(|e| store_err(&e))?;
+        }
+        tx.commit().map_err(|e| store_err(&e))
+    }
+}

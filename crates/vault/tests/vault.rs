@@ -1,0 +1,174 @@
+//! The vault over a real SQLite file: reads by role and purpose, search, tokens, tampering,
+//! erasure, and no plaintext anywhere in the data directory.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use custody_crypto::Key;
+use custody_vault::{Config, Error, ReadMode, Vault};
+
+fn jane() -> BTreeMap<String, String> {
+    [
+        ("name", "Jane Sample"),
+        ("email", "Jane.Sample@Example.com"),
+        ("phone", "(201) 555-0123"),
+        ("address", "12 Birch Lane, Springfield, IL 62704"),
+        ("date_of_birth", "1984-07-23"),
+        ("ssn", "773-12-3456"),
+        ("card_number", "4539 5260 1815 9083"),
+        ("card_expiry", "09/27"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+fn vault(dir: &Path) -> Vault {
+    Vault::open(&dir.join("vault.db"), Config::default_config(), Key::from_bytes([7; 32])).unwrap()
+}
+
+#[test]
+fn reads_follow_role_and_purpose() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+
+    let owner = v.read("customers", &id, "owner", Some("customer_support")).unwrap();
+    assert_eq!(owner["email"].value.as_deref(), Some("jane.sample@example.com"));
+    assert_eq!(owner["phone"].value.as_deref(), Some("+12015550123"));
+    assert_eq!(owner["card_number"].value.as_deref(), Some("4539526018159083"));
+    assert_eq!(owner["card_number"].mode, ReadMode::Plain);
+
+    let staff = v.read("customers", &id, "staff", Some("order_fulfillment")).unwrap();
+    assert_eq!(staff["name"].value.as_deref(), Some("Jane Sample"));
+    assert_eq!(staff["email"].value.as_deref(), Some("j***@example.com"));
+    assert_eq!(staff["email"].mode, ReadMode::Masked);
+    let token = staff["card_number"].value.clone().unwrap();
+    assert_eq!(staff["card_number"].mode, ReadMode::Token);
+    assert_eq!(token.len(), 16);
+    assert!(token.ends_with("9083"));
+    assert!(!custody_detect::validate::luhn(token.as_bytes()), "card tokens fail Luhn");
+
+    let app = v.read("customers", &id, "app", None).unwrap();
+    assert_eq!(app["ssn"].mode, ReadMode::Token);
+    assert!(app["ssn"].value.as_deref().unwrap().ends_with("-00-3456"));
+    assert_eq!(app["date_of_birth"].value, None);
+    let auditor = v.read("customers", &id, "auditor", Some("billing")).unwrap();
+    assert!(auditor.values().all(|f| f.value.is_none() && f.mode == ReadMode::None));
+
+    // Tokens reveal only for a role and purpose allowed to read the field plain.
+    assert_eq!(v.reveal(&token, "owner", Some("billing")).unwrap(), "4539526018159083");
+    assert!(matches!(v.reveal(&token, "staff", Some("billing")), Err(Error::Forbidden(_))));
+    assert!(matches!(v.reveal(&token, "owner", None), Err(Error::Forbidden(_))));
+    // Debug output of a plain read never shows the value.
+    assert!(!format!("{owner:?}").contains("4539526018159083"));
+}
+
+#[test]
+fn search_uses_the_blind_index_after_normalisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+    let mut other = jane();
+    other.insert("email".into(), "tom@example.org".into());
+    let other_id = v.insert("customers", &other).unwrap();
+    assert_eq!(
+        v.search("customers", "email", "JANE.sample@example.com ").unwrap(),
+        vec![id.clone()]
+    );
+    let mut both = vec![id, other_id];
+    both.sort();
+    assert_eq!(v.search("customers", "phone", "+1 201 555 0123").unwrap(), both);
+    assert!(v.search("customers", "notes", "x").is_err(), "not searchable");
+}
+
+#[test]
+fn invalid_records_are_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let mut bad = jane();
+    bad.insert("card_number".into(), "4539 5260 1815 9084".into());
+    let err = v.insert("customers", &bad).unwrap_err().to_string();
+    assert!(err.contains("card_number") && !err.contains("4539"), "{err}");
+    let mut missing = jane();
+    missing.remove("name");
+    assert!(v.insert("customers", &missing).is_err());
+    assert!(
+        v.search("customers", "email", "jane.sample@example.com").unwrap().is_empty(),
+        "nothing half-stored"
+    );
+}
+
+#[test]
+fn a_ciphertext_moved_to_another_record_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let a = v.insert("customers", &jane()).unwrap();
+    let mut other = jane();
+    other.insert("email".into(), "tom@example.org".into());
+    let b = v.insert("customers", &other).unwrap();
+    drop(v);
+    let conn = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    let env: Vec<u8> = conn
+        .query_row("SELECT envelope FROM fields WHERE record = ?1 AND field = 'email'", [&a], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    conn.execute(
+        "UPDATE fields SET envelope = ?1 WHERE record = ?2 AND field = 'email'",
+        rusqlite::params![env, b],
+    )
+    .unwrap();
+    drop(conn);
+    let v = vault(dir.path());
+    assert!(matches!(v.read("customers", &b, "owner", Some("billing")), Err(Error::Crypto(_))));
+    assert!(v.read("customers", &a, "owner", Some("billing")).is_ok());
+}
+
+#[test]
+fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+    let token =
+        v.read("customers", &id, "staff", None).unwrap()["card_number"].value.clone().unwrap();
+    v.erase("customers", &id).unwrap();
+    assert!(matches!(v.read("customers", &id, "owner", Some("billing")), Err(Error::NotFound(_))));
+    assert!(v.search("customers", "email", "jane.sample@example.com").unwrap().is_empty());
+    assert!(matches!(v.reveal(&token, "owner", Some("billing")), Err(Error::NotFound(_))));
+    assert!(matches!(v.erase("customers", &id), Err(Error::NotFound(_))));
+}
+
+#[test]
+fn no_plaintext_value_anywhere_in_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    for _ in 0..3 {
+        v.insert("customers", &jane()).unwrap();
+    }
+    drop(v);
+    let needles = [
+        "Jane Sample",
+        "jane.sample@example.com",
+        "Jane.Sample@Example.com",
+        "+12015550123",
+        "2015550123",
+        "12 Birch Lane",
+        "1984-07-23",
+        "773-12-3456",
+        "773123456",
+        "4539526018159083",
+        "4539 5260 1815 9083",
+    ];
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for needle in needles {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} in {}",
+                path.display()
+            );
+        }
+    }
+}
