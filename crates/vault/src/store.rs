@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use custody_crypto::hierarchy::{WrappedKey, unwrap_dek, unwrap_kek, wrap_dek, wrap_kek};
+use custody_crypto::hierarchy::{
+    WrappedKey, rewrap_dek, unwrap_dek, unwrap_kek, wrap_dek, wrap_kek,
+};
 use custody_crypto::{
     BlindIndexKey, CardTokenizer, FieldContext, Key, deterministic_token, open, random_token, seal,
     ssn_token,
@@ -345,5 +347,123 @@ impl Vault {
             .map_err(|e| store_err(&e))?;
         }
         tx.commit().map_err(|e| store_err(&e))
+    }
+
+    /// Replaces the values of some fields of a record (validated first; all or nothing).
+    pub fn update(
+        &mut self,
+        collection: &str,
+        record: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let dek = self.data_key(collection, record)?;
+        let mut prepared = Vec::new();
+        for (field, raw) in values {
+            let (ty, token_kind, searchable, luhn_valid) = self.field_spec(collection, field)?;
+            let value = normalize(field, ty, raw)?;
+            let context = FieldContext { collection, record, field, key_version: 1 };
+            let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
+            let token = match token_kind {
+                TokenKind::None => None,
+                TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
+                TokenKind::Deterministic => Some(deterministic_token(&self.root, field, &value)),
+                TokenKind::FormatPreserving => Some(match ty {
+                    FieldType::CardNumber => CardTokenizer::new(&self.root, luhn_valid)
+                        .tokenize(field, &value)
+                        .map_err(|e| crypto_err(&e))?,
+                    _ => ssn_token(&value[value.len() - 4..]).map_err(|e| crypto_err(&e))?,
+                }),
+            };
+            let index = searchable
+                .then(|| BlindIndexKey::derive(&self.root, collection, field).index(&value));
+            prepared.push((field.clone(), envelope, token, index));
+        }
+        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        for (field, envelope, token, index) in prepared {
+            for table in ["blind", "tokens"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"
+                    ),
+                    params![collection, record, field],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
+            tx.execute(
+                "INSERT OR REPLACE INTO fields (collection, record, field, key_version, envelope, token) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                params![collection, record, field, envelope, token],
+            )
+            .map_err(|e| store_err(&e))?;
+            if let Some(t) = &token {
+                tx.execute(
+                    "INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)",
+                    params![t, collection, record, field],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
+            if let Some(idx) = index {
+                tx.execute(
+                    "INSERT INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
+                    params![collection, field, idx, record],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| store_err(&e))
+    }
+
+    /// The KEK version new data keys are wrapped with.
+    pub fn kek_version(&self) -> u32 {
+        self.kek_version
+    }
+
+    /// Key rotation: a new KEK version wraps every data key; versions nothing refers to any
+    /// more are deleted. Returns how many data keys were re-wrapped. The sealed fields are
+    /// untouched: their data keys do not change.
+    pub fn rotate_keys(&mut self) -> Result<usize, Error> {
+        let new_version = self.kek_version + 1;
+        let new_kek = Key::random().map_err(|e| crypto_err(&e))?;
+        let wrapped_kek =
+            wrap_kek(&self.root, new_version, &new_kek).map_err(|e| crypto_err(&e))?;
+        let rows: Vec<(String, String, u32, Vec<u8>)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT collection, record, kek_version, wrapped FROM deks")
+                .map_err(|e| store_err(&e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .map_err(|e| store_err(&e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))?
+        };
+        let mut rewrapped = Vec::with_capacity(rows.len());
+        for (collection, record, version, envelope) in rows {
+            let old_kek = self.kek_for(version)?;
+            let wrapped = WrappedKey { kek_version: version, envelope };
+            let new = rewrap_dek(&old_kek, &new_kek, new_version, &wrapped, &collection, &record)
+                .map_err(|e| crypto_err(&e))?;
+            rewrapped.push((collection, record, new));
+        }
+        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        tx.execute(
+            "INSERT INTO keks (version, wrapped) VALUES (?1, ?2)",
+            params![new_version, wrapped_kek],
+        )
+        .map_err(|e| store_err(&e))?;
+        for (collection, record, w) in &rewrapped {
+            tx.execute(
+                "UPDATE deks SET kek_version = ?1, wrapped = ?2 WHERE collection = ?3 AND record = ?4",
+                params![w.kek_version, w.envelope, collection, record],
+            )
+            .map_err(|e| store_err(&e))?;
+        }
+        tx.execute(
+            "DELETE FROM keks WHERE version < ?1 AND version NOT IN (SELECT kek_version FROM deks)",
+            [new_version],
+        )
+        .map_err(|e| store_err(&e))?;
+        tx.commit().map_err(|e| store_err(&e))?;
+        self.kek_version = new_version;
+        self.kek = new_kek;
+        Ok(rewrapped.len())
     }
 }

@@ -172,3 +172,45 @@ fn no_plaintext_value_anywhere_in_the_data_directory() {
         }
     }
 }
+
+#[test]
+fn updates_replace_values_indexes_and_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+    let change: BTreeMap<String, String> =
+        [("email".to_string(), "jane@new.example".to_string())].into();
+    v.update("customers", &id, &change).unwrap();
+    assert!(v.search("customers", "email", "jane.sample@example.com").unwrap().is_empty());
+    assert_eq!(v.search("customers", "email", "jane@new.example").unwrap(), vec![id.clone()]);
+    let bad: BTreeMap<String, String> = [("email".to_string(), "not an email".to_string())].into();
+    assert!(v.update("customers", &id, &bad).is_err());
+    let read = v.read("customers", &id, "owner", Some("customer_support")).unwrap();
+    assert_eq!(read["email"].value.as_deref(), Some("jane@new.example"));
+}
+
+#[test]
+fn key_rotation_rewraps_every_data_key_and_retires_the_old_kek() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let ids: Vec<String> = (0..5).map(|_| v.insert("customers", &jane()).unwrap()).collect();
+    assert_eq!(v.kek_version(), 1);
+    assert_eq!(v.rotate_keys().unwrap(), 5);
+    assert_eq!(v.kek_version(), 2);
+    drop(v);
+    let conn = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    let versions: Vec<u32> = conn
+        .prepare("SELECT version FROM keks")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(versions, vec![2], "version 1 is retired once nothing refers to it");
+    drop(conn);
+    let v = vault(dir.path());
+    for id in &ids {
+        let read = v.read("customers", id, "owner", Some("billing")).unwrap();
+        assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
+    }
+}
