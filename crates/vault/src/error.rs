@@ -13,6 +13,9 @@ pub enum Error {
     /// The role or purpose does not allow it.
     #[error("not allowed: {0}")]
     Forbidden(String),
+    /// The access could not be recorded in the ledger, so it was refused (fail closed).
+    #[error("the access could not be recorded, so it was refused: {0}")]
+    Audit(String),
     /// The database failed.
     #[error("vault database: {0}")]
     Store(String),

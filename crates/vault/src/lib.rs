@@ -7,11 +7,13 @@
 //! ([`Config::decide`]: a read mode per role, field and purpose, deny by default). Storage,
 //! encryption (custody-crypto), retention and erasure build on it.
 
+mod audited;
 mod config;
 mod error;
 mod normalize;
 mod store;
 
+pub use audited::{Access, AuditedVault};
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, Field, FieldRule, FieldType, ReadMode, Role, Sensitivity,
     TokenKind,

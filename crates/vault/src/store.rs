@@ -412,6 +412,11 @@ impl Vault {
         tx.commit().map_err(|e| store_err(&e))
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     /// The KEK version new data keys are wrapped with.
     pub fn kek_version(&self) -> u32 {
         self.kek_version

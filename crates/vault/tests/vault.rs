@@ -214,3 +214,51 @@ fn key_rotation_rewraps_every_data_key_and_retires_the_old_kek() {
         assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
     }
 }
+
+#[test]
+fn every_access_is_in_the_ledger_before_it_happens() {
+    use custody_ledger::{Ledger, LedgerOptions};
+    use custody_vault::{Access, AuditedVault};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::init(&dir.path().join("ledger"), LedgerOptions::default()).unwrap();
+    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let owner = Access {
+        actor: "key:owner",
+        role: "owner",
+        purpose: Some("billing"),
+        request_id: Some("r1"),
+    };
+    let staff =
+        Access { actor: "key:staff", role: "staff", purpose: Some("billing"), request_id: None };
+    let id = av.insert(&owner, "customers", &jane()).unwrap();
+    let card = av.read(&staff, "customers", &id).unwrap()["card_number"].value.clone().unwrap();
+    assert!(av.reveal(&staff, &card).is_err());
+    assert_eq!(av.reveal(&owner, &card).unwrap(), "4539526018159083");
+    assert!(av.erase(&staff, "customers", &id).is_err());
+    av.erase(&owner, "customers", &id).unwrap();
+    let ledger = av.ledger();
+    assert_eq!(ledger.size().unwrap(), 6);
+    let actions: Vec<String> = (0..6)
+        .map(|i| {
+            let e = custody_ledger::Event::from_canonical(&ledger.leaf(i).unwrap()).unwrap();
+            format!("{} {} {:?}", e.actor, e.action, e.outcome)
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "key:owner record.create Ok",
+            "key:staff record.read Ok",
+            "key:staff token.reveal Denied",
+            "key:owner token.reveal Ok",
+            "key:staff record.erase Denied",
+            "key:owner record.erase Ok",
+        ]
+    );
+    // The ledger holds pseudonyms, never the record id or a value.
+    for i in 0..6 {
+        let leaf = String::from_utf8(ledger.leaf(i).unwrap()).unwrap();
+        assert!(!leaf.contains(&id) && !leaf.contains("4539") && !leaf.contains("jane"), "{leaf}");
+    }
+    assert_eq!(ledger.verify().unwrap().problem, None);
+}
