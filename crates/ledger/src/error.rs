@@ -29,6 +29,9 @@ pub enum Error {
     /// message is the database's (a full disk, an I/O error).
     #[error("the event could not be recorded durably ({0}); treat the access as refused")]
     NotRecorded(String),
+    /// A database other than the embedded one failed (PostgreSQL).
+    #[error("ledger database: {0}")]
+    Backend(String),
     /// The writer thread is gone (the ledger was closed or crashed).
     #[error("the ledger writer has stopped; nothing more can be recorded")]
     Closed,

@@ -111,6 +111,32 @@ fn random_key() -> Result<[u8; 32], Error> {
     Ok(key)
 }
 
+/// Creates the key directory and the two keys, unless they exist.
+fn create_keys(dir: &Path) -> Result<(), Error> {
+    let keys = dir.join(KEY_DIR);
+    fs::create_dir_all(&keys).map_err(io("creating", &keys))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))
+            .map_err(io("protecting", &keys))?;
+    }
+    for name in [SIGNING_KEY, PSEUDONYM_KEY] {
+        let path = keys.join(name);
+        if !path.exists() {
+            write_secret(&path, hex(&random_key()?).as_bytes())?;
+        }
+    }
+    Ok(())
+}
+
+/// Names a new log.
+fn set_origin(store: &mut dyn LogStore) -> Result<(), Error> {
+    let origin = format!("custody.local/ledger/{}", &hex(&random_key()?)[..12]);
+    store.set_meta("origin", &origin)?;
+    store.set_meta("format", "1")
+}
+
 /// Writes a secret file readable by the owner only, durably.
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write as _;
@@ -153,28 +179,27 @@ impl Ledger {
         if Self::exists(dir) {
             return Err(Error::AlreadyInitialised(dir.to_path_buf()));
         }
-        let keys = dir.join(KEY_DIR);
-        fs::create_dir_all(&keys).map_err(io("creating", &keys))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))
-                .map_err(io("protecting", &keys))?;
-        }
-        let signing = keys.join(SIGNING_KEY);
-        let pseudonym = keys.join(PSEUDONYM_KEY);
-        if !signing.exists() {
-            write_secret(&signing, hex(&random_key()?).as_bytes())?;
-        }
-        if !pseudonym.exists() {
-            write_secret(&pseudonym, hex(&random_key()?).as_bytes())?;
-        }
+        create_keys(dir)?;
         let mut store = SqliteStore::open(&dir.join(DB_FILE), true)?;
-        let origin = format!("custody.local/ledger/{}", &hex(&random_key()?)[..12]);
-        store.set_meta("origin", &origin)?;
-        store.set_meta("format", "1")?;
+        set_origin(&mut store)?;
         drop(store);
         Self::open(dir, options)
+    }
+
+    /// Creates a ledger in `store` (for example a [`crate::PgStore`]) with its keys in
+    /// `dir/keys`, and opens it with `writer`, a second handle on the same store.
+    pub fn init_with_stores(
+        dir: &Path,
+        options: LedgerOptions,
+        mut reader: Box<dyn LogStore>,
+        writer: Box<dyn LogStore>,
+    ) -> Result<Ledger, Error> {
+        if reader.meta("origin")?.is_some() {
+            return Err(Error::AlreadyInitialised(dir.to_path_buf()));
+        }
+        create_keys(dir)?;
+        set_origin(reader.as_mut())?;
+        Self::open_with_stores(dir, options, reader, writer)
     }
 
     /// Opens the ledger in `dir`.

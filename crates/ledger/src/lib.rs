@@ -14,6 +14,7 @@ mod ledger;
 pub mod manual;
 pub mod merkle;
 pub mod note;
+mod pg;
 pub mod store;
 
 pub use error::Error;
@@ -23,6 +24,7 @@ pub use ledger::{
     VerifyReport, Witnessed, verify_bundle,
 };
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
+pub use pg::PgStore;
 pub use store::{LogStore, SqliteStore};
 
 /// Lower-case hex of `bytes`.

@@ -325,3 +325,73 @@ proptest::proptest! {
         proptest::prop_assert_eq!(problem.position, target, "{}", problem.what);
     }
 }
+
+/// The same checks against the real PostgreSQL server (127.0.0.1:5432, trust auth, database
+/// `test`; `.ci/run` starts it). Each run uses a schema of its own.
+mod postgres_store {
+    use custody_ledger::{LedgerOptions, PgStore};
+
+    use super::*;
+
+    const PARAMS: &str = "host=127.0.0.1 port=5432 user=postgres dbname=test";
+
+    fn pg_ledger(dir: &Path, schema: &str) -> Ledger {
+        let reader = Box::new(
+            PgStore::connect(PARAMS, schema).expect("PostgreSQL at 127.0.0.1:5432 (see .ci/run)"),
+        );
+        let writer = Box::new(PgStore::connect(PARAMS, schema).unwrap());
+        let options = LedgerOptions { checkpoint_every: 10, ..LedgerOptions::default() };
+        Ledger::init_with_stores(dir, options, reader, writer).unwrap()
+    }
+
+    fn schema(name: &str) -> String {
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        format!("custody_test_{name}_{}_{nanos}", std::process::id())
+    }
+
+    fn drop_schema(schema: &str) {
+        let mut c = postgres::Client::connect(PARAMS, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).unwrap();
+    }
+
+    #[test]
+    fn proofs_verification_and_tampering_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = schema("proofs");
+        let ledger = pg_ledger(dir.path(), &schema);
+        for i in 0..57 {
+            assert_eq!(ledger.append(&event(i)).unwrap(), i);
+        }
+        let cp = ledger.checkpoint().unwrap();
+        for index in [0, 31, 56] {
+            let proof = ledger.inclusion_proof(index, 57).unwrap();
+            assert!(verify_inclusion(
+                &leaf_hash(&ledger.leaf(index).unwrap()),
+                index,
+                57,
+                &proof,
+                &cp.root
+            ));
+        }
+        let proof = ledger.consistency_proof(10, 57).unwrap();
+        assert!(verify_consistency(10, 57, &ledger.root(10).unwrap(), &cp.root, &proof));
+        assert_eq!(ledger.verify().unwrap().problem, None);
+        let bundle = ledger
+            .export(&ExportFilter { from_ms: 0, to_ms: i64::MAX, actor: None, record: None })
+            .unwrap();
+        assert_eq!(verify_bundle(&bundle, &ledger.verifier().to_key_string()).unwrap().events, 57);
+        ledger.close();
+
+        // Tamper with event 23 directly in PostgreSQL.
+        let mut c = postgres::Client::connect(PARAMS, postgres::NoTls).unwrap();
+        c.execute(&format!("UPDATE {schema}.events SET leaf = overlay(leaf placing 'X' from 12 for 1) WHERE idx = 23"), &[]).unwrap();
+        let reader = Box::new(PgStore::connect(PARAMS, &schema).unwrap());
+        let writer = Box::new(PgStore::connect(PARAMS, &schema).unwrap());
+        let ledger =
+            Ledger::open_with_stores(dir.path(), LedgerOptions::default(), reader, writer).unwrap();
+        assert_eq!(ledger.verify().unwrap().problem.expect("detected").position, 23);
+        ledger.close();
+        drop_schema(&schema);
+    }
+}
