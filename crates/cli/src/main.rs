@@ -4,6 +4,7 @@
 //! progress on a terminal and turns errors into a message, a next step and an exit code
 //! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
 
+mod init;
 mod ledger;
 mod progress;
 mod scan;
@@ -40,6 +41,8 @@ struct Cli {
 enum Command {
     /// Find customer data (cards, SSNs, emails, phones, bank details, keys…) in files.
     Scan(scan::ScanArgs),
+    /// Create the data directory: configuration, sealed root key, recovery kit, ledger.
+    Init(init::InitArgs),
     /// The tamper-evident log of every access to customer data.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(&args, &cli.data_dir),
+        Command::Init(args) => init::run(&cli.data_dir, &args),
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
     };
     match result {

@@ -145,3 +145,59 @@ fn the_data_directory_itself_is_not_scanned() {
     assert_eq!(paths, vec!["notes.txt"], "{json}");
     assert_eq!(json["summary"]["files_scanned"], 1);
 }
+
+#[test]
+fn init_seals_the_root_key_and_writes_a_recovery_kit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let short = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["--data-dir", data.to_str().unwrap(), "init"])
+        .env("CUSTODY_PASSPHRASE", "too short")
+        .output()
+        .unwrap();
+    assert_eq!(short.status.code(), Some(2));
+    assert!(text(&short).contains("too short"), "{}", text(&short));
+    assert!(!data.join("config.toml").exists(), "nothing written on a refused passphrase");
+
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let out = custody(&data, &["init", "--passphrase-file", pass.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("recovery-kit.txt"));
+    // The configuration is the vault's default and parses.
+    let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    assert!(custody_vault::Config::parse(&config).is_ok());
+    // Two of the three shares rebuild the key the passphrase unseals.
+    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
+    let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share-1-")).collect();
+    assert_eq!(shares.len(), 3);
+    let from_shares = custody_crypto::recovery::combine(&[shares[0], shares[2]]).unwrap();
+    let sealed = std::fs::read_to_string(data.join("keys/root.sealed")).unwrap();
+    let field =
+        |name: &str| sealed.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
+    let unhex = |s: String| -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    };
+    let seal = custody_crypto::PassphraseSeal {
+        params: custody_crypto::Argon2Params::default(),
+        salt: unhex(field("salt ")).try_into().unwrap(),
+        sealed: unhex(field("sealed ")),
+    };
+    assert_eq!(seal.open(b"correct horse battery staple").unwrap(), from_shares);
+    assert!(seal.open(b"correct horse battery stapler").is_err());
+    // Files with secrets are private; a second init changes nothing.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for f in ["recovery-kit.txt", "keys/root.sealed", "config.toml"] {
+            assert_eq!(
+                std::fs::metadata(data.join(f)).unwrap().permissions().mode() & 0o777,
+                0o600,
+                "{f}"
+            );
+        }
+    }
+    let again = custody(&data, &["init", "--passphrase-file", pass.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(custody(&data, &["ledger", "verify"]).status.success());
+}
