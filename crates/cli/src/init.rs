@@ -109,11 +109,16 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     }
     let pass = passphrase(args)?;
     let keys = data_dir.join("keys");
+    // Tighten only what this command creates: an existing folder the user pointed at (their
+    // home, a share) keeps its permissions.
+    let created_data_dir = !data_dir.exists();
     fs::create_dir_all(&keys).with_context(|| format!("cannot create '{}'", keys.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
+        if created_data_dir {
+            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
+        }
         fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))?;
     }
     let root = Key::random()?;
