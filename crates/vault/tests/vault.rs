@@ -262,3 +262,39 @@ fn every_access_is_in_the_ledger_before_it_happens() {
     }
     assert_eq!(ledger.verify().unwrap().problem, None);
 }
+
+#[test]
+fn no_value_is_released_while_the_ledger_cannot_record() {
+    use custody_ledger::{Ledger, LedgerOptions};
+    use custody_vault::{Access, AuditedVault, Error};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger_dir = dir.path().join("ledger");
+    let ledger = Ledger::init(&ledger_dir, LedgerOptions::default()).unwrap();
+    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let owner =
+        Access { actor: "key:owner", role: "owner", purpose: Some("billing"), request_id: None };
+    let id = av.insert(&owner, "customers", &jane()).unwrap();
+    let staff = Access { actor: "key:staff", role: "staff", ..owner.clone() };
+    let token = av.read(&staff, "customers", &id).unwrap()["card_number"].value.clone().unwrap();
+    assert_ne!(token, "4539526018159083");
+
+    // Another process holds the ledger's write lock: the ledger cannot record (after its
+    // busy timeout), so the reveal must fail closed and release nothing.
+    let blocker = rusqlite::Connection::open(ledger_dir.join("ledger.db")).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let size_before = av.ledger().size().unwrap();
+    let refused = av.reveal(&owner, &token);
+    match &refused {
+        Err(Error::Audit(message)) => assert!(!message.contains("4539"), "{message}"),
+        Err(other) => panic!("expected an audit failure, got {other}"),
+        Ok(_) => panic!("a value was released without being recorded"),
+    }
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+
+    // Once the ledger can write again, access resumes and the log is whole.
+    assert_eq!(av.ledger().size().unwrap(), size_before);
+    assert_eq!(av.reveal(&owner, &token).unwrap(), "4539526018159083");
+    assert_eq!(av.ledger().size().unwrap(), size_before + 1);
+    assert_eq!(av.ledger().verify().unwrap().problem, None);
+}
