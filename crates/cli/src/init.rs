@@ -24,19 +24,24 @@ pub struct InitArgs {
     passphrase_file: Option<PathBuf>,
 }
 
-fn passphrase(args: &InitArgs) -> Result<String> {
-    let raw = match &args.passphrase_file {
+/// The passphrase from `file` (its first line) or `CUSTODY_PASSPHRASE`.
+pub fn read_passphrase(file: Option<&Path>) -> Result<String> {
+    let raw = match file {
         Some(path) => {
             fs::read_to_string(path).with_context(|| format!("cannot read '{}'", path.display()))?
         }
         None => match std::env::var("CUSTODY_PASSPHRASE") {
             Ok(p) => p,
-            Err(_) => bail!(
-                "no passphrase given: use --passphrase-file FILE or set CUSTODY_PASSPHRASE (at least {MIN_PASSPHRASE} characters; a few unrelated words are best)"
-            ),
+            Err(_) => {
+                bail!("no passphrase given: use --passphrase-file FILE or set CUSTODY_PASSPHRASE")
+            }
         },
     };
-    let pass = raw.lines().next().unwrap_or("").trim_end_matches('\r').to_string();
+    Ok(raw.lines().next().unwrap_or("").trim_end_matches('\r').to_string())
+}
+
+fn passphrase(args: &InitArgs) -> Result<String> {
+    let pass = read_passphrase(args.passphrase_file.as_deref())?;
     if pass.chars().count() < MIN_PASSPHRASE {
         bail!(
             "the passphrase is too short: use at least {MIN_PASSPHRASE} characters (a few unrelated words are best)"
@@ -75,6 +80,41 @@ pub fn sealed_root_text(seal: &PassphraseSeal) -> String {
         hex(&seal.salt),
         hex(&seal.sealed)
     )
+}
+
+/// Reads the file [`sealed_root_text`] writes.
+pub fn read_sealed_root(path: &Path) -> Result<PassphraseSeal> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read '{}'", path.display()))?;
+    let broken = || {
+        anyhow::anyhow!(
+            "'{}' is damaged: restore it from a backup or use the recovery kit",
+            path.display()
+        )
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some("custody-root-seal v1") {
+        return Err(broken());
+    }
+    let mut params = Argon2Params::default();
+    let argon = lines.next().and_then(|l| l.strip_prefix("argon2id ")).ok_or_else(broken)?;
+    for part in argon.split(' ') {
+        let (name, value) = part.split_once('=').ok_or_else(broken)?;
+        let value: u32 = value.parse().map_err(|_| broken())?;
+        match name {
+            "m" => params.memory_kib = value,
+            "t" => params.iterations = value,
+            "p" => params.parallelism = value,
+            _ => return Err(broken()),
+        }
+    }
+    let mut field = |name: &str| -> Result<Vec<u8>> {
+        let h = lines.next().and_then(|l| l.strip_prefix(name)).ok_or_else(broken)?;
+        custody_ledger::unhex(h.trim()).ok_or_else(broken)
+    };
+    let salt = field("salt ")?.try_into().map_err(|_| broken())?;
+    let sealed = field("sealed ")?;
+    Ok(PassphraseSeal { params, salt, sealed })
 }
 
 fn recovery_kit(shares: &[String]) -> String {

@@ -7,6 +7,7 @@
 mod init;
 mod ledger;
 mod progress;
+mod records;
 mod scan;
 
 use std::io;
@@ -46,6 +47,9 @@ enum Command {
     /// The tamper-evident log of every access to customer data.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Add, show and erase customer records in the encrypted vault (after `custody init`).
+    #[command(subcommand)]
+    Records(records::RecordsCommand),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(&args, &cli.data_dir),
         Command::Init(args) => init::run(&cli.data_dir, &args),
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
+        Command::Records(command) => records::run(&cli.data_dir, &command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -201,3 +201,93 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
     assert_eq!(again.status.code(), Some(2));
     assert!(custody(&data, &["ledger", "verify"]).status.success());
 }
+
+#[test]
+fn records_are_added_shown_masked_and_erased_through_the_ledger() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    let p = pass.to_str().unwrap();
+    assert!(custody(&data, &["init", "--passphrase-file", p]).status.success());
+
+    // Values come in on standard input, so they never sit in the shell history.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .args(["--data-dir", data.to_str().unwrap(), "records", "add", "customers", "-"])
+        .args(["--passphrase-file", p])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"name=Jane Doe\nemail=Jane.Doe@Example.com\nphone=+1 415 555 0134\ncard_number=4539 5260 1815 9083\nssn=773-12-3456\n",
+        )
+        .unwrap();
+    let added = child.wait_with_output().unwrap();
+    assert!(added.status.success(), "{}", text(&added));
+    let id = String::from_utf8(added.stdout).unwrap().trim().to_string();
+
+    let secrets = ["4539526018159083", "773-12-3456", "jane.doe@example.com", "Jane Doe"];
+    let show = |extra: &[&str]| {
+        let mut args = vec!["records", "show", "customers", &id, "--passphrase-file", p];
+        args.extend_from_slice(extra);
+        custody(&data, &args)
+    };
+    // Masked on the terminal by default, even for the owner.
+    let masked = show(&["--purpose", "billing"]);
+    assert!(masked.status.success(), "{}", text(&masked));
+    for s in secrets {
+        assert!(!text(&masked).contains(s), "{s} shown unmasked:\n{}", text(&masked));
+    }
+    assert!(text(&masked).contains("9083"), "{}", text(&masked));
+    let revealed = show(&["--purpose", "billing", "--reveal"]);
+    assert!(text(&revealed).contains("4539526018159083"), "{}", text(&revealed));
+    assert!(text(&revealed).contains("773-12-3456"));
+    // Staff never sees the SSN or card in full, --reveal or not.
+    let staff = show(&["--role", "staff", "--purpose", "billing", "--reveal"]);
+    assert!(staff.status.success(), "{}", text(&staff));
+    assert!(!text(&staff).contains("4539526018159083") && !text(&staff).contains("773-12-3456"));
+
+    // A wrong passphrase: clear error, exit 2, nothing read, nothing recorded.
+    let before = custody(&data, &["ledger", "verify"]);
+    let wrong = dir.path().join("wrong.txt");
+    std::fs::write(&wrong, "correct horse battery stapler\n").unwrap();
+    let refused = custody(
+        &data,
+        &["records", "show", "customers", &id, "--passphrase-file", wrong.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).contains("wrong passphrase"), "{}", text(&refused));
+    assert_eq!(text(&custody(&data, &["ledger", "verify"])), text(&before));
+
+    // Erase: nothing of the record can be read again; every step is in the ledger.
+    let erased = custody(&data, &["records", "erase", "customers", &id, "--passphrase-file", p]);
+    assert!(erased.status.success(), "{}", text(&erased));
+    let gone = show(&["--purpose", "billing", "--reveal"]);
+    assert_eq!(gone.status.code(), Some(2));
+    for s in secrets {
+        assert!(!text(&gone).contains(s));
+    }
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    // The ledger and vault files hold none of the values.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            for s in secrets {
+                assert!(
+                    !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                    "{s} in {}",
+                    path.display()
+                );
+            }
+        }
+    }
+}

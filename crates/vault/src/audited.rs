@@ -38,6 +38,11 @@ impl AuditedVault {
         &self.ledger
     }
 
+    /// The vault, for what needs no audit (configuration, masking).
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
     fn record(
         &self,
         access: &Access<'_>,

@@ -417,6 +417,13 @@ impl Vault {
         &self.config
     }
 
+    /// `value` as a masked read of `field` would show it (for front ends that mask plain
+    /// values on screen until asked).
+    pub fn mask(&self, collection: &str, field: &str, value: &str) -> Result<String, Error> {
+        let (ty, ..) = self.field_spec(collection, field)?;
+        Ok(custody_detect::mask(mask_kind(field, ty), value))
+    }
+
     /// The KEK version new data keys are wrapped with.
     pub fn kek_version(&self) -> u32 {
         self.kek_version

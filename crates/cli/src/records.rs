@@ -1,0 +1,151 @@
+//! `custody records …`: add, show and erase customer records in the vault, from the command
+//! line. Every access goes through the ledger first (fail closed); values shown on the
+//! terminal are masked unless `--reveal` is given.
+
+use std::collections::BTreeMap;
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use custody_ledger::{Ledger, LedgerOptions};
+use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault};
+
+use crate::EXIT_OK;
+use crate::init;
+
+/// The vault database inside the data directory.
+const VAULT_FILE: &str = "vault.db";
+
+#[derive(Args)]
+pub struct Unlock {
+    /// Read the passphrase from FILE (its first line). Or set CUSTODY_PASSPHRASE.
+    #[arg(long, value_name = "FILE", global = true)]
+    passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum RecordsCommand {
+    /// Add a record: `custody records add customers name='Jane Doe' email=jane@example.com`.
+    /// Give `-` instead of FIELD=VALUE pairs to read one pair per line from standard input
+    /// (keeps values out of the shell history).
+    Add {
+        /// The collection, as named in config.toml.
+        collection: String,
+        /// FIELD=VALUE pairs, or `-` for standard input.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Show a record as the role and purpose allow. Plain values are masked unless --reveal.
+    Show {
+        collection: String,
+        /// The record id `add` printed.
+        id: String,
+        /// The role to read as (see config.toml).
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Why you are reading it (recorded in the ledger; see config.toml).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Print plain values in full instead of masked.
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Erase a record for good: its key is destroyed, nothing of it can be read again.
+    Erase {
+        collection: String,
+        id: String,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+}
+
+fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
+    let config_path = data_dir.join("config.toml");
+    if !config_path.exists() {
+        bail!("'{}' is not set up yet: run `custody init` first", data_dir.display());
+    }
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read '{}'", config_path.display()))?;
+    let config = Config::parse(&text).context("config.toml is not valid")?;
+    let seal = init::read_sealed_root(&data_dir.join("keys").join("root.sealed"))?;
+    let pass = init::read_passphrase(unlock.passphrase_file.as_deref())?;
+    let root = seal.open(pass.as_bytes()).map_err(|_| {
+        anyhow::anyhow!(
+            "wrong passphrase: the vault stays locked (use the recovery kit if it is lost)"
+        )
+    })?;
+    let vault = Vault::open(&data_dir.join(VAULT_FILE), config, root)?;
+    let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+    Ok(AuditedVault::new(vault, ledger))
+}
+
+fn parse_pairs(values: &[String]) -> Result<BTreeMap<String, String>> {
+    let lines: Vec<String> = if values == ["-"] {
+        io::stdin().lock().lines().collect::<io::Result<_>>()?
+    } else {
+        values.to_vec()
+    };
+    let mut map = BTreeMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        // The error names the position, never the text: it may be a customer value.
+        let Some((field, value)) = line.split_once('=') else {
+            bail!("value {} is not FIELD=VALUE", i + 1);
+        };
+        if map.insert(field.trim().to_string(), value.to_string()).is_some() {
+            bail!("field '{}' is given twice", field.trim());
+        }
+    }
+    if map.is_empty() {
+        bail!("no FIELD=VALUE pairs given");
+    }
+    Ok(map)
+}
+
+pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
+    match command {
+        RecordsCommand::Add { collection, values, unlock } => {
+            let values = parse_pairs(values)?;
+            let mut vault = open(data_dir, unlock)?;
+            let access =
+                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+            let id = vault.insert(&access, collection, &values)?;
+            println!("{id}");
+        }
+        RecordsCommand::Show { collection, id, role, purpose, reveal, unlock } => {
+            let vault = open(data_dir, unlock)?;
+            let actor = format!("cli:{role}");
+            let access =
+                Access { actor: &actor, role, purpose: purpose.as_deref(), request_id: None };
+            let fields = vault.read(&access, collection, id)?;
+            let width = fields.keys().map(String::len).max().unwrap_or(0);
+            for (name, field) in &fields {
+                let shown = match (&field.value, field.mode) {
+                    (None, _) => "(not allowed)".to_string(),
+                    (Some(v), ReadMode::Plain) if !reveal => {
+                        vault.vault().mask(collection, name, v)?
+                    }
+                    (Some(v), _) => v.clone(),
+                };
+                println!("{name:width$}  {shown}");
+            }
+        }
+        RecordsCommand::Erase { collection, id, unlock } => {
+            let mut vault = open(data_dir, unlock)?;
+            let access =
+                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+            vault.erase(&access, collection, id)?;
+            println!(
+                "Erased. Nothing of this record can be read again; the ledger keeps that it existed."
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
