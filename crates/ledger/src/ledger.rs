@@ -154,16 +154,10 @@ fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 fn read_key(path: &Path) -> Result<[u8; 32], Error> {
     let text = fs::read_to_string(path).map_err(io("reading key file", path))?;
-    let text = text.trim();
-    if text.len() != 64 {
-        return Err(Error::BadKey(path.to_path_buf()));
-    }
-    let mut key = [0u8; 32];
-    for (i, b) in key.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&text[2 * i..2 * i + 2], 16)
-            .map_err(|_| Error::BadKey(path.to_path_buf()))?;
-    }
-    Ok(key)
+    // `unhex` never slices inside a character, so a damaged file is an error, not a panic.
+    crate::unhex(text.trim())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+        .ok_or_else(|| Error::BadKey(path.to_path_buf()))
 }
 
 use crate::hex;
@@ -851,12 +845,5 @@ pub fn verify_bundle(bundle: &Bundle, key: &str) -> Result<BundleReport, Error> 
 }
 
 fn parse_hash(s: &str) -> Option<Hash> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::unhex(s)?.try_into().ok()
 }

@@ -395,3 +395,21 @@ mod postgres_store {
         drop_schema(&schema);
     }
 }
+
+#[test]
+fn a_damaged_key_file_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    Ledger::init(dir.path(), LedgerOptions::default()).unwrap().close();
+    let key = dir.path().join("keys").join("ledger-signing.key");
+    // 64 bytes, but not 64 hex digits: multi-byte characters that a byte-pair slice would
+    // cut in half, a short key, plain garbage, nothing.
+    let split_chars = format!("a{}", "€".repeat(21));
+    assert_eq!(split_chars.len(), 64);
+    for damaged in [split_chars, "ab".repeat(31), "zz".repeat(32), String::new()] {
+        std::fs::write(&key, &damaged).unwrap();
+        match Ledger::open(dir.path(), LedgerOptions::default()) {
+            Err(e) => assert!(e.to_string().contains("is not a valid key"), "{e}"),
+            Ok(_) => panic!("a damaged key file was accepted"),
+        }
+    }
+}
