@@ -55,6 +55,23 @@ pub enum RecordsCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
+    /// Find records by a searchable field (name, email, phone in the default config).
+    /// Give `-` as VALUE to read it from standard input.
+    Find {
+        collection: String,
+        /// The field to search.
+        field: String,
+        /// The value to look for (normalised first: case, spacing, phone format), or `-`.
+        value: String,
+        /// The role to search as (see config.toml).
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// Why you are searching (recorded in the ledger).
+        #[arg(long)]
+        purpose: Option<String>,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
     /// Erase a record for good: its key is destroyed, nothing of it can be read again.
     Erase {
         collection: String,
@@ -135,6 +152,26 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
                     (Some(v), _) => v.clone(),
                 };
                 println!("{name:width$}  {shown}");
+            }
+        }
+        RecordsCommand::Find { collection, field, value, role, purpose, unlock } => {
+            let value = if value == "-" {
+                let mut line = String::new();
+                io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                value.clone()
+            };
+            let vault = open(data_dir, unlock)?;
+            let actor = format!("cli:{role}");
+            let access =
+                Access { actor: &actor, role, purpose: purpose.as_deref(), request_id: None };
+            let ids = vault.search(&access, collection, field, &value)?;
+            if ids.is_empty() {
+                eprintln!("No record matches.");
+            }
+            for id in ids {
+                println!("{id}");
             }
         }
         RecordsCommand::Erase { collection, id, unlock } => {

@@ -266,6 +266,30 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     assert!(text(&refused).contains("wrong passphrase"), "{}", text(&refused));
     assert_eq!(text(&custody(&data, &["ledger", "verify"])), text(&before));
 
+    // Search by a normalised value; the auditor may not search at all.
+    let find = |value: &str, role: &str| {
+        custody(
+            &data,
+            &[
+                "records",
+                "find",
+                "customers",
+                "email",
+                value,
+                "--role",
+                role,
+                "--passphrase-file",
+                p,
+            ],
+        )
+    };
+    let found = find("  JANE.doe@example.COM ", "owner");
+    assert!(found.status.success(), "{}", text(&found));
+    assert_eq!(String::from_utf8(found.stdout.clone()).unwrap().trim(), id);
+    let denied = find("jane.doe@example.com", "auditor");
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(text(&denied).contains("may not search"), "{}", text(&denied));
+
     // Erase: nothing of the record can be read again; every step is in the ledger.
     let erased = custody(&data, &["records", "erase", "customers", &id, "--passphrase-file", p]);
     assert!(erased.status.success(), "{}", text(&erased));
@@ -274,6 +298,7 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     for s in secrets {
         assert!(!text(&gone).contains(s));
     }
+    assert!(find("jane.doe@example.com", "owner").stdout.is_empty(), "erased, yet found");
     let verify = custody(&data, &["ledger", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
     // The ledger and vault files hold none of the values.

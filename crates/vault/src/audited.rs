@@ -105,6 +105,33 @@ impl AuditedVault {
         self.vault.read(collection, record, access.role, access.purpose)
     }
 
+    /// Finds records by a searchable field (recorded as `record.search` with the field and
+    /// outcome, never the value). Allowed only to a role with `search` that may see the field
+    /// for the purpose, since a match tells that a customer exists.
+    pub fn search(
+        &self,
+        access: &Access<'_>,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<String>, Error> {
+        let fields = vec![field.to_string()];
+        let config = self.vault.config();
+        let may_search = config.roles.get(access.role).is_some_and(|r| r.search)
+            && config.decide(access.role, field, access.purpose) != ReadMode::None;
+        if !may_search {
+            self.record(access, "record.search", collection, None, fields, Outcome::Denied)?;
+            return Err(Error::Forbidden(format!(
+                "role '{}' may not search '{field}' for this purpose",
+                access.role
+            )));
+        }
+        let found = self.vault.search(collection, field, value);
+        let outcome = if found.is_ok() { Outcome::Ok } else { Outcome::Error };
+        self.record(access, "record.search", collection, None, fields, outcome)?;
+        found
+    }
+
     /// Reveals a token (recorded as `token.reveal`, denied attempts too).
     pub fn reveal(&self, access: &Access<'_>, token: &str) -> Result<String, Error> {
         let result = self.vault.reveal(token, access.role, access.purpose);

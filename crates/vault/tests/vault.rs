@@ -298,3 +298,35 @@ fn no_value_is_released_while_the_ledger_cannot_record() {
     assert_eq!(av.ledger().size().unwrap(), size_before + 1);
     assert_eq!(av.ledger().verify().unwrap().problem, None);
 }
+
+#[test]
+fn searches_are_recorded_without_the_value_and_need_permission() {
+    use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+    use custody_vault::{Access, AuditedVault, Error};
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Ledger::init(&dir.path().join("ledger"), LedgerOptions::default()).unwrap();
+    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let access = |role| Access { actor: "key:x", role, purpose: Some("billing"), request_id: None };
+    let id = av.insert(&access("owner"), "customers", &jane()).unwrap();
+    let email = jane()["email"].clone();
+    assert_eq!(av.search(&access("owner"), "customers", "email", &email).unwrap(), [id]);
+    assert!(matches!(
+        av.search(&access("auditor"), "customers", "email", &email),
+        Err(Error::Forbidden(_))
+    ));
+    let ledger = av.ledger();
+    assert_eq!(ledger.size().unwrap(), 3);
+    let outcomes: Vec<(String, Outcome)> = (1..3)
+        .map(|i| {
+            let leaf = ledger.leaf(i).unwrap();
+            let local = email.split('@').next().unwrap().to_lowercase();
+            assert!(!String::from_utf8_lossy(&leaf).to_lowercase().contains(&local));
+            let e = Event::from_canonical(&leaf).unwrap();
+            (e.action, e.outcome)
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("record.search".into(), Outcome::Ok), ("record.search".into(), Outcome::Denied)]
+    );
+}
