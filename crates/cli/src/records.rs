@@ -38,6 +38,18 @@ pub enum RecordsCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
+    /// Change some fields of a record: `custody records update customers ID phone='+1 415 555 0100'`
+    /// (or `-` to read FIELD=VALUE lines from standard input). All or nothing.
+    Update {
+        collection: String,
+        /// The record id `add` printed.
+        id: String,
+        /// FIELD=VALUE pairs, or `-` for standard input.
+        #[arg(required = true, value_name = "FIELD=VALUE")]
+        values: Vec<String>,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
     /// Show a record as the role and purpose allow. Plain values are masked unless --reveal.
     Show {
         collection: String,
@@ -135,6 +147,14 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
                 Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
             let id = vault.insert(&access, collection, &values)?;
             println!("{id}");
+        }
+        RecordsCommand::Update { collection, id, values, unlock } => {
+            let values = parse_pairs(values)?;
+            let mut vault = open(data_dir, unlock)?;
+            let access =
+                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+            vault.update(&access, collection, id, &values)?;
+            println!("Updated {} field(s).", values.len());
         }
         RecordsCommand::Show { collection, id, role, purpose, reveal, unlock } => {
             let vault = open(data_dir, unlock)?;

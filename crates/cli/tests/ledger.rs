@@ -266,6 +266,19 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     assert!(text(&refused).contains("wrong passphrase"), "{}", text(&refused));
     assert_eq!(text(&custody(&data, &["ledger", "verify"])), text(&before));
 
+    // Update is all or nothing: one invalid value and nothing changes.
+    let update = |pairs: &[&str]| {
+        let mut args = vec!["records", "update", "customers", &id, "--passphrase-file", p];
+        args.extend_from_slice(pairs);
+        custody(&data, &args)
+    };
+    let bad = update(&["phone=+1 415 555 0100", "card_number=4539526018159084"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(!text(&bad).contains("4539526018159084"), "{}", text(&bad));
+    assert!(text(&show(&["--purpose", "billing", "--reveal"])).contains("+14155550134"));
+    assert!(update(&["phone=+1 415 555 0100"]).status.success());
+    assert!(text(&show(&["--purpose", "billing", "--reveal"])).contains("+14155550100"));
+
     // Search by a normalised value; the auditor may not search at all.
     let find = |value: &str, role: &str| {
         custody(

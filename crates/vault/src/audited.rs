@@ -105,6 +105,30 @@ impl AuditedVault {
         self.vault.read(collection, record, access.role, access.purpose)
     }
 
+    /// Replaces some fields of a record (recorded as `record.update` with the field names).
+    pub fn update(
+        &mut self,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        let fields: Vec<String> = values.keys().cloned().collect();
+        if !self.vault.config().roles.get(access.role).is_some_and(|r| r.write) {
+            self.record(
+                access,
+                "record.update",
+                collection,
+                Some(record),
+                fields,
+                Outcome::Denied,
+            )?;
+            return Err(Error::Forbidden(format!("role '{}' may not change records", access.role)));
+        }
+        self.record(access, "record.update", collection, Some(record), fields, Outcome::Ok)?;
+        self.vault.update(collection, record, values)
+    }
+
     /// Finds records by a searchable field (recorded as `record.search` with the field and
     /// outcome, never the value). Allowed only to a role with `search` that may see the field
     /// for the purpose, since a match tells that a customer exists.
