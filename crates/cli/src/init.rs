@@ -42,16 +42,22 @@ pub fn read_passphrase(file: Option<&Path>) -> Result<String> {
 
 fn passphrase(args: &InitArgs) -> Result<String> {
     let pass = read_passphrase(args.passphrase_file.as_deref())?;
+    check_strength(&pass)?;
+    Ok(pass)
+}
+
+/// Refuses passphrases too short to resist guessing.
+pub fn check_strength(pass: &str) -> Result<()> {
     if pass.chars().count() < MIN_PASSPHRASE {
         bail!(
             "the passphrase is too short: use at least {MIN_PASSPHRASE} characters (a few unrelated words are best)"
         );
     }
-    Ok(pass)
+    Ok(())
 }
 
 /// Writes `bytes` to a new file only the owner can read.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

@@ -5,6 +5,7 @@
 //! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
 
 mod init;
+mod keys;
 mod ledger;
 mod progress;
 mod records;
@@ -47,6 +48,9 @@ enum Command {
     /// The tamper-evident log of every access to customer data.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
+    /// Rotate the vault's keys, or recover the root key from the recovery kit.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Add, show and erase customer records in the encrypted vault (after `custody init`).
     #[command(subcommand)]
     Records(records::RecordsCommand),
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
         Command::Init(args) => init::run(&cli.data_dir, &args),
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
         Command::Records(command) => records::run(&cli.data_dir, &command),
+        Command::Keys(command) => keys::run(&cli.data_dir, &command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

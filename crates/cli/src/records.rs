@@ -15,13 +15,13 @@ use crate::EXIT_OK;
 use crate::init;
 
 /// The vault database inside the data directory.
-const VAULT_FILE: &str = "vault.db";
+pub const VAULT_FILE: &str = "vault.db";
 
 #[derive(Args)]
 pub struct Unlock {
     /// Read the passphrase from FILE (its first line). Or set CUSTODY_PASSPHRASE.
     #[arg(long, value_name = "FILE", global = true)]
-    passphrase_file: Option<PathBuf>,
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -93,7 +93,19 @@ pub enum RecordsCommand {
     },
 }
 
-fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
+/// The data directory's configuration; an error with the next step if it is not set up.
+pub fn config(data_dir: &Path) -> Result<Config> {
+    let config_path = data_dir.join("config.toml");
+    if !config_path.exists() {
+        bail!("'{}' is not set up yet: run `custody init` first", data_dir.display());
+    }
+    let text = std::fs::read_to_string(&config_path)
+        .with_context(|| format!("cannot read '{}'", config_path.display()))?;
+    Config::parse(&text).context("config.toml is not valid")
+}
+
+/// Unseals the root key and opens the vault and the ledger.
+pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
     let config_path = data_dir.join("config.toml");
     if !config_path.exists() {
         bail!("'{}' is not set up yet: run `custody init` first", data_dir.display());

@@ -329,3 +329,87 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
         }
     }
 }
+
+fn with_stdin(data: &Path, args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let old = write("old.txt", "correct horse battery staple\n");
+    let new = write("new.txt", "a brand new long passphrase\n");
+    assert!(custody(&data, &["init", "--passphrase-file", &old]).status.success());
+    let added = with_stdin(
+        &data,
+        &["records", "add", "customers", "-", "--passphrase-file", &old],
+        "name=Jane Doe\nssn=773-12-3456\n",
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let id = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    let show = |pass: &str| {
+        custody(
+            &data,
+            &["records", "show", "customers", &id, "--purpose", "billing", "--reveal"]
+                .into_iter()
+                .chain(["--passphrase-file", pass])
+                .collect::<Vec<_>>(),
+        )
+    };
+
+    // Rotation keeps every record readable.
+    let rotated = custody(&data, &["keys", "rotate", "--passphrase-file", &old]);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&show(&old)).contains("773-12-3456"));
+
+    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
+    let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share-")).collect();
+    // One share, or shares from another installation's kit, change nothing.
+    let one = with_stdin(&data, &["keys", "recover", "--new-passphrase-file", &new], shares[1]);
+    assert_eq!(one.status.code(), Some(2), "{}", text(&one));
+    let other = dir.path().join("other");
+    assert!(custody(&other, &["init", "--passphrase-file", &old]).status.success());
+    let other_kit = std::fs::read_to_string(other.join("recovery-kit.txt")).unwrap();
+    let foreign: Vec<&str> =
+        other_kit.lines().filter(|l| l.starts_with("custody-share-")).collect();
+    let wrong_kit = with_stdin(
+        &data,
+        &["keys", "recover", "--new-passphrase-file", &new],
+        &format!("{}\n{}\n", foreign[0], foreign[1]),
+    );
+    assert_eq!(wrong_kit.status.code(), Some(2));
+    assert!(text(&wrong_kit).contains("different custody installation"), "{}", text(&wrong_kit));
+    assert!(text(&show(&old)).contains("773-12-3456"), "the old passphrase still works");
+
+    // Two shares of this kit: the new passphrase opens the vault, the old one no longer does.
+    let recovered = with_stdin(
+        &data,
+        &["keys", "recover", "--new-passphrase-file", &new],
+        &format!("{}\n\n{}\n", shares[2], shares[0]),
+    );
+    assert!(recovered.status.success(), "{}", text(&recovered));
+    assert!(text(&show(&new)).contains("773-12-3456"));
+    let refused = show(&old);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).contains("wrong passphrase"));
+    assert!(!data.join("keys/root.sealed.new").exists());
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}

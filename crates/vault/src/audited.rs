@@ -129,6 +129,13 @@ impl AuditedVault {
         self.vault.update(collection, record, values)
     }
 
+    /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The
+    /// caller decides who may; the command line allows only the owner.
+    pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
+        self.record(access, "keys.rotate", "keys", None, Vec::new(), Outcome::Ok)?;
+        self.vault.rotate_keys()
+    }
+
     /// Finds records by a searchable field (recorded as `record.search` with the field and
     /// outcome, never the value). Allowed only to a role with `search` that may see the field
     /// for the purpose, since a match tells that a customer exists.

@@ -1,0 +1,107 @@
+//! `custody keys …`: rotate the vault's key-encryption key, and recover the root key from
+//! the recovery kit when the passphrase is lost.
+
+use std::io::{self, BufRead};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use custody_crypto::{Argon2Params, PassphraseSeal, recovery};
+use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+use custody_vault::{Access, Vault};
+
+use crate::records::{self, Unlock, VAULT_FILE};
+use crate::{EXIT_OK, init};
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Replace the key that wraps every customer's data key (do it yearly, or when someone
+    /// who knew the passphrase leaves). Customer data is not re-encrypted; it stays readable.
+    Rotate {
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// The passphrase is lost: rebuild the root key from two shares of the recovery kit
+    /// (read from standard input, one per line) and seal it under a new passphrase.
+    Recover {
+        /// Read the NEW passphrase from FILE (its first line). Or set CUSTODY_NEW_PASSPHRASE.
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
+    },
+}
+
+fn new_passphrase(file: Option<&Path>) -> Result<String> {
+    let pass = match file {
+        Some(_) => init::read_passphrase(file)?,
+        None => std::env::var("CUSTODY_NEW_PASSPHRASE").map_err(|_| {
+            anyhow::anyhow!(
+                "no new passphrase given: use --new-passphrase-file FILE or set CUSTODY_NEW_PASSPHRASE"
+            )
+        })?,
+    };
+    init::check_strength(&pass)?;
+    Ok(pass)
+}
+
+pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
+    match command {
+        KeysCommand::Rotate { unlock } => {
+            let mut vault = records::open(data_dir, unlock)?;
+            let access =
+                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+            let rewrapped = vault.rotate_keys(&access)?;
+            println!(
+                "Rotated: {rewrapped} customer key(s) re-wrapped under a new key (version {}).",
+                vault.vault().kek_version()
+            );
+        }
+        KeysCommand::Recover { new_passphrase_file } => {
+            let config = records::config(data_dir)?;
+            let sealed_path = data_dir.join("keys").join("root.sealed");
+            if !sealed_path.exists() {
+                bail!("'{}' has no sealed root key: nothing to recover", data_dir.display());
+            }
+            let pass = new_passphrase(new_passphrase_file.as_deref())?;
+            eprintln!("Paste two shares from the recovery kit, one per line, then press Ctrl-D:");
+            let lines: Vec<String> = io::stdin()
+                .lock()
+                .lines()
+                .collect::<io::Result<Vec<String>>>()?
+                .into_iter()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let shares: Vec<&str> = lines.iter().map(String::as_str).collect();
+            let root = recovery::combine(&shares).map_err(|e| {
+                anyhow::anyhow!(
+                    "the shares do not rebuild a key ({e}); check each line against the printed kit"
+                )
+            })?;
+            // Shares from another installation's kit rebuild *a* key, not this one: the vault
+            // must open with it before anything is replaced.
+            let vault_path = data_dir.join(VAULT_FILE);
+            if vault_path.exists() {
+                Vault::open(&vault_path, config, root.clone()).map_err(|_| {
+                    anyhow::anyhow!("these shares belong to a different custody installation; nothing was changed")
+                })?;
+            }
+            // Recorded before it happens, like every other access.
+            if Ledger::exists(data_dir) {
+                let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+                ledger.append(&Event::new("cli:owner", "keys.recover", Outcome::Ok))?;
+                ledger.close();
+            }
+            let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
+            // Write the new seal beside the old one, then swap: a crash leaves one or the other.
+            let fresh = sealed_path.with_extension("sealed.new");
+            let _ = std::fs::remove_file(&fresh);
+            init::write_private(&fresh, init::sealed_root_text(&seal).as_bytes())?;
+            std::fs::rename(&fresh, &sealed_path)
+                .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
+            println!(
+                "Recovered. The vault now opens with the new passphrase; the old one no longer works."
+            );
+        }
+    }
+    Ok(EXIT_OK)
+}
