@@ -1,12 +1,12 @@
-//! `custody keys …`: rotate the vault's key-encryption key, and recover the root key from
-//! the recovery kit when the passphrase is lost.
+//! `custody keys …`: rotate the vault's key-encryption key, change the passphrase, and
+//! recover the root key from the recovery kit when the passphrase is lost.
 
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use custody_crypto::{Argon2Params, PassphraseSeal, recovery};
+use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
 use custody_vault::{Access, Vault};
 
@@ -20,6 +20,14 @@ pub enum KeysCommand {
     Rotate {
         #[command(flatten)]
         unlock: Unlock,
+    },
+    /// Change the passphrase (you need the current one; if it is lost, use `recover`).
+    Passphrase {
+        #[command(flatten)]
+        unlock: Unlock,
+        /// Read the NEW passphrase from FILE (its first line). Or set CUSTODY_NEW_PASSPHRASE.
+        #[arg(long, value_name = "FILE")]
+        new_passphrase_file: Option<PathBuf>,
     },
     /// The passphrase is lost: rebuild the root key from two shares of the recovery kit
     /// (read from standard input, one per line) and seal it under a new passphrase.
@@ -43,6 +51,25 @@ fn new_passphrase(file: Option<&Path>) -> Result<String> {
     Ok(pass)
 }
 
+/// Records `action`, then seals `root` under `pass`: the new seal is written beside the old
+/// one and renamed over it, so a crash leaves one or the other, never neither.
+fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
+    // Recorded before it happens, like every other access.
+    if Ledger::exists(data_dir) {
+        let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+        ledger.append(&Event::new("cli:owner", action, Outcome::Ok))?;
+        ledger.close();
+    }
+    let sealed_path = data_dir.join("keys").join("root.sealed");
+    let seal = PassphraseSeal::seal(root, pass.as_bytes(), Argon2Params::default())?;
+    let fresh = sealed_path.with_extension("sealed.new");
+    let _ = std::fs::remove_file(&fresh);
+    init::write_private(&fresh, init::sealed_root_text(&seal).as_bytes())?;
+    std::fs::rename(&fresh, &sealed_path)
+        .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
+    Ok(())
+}
+
 pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
     match command {
         KeysCommand::Rotate { unlock } => {
@@ -53,6 +80,18 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             println!(
                 "Rotated: {rewrapped} customer key(s) re-wrapped under a new key (version {}).",
                 vault.vault().kek_version()
+            );
+        }
+        KeysCommand::Passphrase { unlock, new_passphrase_file } => {
+            let seal = init::read_sealed_root(&data_dir.join("keys").join("root.sealed"))?;
+            let old = init::read_passphrase(unlock.passphrase_file.as_deref())?;
+            let root = seal.open(old.as_bytes()).map_err(|_| {
+                anyhow::anyhow!("wrong passphrase: nothing was changed (if it is lost, use `custody keys recover`)")
+            })?;
+            let pass = new_passphrase(new_passphrase_file.as_deref())?;
+            reseal(data_dir, &root, &pass, "keys.passphrase")?;
+            println!(
+                "Changed. The vault now opens with the new passphrase; the old one no longer works."
             );
         }
         KeysCommand::Recover { new_passphrase_file } => {
@@ -85,19 +124,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
                     anyhow::anyhow!("these shares belong to a different custody installation; nothing was changed")
                 })?;
             }
-            // Recorded before it happens, like every other access.
-            if Ledger::exists(data_dir) {
-                let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
-                ledger.append(&Event::new("cli:owner", "keys.recover", Outcome::Ok))?;
-                ledger.close();
-            }
-            let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
-            // Write the new seal beside the old one, then swap: a crash leaves one or the other.
-            let fresh = sealed_path.with_extension("sealed.new");
-            let _ = std::fs::remove_file(&fresh);
-            init::write_private(&fresh, init::sealed_root_text(&seal).as_bytes())?;
-            std::fs::rename(&fresh, &sealed_path)
-                .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
+            reseal(data_dir, &root, &pass, "keys.recover")?;
             println!(
                 "Recovered. The vault now opens with the new passphrase; the old one no longer works."
             );

@@ -410,6 +410,22 @@ fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     assert_eq!(refused.status.code(), Some(2));
     assert!(text(&refused).contains("wrong passphrase"));
     assert!(!data.join("keys/root.sealed.new").exists());
+
+    // Changing the passphrase needs the current one.
+    let third = write("third.txt", "yet another long passphrase\n");
+    let change = |current: &str| {
+        custody(
+            &data,
+            &["keys", "passphrase", "--passphrase-file", current, "--new-passphrase-file", &third],
+        )
+    };
+    let denied = change(&old);
+    assert_eq!(denied.status.code(), Some(2));
+    assert!(text(&denied).contains("wrong passphrase"), "{}", text(&denied));
+    assert!(text(&show(&new)).contains("773-12-3456"), "a refused change changes nothing");
+    assert!(change(&new).status.success());
+    assert!(text(&show(&third)).contains("773-12-3456"));
+    assert_eq!(show(&new).status.code(), Some(2));
     let verify = custody(&data, &["ledger", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
