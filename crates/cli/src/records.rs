@@ -64,6 +64,10 @@ pub enum RecordsCommand {
         /// Print plain values in full instead of masked.
         #[arg(long)]
         reveal: bool,
+        /// Print one JSON object (stable: id, collection, fields with mode and value), for
+        /// scripts and data-subject requests. Masked the same way unless --reveal.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         unlock: Unlock,
     },
@@ -150,6 +154,16 @@ fn parse_pairs(values: &[String]) -> Result<BTreeMap<String, String>> {
     Ok(map)
 }
 
+/// The stable JSON name of a read mode.
+fn mode_name(mode: ReadMode) -> &'static str {
+    match mode {
+        ReadMode::Plain => "plain",
+        ReadMode::Token => "token",
+        ReadMode::None => "none",
+        _ => "masked",
+    }
+}
+
 pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
     match command {
         RecordsCommand::Add { collection, values, unlock } => {
@@ -168,22 +182,41 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
             vault.update(&access, collection, id, &values)?;
             println!("Updated {} field(s).", values.len());
         }
-        RecordsCommand::Show { collection, id, role, purpose, reveal, unlock } => {
+        RecordsCommand::Show { collection, id, role, purpose, reveal, json, unlock } => {
             let vault = open(data_dir, unlock)?;
             let actor = format!("cli:{role}");
             let access =
                 Access { actor: &actor, role, purpose: purpose.as_deref(), request_id: None };
             let fields = vault.read(&access, collection, id)?;
-            let width = fields.keys().map(String::len).max().unwrap_or(0);
+            // (name, mode, what to show): plain values masked on screen unless --reveal.
+            let mut shown = Vec::with_capacity(fields.len());
             for (name, field) in &fields {
-                let shown = match (&field.value, field.mode) {
-                    (None, _) => "(not allowed)".to_string(),
+                let (mode, value) = match (&field.value, field.mode) {
+                    (None, _) => ("none", None),
                     (Some(v), ReadMode::Plain) if !reveal => {
-                        vault.vault().mask(collection, name, v)?
+                        ("masked", Some(vault.vault().mask(collection, name, v)?))
                     }
-                    (Some(v), _) => v.clone(),
+                    (Some(v), mode) => (mode_name(mode), Some(v.clone())),
                 };
-                println!("{name:width$}  {shown}");
+                shown.push((name, mode, value));
+            }
+            if *json {
+                let fields: serde_json::Map<String, serde_json::Value> = shown
+                    .into_iter()
+                    .map(|(name, mode, value)| {
+                        (name.clone(), serde_json::json!({ "mode": mode, "value": value }))
+                    })
+                    .collect();
+                println!(
+                    "{}",
+                    serde_json::json!({ "id": id, "collection": collection, "fields": fields })
+                );
+            } else {
+                let width = shown.iter().map(|(n, ..)| n.len()).max().unwrap_or(0);
+                for (name, _, value) in shown {
+                    let value = value.unwrap_or_else(|| "(not allowed)".to_string());
+                    println!("{name:width$}  {value}");
+                }
             }
         }
         RecordsCommand::Find { collection, field, value, role, purpose, unlock } => {

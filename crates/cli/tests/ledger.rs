@@ -249,6 +249,18 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     let revealed = show(&["--purpose", "billing", "--reveal"]);
     assert!(text(&revealed).contains("4539526018159083"), "{}", text(&revealed));
     assert!(text(&revealed).contains("773-12-3456"));
+    // JSON for scripts: the same masking, a stable shape.
+    let json = show(&["--purpose", "billing", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["fields"]["email"]["mode"], "masked");
+    assert_eq!(v["fields"]["ssn"]["mode"], "masked");
+    for s in secrets {
+        assert!(!text(&json).contains(s), "{s} in JSON");
+    }
+    let json = show(&["--purpose", "billing", "--json", "--reveal"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["fields"]["ssn"], serde_json::json!({ "mode": "plain", "value": "773-12-3456" }));
     // Staff never sees the SSN or card in full, --reveal or not.
     let staff = show(&["--role", "staff", "--purpose", "billing", "--reveal"]);
     assert!(staff.status.success(), "{}", text(&staff));
