@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
-use custody_vault::{Access, Vault};
+use custody_vault::Vault;
 
 use crate::records::{self, Unlock, VAULT_FILE};
 use crate::{EXIT_OK, init};
@@ -57,7 +57,7 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
     // Recorded before it happens, like every other access.
     if Ledger::exists(data_dir) {
         let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
-        ledger.append(&Event::new("cli:owner", action, Outcome::Ok))?;
+        ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();
     }
     let sealed_path = data_dir.join("keys").join("root.sealed");
@@ -74,9 +74,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
     match command {
         KeysCommand::Rotate { unlock } => {
             let mut vault = records::open(data_dir, unlock)?;
-            let access =
-                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
-            let rewrapped = vault.rotate_keys(&access)?;
+            let rewrapped = vault.rotate_keys(&records::OWNER)?;
             println!(
                 "Rotated: {rewrapped} customer key(s) re-wrapped under a new key (version {}).",
                 vault.vault().kek_version()

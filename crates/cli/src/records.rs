@@ -97,6 +97,10 @@ pub enum RecordsCommand {
     },
 }
 
+/// The person at the keyboard: the command line acts as the owner for changes.
+pub const OWNER: Access<'static> =
+    Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+
 /// The data directory's configuration; an error with the next step if it is not set up.
 pub fn config(data_dir: &Path) -> Result<Config> {
     let config_path = data_dir.join("config.toml");
@@ -169,17 +173,13 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
         RecordsCommand::Add { collection, values, unlock } => {
             let values = parse_pairs(values)?;
             let mut vault = open(data_dir, unlock)?;
-            let access =
-                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
-            let id = vault.insert(&access, collection, &values)?;
+            let id = vault.insert(&OWNER, collection, &values)?;
             println!("{id}");
         }
         RecordsCommand::Update { collection, id, values, unlock } => {
             let values = parse_pairs(values)?;
             let mut vault = open(data_dir, unlock)?;
-            let access =
-                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
-            vault.update(&access, collection, id, &values)?;
+            vault.update(&OWNER, collection, id, &values)?;
             println!("Updated {} field(s).", values.len());
         }
         RecordsCommand::Show { collection, id, role, purpose, reveal, json, unlock } => {
@@ -241,9 +241,7 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
         }
         RecordsCommand::Erase { collection, id, unlock } => {
             let mut vault = open(data_dir, unlock)?;
-            let access =
-                Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
-            vault.erase(&access, collection, id)?;
+            vault.erase(&OWNER, collection, id)?;
             println!(
                 "Erased. Nothing of this record can be read again; the ledger keeps that it existed."
             );
