@@ -88,6 +88,12 @@ pub enum RecordsCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
+    /// Apply retention now: erase customers inactive longer than config.toml keeps them and
+    /// delete values (card data by default) past their days. Run it daily from a scheduler.
+    Expire {
+        #[command(flatten)]
+        unlock: Unlock,
+    },
     /// Erase a record for good: its key is destroyed, nothing of it can be read again.
     Erase {
         collection: String,
@@ -238,6 +244,18 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
             for id in ids {
                 println!("{id}");
             }
+        }
+        RecordsCommand::Expire { unlock } => {
+            let mut vault = open(data_dir, unlock)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+                .cast_signed();
+            let expired = vault.expire(&OWNER, now)?;
+            println!(
+                "Retention applied: {} record(s) erased, {} value(s) deleted.",
+                expired.records, expired.fields
+            );
         }
         RecordsCommand::Erase { collection, id, unlock } => {
             let mut vault = open(data_dir, unlock)?;

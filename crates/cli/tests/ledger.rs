@@ -315,6 +315,11 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     assert_eq!(denied.status.code(), Some(2));
     assert!(text(&denied).contains("may not search"), "{}", text(&denied));
 
+    // Nothing is past its retention yet.
+    let expire = custody(&data, &["records", "expire", "--passphrase-file", p]);
+    assert!(expire.status.success(), "{}", text(&expire));
+    assert!(text(&expire).contains("0 record(s) erased, 0 value(s) deleted"), "{}", text(&expire));
+
     // Erase: nothing of the record can be read again; every step is in the ledger.
     let erased = custody(&data, &["records", "erase", "customers", &id, "--passphrase-file", p]);
     assert!(erased.status.success(), "{}", text(&erased));

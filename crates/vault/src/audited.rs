@@ -136,6 +136,12 @@ impl AuditedVault {
         self.vault.rotate_keys()
     }
 
+    /// Applies retention as of `now` (recorded as `retention.run` before it happens).
+    pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
+        self.record(access, "retention.run", "vault", None, Vec::new(), Outcome::Ok)?;
+        self.vault.expire(now)
+    }
+
     /// Finds records by a searchable field (recorded as `record.search` with the field and
     /// outcome, never the value). Allowed only to a role with `search` that may see the field
     /// for the purpose, since a match tells that a customer exists.

@@ -101,7 +101,7 @@ pub struct Field {
     /// Tokens that pass Luhn (legacy systems; cards only).
     #[serde(default)]
     pub luhn_valid_tokens: bool,
-    /// Days to keep the value (crypto-shredded after).
+    /// Days to keep the value after it was stored (deleted after, by the retention run).
     #[serde(default)]
     pub retention_days: Option<u32>,
     /// A record must have it.

@@ -20,4 +20,4 @@ pub use config::{
 };
 pub use error::Error;
 pub use normalize::normalize;
-pub use store::{ReadField, Vault};
+pub use store::{Expired, ReadField, Vault};

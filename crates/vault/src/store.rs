@@ -30,11 +30,21 @@ CREATE TABLE IF NOT EXISTS keks (version INTEGER PRIMARY KEY, wrapped BLOB NOT N
 CREATE TABLE IF NOT EXISTS deks (collection TEXT NOT NULL, record TEXT NOT NULL, kek_version INTEGER NOT NULL,
     wrapped BLOB NOT NULL, PRIMARY KEY (collection, record)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fields (collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL,
-    key_version INTEGER NOT NULL, envelope BLOB NOT NULL, token TEXT, PRIMARY KEY (collection, record, field)) WITHOUT ROWID;
+    key_version INTEGER NOT NULL, envelope BLOB NOT NULL, token TEXT, stored_at INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (collection, record, field)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blind (collection TEXT NOT NULL, field TEXT NOT NULL, idx TEXT NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (collection, field, idx, record)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL);
 ";
+
+/// What a retention run removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Expired {
+    /// Whole records erased.
+    pub records: usize,
+    /// Single values removed from records that stay.
+    pub fields: usize,
+}
 
 /// One field as read: the value shown and the mode that was applied.
 #[derive(Clone, PartialEq, Eq)]
@@ -101,6 +111,15 @@ impl Vault {
         // Erased rows must not linger in free pages of the file.
         conn.pragma_update(None, "secure_delete", "ON").map_err(|e| store_err(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| store_err(&e))?;
+        // Vaults made before retention existed: date their values today, so none expires
+        // on the first run because it has no date.
+        if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
+            conn.execute_batch(
+                "ALTER TABLE fields ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
+                 UPDATE fields SET stored_at = CAST(strftime('%s','now') AS INTEGER);",
+            )
+            .map_err(|e| store_err(&e))?;
+        }
         let latest: Option<(u32, Vec<u8>)> = conn
             .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
@@ -216,7 +235,7 @@ impl Vault {
                 }
             };
             tx.execute(
-                "INSERT INTO fields (collection, record, field, key_version, envelope, token) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                "INSERT INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))",
                 params![collection, record, field, envelope, token],
             )
             .map_err(|e| store_err(&e))?;
@@ -349,6 +368,60 @@ impl Vault {
         tx.commit().map_err(|e| store_err(&e))
     }
 
+    /// Applies the configured retention as of `now` (Unix seconds): records of a collection
+    /// with `retention_days` whose newest value is older are erased whole (data key
+    /// destroyed); fields with `retention_days` lose values stored before the cut-off (their
+    /// envelope, token and index are deleted; `secure_delete` zeroes the freed pages). One
+    /// transaction per record erased, one for all fields. Returns what was removed.
+    pub fn expire(&mut self, now: i64) -> Result<Expired, Error> {
+        let mut expired = Expired::default();
+        // A copy, so erasing (which borrows the vault mutably) can run inside the loop.
+        let collections = self.config.collections.clone();
+        let cutoff = |days: u32| now - i64::from(days) * 86_400;
+        for (collection, c) in &collections {
+            let Some(days) = c.retention_days else { continue };
+            let stale: Vec<String> = {
+                let mut stmt = self
+                    .conn
+                    .prepare("SELECT record FROM fields WHERE collection = ?1 GROUP BY record HAVING MAX(stored_at) < ?2")
+                    .map_err(|e| store_err(&e))?;
+                let rows = stmt
+                    .query_map(params![collection, cutoff(days)], |r| r.get(0))
+                    .map_err(|e| store_err(&e))?;
+                rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))?
+            };
+            for record in stale {
+                self.erase(collection, &record)?;
+                expired.records += 1;
+            }
+        }
+        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        for (collection, c) in &collections {
+            for f in &c.fields {
+                let Some(days) = f.retention_days else { continue };
+                let old = params![collection, f.name, cutoff(days)];
+                for table in ["blind", "tokens"] {
+                    tx.execute(
+                        &format!(
+                            "DELETE FROM {table} WHERE collection = ?1 AND field = ?2 AND record IN
+                             (SELECT record FROM fields WHERE collection = ?1 AND field = ?2 AND stored_at < ?3)"
+                        ),
+                        old,
+                    )
+                    .map_err(|e| store_err(&e))?;
+                }
+                expired.fields += tx
+                    .execute(
+                        "DELETE FROM fields WHERE collection = ?1 AND field = ?2 AND stored_at < ?3",
+                        old,
+                    )
+                    .map_err(|e| store_err(&e))?;
+            }
+        }
+        tx.commit().map_err(|e| store_err(&e))?;
+        Ok(expired)
+    }
+
     /// Replaces the values of some fields of a record (validated first; all or nothing).
     pub fn update(
         &mut self,
@@ -390,7 +463,7 @@ impl Vault {
                 .map_err(|e| store_err(&e))?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO fields (collection, record, field, key_version, envelope, token) VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+                "INSERT OR REPLACE INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))",
                 params![collection, record, field, envelope, token],
             )
             .map_err(|e| store_err(&e))?;

@@ -330,3 +330,46 @@ fn searches_are_recorded_without_the_value_and_need_permission() {
         [("record.search".into(), Outcome::Ok), ("record.search".into(), Outcome::Denied)]
     );
 }
+
+#[test]
+fn retention_removes_expired_values_and_then_whole_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let keep = v.insert("customers", &jane()).unwrap();
+    let mut other = jane();
+    other.insert("card_number".into(), "4111 1111 1111 1111".into());
+    let old = v.insert("customers", &other).unwrap();
+    let card_token = v.read("customers", &old, "staff", Some("billing")).unwrap()["card_number"]
+        .value
+        .clone()
+        .unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .cast_signed();
+    let age = |days: i64, fields: &str| {
+        let c = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+        c.execute(
+            &format!("UPDATE fields SET stored_at = ?1 WHERE record = ?2 AND field IN ({fields})"),
+            rusqlite::params![now - days * 86_400, old],
+        )
+        .unwrap();
+    };
+    // Nothing is due yet.
+    assert_eq!(v.expire(now).unwrap(), custody_vault::Expired::default());
+    // Card data past its 90 days goes; the rest of the record stays.
+    age(91, "'card_number', 'card_expiry'");
+    assert_eq!(v.expire(now).unwrap(), custody_vault::Expired { records: 0, fields: 2 });
+    let read = v.read("customers", &old, "owner", Some("billing")).unwrap();
+    assert!(!read.contains_key("card_number") && !read.contains_key("card_expiry"));
+    assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
+    assert!(v.reveal(&card_token, "owner", Some("billing")).is_err());
+    // A customer with no activity for longer than the collection keeps records is erased.
+    age(1096, "SELECT field FROM fields");
+    assert_eq!(v.expire(now).unwrap(), custody_vault::Expired { records: 1, fields: 0 });
+    assert!(v.read("customers", &old, "owner", Some("billing")).is_err());
+    // The other customer is untouched.
+    let kept = v.read("customers", &keep, "owner", Some("billing")).unwrap();
+    assert_eq!(kept["card_number"].value.as_deref(), Some("4539526018159083"));
+}
