@@ -373,3 +373,29 @@ fn retention_removes_expired_values_and_then_whole_records() {
     let kept = v.read("customers", &keep, "owner", Some("billing")).unwrap();
     assert_eq!(kept["card_number"].value.as_deref(), Some("4539526018159083"));
 }
+
+#[test]
+fn a_vault_from_before_retention_dates_its_values_at_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = vault(dir.path()).insert("customers", &jane()).unwrap();
+    // The schema as it was: no storage time.
+    let c = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    c.execute_batch("ALTER TABLE fields DROP COLUMN stored_at").unwrap();
+    drop(c);
+    let mut v = vault(dir.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .cast_signed();
+    // Nothing expires for lack of a date; the clock starts at the upgrade.
+    assert_eq!(v.expire(now).unwrap(), custody_vault::Expired::default());
+    assert_eq!(
+        v.read("customers", &id, "owner", Some("billing")).unwrap()["card_number"].value.as_deref(),
+        Some("4539526018159083")
+    );
+    assert_eq!(
+        v.expire(now + 91 * 86_400).unwrap(),
+        custody_vault::Expired { records: 0, fields: 2 }
+    );
+}
