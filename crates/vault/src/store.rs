@@ -8,7 +8,8 @@
 //! - `fields`: one envelope per field, sealed with the record's data key; associated data
 //!   binds collection, record, field and key version.
 //! - `blind`: blind indexes of searchable fields (HMAC under per-field keys).
-//! - `tokens`: token → (collection, record, field), to reveal through the vault.
+//! - `tokens`: token → (collection, record, field), to reveal through the vault. A card
+//!   token is deterministic, so customers with the same card share it: one row each.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -34,8 +35,11 @@ CREATE TABLE IF NOT EXISTS fields (collection TEXT NOT NULL, record TEXT NOT NUL
     PRIMARY KEY (collection, record, field)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS blind (collection TEXT NOT NULL, field TEXT NOT NULL, idx TEXT NOT NULL, record TEXT NOT NULL,
     PRIMARY KEY (collection, field, idx, record)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS tokens (token TEXT PRIMARY KEY, collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL);
 ";
+
+/// The token map, one row per (token, record, field).
+const TOKENS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tokens (token TEXT NOT NULL, collection TEXT NOT NULL,
+    record TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (token, collection, record, field)) WITHOUT ROWID;";
 
 /// What a retention run removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -111,6 +115,25 @@ impl Vault {
         // Erased rows must not linger in free pages of the file.
         conn.pragma_update(None, "secure_delete", "ON").map_err(|e| store_err(&e))?;
         conn.execute_batch(SCHEMA).map_err(|e| store_err(&e))?;
+        // Vaults made when a token had one row: two customers with the same card shared it,
+        // and erasing the first lost the second's. Rebuild the map from the fields.
+        let tokens_sql: Option<String> = conn
+            .query_row("SELECT sql FROM sqlite_master WHERE name = 'tokens'", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| store_err(&e))?;
+        if tokens_sql.is_some_and(|sql| sql.contains("token TEXT PRIMARY KEY")) {
+            conn.execute_batch(&format!(
+                "BEGIN;
+                 DROP TABLE tokens;
+                 {TOKENS_SCHEMA}
+                 INSERT OR IGNORE INTO tokens (token, collection, record, field)
+                     SELECT token, collection, record, field FROM fields WHERE token IS NOT NULL;
+                 COMMIT;"
+            ))
+            .map_err(|e| store_err(&e))?;
+        } else {
+            conn.execute_batch(TOKENS_SCHEMA).map_err(|e| store_err(&e))?;
+        }
         // Vaults made before retention existed: date their values today, so none expires
         // on the first run because it has no date.
         if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
@@ -327,7 +350,7 @@ impl Vault {
         let row: Option<(String, String, String)> = self
             .conn
             .query_row(
-                "SELECT collection, record, field FROM tokens WHERE token = ?1",
+                "SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1",
                 [token],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
