@@ -76,6 +76,11 @@ fn hex(bytes: &[u8]) -> String {
     custody_ledger::hex(bytes)
 }
 
+/// Where the sealed root key lives in a data directory.
+pub fn sealed_root_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("root.sealed")
+}
+
 /// The sealed root key as a small text file: parameters, salt and envelope.
 pub fn sealed_root_text(seal: &PassphraseSeal) -> String {
     format!(
@@ -169,7 +174,7 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     }
     let root = Key::random()?;
     let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
-    write_private(&keys.join("root.sealed"), sealed_root_text(&seal).as_bytes())?;
+    write_private(&sealed_root_path(data_dir), sealed_root_text(&seal).as_bytes())?;
     let kit_path = data_dir.join("recovery-kit.txt");
     write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;

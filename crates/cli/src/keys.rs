@@ -60,7 +60,7 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
         ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();
     }
-    let sealed_path = data_dir.join("keys").join("root.sealed");
+    let sealed_path = init::sealed_root_path(data_dir);
     let seal = PassphraseSeal::seal(root, pass.as_bytes(), Argon2Params::default())?;
     let fresh = sealed_path.with_extension("sealed.new");
     let _ = std::fs::remove_file(&fresh);
@@ -81,11 +81,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             );
         }
         KeysCommand::Passphrase { unlock, new_passphrase_file } => {
-            let seal = init::read_sealed_root(&data_dir.join("keys").join("root.sealed"))?;
-            let old = init::read_passphrase(unlock.passphrase_file.as_deref())?;
-            let root = seal.open(old.as_bytes()).map_err(|_| {
-                anyhow::anyhow!("wrong passphrase: nothing was changed (if it is lost, use `custody keys recover`)")
-            })?;
+            let root = records::unseal(data_dir, unlock)?;
             let pass = new_passphrase(new_passphrase_file.as_deref())?;
             reseal(data_dir, &root, &pass, "keys.passphrase")?;
             println!(
@@ -94,7 +90,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
         }
         KeysCommand::Recover { new_passphrase_file } => {
             let config = records::config(data_dir)?;
-            let sealed_path = data_dir.join("keys").join("root.sealed");
+            let sealed_path = init::sealed_root_path(data_dir);
             if !sealed_path.exists() {
                 bail!("'{}' has no sealed root key: nothing to recover", data_dir.display());
             }

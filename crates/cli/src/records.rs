@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
+use custody_crypto::Key;
 use custody_ledger::{Ledger, LedgerOptions};
 use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault};
 
@@ -118,22 +119,21 @@ pub fn config(data_dir: &Path) -> Result<Config> {
     Config::parse(&text).context("config.toml is not valid")
 }
 
+/// The root key, unsealed with the passphrase `unlock` names.
+pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
+    let seal = init::read_sealed_root(&init::sealed_root_path(data_dir))?;
+    let pass = init::read_passphrase(unlock.passphrase_file.as_deref())?;
+    seal.open(pass.as_bytes()).map_err(|_| {
+        anyhow::anyhow!(
+            "wrong passphrase: the vault stays locked and nothing was changed (if it is lost, use `custody keys recover` with the recovery kit)"
+        )
+    })
+}
+
 /// Unseals the root key and opens the vault and the ledger.
 pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
-    let config_path = data_dir.join("config.toml");
-    if !config_path.exists() {
-        bail!("'{}' is not set up yet: run `custody init` first", data_dir.display());
-    }
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("cannot read '{}'", config_path.display()))?;
-    let config = Config::parse(&text).context("config.toml is not valid")?;
-    let seal = init::read_sealed_root(&data_dir.join("keys").join("root.sealed"))?;
-    let pass = init::read_passphrase(unlock.passphrase_file.as_deref())?;
-    let root = seal.open(pass.as_bytes()).map_err(|_| {
-        anyhow::anyhow!(
-            "wrong passphrase: the vault stays locked (use the recovery kit if it is lost)"
-        )
-    })?;
+    let config = config(data_dir)?;
+    let root = unseal(data_dir, unlock)?;
     let vault = Vault::open(&data_dir.join(VAULT_FILE), config, root)?;
     let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
     Ok(AuditedVault::new(vault, ledger))
