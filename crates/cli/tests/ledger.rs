@@ -175,13 +175,10 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
     let sealed = std::fs::read_to_string(data.join("keys/root.sealed")).unwrap();
     let field =
         |name: &str| sealed.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
-    let unhex = |s: String| -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
-    };
     let seal = custody_crypto::PassphraseSeal {
         params: custody_crypto::Argon2Params::default(),
-        salt: unhex(field("salt ")).try_into().unwrap(),
-        sealed: unhex(field("sealed ")),
+        salt: custody_ledger::unhex(&field("salt ")).unwrap().try_into().unwrap(),
+        sealed: custody_ledger::unhex(&field("sealed ")).unwrap(),
     };
     assert_eq!(seal.open(b"correct horse battery staple").unwrap(), from_shares);
     assert!(seal.open(b"correct horse battery stapler").is_err());
@@ -204,7 +201,6 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
 
 #[test]
 fn records_are_added_shown_masked_and_erased_through_the_ledger() {
-    use std::io::Write as _;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let pass = dir.path().join("pass.txt");
@@ -213,23 +209,11 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     assert!(custody(&data, &["init", "--passphrase-file", p]).status.success());
 
     // Values come in on standard input, so they never sit in the shell history.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
-        .args(["--data-dir", data.to_str().unwrap(), "records", "add", "customers", "-"])
-        .args(["--passphrase-file", p])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"name=Jane Doe\nemail=Jane.Doe@Example.com\nphone=+1 415 555 0134\ncard_number=4539 5260 1815 9083\nssn=773-12-3456\n",
-        )
-        .unwrap();
-    let added = child.wait_with_output().unwrap();
+    let added = with_stdin(
+        &data,
+        &["records", "add", "customers", "-", "--passphrase-file", p],
+        "name=Jane Doe\nemail=Jane.Doe@Example.com\nphone=+1 415 555 0134\ncard_number=4539 5260 1815 9083\nssn=773-12-3456\n",
+    );
     assert!(added.status.success(), "{}", text(&added));
     let id = String::from_utf8(added.stdout).unwrap().trim().to_string();
 
