@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
 use custody_ledger::{Ledger, LedgerOptions};
-use custody_vault::DEFAULT_CONFIG;
+use custody_vault::{DEFAULT_CONFIG, layout};
 
 use crate::EXIT_OK;
 
@@ -72,62 +72,6 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn hex(bytes: &[u8]) -> String {
-    custody_ledger::hex(bytes)
-}
-
-/// Where the sealed root key lives in a data directory.
-pub fn sealed_root_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("keys").join("root.sealed")
-}
-
-/// The sealed root key as a small text file: parameters, salt and envelope.
-pub fn sealed_root_text(seal: &PassphraseSeal) -> String {
-    format!(
-        "custody-root-seal v1\nargon2id m={} t={} p={}\nsalt {}\nsealed {}\n",
-        seal.params.memory_kib,
-        seal.params.iterations,
-        seal.params.parallelism,
-        hex(&seal.salt),
-        hex(&seal.sealed)
-    )
-}
-
-/// Reads the file [`sealed_root_text`] writes.
-pub fn read_sealed_root(path: &Path) -> Result<PassphraseSeal> {
-    let text =
-        fs::read_to_string(path).with_context(|| format!("cannot read '{}'", path.display()))?;
-    let broken = || {
-        anyhow::anyhow!(
-            "'{}' is damaged: restore it from a backup or use the recovery kit",
-            path.display()
-        )
-    };
-    let mut lines = text.lines();
-    if lines.next() != Some("custody-root-seal v1") {
-        return Err(broken());
-    }
-    let mut params = Argon2Params::default();
-    let argon = lines.next().and_then(|l| l.strip_prefix("argon2id ")).ok_or_else(broken)?;
-    for part in argon.split(' ') {
-        let (name, value) = part.split_once('=').ok_or_else(broken)?;
-        let value: u32 = value.parse().map_err(|_| broken())?;
-        match name {
-            "m" => params.memory_kib = value,
-            "t" => params.iterations = value,
-            "p" => params.parallelism = value,
-            _ => return Err(broken()),
-        }
-    }
-    let mut field = |name: &str| -> Result<Vec<u8>> {
-        let h = lines.next().and_then(|l| l.strip_prefix(name)).ok_or_else(broken)?;
-        custody_ledger::unhex(h.trim()).ok_or_else(broken)
-    };
-    let salt = field("salt ")?.try_into().map_err(|_| broken())?;
-    let sealed = field("sealed ")?;
-    Ok(PassphraseSeal { params, salt, sealed })
-}
-
 fn recovery_kit(shares: &[String]) -> String {
     let mut kit = String::from(
         "CUSTODY RECOVERY KIT\n\
@@ -151,7 +95,7 @@ fn recovery_kit(shares: &[String]) -> String {
 }
 
 pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
-    let config_path = data_dir.join("config.toml");
+    let config_path = data_dir.join(layout::CONFIG_FILE);
     if config_path.exists() {
         bail!(
             "'{}' is already set up (it has a config.toml); nothing was changed",
@@ -174,7 +118,7 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     }
     let root = Key::random()?;
     let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
-    write_private(&sealed_root_path(data_dir), sealed_root_text(&seal).as_bytes())?;
+    write_private(&layout::sealed_root_path(data_dir), layout::sealed_root_text(&seal).as_bytes())?;
     let kit_path = data_dir.join("recovery-kit.txt");
     write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
-use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
+use custody_crypto::{Argon2Params, Key, PassphraseSeal};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
-use custody_vault::Vault;
+use custody_vault::layout;
 
-use crate::records::{self, Unlock, VAULT_FILE};
+use crate::records::{self, Unlock};
 use crate::{EXIT_OK, init};
 
 #[derive(Subcommand)]
@@ -60,11 +60,11 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
         ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();
     }
-    let sealed_path = init::sealed_root_path(data_dir);
+    let sealed_path = layout::sealed_root_path(data_dir);
     let seal = PassphraseSeal::seal(root, pass.as_bytes(), Argon2Params::default())?;
     let fresh = sealed_path.with_extension("sealed.new");
     let _ = std::fs::remove_file(&fresh);
-    init::write_private(&fresh, init::sealed_root_text(&seal).as_bytes())?;
+    init::write_private(&fresh, layout::sealed_root_text(&seal).as_bytes())?;
     std::fs::rename(&fresh, &sealed_path)
         .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
     Ok(())
@@ -89,9 +89,8 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             );
         }
         KeysCommand::Recover { new_passphrase_file } => {
-            let config = records::config(data_dir)?;
-            let sealed_path = init::sealed_root_path(data_dir);
-            if !sealed_path.exists() {
+            records::config(data_dir)?;
+            if !layout::sealed_root_path(data_dir).exists() {
                 bail!("'{}' has no sealed root key: nothing to recover", data_dir.display());
             }
             let pass = new_passphrase(new_passphrase_file.as_deref())?;
@@ -105,19 +104,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
                 .filter(|l| !l.is_empty())
                 .collect();
             let shares: Vec<&str> = lines.iter().map(String::as_str).collect();
-            let root = recovery::combine(&shares).map_err(|e| {
-                anyhow::anyhow!(
-                    "the shares do not rebuild a key ({e}); check each line against the printed kit"
-                )
-            })?;
-            // Shares from another installation's kit rebuild *a* key, not this one: the vault
-            // must open with it before anything is replaced.
-            let vault_path = data_dir.join(VAULT_FILE);
-            if vault_path.exists() {
-                Vault::open(&vault_path, config, root.clone()).map_err(|_| {
-                    anyhow::anyhow!("these shares belong to a different custody installation; nothing was changed")
-                })?;
-            }
+            let root = layout::unseal_with_shares(data_dir, &shares)?;
             reseal(data_dir, &root, &pass, "keys.recover")?;
             println!(
                 "Recovered. The vault now opens with the new passphrase; the old one no longer works."

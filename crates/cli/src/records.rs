@@ -6,17 +6,14 @@ use std::collections::BTreeMap;
 use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use custody_crypto::Key;
 use custody_ledger::{Ledger, LedgerOptions};
-use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault};
+use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault, layout};
 
 use crate::EXIT_OK;
 use crate::init;
-
-/// The vault database inside the data directory.
-pub const VAULT_FILE: &str = "vault.db";
 
 #[derive(Args)]
 pub struct Unlock {
@@ -110,31 +107,20 @@ pub const OWNER: Access<'static> =
 
 /// The data directory's configuration; an error with the next step if it is not set up.
 pub fn config(data_dir: &Path) -> Result<Config> {
-    let config_path = data_dir.join("config.toml");
-    if !config_path.exists() {
-        bail!("'{}' is not set up yet: run `custody init` first", data_dir.display());
-    }
-    let text = std::fs::read_to_string(&config_path)
-        .with_context(|| format!("cannot read '{}'", config_path.display()))?;
-    Config::parse(&text).context("config.toml is not valid")
+    Ok(layout::load_config(data_dir)?)
 }
 
 /// The root key, unsealed with the passphrase `unlock` names.
 pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
-    let seal = init::read_sealed_root(&init::sealed_root_path(data_dir))?;
     let pass = init::read_passphrase(unlock.passphrase_file.as_deref())?;
-    seal.open(pass.as_bytes()).map_err(|_| {
-        anyhow::anyhow!(
-            "wrong passphrase: the vault stays locked and nothing was changed (if it is lost, use `custody keys recover` with the recovery kit)"
-        )
-    })
+    Ok(layout::unseal_with_passphrase(data_dir, &pass)?)
 }
 
 /// Unseals the root key and opens the vault and the ledger.
 pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
     let config = config(data_dir)?;
     let root = unseal(data_dir, unlock)?;
-    let vault = Vault::open(&data_dir.join(VAULT_FILE), config, root)?;
+    let vault = Vault::open(&layout::vault_path(data_dir), config, root)?;
     let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
     Ok(AuditedVault::new(vault, ledger))
 }

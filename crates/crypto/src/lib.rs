@@ -11,9 +11,11 @@
 //! - [`random_token`], [`deterministic_token`], [`ssn_token`]: opaque and SSN-shaped tokens.
 //! - [`PassphraseSeal`]: the root key sealed under an Argon2id passphrase key.
 //! - [`recovery`]: the root key split into a 2-of-3 recovery kit (Shamir).
+//! - [`ApiKeyMac`]: API keys stored only as keyed hashes, checked in constant time.
 //!
 //! The construction, its reasons and its test vectors are in [`manual`].
 
+mod apikey;
 pub mod envelope;
 mod error;
 pub mod hierarchy;
@@ -24,6 +26,7 @@ pub mod recovery;
 mod seal;
 mod token;
 
+pub use apikey::{ApiKeyMac, NewApiKey};
 pub use envelope::{FieldContext, open, seal};
 pub use error::Error;
 pub use index::BlindIndexKey;

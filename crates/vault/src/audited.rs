@@ -1,11 +1,17 @@
 //! Every access through the vault is written to the ledger first. If the event cannot be
 //! recorded durably, the access does not happen (fail closed): no evidence, no access.
+//!
+//! [`Gate`] decides and records: it checks a role against the configuration, appends the
+//! event (allowed or denied) and answers. [`AuditedVault`] is a vault behind a gate. The
+//! server uses the gate on its own, so that the events of concurrent requests share the
+//! ledger's group commits while a single writer batches the vault's.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use custody_ledger::{Event, Ledger, Outcome, Target};
 
-use crate::{Error, ReadField, ReadMode, Vault};
+use crate::{Config, EXPORT_PURPOSE, Error, ReadField, ReadMode, Vault};
 
 /// Who asks, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,47 +26,219 @@ pub struct Access<'a> {
     pub request_id: Option<&'a str>,
 }
 
+/// What an access touches, as the ledger records it.
+struct Touch<'a> {
+    action: &'static str,
+    collection: &'a str,
+    record: Option<&'a str>,
+    fields: Vec<String>,
+}
+
+/// The access decisions, each recorded in the ledger before it takes effect.
+#[derive(Clone, Debug)]
+pub struct Gate {
+    ledger: Arc<Ledger>,
+}
+
+impl Gate {
+    /// A gate writing to `ledger`.
+    pub fn new(ledger: Arc<Ledger>) -> Self {
+        Self { ledger }
+    }
+
+    /// The ledger.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    fn record(&self, access: &Access<'_>, touch: Touch<'_>, outcome: Outcome) -> Result<(), Error> {
+        let mut event = Event::new(access.actor, touch.action, outcome);
+        event.target = Some(Target {
+            collection: touch.collection.to_string(),
+            record: touch.record.map(|r| self.ledger.pseudonym(r)),
+        });
+        event.fields = touch.fields;
+        event.purpose = access.purpose.map(str::to_string);
+        event.request_id = access.request_id.map(str::to_string);
+        self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
+    }
+
+    /// Records the attempt, allowed or denied; a denial is answered with `Forbidden(why)`.
+    fn decide(
+        &self,
+        access: &Access<'_>,
+        touch: Touch<'_>,
+        allowed: bool,
+        why: impl FnOnce() -> String,
+    ) -> Result<(), Error> {
+        if allowed {
+            self.record(access, touch, Outcome::Ok)
+        } else {
+            self.record(access, touch, Outcome::Denied)?;
+            Err(Error::Forbidden(why()))
+        }
+    }
+
+    /// Records an event whose outcome is already known (a reveal, a search result, a
+    /// rotation the caller has allowed).
+    pub fn note(
+        &self,
+        access: &Access<'_>,
+        action: &'static str,
+        collection: &str,
+        outcome: Outcome,
+    ) -> Result<(), Error> {
+        self.record(access, Touch { action, collection, record: None, fields: Vec::new() }, outcome)
+    }
+
+    /// May `access` create a record with these fields? (`record.create`)
+    pub fn create(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        fields: Vec<String>,
+    ) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
+        let touch = Touch { action: "record.create", collection, record: None, fields };
+        self.decide(access, touch, allowed, || {
+            format!("role '{}' may not create records", access.role)
+        })
+    }
+
+    /// Records a read (`record.read`, with the fields the role sees at all).
+    pub fn read(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+    ) -> Result<(), Error> {
+        let fields: Vec<String> = config
+            .collections
+            .get(collection)
+            .map(|c| {
+                c.fields
+                    .iter()
+                    .map(|f| f.name.clone())
+                    .filter(|f| config.decide(access.role, f, access.purpose) != ReadMode::None)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let touch = Touch { action: "record.read", collection, record: Some(record), fields };
+        self.record(access, touch, Outcome::Ok)
+    }
+
+    /// May `access` change these fields of a record? (`record.update`)
+    pub fn update(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+        fields: Vec<String>,
+    ) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
+        let touch = Touch { action: "record.update", collection, record: Some(record), fields };
+        self.decide(access, touch, allowed, || {
+            format!("role '{}' may not change records", access.role)
+        })
+    }
+
+    /// May `access` erase a record? (`record.erase`)
+    pub fn erase(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+    ) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.erase);
+        let touch =
+            Touch { action: "record.erase", collection, record: Some(record), fields: Vec::new() };
+        self.decide(access, touch, allowed, || {
+            format!("role '{}' may not erase records", access.role)
+        })
+    }
+
+    /// May `access` search `field`? Only a role with `search` that may see the field for
+    /// the purpose: a match tells that a customer exists. (`record.search`; the value is
+    /// never recorded.)
+    pub fn search(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        field: &str,
+    ) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.search)
+            && config.decide(access.role, field, access.purpose) != ReadMode::None;
+        let touch =
+            Touch { action: "record.search", collection, record: None, fields: vec![field.into()] };
+        self.decide(access, touch, allowed, || {
+            format!("role '{}' may not search '{field}' for this purpose", access.role)
+        })
+    }
+
+    /// May `access` export a record and the records that refer to it, all in plain?
+    /// Only for the purpose `data_subject_request`, and only a role that reads every field
+    /// of them plain for it. (`record.export`)
+    pub fn export(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+    ) -> Result<(), Error> {
+        let collections = std::iter::once(collection.to_string())
+            .chain(config.referrers(collection).into_iter().map(|(c, _)| c));
+        let mut fields = Vec::new();
+        let mut all_plain = access.purpose == Some(EXPORT_PURPOSE);
+        for c in collections {
+            for f in config.collections.get(&c).map(|c| c.fields.as_slice()).unwrap_or_default() {
+                all_plain &= config.decide(access.role, &f.name, access.purpose) == ReadMode::Plain;
+                fields.push(format!("{c}.{}", f.name));
+            }
+        }
+        let touch = Touch { action: "record.export", collection, record: Some(record), fields };
+        self.decide(access, touch, all_plain, || {
+            format!(
+                "an export needs the purpose '{EXPORT_PURPOSE}' and a role that reads every field plain for it (role '{}')",
+                access.role
+            )
+        })
+    }
+}
+
+/// A record with the records that refer to it, as exported.
+pub type Export = (BTreeMap<String, ReadField>, Vec<(String, String, BTreeMap<String, ReadField>)>);
+
 /// A vault whose every access is recorded in a ledger before it happens.
 #[derive(Debug)]
 pub struct AuditedVault {
     vault: Vault,
-    ledger: Ledger,
+    gate: Gate,
 }
 
 impl AuditedVault {
     /// Joins a vault and its ledger.
     pub fn new(vault: Vault, ledger: Ledger) -> Self {
-        Self { vault, ledger }
+        Self { vault, gate: Gate::new(Arc::new(ledger)) }
+    }
+
+    /// A vault behind an existing gate (several vault connections, one ledger).
+    pub fn with_gate(vault: Vault, gate: Gate) -> Self {
+        Self { vault, gate }
     }
 
     /// The ledger (for checkpoints and verification).
     pub fn ledger(&self) -> &Ledger {
-        &self.ledger
+        self.gate.ledger()
     }
 
     /// The vault, for what needs no audit (configuration, masking).
     pub fn vault(&self) -> &Vault {
         &self.vault
-    }
-
-    fn record(
-        &self,
-        access: &Access<'_>,
-        action: &str,
-        collection: &str,
-        record: Option<&str>,
-        fields: Vec<String>,
-        outcome: Outcome,
-    ) -> Result<(), Error> {
-        let mut event = Event::new(access.actor, action, outcome);
-        event.target = Some(Target {
-            collection: collection.to_string(),
-            record: record.map(|r| self.ledger.pseudonym(r)),
-        });
-        event.fields = fields;
-        event.purpose = access.purpose.map(str::to_string);
-        event.request_id = access.request_id.map(str::to_string);
-        self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
     /// Creates a record (recorded as `record.create`).
@@ -70,38 +248,19 @@ impl AuditedVault {
         collection: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<String, Error> {
-        let fields: Vec<String> = values.keys().cloned().collect();
-        if !self.vault.config().roles.get(access.role).is_some_and(|r| r.write) {
-            self.record(access, "record.create", collection, None, fields, Outcome::Denied)?;
-            return Err(Error::Forbidden(format!("role '{}' may not create records", access.role)));
-        }
-        self.record(access, "record.create", collection, None, fields, Outcome::Ok)?;
+        let fields = values.keys().cloned().collect();
+        self.gate.create(self.vault.config(), access, collection, fields)?;
         self.vault.insert(collection, values)
     }
 
-    /// Reads a record (recorded as `record.read`, with the fields read plain).
+    /// Reads a record (recorded as `record.read`, with the fields read).
     pub fn read(
         &self,
         access: &Access<'_>,
         collection: &str,
         record: &str,
     ) -> Result<BTreeMap<String, ReadField>, Error> {
-        let fields: Vec<String> = self
-            .vault
-            .config()
-            .collections
-            .get(collection)
-            .map(|c| {
-                c.fields
-                    .iter()
-                    .map(|f| f.name.clone())
-                    .filter(|f| {
-                        self.vault.config().decide(access.role, f, access.purpose) != ReadMode::None
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.record(access, "record.read", collection, Some(record), fields, Outcome::Ok)?;
+        self.gate.read(self.vault.config(), access, collection, record)?;
         self.vault.read(collection, record, access.role, access.purpose)
     }
 
@@ -113,38 +272,26 @@ impl AuditedVault {
         record: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
-        let fields: Vec<String> = values.keys().cloned().collect();
-        if !self.vault.config().roles.get(access.role).is_some_and(|r| r.write) {
-            self.record(
-                access,
-                "record.update",
-                collection,
-                Some(record),
-                fields,
-                Outcome::Denied,
-            )?;
-            return Err(Error::Forbidden(format!("role '{}' may not change records", access.role)));
-        }
-        self.record(access, "record.update", collection, Some(record), fields, Outcome::Ok)?;
+        let fields = values.keys().cloned().collect();
+        self.gate.update(self.vault.config(), access, collection, record, fields)?;
         self.vault.update(collection, record, values)
     }
 
     /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The
     /// caller decides who may; the command line allows only the owner.
     pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
-        self.record(access, "keys.rotate", "keys", None, Vec::new(), Outcome::Ok)?;
+        self.gate.note(access, "keys.rotate", "keys", Outcome::Ok)?;
         self.vault.rotate_keys()
     }
 
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).
     pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
-        self.record(access, "retention.run", "vault", None, Vec::new(), Outcome::Ok)?;
+        self.gate.note(access, "retention.run", "vault", Outcome::Ok)?;
         self.vault.expire(now)
     }
 
     /// Finds records by a searchable field (recorded as `record.search` with the field and
-    /// outcome, never the value). Allowed only to a role with `search` that may see the field
-    /// for the purpose, since a match tells that a customer exists.
+    /// whether it was allowed, never the value).
     pub fn search(
         &self,
         access: &Access<'_>,
@@ -152,21 +299,8 @@ impl AuditedVault {
         field: &str,
         value: &str,
     ) -> Result<Vec<String>, Error> {
-        let fields = vec![field.to_string()];
-        let config = self.vault.config();
-        let may_search = config.roles.get(access.role).is_some_and(|r| r.search)
-            && config.decide(access.role, field, access.purpose) != ReadMode::None;
-        if !may_search {
-            self.record(access, "record.search", collection, None, fields, Outcome::Denied)?;
-            return Err(Error::Forbidden(format!(
-                "role '{}' may not search '{field}' for this purpose",
-                access.role
-            )));
-        }
-        let found = self.vault.search(collection, field, value);
-        let outcome = if found.is_ok() { Outcome::Ok } else { Outcome::Error };
-        self.record(access, "record.search", collection, None, fields, outcome)?;
-        found
+        self.gate.search(self.vault.config(), access, collection, field)?;
+        self.vault.search(collection, field, value)
     }
 
     /// Reveals a token (recorded as `token.reveal`, denied attempts too).
@@ -178,29 +312,31 @@ impl AuditedVault {
             Err(_) => Outcome::Error,
         };
         // The value is released only once the event is durable.
-        self.record(access, "token.reveal", "tokens", None, Vec::new(), outcome)?;
+        self.gate.note(access, "token.reveal", "tokens", outcome)?;
         result
     }
 
-    /// Erases a record (recorded as `record.erase`).
+    /// Erases a record and the records that refer to it (recorded as `record.erase`).
+    /// Returns how many linked records were erased with it.
     pub fn erase(
         &mut self,
         access: &Access<'_>,
         collection: &str,
         record: &str,
-    ) -> Result<(), Error> {
-        if !self.vault.config().roles.get(access.role).is_some_and(|r| r.erase) {
-            self.record(
-                access,
-                "record.erase",
-                collection,
-                Some(record),
-                Vec::new(),
-                Outcome::Denied,
-            )?;
-            return Err(Error::Forbidden(format!("role '{}' may not erase records", access.role)));
-        }
-        self.record(access, "record.erase", collection, Some(record), Vec::new(), Outcome::Ok)?;
+    ) -> Result<usize, Error> {
+        self.gate.erase(self.vault.config(), access, collection, record)?;
         self.vault.erase(collection, record)
+    }
+
+    /// A data-subject export: the record and every record that refers to it, plain
+    /// (recorded as `record.export`; see [`Gate::export`] for who may).
+    pub fn export(
+        &self,
+        access: &Access<'_>,
+        collection: &str,
+        record: &str,
+    ) -> Result<Export, Error> {
+        self.gate.export(self.vault.config(), access, collection, record)?;
+        self.vault.export(collection, record, access.role, access.purpose)
     }
 }

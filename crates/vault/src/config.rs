@@ -107,6 +107,10 @@ pub struct Field {
     /// A record must have it.
     #[serde(default)]
     pub required: bool,
+    /// For a `reference` field: the collection whose record ids it holds. Records that
+    /// refer to a record are exported and erased with it (a customer's orders).
+    #[serde(default)]
+    pub references: Option<String>,
 }
 
 /// A collection of records.
@@ -169,7 +173,29 @@ pub struct Config {
     pub collections: BTreeMap<String, Collection>,
     /// Roles by name.
     pub roles: BTreeMap<String, Role>,
+    /// Limits the server applies.
+    #[serde(default)]
+    pub limits: Limits,
 }
+
+/// Limits the server applies to each API key and request.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Plain reads and token reveals one API key may make per minute (429 past it).
+    pub reveals_per_minute: u32,
+    /// Largest request body accepted, in bytes (413 past it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { reveals_per_minute: 600, max_body_bytes: 64 * 1024 }
+    }
+}
+
+/// The purpose a data-subject export must state.
+pub const EXPORT_PURPOSE: &str = "data_subject_request";
 
 /// The configuration written by `custody init`: commented, with the defaults.
 pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
@@ -210,6 +236,20 @@ impl Config {
         }
         for (name, collection) in &self.collections {
             for field in &collection.fields {
+                if let Some(target) = &field.references {
+                    if field.ty != FieldType::Reference || !field.searchable {
+                        return Err(Error::Config(format!(
+                            "collection '{name}', field '{}': `references` needs type = \"reference\" and searchable = true",
+                            field.name
+                        )));
+                    }
+                    if !self.collections.contains_key(target) {
+                        return Err(Error::Config(format!(
+                            "collection '{name}', field '{}': references unknown collection '{target}'",
+                            field.name
+                        )));
+                    }
+                }
                 if field.token == TokenKind::FormatPreserving
                     && !matches!(field.ty, FieldType::CardNumber | FieldType::Ssn)
                 {
@@ -221,6 +261,20 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The fields of other collections that refer to records of `collection`, as
+    /// (collection, field) pairs.
+    pub fn referrers(&self, collection: &str) -> Vec<(String, String)> {
+        self.collections
+            .iter()
+            .flat_map(|(name, c)| {
+                c.fields
+                    .iter()
+                    .filter(|f| f.references.as_deref() == Some(collection))
+                    .map(move |f| (name.clone(), f.name.clone()))
+            })
+            .collect()
     }
 
     /// How `role` reads `field` for `purpose`. Deny by default: an unknown role or an

@@ -10,12 +10,18 @@ pub enum Error {
     /// No such collection, record or token.
     #[error("not found: {0}")]
     NotFound(String),
+    /// It exists already (a key name, a record).
+    #[error("already exists: {0}")]
+    Conflict(String),
     /// The role or purpose does not allow it.
     #[error("not allowed: {0}")]
     Forbidden(String),
     /// The access could not be recorded in the ledger, so it was refused (fail closed).
     #[error("the access could not be recorded, so it was refused: {0}")]
     Audit(String),
+    /// The root key could not be unsealed (wrong passphrase or shares, damaged seal).
+    #[error("{0}")]
+    Locked(String),
     /// The database failed.
     #[error("vault database: {0}")]
     Store(String),

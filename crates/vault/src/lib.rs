@@ -7,16 +7,19 @@
 //! ([`Config::decide`]: a read mode per role, field and purpose, deny by default). Storage,
 //! encryption (custody-crypto), retention and erasure build on it.
 
+mod apikeys;
 mod audited;
 mod config;
 mod error;
+pub mod layout;
 mod normalize;
 mod store;
 
-pub use audited::{Access, AuditedVault};
+pub use apikeys::ApiKeyInfo;
+pub use audited::{Access, AuditedVault, Export, Gate};
 pub use config::{
-    Collection, Config, DEFAULT_CONFIG, Field, FieldRule, FieldType, ReadMode, Role, Sensitivity,
-    TokenKind,
+    Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
+    ReadMode, Role, Sensitivity, TokenKind,
 };
 pub use error::Error;
 pub use normalize::normalize;

@@ -134,6 +134,7 @@ impl Vault {
         } else {
             conn.execute_batch(TOKENS_SCHEMA).map_err(|e| store_err(&e))?;
         }
+        conn.execute_batch(crate::apikeys::API_KEYS_SCHEMA).map_err(|e| store_err(&e))?;
         // Vaults made before retention existed: date their values today, so none expires
         // on the first run because it has no date.
         if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
@@ -232,7 +233,7 @@ impl Vault {
         let dek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped = wrap_dek(&self.kek, self.kek_version, collection, &record, &dek)
             .map_err(|e| crypto_err(&e))?;
-        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
         tx.execute(
             "INSERT INTO deks (collection, record, kek_version, wrapped) VALUES (?1, ?2, ?3, ?4)",
             params![collection, record, wrapped.kek_version, wrapped.envelope],
@@ -368,27 +369,77 @@ impl Vault {
             .ok_or_else(|| Error::NotFound("token".into()))
     }
 
-    /// Erases a record: its data key, blind indexes, tokens and sealed fields. Afterwards
-    /// nothing of it can be decrypted, searched or revealed.
-    pub fn erase(&mut self, collection: &str, record: &str) -> Result<(), Error> {
-        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
-        let gone = tx
-            .execute(
-                "DELETE FROM deks WHERE collection = ?1 AND record = ?2",
-                params![collection, record],
-            )
-            .map_err(|e| store_err(&e))?;
-        if gone == 0 {
-            return Err(Error::NotFound(format!("record in '{collection}'")));
+    /// The records of other collections that refer to this one (a customer's orders), as
+    /// (collection, record) pairs.
+    pub fn linked(&self, collection: &str, record: &str) -> Result<Vec<(String, String)>, Error> {
+        let mut out = Vec::new();
+        for (c, field) in self.config.referrers(collection) {
+            for r in self.search(&c, &field, record)? {
+                out.push((c.clone(), r));
+            }
         }
-        for table in ["blind", "tokens", "fields"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2"),
-                params![collection, record],
-            )
-            .map_err(|e| store_err(&e))?;
+        Ok(out)
+    }
+
+    /// Erases a record and the records that refer to it (a customer's orders): data keys,
+    /// blind indexes, tokens and sealed fields, all or nothing. Afterwards nothing of them
+    /// can be decrypted, searched or revealed. Returns how many linked records went too.
+    pub fn erase(&mut self, collection: &str, record: &str) -> Result<usize, Error> {
+        let linked = self.linked(collection, record)?;
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
+        let mut first = true;
+        for (c, r) in std::iter::once((collection, record))
+            .chain(linked.iter().map(|(c, r)| (c.as_str(), r.as_str())))
+        {
+            let gone = tx
+                .execute("DELETE FROM deks WHERE collection = ?1 AND record = ?2", params![c, r])
+                .map_err(|e| store_err(&e))?;
+            if gone == 0 && first {
+                return Err(Error::NotFound(format!("record in '{collection}'")));
+            }
+            first = false;
+            for table in ["blind", "tokens", "fields"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2"),
+                    params![c, r],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
         }
-        tx.commit().map_err(|e| store_err(&e))
+        tx.commit().map_err(|e| store_err(&e))?;
+        Ok(linked.len())
+    }
+
+    /// A record and the records that refer to it, read as `role` for `purpose`.
+    pub fn export(
+        &self,
+        collection: &str,
+        record: &str,
+        role: &str,
+        purpose: Option<&str>,
+    ) -> Result<crate::audited::Export, Error> {
+        let main = self.read(collection, record, role, purpose)?;
+        let mut linked = Vec::new();
+        for (c, r) in self.linked(collection, record)? {
+            let fields = self.read(&c, &r, role, purpose)?;
+            linked.push((c, r, fields));
+        }
+        Ok((main, linked))
+    }
+
+    /// Runs `work` in one transaction: the operations inside keep their own all-or-nothing
+    /// savepoints, and are made durable together by one commit (group commit). If the
+    /// commit fails, none of them happened.
+    pub fn batch<T>(&mut self, work: impl FnOnce(&mut Self) -> T) -> Result<T, Error> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
+        let out = work(self);
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(store_err(&e))
+            }
+        }
     }
 
     /// Applies the configured retention as of `now` (Unix seconds): records of a collection
@@ -414,11 +465,15 @@ impl Vault {
                 rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))?
             };
             for record in stale {
-                self.erase(collection, &record)?;
-                expired.records += 1;
+                // A linked record may already have gone with its customer.
+                match self.erase(collection, &record) {
+                    Ok(linked) => expired.records += 1 + linked,
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
-        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
         for (collection, c) in &collections {
             for f in &c.fields {
                 let Some(days) = f.retention_days else { continue };
@@ -474,7 +529,7 @@ impl Vault {
                 .then(|| BlindIndexKey::derive(&self.root, collection, field).index(&value));
             prepared.push((field.clone(), envelope, token, index));
         }
-        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
         for (field, envelope, token, index) in prepared {
             for table in ["blind", "tokens"] {
                 tx.execute(
@@ -511,6 +566,14 @@ impl Vault {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn root_key(&self) -> &Key {
+        &self.root
     }
 
     /// `value` as a masked read of `field` would show it (for front ends that mask plain
@@ -551,7 +614,7 @@ impl Vault {
                 .map_err(|e| crypto_err(&e))?;
             rewrapped.push((collection, record, new));
         }
-        let tx = self.conn.transaction().map_err(|e| store_err(&e))?;
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
         tx.execute(
             "INSERT INTO keks (version, wrapped) VALUES (?1, ?2)",
             params![new_version, wrapped_kek],

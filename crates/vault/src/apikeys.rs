@@ -1,0 +1,142 @@
+//! API keys: who may call the server, with which role. A key is random and shown once; the
+//! vault keeps only its keyed hash (custody-crypto's [`ApiKeyMac`], under a key derived from
+//! the root), so keys can be checked only while the vault is unsealed, and a copy of the
+//! database neither reveals one nor accepts a forged one. Revocation takes effect on the
+//! next request: every request reads the key's row.
+
+use custody_crypto::ApiKeyMac;
+use rusqlite::{OptionalExtension, params};
+
+use crate::{Error, Vault};
+
+pub(crate) const API_KEYS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, tag BLOB NOT NULL, created_at INTEGER NOT NULL,
+    revoked_at INTEGER) WITHOUT ROWID;";
+
+/// An API key as listed (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiKeyInfo {
+    /// Its public id (the part after `ck_`).
+    pub id: String,
+    /// The name it was given.
+    pub name: String,
+    /// Its role.
+    pub role: String,
+    /// When it was made (Unix seconds).
+    pub created_at: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at: Option<i64>,
+}
+
+fn store_err(e: &rusqlite::Error) -> Error {
+    Error::Store(e.to_string())
+}
+
+impl Vault {
+    /// Makes a new API key for `role`; returns the credential, to show once.
+    pub fn create_api_key(&self, name: &str, role: &str) -> Result<(ApiKeyInfo, String), Error> {
+        if !self.config().roles.contains_key(role) {
+            return Err(Error::Invalid {
+                field: "role".into(),
+                rule: "is not a role in config.toml",
+            });
+        }
+        if name.trim().is_empty() || name.len() > 100 {
+            return Err(Error::Invalid {
+                field: "name".into(),
+                rule: "must be 1 to 100 characters",
+            });
+        }
+        let key = ApiKeyMac::derive(self.root_key())
+            .generate()
+            .map_err(|e| Error::Crypto(e.to_string()))?;
+        let created = self
+            .conn()
+            .execute(
+                "INSERT INTO api_keys (id, name, role, tag, created_at) VALUES (?1, ?2, ?3, ?4, CAST(strftime('%s','now') AS INTEGER))",
+                params![key.id, name, role, key.tag.as_slice()],
+            );
+        match created {
+            Ok(_) => {}
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                return Err(Error::Conflict(format!("an API key named '{name}' exists")));
+            }
+            Err(e) => return Err(store_err(&e)),
+        }
+        let info = self.api_key_by("id", &key.id)?.expect("just inserted");
+        Ok((info, key.credential.clone()))
+    }
+
+    fn api_key_by(&self, column: &str, value: &str) -> Result<Option<ApiKeyInfo>, Error> {
+        self.conn()
+            .query_row(
+                &format!("SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE {column} = ?1"),
+                [value],
+                |r| {
+                    Ok(ApiKeyInfo {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        created_at: r.get(3)?,
+                        revoked_at: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| store_err(&e))
+    }
+
+    /// Every API key, oldest first.
+    pub fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, Error> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at, name")
+            .map_err(|e| store_err(&e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ApiKeyInfo {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    role: r.get(2)?,
+                    created_at: r.get(3)?,
+                    revoked_at: r.get(4)?,
+                })
+            })
+            .map_err(|e| store_err(&e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
+    }
+
+    /// Revokes the key named `name` (or with that id): it stops working at once.
+    pub fn revoke_api_key(&self, name: &str) -> Result<ApiKeyInfo, Error> {
+        let key = match self.api_key_by("name", name)? {
+            Some(k) => k,
+            None => self
+                .api_key_by("id", name)?
+                .ok_or_else(|| Error::NotFound(format!("API key '{name}'")))?,
+        };
+        self.conn()
+            .execute(
+                "UPDATE api_keys SET revoked_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = ?1 AND revoked_at IS NULL",
+                [&key.id],
+            )
+            .map_err(|e| store_err(&e))?;
+        self.api_key_by("id", &key.id).map(|k| k.expect("exists"))
+    }
+
+    /// The key a presented credential belongs to, if it is valid and not revoked.
+    pub fn authenticate(&self, credential: &str) -> Result<Option<ApiKeyInfo>, Error> {
+        let Some(id) = ApiKeyMac::id_of(credential) else { return Ok(None) };
+        let row: Option<(Vec<u8>, Option<i64>)> = self
+            .conn()
+            .prepare_cached("SELECT tag, revoked_at FROM api_keys WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| store_err(&e))?;
+        let Some((tag, revoked)) = row else { return Ok(None) };
+        if revoked.is_some() || !ApiKeyMac::derive(self.root_key()).verify(credential, &tag) {
+            return Ok(None);
+        }
+        self.api_key_by("id", id)
+    }
+}
