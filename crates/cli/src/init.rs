@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
-use custody_ledger::{Ledger, LedgerOptions};
-use custody_vault::{DEFAULT_CONFIG, layout};
+use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+use custody_vault::{Config, DEFAULT_CONFIG, Vault, layout};
 
 use crate::EXIT_OK;
 
@@ -122,15 +122,27 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     let kit_path = data_dir.join("recovery-kit.txt");
     write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;
-    if !Ledger::exists(data_dir) {
-        Ledger::init(data_dir, LedgerOptions::default())?.close();
-    }
+    let ledger = if Ledger::exists(data_dir) {
+        Ledger::open(data_dir, LedgerOptions::default())?
+    } else {
+        Ledger::init(data_dir, LedgerOptions::default())?
+    };
+    // The vault and its first API key, for the owner's programs and `custody serve`.
+    let vault = Vault::open(&layout::vault_path(data_dir), Config::parse(DEFAULT_CONFIG)?, root)?;
+    ledger.append(&Event::new("cli:owner", "apikey.create", Outcome::Ok))?;
+    let (_, credential) = vault.create_api_key("owner", "owner")?;
+    ledger.close();
     println!("Set up {}:", data_dir.display());
     println!("  config.toml        what the vault keeps and who may read it (edit to suit)");
     println!("  keys/              the sealed root key and the ledger keys (back up offline)");
     println!(
         "  recovery-kit.txt   three recovery shares: print, store apart, then delete the file"
     );
+    println!();
+    println!("The owner's API key (for `custody serve`; shown only this once, so store it in a");
+    println!("password manager now):");
+    println!("  {credential}");
+    println!();
     println!("Next step: print {} now, then delete it.", kit_path.display());
     Ok(EXIT_OK)
 }

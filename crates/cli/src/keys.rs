@@ -15,6 +15,33 @@ use crate::{EXIT_OK, init};
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
+    /// Make an API key for a program or person: `custody keys create --name shop-site --role app`.
+    /// The key is shown once; the vault keeps only a keyed hash of it.
+    Create {
+        /// A name to recognise it by (unique).
+        #[arg(long)]
+        name: String,
+        /// Its role, as named in config.toml (owner, staff, app, auditor).
+        #[arg(long)]
+        role: String,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// List the API keys (names, roles, dates; never the keys themselves).
+    List {
+        #[command(flatten)]
+        unlock: Unlock,
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an API key by name or id: it stops working at once.
+    Revoke {
+        /// The key's name (or id).
+        name: String,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
     /// Replace the key that wraps every customer's data key (do it yearly, or when someone
     /// who knew the passphrase leaves). Customer data is not re-encrypted; it stays readable.
     Rotate {
@@ -72,6 +99,46 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
 
 pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
     match command {
+        KeysCommand::Create { name, role, unlock } => {
+            let vault = records::open(data_dir, unlock)?;
+            vault.ledger().append(&Event::new(
+                records::OWNER.actor,
+                "apikey.create",
+                Outcome::Ok,
+            ))?;
+            let (info, credential) = vault.vault().create_api_key(name, role)?;
+            println!("API key '{}' (role {}), shown only this once:", info.name, info.role);
+            println!("{credential}");
+        }
+        KeysCommand::List { unlock, json } => {
+            let vault = records::open(data_dir, unlock)?;
+            let keys = vault.vault().list_api_keys()?;
+            for k in &keys {
+                if *json {
+                    let line = serde_json::json!({"id": k.id, "name": k.name, "role": k.role,
+                        "created_at": k.created_at, "revoked_at": k.revoked_at});
+                    println!("{line}");
+                } else {
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    println!("{:<20} {:<8} {:<8} ck_{}_…", k.name, k.role, state, k.id);
+                }
+            }
+            if keys.is_empty() && !*json {
+                println!(
+                    "No API keys. Make one with `custody keys create --name NAME --role ROLE`."
+                );
+            }
+        }
+        KeysCommand::Revoke { name, unlock } => {
+            let vault = records::open(data_dir, unlock)?;
+            vault.ledger().append(&Event::new(
+                records::OWNER.actor,
+                "apikey.revoke",
+                Outcome::Ok,
+            ))?;
+            let info = vault.vault().revoke_api_key(name)?;
+            println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
+        }
         KeysCommand::Rotate { unlock } => {
             let mut vault = records::open(data_dir, unlock)?;
             let rewrapped = vault.rotate_keys(&records::OWNER)?;

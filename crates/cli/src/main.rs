@@ -10,6 +10,7 @@ mod ledger;
 mod progress;
 mod records;
 mod scan;
+mod serve;
 
 use std::io;
 use std::process::ExitCode;
@@ -54,6 +55,10 @@ enum Command {
     /// Add, show and erase customer records in the encrypted vault (after `custody init`).
     #[command(subcommand)]
     Records(records::RecordsCommand),
+    /// Run the vault's HTTP API (default http://127.0.0.1:8731).
+    Serve(serve::ServeArgs),
+    /// Unseal a running server with the passphrase or two recovery shares.
+    Unseal(serve::UnsealArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +69,8 @@ fn main() -> ExitCode {
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
         Command::Records(command) => records::run(&cli.data_dir, &command),
         Command::Keys(command) => keys::run(&cli.data_dir, &command),
+        Command::Serve(args) => serve::serve(&cli.data_dir, &args),
+        Command::Unseal(args) => serve::unseal(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

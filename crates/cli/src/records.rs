@@ -151,15 +151,6 @@ fn parse_pairs(values: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 /// The stable JSON name of a read mode.
-fn mode_name(mode: ReadMode) -> &'static str {
-    match mode {
-        ReadMode::Plain => "plain",
-        ReadMode::Token => "token",
-        ReadMode::None => "none",
-        _ => "masked",
-    }
-}
-
 pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
     match command {
         RecordsCommand::Add { collection, values, unlock } => {
@@ -188,7 +179,7 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
                     (Some(v), ReadMode::Plain) if !reveal => {
                         ("masked", Some(vault.vault().mask(collection, name, v)?))
                     }
-                    (Some(v), mode) => (mode_name(mode), Some(v.clone())),
+                    (Some(v), mode) => (ReadMode::as_str(mode), Some(v.clone())),
                 };
                 shown.push((name, mode, value));
             }

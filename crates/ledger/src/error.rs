@@ -32,6 +32,10 @@ pub enum Error {
     /// A database other than the embedded one failed (PostgreSQL).
     #[error("ledger database: {0}")]
     Backend(String),
+    /// Another process (a running `custody serve`, another command) has the ledger open for
+    /// writing; two writers would fork the log, so the second is refused.
+    #[error("the ledger in '{}' is in use by another custody process (is `custody serve` running? stop it, or use the server's API)", .0.display())]
+    InUse(PathBuf),
     /// The writer thread is gone (the ledger was closed or crashed).
     #[error("the ledger writer has stopped; nothing more can be recorded")]
     Closed,

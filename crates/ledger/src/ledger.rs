@@ -89,7 +89,12 @@ pub struct Ledger {
     writer: Option<(Sender<Request>, JoinHandle<()>)>,
     verifier: NoteVerifier,
     pseudonyms: PseudonymKey,
+    /// Held while open: one writing process per ledger (released on drop).
+    _lock: std::fs::File,
 }
+
+/// The lock file that makes a ledger's writer exclusive across processes.
+const LOCK_FILE: &str = "ledger.lock";
 
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -216,6 +221,20 @@ impl Ledger {
         reader: Box<dyn LogStore>,
         writer_store: Box<dyn LogStore>,
     ) -> Result<Ledger, Error> {
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io("opening the lock file", &lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::InUse(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(io("locking", &lock_path)(e));
+            }
+        }
         let origin =
             reader.meta("origin")?.ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
         let keys = dir.join(KEY_DIR);
@@ -247,6 +266,7 @@ impl Ledger {
             writer: Some((tx, handle)),
             verifier,
             pseudonyms,
+            _lock: lock,
         })
     }
 

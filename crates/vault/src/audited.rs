@@ -91,6 +91,17 @@ impl Gate {
         self.record(access, Touch { action, collection, record: None, fields: Vec::new() }, outcome)
     }
 
+    /// Records a token reveal once its result is known (`token.reveal`; a refusal is
+    /// recorded as denied). The caller releases the value only if this succeeds.
+    pub fn reveal(&self, access: &Access<'_>, result: &Result<String, Error>) -> Result<(), Error> {
+        let outcome = match result {
+            Ok(_) => Outcome::Ok,
+            Err(Error::Forbidden(_)) => Outcome::Denied,
+            Err(_) => Outcome::Error,
+        };
+        self.note(access, "token.reveal", "tokens", outcome)
+    }
+
     /// May `access` create a record with these fields? (`record.create`)
     pub fn create(
         &self,
@@ -306,13 +317,8 @@ impl AuditedVault {
     /// Reveals a token (recorded as `token.reveal`, denied attempts too).
     pub fn reveal(&self, access: &Access<'_>, token: &str) -> Result<String, Error> {
         let result = self.vault.reveal(token, access.role, access.purpose);
-        let outcome = match &result {
-            Ok(_) => Outcome::Ok,
-            Err(Error::Forbidden(_)) => Outcome::Denied,
-            Err(_) => Outcome::Error,
-        };
         // The value is released only once the event is durable.
-        self.gate.note(access, "token.reveal", "tokens", outcome)?;
+        self.gate.reveal(access, &result)?;
         result
     }
 

@@ -25,6 +25,18 @@ pub enum ReadMode {
     Plain,
 }
 
+impl ReadMode {
+    /// Its name in the configuration and the API (`plain`, `masked`, `token`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadMode::None => "none",
+            ReadMode::Token => "token",
+            ReadMode::Masked => "masked",
+            ReadMode::Plain => "plain",
+        }
+    }
+}
+
 /// A field's data type: decides validation and normalisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,6 +206,9 @@ impl Default for Limits {
     }
 }
 
+/// The hidden collection that holds standalone tokens.
+pub const TOKENS_COLLECTION: &str = "_tokens";
+
 /// The purpose a data-subject export must state.
 pub const EXPORT_PURPOSE: &str = "data_subject_request";
 
@@ -203,9 +218,27 @@ pub const DEFAULT_CONFIG: &str = include_str!("default-config.toml");
 impl Config {
     /// Parses and checks a configuration.
     pub fn parse(text: &str) -> Result<Self, Error> {
-        let config: Config =
+        let mut config: Config =
             toml::from_str(text).map_err(|e| Error::Config(e.message().to_string()))?;
         config.check()?;
+        // Standalone tokens (`POST /v1/tokens`) live in a hidden collection with one field
+        // per tokenised field name, so they follow the same validation, policy, reveal,
+        // retention and erasure as tokens inside records.
+        let mut token_fields: Vec<Field> = Vec::new();
+        for f in config.collections.values().flat_map(|c| &c.fields) {
+            if f.token != TokenKind::None && !token_fields.iter().any(|t| t.name == f.name) {
+                token_fields.push(Field {
+                    required: false,
+                    searchable: false,
+                    references: None,
+                    ..f.clone()
+                });
+            }
+        }
+        config.collections.insert(
+            TOKENS_COLLECTION.into(),
+            Collection { retention_days: None, fields: token_fields },
+        );
         Ok(config)
     }
 
@@ -215,6 +248,11 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), Error> {
+        if let Some(name) = self.collections.keys().find(|n| n.starts_with('_')) {
+            return Err(Error::Config(format!(
+                "collection '{name}': names starting with '_' are reserved"
+            )));
+        }
         for (role_name, role) in &self.roles {
             if role.default == ReadMode::Plain {
                 return Err(Error::Config(format!(

@@ -19,7 +19,7 @@ pub use apikeys::ApiKeyInfo;
 pub use audited::{Access, AuditedVault, Export, Gate};
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
-    ReadMode, Role, Sensitivity, TokenKind,
+    ReadMode, Role, Sensitivity, TOKENS_COLLECTION, TokenKind,
 };
 pub use error::Error;
 pub use normalize::normalize;

@@ -410,6 +410,20 @@ impl Vault {
         Ok(linked.len())
     }
 
+    /// The token stored for one field of a record.
+    pub fn token_of(&self, collection: &str, record: &str, field: &str) -> Result<String, Error> {
+        self.conn
+            .query_row(
+                "SELECT token FROM fields WHERE collection = ?1 AND record = ?2 AND field = ?3",
+                params![collection, record, field],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map_err(|e| store_err(&e))?
+            .flatten()
+            .ok_or_else(|| Error::NotFound("token".into()))
+    }
+
     /// A record and the records that refer to it, read as `role` for `purpose`.
     pub fn export(
         &self,

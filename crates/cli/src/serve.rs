@@ -1,0 +1,107 @@
+//! `custody serve` runs the vault's HTTP API; `custody unseal` opens a running server that
+//! started sealed.
+
+use std::io::{self, BufRead};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::{EXIT_OK, init};
+
+/// Where the server listens unless told otherwise (loopback only).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8731";
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Anything but loopback exposes customer data to the
+    /// network: put TLS in front of it.
+    #[arg(long, default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Unseal at start with the passphrase in FILE (or set CUSTODY_PASSPHRASE). Without
+    /// either, the server starts sealed and waits for `custody unseal`.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// TLS certificate (PEM). Not built in yet: see the README for a reverse proxy.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<u8> {
+    if args.tls_cert.is_some() {
+        bail!(
+            "TLS is not built into custody yet; nothing was started. Listen on 127.0.0.1 and put a TLS reverse proxy (Caddy, nginx) in front"
+        );
+    }
+    let passphrase =
+        if args.passphrase_file.is_some() || std::env::var_os("CUSTODY_PASSPHRASE").is_some() {
+            Some(init::read_passphrase(args.passphrase_file.as_deref())?)
+        } else {
+            None
+        };
+    if !args.listen.ip().is_loopback() {
+        eprintln!(
+            "WARNING: listening on {} without TLS. API keys and customer data will cross the network in clear text.\n\
+             WARNING: listen on 127.0.0.1 and put a TLS reverse proxy in front instead.",
+            args.listen
+        );
+    }
+    custody_server::run(data_dir, args.listen, passphrase.as_deref(), |addr, ready| {
+        println!("custody is serving the vault in {} on http://{addr}", data_dir.display());
+        if ready {
+            println!("Unsealed: ready for requests. Stop with Ctrl-C.");
+        } else {
+            println!("Sealed: data calls answer 503 until you run `custody unseal`.");
+        }
+    })
+    .map_err(|e| anyhow::anyhow!("{e}"))
+    .context("the server stopped")?;
+    Ok(EXIT_OK)
+}
+
+#[derive(Args)]
+pub struct UnsealArgs {
+    /// The server's address.
+    #[arg(long, env = "CUSTODY_URL", default_value = "http://127.0.0.1:8731")]
+    url: String,
+    /// Read the passphrase from FILE (or set CUSTODY_PASSPHRASE).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Unseal with two shares of the recovery kit, read from standard input, one per line.
+    #[arg(long, conflicts_with = "passphrase_file")]
+    shares: bool,
+}
+
+pub fn unseal(args: &UnsealArgs) -> Result<u8> {
+    let body = if args.shares {
+        eprintln!("Paste two shares from the recovery kit, one per line, then press Ctrl-D:");
+        let shares: Vec<String> = io::stdin()
+            .lock()
+            .lines()
+            .collect::<io::Result<Vec<String>>>()?
+            .into_iter()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        serde_json::json!({ "shares": shares })
+    } else {
+        serde_json::json!({ "passphrase": init::read_passphrase(args.passphrase_file.as_deref())? })
+    };
+    let url = format!("{}/v1/sys/unseal", args.url.trim_end_matches('/'));
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let mut response = agent.post(&url).send_json(&body).with_context(|| {
+        format!("cannot reach the server at {} (is `custody serve` running?)", args.url)
+    })?;
+    let status = response.status().as_u16();
+    let answer: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
+    if status == 200 {
+        println!("Unsealed: the server is ready.");
+        return Ok(EXIT_OK);
+    }
+    let message = answer["error"]["message"].as_str().unwrap_or("the server refused");
+    bail!("{message} (HTTP {status})")
+}

@@ -1,0 +1,500 @@
+//! The routes. Each data call runs on a blocking thread: it authenticates the key, records
+//! the access in the ledger (fail closed), then reads through the reader pool or writes
+//! through the batching writer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use custody_vault::{Access, ApiKeyInfo, ReadField, ReadMode, TOKENS_COLLECTION};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::state::{App, Done, Op, Secret, Unsealed};
+
+/// The OpenAPI 3.1 description of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+/// Most records a search returns.
+const SEARCH_LIMIT: usize = 100;
+
+type Answer = Result<(StatusCode, Value), ApiError>;
+
+/// The routes, over `app`.
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.config().limits.max_body_bytes;
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/sys/unseal", post(unseal))
+        .route("/v1/collections/{collection}/records", post(create).get(search))
+        .route("/v1/collections/{collection}/records/{id}", get(read).patch(update).delete(erase))
+        .route("/v1/collections/{collection}/records/{id}/export", get(export))
+        .route("/v1/tokens", post(tokenize))
+        .route("/v1/tokens/reveal", post(reveal))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(access_log))
+        .with_state(app)
+}
+
+/// One line per request on standard error: method, route *pattern* (never the query or
+/// the ids), status and time. Search values travel in the query, so it is never logged.
+async fn access_log(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "(unmatched)".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    if std::env::var_os("CUSTODY_QUIET_ACCESS_LOG").is_none() {
+        eprintln!(
+            "{method} {route} {} {:.1}ms",
+            response.status().as_u16(),
+            started.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    response
+}
+
+fn respond(answer: Answer) -> Response {
+    match answer {
+        Ok((status, body)) => (status, Json(body)).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The authenticated caller of one request.
+struct Caller {
+    actor: String,
+    role: String,
+    purpose: Option<String>,
+    request_id: String,
+}
+
+impl Caller {
+    fn access(&self) -> Access<'_> {
+        Access {
+            actor: &self.actor,
+            role: &self.role,
+            purpose: self.purpose.as_deref(),
+            request_id: Some(&self.request_id),
+        }
+    }
+}
+
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn authenticate(app: &App, vault: &Unsealed, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let credential = header_text(headers, header::AUTHORIZATION.as_str())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(ApiError::unauthorized)?;
+    let key: ApiKeyInfo =
+        vault.read(|v| v.authenticate(credential.trim()))?.ok_or_else(ApiError::unauthorized)?;
+    let purpose = header_text(headers, "x-custody-purpose").map(str::to_string);
+    if let Some(p) = &purpose
+        && !app.config().purposes.contains(p)
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown purpose '{}': use one of {}",
+            p.chars().take(64).collect::<String>(),
+            app.config().purposes.join(", ")
+        )));
+    }
+    let request_id = header_text(headers, "x-request-id").map_or_else(
+        || custody_crypto::random_token().unwrap_or_default(),
+        |r| r.chars().take(64).collect(),
+    );
+    Ok(Caller { actor: format!("key:{}", key.id), role: key.role, purpose, request_id })
+}
+
+/// Runs `work` for an authenticated caller on a blocking thread.
+async fn call(
+    app: Arc<App>,
+    headers: HeaderMap,
+    work: impl FnOnce(&App, &Unsealed, &Caller) -> Answer + Send + 'static,
+) -> Response {
+    let answer = tokio::task::spawn_blocking(move || {
+        let vault = app.unsealed().ok_or_else(ApiError::sealed)?;
+        let caller = authenticate(&app, &vault, &headers)?;
+        work(&app, &vault, &caller)
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the request failed"))
+    });
+    respond(answer)
+}
+
+/// A collection the API may name: configured and not internal.
+fn collection_ok(app: &App, collection: &str) -> Result<(), ApiError> {
+    if collection.starts_with('_') || !app.config().collections.contains_key(collection) {
+        return Err(ApiError::not_found(&format!(
+            "collection '{}'",
+            collection.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(())
+}
+
+/// Plain values are rate-limited per key: a purpose is what makes a read plain.
+fn limit_reveals(app: &App, caller: &Caller) -> Result<(), ApiError> {
+    if caller.purpose.is_some() && !app.allow_reveal(&caller.actor) {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "this key has made {} plain reads or reveals this minute; try again in a minute",
+                app.config().limits.reveals_per_minute
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn fields_json(fields: &BTreeMap<String, ReadField>, only: Option<&[String]>) -> Value {
+    let mut out = Map::new();
+    for (name, field) in fields {
+        if only.is_some_and(|only| !only.iter().any(|f| f == name)) {
+            continue;
+        }
+        out.insert(name.clone(), json!({"value": field.value, "mode": field.mode.as_str()}));
+    }
+    Value::Object(out)
+}
+
+/// The values of a create or update body: strings, or numbers written as text.
+fn body_values(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    let Json(body) = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large")
+        } else {
+            // Never the parser's text: it can quote the input.
+            ApiError::bad_request(
+                "the body must be JSON: {\"fields\": {\"name\": \"value\", …}} with Content-Type: application/json",
+            )
+        }
+    })?;
+    let fields = body
+        .get("fields")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::bad_request("the body needs a \"fields\" object"))?;
+    let mut values = BTreeMap::new();
+    for (name, value) in fields {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "field '{}': the value must be a string or a number",
+                    name.chars().take(64).collect::<String>()
+                )));
+            }
+        };
+        values.insert(name.clone(), text);
+    }
+    if values.is_empty() {
+        return Err(ApiError::bad_request("\"fields\" is empty"));
+    }
+    Ok(values)
+}
+
+fn json_body<T: for<'de> Deserialize<'de>>(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<T, ApiError> {
+    let Json(value) = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            )
+        } else {
+            ApiError::bad_request("the body must be JSON with Content-Type: application/json")
+        }
+    })?;
+    serde_json::from_value(value).map_err(|_| {
+        ApiError::bad_request(
+            "the body does not have the fields this call needs (see /v1/openapi.json)",
+        )
+    })
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let status = if app.unsealed().is_some() { "ready" } else { "sealed" };
+    Json(json!({"status": status})).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnsealBody {
+    passphrase: Option<String>,
+    shares: Option<Vec<String>>,
+}
+
+async fn unseal(State(app): State<Arc<App>>, body: Result<Json<Value>, JsonRejection>) -> Response {
+    let answer = tokio::task::spawn_blocking(move || -> Answer {
+        let body: UnsealBody = json_body(body)?;
+        let shares: Vec<&str> = body.shares.iter().flatten().map(String::as_str).collect();
+        let secret = match (&body.passphrase, shares.is_empty()) {
+            (Some(p), true) => Secret::Passphrase(p),
+            (None, false) => Secret::Shares(&shares),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "send either {\"passphrase\": …} or {\"shares\": [two shares]}",
+                ));
+            }
+        };
+        app.unseal(&secret)?;
+        Ok((StatusCode::OK, json!({"status": "ready"})))
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "unseal failed"))
+    });
+    respond(answer)
+}
+
+async fn create(
+    State(app): State<Arc<App>>,
+    Path(collection): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        let values = body_values(body)?;
+        let access = caller.access();
+        app.gate().create(
+            vault.config(),
+            &access,
+            &collection,
+            values.keys().cloned().collect(),
+        )?;
+        let Done::Created(id) =
+            vault.write(Op::Insert { collection: collection.clone(), values })?
+        else {
+            unreachable!("an insert answers Created")
+        };
+        // The creator sees what it stored as its role reads it without a purpose.
+        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, None))?;
+        Ok((
+            StatusCode::CREATED,
+            json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct FieldsQuery {
+    fields: Option<String>,
+}
+
+fn field_list(query: Option<&str>) -> Option<Vec<String>> {
+    query.map(|f| f.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+async fn read(
+    State(app): State<Arc<App>>,
+    Path((collection, id)): Path<(String, String)>,
+    Query(query): Query<FieldsQuery>,
+    headers: HeaderMap,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        limit_reveals(app, caller)?;
+        app.gate().read(vault.config(), &caller.access(), &collection, &id)?;
+        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
+        let only = field_list(query.fields.as_deref());
+        Ok((StatusCode::OK, json!({"id": id, "collection": collection, "fields": fields_json(&fields, only.as_deref())})))
+    })
+    .await
+}
+
+async fn update(
+    State(app): State<Arc<App>>,
+    Path((collection, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        let values = body_values(body)?;
+        let fields = values.keys().cloned().collect();
+        app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;
+        vault.write(Op::Update { collection: collection.clone(), record: id.clone(), values })?;
+        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, None))?;
+        Ok((
+            StatusCode::OK,
+            json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
+        ))
+    })
+    .await
+}
+
+async fn erase(
+    State(app): State<Arc<App>>,
+    Path((collection, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        app.gate().erase(vault.config(), &caller.access(), &collection, &id)?;
+        let Done::Erased(linked) =
+            vault.write(Op::Erase { collection: collection.clone(), record: id.clone() })?
+        else {
+            unreachable!("an erase answers Erased")
+        };
+        Ok((
+            StatusCode::OK,
+            json!({"id": id, "collection": collection, "erased": true, "linked_erased": linked}),
+        ))
+    })
+    .await
+}
+
+async fn search(
+    State(app): State<Arc<App>>,
+    Path(collection): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        let only = field_list(query.get("fields").map(String::as_str));
+        let mut terms = query.iter().filter(|(k, _)| k.as_str() != "fields");
+        let (Some((field, value)), None) = (terms.next(), terms.next()) else {
+            return Err(ApiError::bad_request(
+                "search on exactly one field: ?email=… (plus an optional fields=a,b)",
+            ));
+        };
+        limit_reveals(app, caller)?;
+        let access = caller.access();
+        app.gate().search(vault.config(), &access, &collection, field)?;
+        let ids = vault.read(|v| v.search(&collection, field, value))?;
+        let mut records = Vec::new();
+        for id in ids.iter().take(SEARCH_LIMIT) {
+            app.gate().read(vault.config(), &access, &collection, id)?;
+            let fields =
+                vault.read(|v| v.read(&collection, id, &caller.role, caller.purpose.as_deref()))?;
+            records.push(json!({"id": id, "fields": fields_json(&fields, only.as_deref())}));
+        }
+        Ok((
+            StatusCode::OK,
+            json!({"collection": collection, "count": ids.len(), "records": records}),
+        ))
+    })
+    .await
+}
+
+async fn export(
+    State(app): State<Arc<App>>,
+    Path((collection, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        collection_ok(app, &collection)?;
+        limit_reveals(app, caller)?;
+        app.gate().export(vault.config(), &caller.access(), &collection, &id)?;
+        let (main, linked) =
+            vault.read(|v| v.export(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
+        let mut by_collection: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+        for (c, r, fields) in &linked {
+            by_collection.entry(c.clone()).or_default().push(json!({"id": r, "fields": fields_json(fields, None)}));
+        }
+        Ok((StatusCode::OK, json!({"id": id, "collection": collection, "fields": fields_json(&main, None), "linked": by_collection})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenizeBody {
+    kind: String,
+    value: String,
+}
+
+async fn tokenize(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        let body: TokenizeBody = json_body(body)?;
+        let kinds: Vec<&str> = vault
+            .config()
+            .collections
+            .get(TOKENS_COLLECTION)
+            .map(|c| c.fields.iter().map(|f| f.name.as_str()).collect())
+            .unwrap_or_default();
+        if !kinds.contains(&body.kind.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "kind must be one of the tokenised fields: {}",
+                kinds.join(", ")
+            )));
+        }
+        let values = BTreeMap::from([(body.kind.clone(), body.value)]);
+        app.gate().create(
+            vault.config(),
+            &caller.access(),
+            TOKENS_COLLECTION,
+            vec![body.kind.clone()],
+        )?;
+        let Done::Created(id) =
+            vault.write(Op::Insert { collection: TOKENS_COLLECTION.into(), values })?
+        else {
+            unreachable!("an insert answers Created")
+        };
+        let token = vault.read(|v| v.token_of(TOKENS_COLLECTION, &id, &body.kind))?;
+        Ok((StatusCode::CREATED, json!({"token": token, "kind": body.kind})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevealBody {
+    token: String,
+}
+
+async fn reveal(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        let body: RevealBody = json_body(body)?;
+        if caller.purpose.is_none() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "purpose_required",
+                "a reveal needs a purpose: send X-Custody-Purpose",
+            ));
+        }
+        limit_reveals(app, caller)?;
+        let access = caller.access();
+        let result = vault.read(|v| v.reveal(&body.token, &caller.role, caller.purpose.as_deref()));
+        // Released only once the event is durable.
+        app.gate().reveal(&access, &result)?;
+        Ok((StatusCode::OK, json!({"value": result?, "mode": ReadMode::Plain.as_str()})))
+    })
+    .await
+}

@@ -1,0 +1,89 @@
+//! custody-server: the vault's HTTP API.
+//!
+//! JSON over HTTP, `Authorization: Bearer <API key>`, the purpose in `X-Custody-Purpose`.
+//! The server starts **sealed** (every data call answers 503) unless it is given the
+//! passphrase; `POST /v1/sys/unseal` (or `custody unseal`) opens it. Every call that
+//! touches customer data is recorded in the ledger before it happens, and fails if the
+//! record cannot be made durable (fail closed).
+//!
+//! Concurrency: handlers run on blocking threads; reads use a small pool of SQLite
+//! connections (WAL); writes go to one writer thread that commits whatever is queued in one
+//! transaction (group commit), each write in its own savepoint, and answers only after the
+//! commit. Ledger events from concurrent requests share the ledger's group commits too.
+//!
+//! The routes are in [`api`]; the document `/v1/openapi.json` describes them.
+
+pub mod api;
+mod error;
+mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use api::{OPENAPI, router};
+pub use error::ApiError;
+pub use state::{App, Secret};
+
+/// Serves `app` on `listener` until `shutdown` completes, then finishes the writes already
+/// queued and closes the vault.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let routes = api::router(Arc::clone(&app));
+    axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
+    let closing = Arc::clone(&app);
+    let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs the server on `addr` for the data directory until Ctrl-C or SIGTERM. With a
+/// passphrase it unseals at start; otherwise it waits sealed. `ready` is called with the
+/// address once it listens.
+pub fn run(
+    data_dir: &Path,
+    addr: SocketAddr,
+    passphrase: Option<&str>,
+    ready: impl FnOnce(SocketAddr, bool),
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let app = Arc::new(App::open(data_dir)?);
+    if let Some(p) = passphrase {
+        app.unseal(&Secret::Passphrase(p))?;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("custody-http")
+        .max_blocking_threads(64)
+        .build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        ready(listener.local_addr()?, app.unsealed().is_some());
+        serve(listener, app, stop_signal()).await
+    })?;
+    Ok(())
+}

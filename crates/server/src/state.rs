@@ -1,0 +1,263 @@
+//! The server's state: sealed or unsealed, the reader pool, the single writer that batches
+//! vault writes into group commits, and the per-key reveal limit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use custody_crypto::Key;
+use custody_ledger::{Ledger, LedgerOptions, Outcome};
+use custody_vault::{Access, Config, Error, Expired, Gate, Vault, layout};
+
+/// Vault connections for reads (SQLite in WAL mode reads concurrently).
+const READERS: usize = 4;
+/// Most writes committed together.
+const BATCH: usize = 128;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A write for the writer thread.
+pub enum Op {
+    /// Create a record.
+    Insert { collection: String, values: BTreeMap<String, String> },
+    /// Change fields of a record.
+    Update { collection: String, record: String, values: BTreeMap<String, String> },
+    /// Erase a record (and its linked records).
+    Erase { collection: String, record: String },
+    /// Apply retention as of a time.
+    Expire { now: i64 },
+}
+
+/// What a write did.
+pub enum Done {
+    /// The new record's id.
+    Created(String),
+    /// Fields changed.
+    Updated,
+    /// Erased, with this many linked records.
+    Erased(usize),
+    /// Retention applied.
+    Expired(Expired),
+}
+
+struct Job {
+    op: Op,
+    reply: Sender<Result<Done, Error>>,
+}
+
+fn run_op(vault: &mut Vault, op: &Op) -> Result<Done, Error> {
+    match op {
+        Op::Insert { collection, values } => vault.insert(collection, values).map(Done::Created),
+        Op::Update { collection, record, values } => {
+            vault.update(collection, record, values).map(|()| Done::Updated)
+        }
+        Op::Erase { collection, record } => vault.erase(collection, record).map(Done::Erased),
+        Op::Expire { now } => vault.expire(*now).map(Done::Expired),
+    }
+}
+
+/// The writer: takes what is queued (up to [`BATCH`]), runs each in its own savepoint inside
+/// one transaction, commits once, then answers each. A write is acknowledged only after
+/// the commit that made it durable.
+fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let results =
+            vault.batch(|v| batch.iter().map(|job| run_op(v, &job.op)).collect::<Vec<_>>());
+        match results {
+            Ok(results) => {
+                for (job, result) in batch.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                for job in batch {
+                    let _ = job.reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// An unsealed vault: readers, the writer, and the configuration.
+pub struct Unsealed {
+    readers: Vec<Mutex<Vault>>,
+    next: AtomicUsize,
+    writer: Mutex<Option<(Sender<Job>, JoinHandle<()>)>>,
+    config: Config,
+}
+
+impl Unsealed {
+    fn open(data_dir: &Path, config: &Config, root: &Key) -> Result<Self, Error> {
+        let path = layout::vault_path(data_dir);
+        let write_vault = Vault::open(&path, config.clone(), root.clone())?;
+        let readers = (0..READERS)
+            .map(|_| Vault::open(&path, config.clone(), root.clone()).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        let (tx, rx) = bounded::<Job>(4096);
+        let handle = std::thread::Builder::new()
+            .name("custody-vault-writer".into())
+            .spawn(move || writer(write_vault, &rx))
+            .map_err(|e| Error::Store(format!("cannot start the vault writer: {e}")))?;
+        Ok(Self {
+            readers,
+            next: AtomicUsize::new(0),
+            writer: Mutex::new(Some((tx, handle))),
+            config: config.clone(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs `f` on a free reader (or waits for one).
+    pub fn read<T>(&self, f: impl FnOnce(&Vault) -> T) -> T {
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        for i in 0..self.readers.len() {
+            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&guard);
+            }
+        }
+        f(&lock(&self.readers[start]))
+    }
+
+    /// Queues a write and waits until it is durable.
+    pub fn write(&self, op: Op) -> Result<Done, Error> {
+        let (reply, answer) = bounded(1);
+        let sender = lock(&self.writer).as_ref().map(|(tx, _)| tx.clone());
+        let sender = sender.ok_or_else(|| Error::Store("the vault is closing".into()))?;
+        sender
+            .send(Job { op, reply })
+            .map_err(|_| Error::Store("the vault writer has stopped".into()))?;
+        answer.recv().map_err(|_| Error::Store("the vault writer has stopped".into()))?
+    }
+
+    /// Stops the writer after what is queued.
+    fn close(&self) {
+        if let Some((tx, handle)) = lock(&self.writer).take() {
+            drop(tx);
+            let _ = handle.join();
+        }
+    }
+}
+
+/// How the server unseals.
+pub enum Secret<'a> {
+    /// The passphrase.
+    Passphrase(&'a str),
+    /// Two (or more) recovery shares.
+    Shares(&'a [&'a str]),
+}
+
+/// Reveals per key in the current minute.
+#[derive(Default)]
+struct Limiter {
+    windows: HashMap<String, (u64, u32)>,
+}
+
+/// The whole server state.
+pub struct App {
+    data_dir: PathBuf,
+    config: Config,
+    gate: Gate,
+    unsealed: RwLock<Option<Arc<Unsealed>>>,
+    unseal_attempt: Mutex<()>,
+    limiter: Mutex<Limiter>,
+}
+
+impl App {
+    /// Opens a data directory, sealed: the configuration and the ledger, no keys.
+    pub fn open(data_dir: &Path) -> Result<Self, Error> {
+        let config = layout::load_config(data_dir)?;
+        if !layout::sealed_root_path(data_dir).exists() {
+            return Err(Error::Config(format!(
+                "'{}' has no root key: run `custody init` first",
+                data_dir.display()
+            )));
+        }
+        let ledger = Ledger::open(data_dir, LedgerOptions::default())
+            .map_err(|e| Error::Audit(e.to_string()))?;
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            config,
+            gate: Gate::new(Arc::new(ledger)),
+            unsealed: RwLock::new(None),
+            unseal_attempt: Mutex::new(()),
+            limiter: Mutex::new(Limiter::default()),
+        })
+    }
+
+    /// The gate every access goes through.
+    pub fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The unsealed vault, or `None` while sealed.
+    pub fn unsealed(&self) -> Option<Arc<Unsealed>> {
+        self.unsealed.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Unseals with a passphrase or shares. Attempts run one at a time, and each is
+    /// recorded in the ledger (`sys.unseal`, allowed or denied).
+    pub fn unseal(&self, secret: &Secret<'_>) -> Result<(), Error> {
+        let _one_at_a_time = lock(&self.unseal_attempt);
+        if self.unsealed().is_some() {
+            return Ok(());
+        }
+        let root = match secret {
+            Secret::Passphrase(p) => layout::unseal_with_passphrase(&self.data_dir, p),
+            Secret::Shares(s) => layout::unseal_with_shares(&self.data_dir, s),
+        };
+        let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
+        let outcome = if root.is_ok() { Outcome::Ok } else { Outcome::Denied };
+        self.gate.note(&access, "sys.unseal", "vault", outcome)?;
+        let unsealed = Unsealed::open(&self.data_dir, &self.config, &root?)?;
+        *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
+        Ok(())
+    }
+
+    /// Counts one plain read or reveal for `key`; false past the configured limit.
+    pub fn allow_reveal(&self, key: &str) -> bool {
+        let minute = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60);
+        let limit = self.config.limits.reveals_per_minute;
+        let mut limiter = lock(&self.limiter);
+        if limiter.windows.len() > 10_000 {
+            limiter.windows.retain(|_, (m, _)| *m == minute);
+        }
+        let window = limiter.windows.entry(key.to_string()).or_insert((minute, 0));
+        if window.0 != minute {
+            *window = (minute, 0);
+        }
+        if window.1 >= limit {
+            return false;
+        }
+        window.1 += 1;
+        true
+    }
+
+    /// Finishes queued writes and closes the vault (on shutdown).
+    pub fn close(&self) {
+        if let Some(u) = self.unsealed.write().unwrap_or_else(PoisonError::into_inner).take() {
+            u.close();
+        }
+    }
+}
