@@ -1,0 +1,701 @@
+//! `custody serve` end to end: the real binary, real HTTP, a real SQLite data directory.
+//! Sealing and unsealing, the role × field × purpose matrix, erasure, tampering, bad
+//! requests, no plaintext on disk or in the logs, and a SIGKILL under write load.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use custody_vault::{Config, ReadMode};
+use serde_json::{Value, json};
+
+const PASS: &str = "correct horse battery staple";
+
+fn custody(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env("CUSTODY_PASSPHRASE", PASS)
+        .output()
+        .expect("run custody")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn credential(out: &str) -> String {
+    out.split_whitespace().find(|w| w.starts_with("ck_")).expect("a key in the output").into()
+}
+
+/// `custody init`; returns the owner's API key and the recovery shares.
+fn init(data: &Path) -> (String, Vec<String>) {
+    let out = custody(data, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
+    let shares = kit
+        .lines()
+        .filter(|l| l.starts_with("custody-share"))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    (credential(&String::from_utf8_lossy(&out.stdout)), shares)
+}
+
+fn create_key(data: &Path, name: &str, role: &str) -> String {
+    let out = custody(data, &["keys", "create", "--name", name, "--role", role]);
+    assert!(out.status.success(), "{}", text(&out));
+    credential(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// A running `custody serve` on a free port; its standard error is collected.
+struct Server {
+    child: Child,
+    url: String,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Server {
+    fn start(data: &Path, unsealed: bool) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+        cmd.arg("--data-dir").arg(data).args(["serve", "--listen", "127.0.0.1:0"]);
+        if unsealed {
+            cmd.env("CUSTODY_PASSPHRASE", PASS);
+        } else {
+            cmd.env_remove("CUSTODY_PASSPHRASE");
+        }
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_string();
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Server { child, url, log }
+    }
+
+    /// Stops with SIGTERM (graceful) and waits.
+    fn stop(mut self) -> String {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve exited with {status}");
+        std::thread::sleep(Duration::from_millis(100));
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One HTTP call; returns the status and the JSON body.
+fn call(
+    method: &str,
+    url: &str,
+    key: Option<&str>,
+    purpose: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let mut req = ureq::http::Request::builder().method(method).uri(url);
+    if let Some(k) = key {
+        req = req.header("Authorization", format!("Bearer {k}"));
+    }
+    if let Some(p) = purpose {
+        req = req.header("X-Custody-Purpose", p);
+    }
+    let mut response = match body {
+        Some(b) => agent
+            .run(req.header("Content-Type", "application/json").body(b.to_string()).unwrap())
+            .unwrap(),
+        None => agent.run(req.body(()).unwrap()).unwrap(),
+    };
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn jane() -> Value {
+    json!({"fields": {
+        "name": "Jane Quinton-Doe",
+        "email": "Jane.Quinton@Example.com",
+        "phone": "+1 415 555 0134",
+        "address": "742 Evergreen Terrace, Springfield, OR 97403, US",
+        "date_of_birth": "1984-03-09",
+        "ssn": "219-44-7321",
+        "card_number": "4539 5260 1815 9083",
+        "card_expiry": "07/29",
+        "notes": "prefers morning deliveries"
+    }})
+}
+
+fn health(url: &str) -> String {
+    call("GET", &format!("{url}/v1/health"), None, None, None).1["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn a_sealed_server_refuses_data_until_unsealed_and_one_share_is_not_enough() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, shares) = init(&data);
+    assert_eq!(shares.len(), 3);
+    let server = Server::start(&data, false);
+    let url = &server.url;
+    assert_eq!(health(url), "sealed");
+    let records = format!("{url}/v1/collections/customers/records");
+    let (status, body) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "sealed");
+    let unseal = format!("{url}/v1/sys/unseal");
+    let (status, body) =
+        call("POST", &unseal, None, None, Some(&json!({"passphrase": "wrong passphrase!!"})));
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = call("POST", &unseal, None, None, Some(&json!({"shares": [shares[0]]})));
+    assert_eq!(status, 403);
+    assert_eq!(health(url), "sealed");
+    let (status, body) =
+        call("POST", &unseal, None, None, Some(&json!({"shares": [shares[0], shares[2]]})));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(health(url), "ready");
+    let (status, body) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    assert_eq!(status, 201, "{body}");
+    // `custody unseal` against an already unsealed server is fine.
+    let out = custody(&data, &["unseal", "--url", url]);
+    assert!(out.status.success(), "{}", text(&out));
+    let log = server.stop();
+    // Attempts are in the ledger: two refused, one accepted (the last call found it open).
+    let ledger =
+        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
+    let events: Vec<String> = (0..ledger.size().unwrap())
+        .map(|i| String::from_utf8_lossy(&ledger.leaf(i).unwrap()).into_owned())
+        .collect();
+    let unseals: Vec<&String> = events.iter().filter(|e| e.contains("sys.unseal")).collect();
+    assert_eq!(unseals.len(), 3, "{events:?}");
+    assert_eq!(unseals.iter().filter(|e| e.contains("denied")).count(), 2, "{unseals:?}");
+    assert!(!log.contains(PASS));
+}
+
+#[test]
+fn every_role_field_and_purpose_reads_as_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let mut keys = BTreeMap::from([("owner".to_string(), owner.clone())]);
+    for role in ["staff", "app", "auditor"] {
+        keys.insert(role.to_string(), create_key(&data, role, role));
+    }
+    let config = Config::default_config();
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let (status, created) = call(
+        "POST",
+        &format!("{url}/v1/collections/customers/records"),
+        Some(&owner),
+        None,
+        Some(&jane()),
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let record = format!("{url}/v1/collections/customers/records/{id}");
+    // The plain values, as the owner reads them for billing.
+    let (_, plain) = call("GET", &record, Some(&owner), Some("billing"), None);
+    let mut purposes: Vec<Option<&str>> = vec![None];
+    purposes.extend(config.purposes.iter().map(|p| Some(p.as_str())));
+    let mut cells = 0;
+    for (role, key) in &keys {
+        for purpose in &purposes {
+            let (status, body) = call("GET", &record, Some(key), *purpose, None);
+            assert_eq!(status, 200, "{role} {purpose:?}: {body}");
+            for field in &config.collections["customers"].fields {
+                let expected = config.decide(role, &field.name, *purpose);
+                let got = &body["fields"][&field.name];
+                assert_eq!(got["mode"], expected.as_str(), "{role} {purpose:?} {}", field.name);
+                let real = &plain["fields"][&field.name]["value"];
+                match expected {
+                    ReadMode::Plain => assert_eq!(&got["value"], real),
+                    ReadMode::None => assert!(got["value"].is_null()),
+                    _ => assert_ne!(&got["value"], real, "{role} {} leaked", field.name),
+                }
+                cells += 1;
+            }
+        }
+    }
+    assert_eq!(cells, 4 * 5 * 9);
+    // Spot checks of the policy the issue names.
+    let (_, app) = call("GET", &record, Some(&keys["app"]), Some("order_fulfillment"), None);
+    assert_eq!(app["fields"]["card_number"]["mode"], "token");
+    assert_eq!(app["fields"]["ssn"]["mode"], "token");
+    let (_, staff) = call("GET", &record, Some(&keys["staff"]), Some("customer_support"), None);
+    assert_eq!(staff["fields"]["phone"]["mode"], "plain");
+    assert_eq!(staff["fields"]["email"]["mode"], "masked");
+    let (_, auditor) = call("GET", &record, Some(&keys["auditor"]), Some("billing"), None);
+    assert!(auditor["fields"].as_object().unwrap().values().all(|f| f["mode"] == "none"));
+
+    // What a role may do at all.
+    let records = format!("{url}/v1/collections/customers/records");
+    let (status, _) = call("POST", &records, Some(&keys["auditor"]), None, Some(&jane()));
+    assert_eq!(status, 403);
+    let (status, _) = call("DELETE", &record, Some(&keys["staff"]), None, None);
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        "GET",
+        &format!("{records}?email=jane.quinton@example.com"),
+        Some(&keys["auditor"]),
+        None,
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, found) = call(
+        "GET",
+        &format!("{records}?email=JANE.QUINTON@example.com"),
+        Some(&keys["app"]),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["count"], 1);
+    // Exports: only with the purpose, only for a role that reads all of it plain.
+    let export = format!("{record}/export");
+    assert_eq!(call("GET", &export, Some(&owner), None, None).0, 403);
+    assert_eq!(
+        call("GET", &export, Some(&keys["staff"]), Some("data_subject_request"), None).0,
+        403
+    );
+    let (status, exported) = call("GET", &export, Some(&owner), Some("data_subject_request"), None);
+    assert_eq!(status, 200, "{exported}");
+    assert_eq!(exported["fields"]["ssn"]["value"], "219-44-7321");
+    // Token reveal: needs a purpose, and a role that reads the field plain for it.
+    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap();
+    assert_ne!(card_token, "4539526018159083");
+    let reveal = format!("{url}/v1/tokens/reveal");
+    let body = json!({"token": card_token});
+    assert_eq!(call("POST", &reveal, Some(&owner), None, Some(&body)).0, 403);
+    assert_eq!(
+        call("POST", &reveal, Some(&keys["app"]), Some("order_fulfillment"), Some(&body)).0,
+        403
+    );
+    let (status, revealed) = call("POST", &reveal, Some(&owner), Some("billing"), Some(&body));
+    assert_eq!(status, 200, "{revealed}");
+    assert_eq!(revealed["value"], "4539526018159083");
+    // Unknown purpose, unknown collection, no key, a bad key.
+    assert_eq!(call("GET", &record, Some(&owner), Some("curiosity"), None).0, 400);
+    assert_eq!(
+        call("GET", &format!("{url}/v1/collections/secrets/records/x"), Some(&owner), None, None).0,
+        404
+    );
+    assert_eq!(
+        call("GET", &format!("{url}/v1/collections/_tokens/records/x"), Some(&owner), None, None).0,
+        404
+    );
+    assert_eq!(call("GET", &record, None, None, None).0, 401);
+    let forged = format!("{}0", &owner[..owner.len() - 1]);
+    assert_eq!(call("GET", &record, Some(&forged), None, None).0, 401);
+    server.stop();
+}
+
+#[test]
+fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let records = format!("{url}/v1/collections/customers/records");
+    let (_, created) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    let id = created["id"].as_str().unwrap().to_string();
+    let (_, other) = call(
+        "POST",
+        &records,
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"name": "Sam Other", "email": "sam@example.org"}})),
+    );
+    let order = json!({"fields": {"customer_id": id, "items": "2 mugs", "amount": "19.50"}});
+    let (status, order) = call(
+        "POST",
+        &format!("{url}/v1/collections/orders/records"),
+        Some(&owner),
+        None,
+        Some(&order),
+    );
+    assert_eq!(status, 201, "{order}");
+    let (status, exported) = call(
+        "GET",
+        &format!("{records}/{id}/export"),
+        Some(&owner),
+        Some("data_subject_request"),
+        None,
+    );
+    assert_eq!(status, 200, "{exported}");
+    assert_eq!(exported["linked"]["orders"][0]["fields"]["items"]["value"], "2 mugs");
+
+    let (status, erased) = call("DELETE", &format!("{records}/{id}"), Some(&owner), None, None);
+    assert_eq!(status, 200, "{erased}");
+    assert_eq!(erased["linked_erased"], 1);
+    assert_eq!(call("GET", &format!("{records}/{id}"), Some(&owner), None, None).0, 404);
+    assert_eq!(call("DELETE", &format!("{records}/{id}"), Some(&owner), None, None).0, 404);
+    let (_, found) =
+        call("GET", &format!("{records}?email=jane.quinton@example.com"), Some(&owner), None, None);
+    assert_eq!(found["count"], 0);
+    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap();
+    let (status, _) = call(
+        "POST",
+        &format!("{url}/v1/tokens/reveal"),
+        Some(&owner),
+        Some("billing"),
+        Some(&json!({"token": card_token})),
+    );
+    assert_eq!(status, 404);
+    // The other customer is untouched.
+    let other_id = other["id"].as_str().unwrap();
+    assert_eq!(call("GET", &format!("{records}/{other_id}"), Some(&owner), None, None).0, 200);
+    server.stop();
+
+    // The raw database: no row of the customer or their order is left.
+    let db = rusqlite::Connection::open(data.join("vault.db")).unwrap();
+    let order_id = order["id"].as_str().unwrap();
+    for table in ["deks", "fields", "blind", "tokens"] {
+        for rec in [id.as_str(), order_id] {
+            let n: i64 = db
+                .query_row(&format!("SELECT COUNT(*) FROM {table} WHERE record = ?1"), [rec], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(n, 0, "{table} still holds {rec}");
+        }
+    }
+    let ledger =
+        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
+    let erasures = (0..ledger.size().unwrap())
+        .filter(|i| String::from_utf8_lossy(&ledger.leaf(*i).unwrap()).contains("record.erase"))
+        .count();
+    assert_eq!(erasures, 2, "the erase and the refused second erase are both recorded");
+    drop(ledger);
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+}
+
+/// Every file under `dir`, recursively.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// A value and its common encodings: as stored after normalisation, lower case, hex,
+/// base64 and UTF-16.
+fn encodings(value: &str) -> Vec<Vec<u8>> {
+    use base64::Engine as _;
+    let mut out = vec![value.as_bytes().to_vec(), value.to_lowercase().into_bytes()];
+    out.push(custody_ledger::hex(value.as_bytes()).into_bytes());
+    out.push(base64::engine::general_purpose::STANDARD.encode(value).into_bytes());
+    out.push(value.encode_utf16().flat_map(u16::to_le_bytes).collect());
+    out
+}
+
+#[test]
+fn no_customer_value_is_in_the_data_directory_or_the_server_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let records = format!("{url}/v1/collections/customers/records");
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (status, created) = call("POST", &records, Some(&owner), None, Some(&jane()));
+        assert_eq!(status, 201);
+        ids.push(created["id"].as_str().unwrap().to_string());
+    }
+    // Reads, plain reads, searches and reveals too: none may leave a value behind.
+    for id in &ids[..5] {
+        call("GET", &format!("{records}/{id}"), Some(&owner), Some("billing"), None);
+    }
+    call(
+        "GET",
+        &format!("{records}?email=jane.quinton@example.com"),
+        Some(&owner),
+        Some("billing"),
+        None,
+    );
+    call(
+        "POST",
+        &format!("{url}/v1/tokens"),
+        Some(&owner),
+        None,
+        Some(&json!({"kind": "ssn", "value": "284-73-1956"})),
+    );
+    // A malformed body that contains a value must not be echoed.
+    let (status, bad) = call(
+        "POST",
+        &records,
+        Some(&owner),
+        None,
+        Some(
+            &json!({"fields": {"ssn": "219-44-7321", "card_number": 4_539_526_018_159_083_u64, "notes": ["x"]}}),
+        ),
+    );
+    assert_eq!(status, 400);
+    assert!(!bad.to_string().contains("219-44-7321"), "{bad}");
+    let log = server.stop();
+    let secrets = [
+        "Jane Quinton-Doe",
+        "jane.quinton@example.com",
+        "+14155550134",
+        "415 555 0134",
+        "742 Evergreen Terrace",
+        "1984-03-09",
+        "219-44-7321",
+        "219447321",
+        "4539526018159083",
+        "4539 5260 1815 9083",
+        "07/29",
+        "prefers morning deliveries",
+        "284-73-1956",
+    ];
+    let mut checked = 0;
+    for file in files(&data) {
+        if file.ends_with("recovery-kit.txt") {
+            continue;
+        }
+        let bytes = std::fs::read(&file).unwrap();
+        for secret in secrets {
+            for encoded in encodings(secret) {
+                assert!(
+                    !bytes.windows(encoded.len()).any(|w| w == encoded.as_slice()),
+                    "{secret} found in {}",
+                    file.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "the data directory was scanned ({checked} checks)");
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} in the server log:\n{log}");
+    }
+    assert!(log.contains("POST /v1/collections/{collection}/records 201"), "{log}");
+}
+
+#[test]
+fn malformed_requests_get_clear_errors_and_limits_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    // A small reveal limit and body limit, to reach them.
+    let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    let config = config
+        .replace("reveals_per_minute = 600", "reveals_per_minute = 3")
+        .replace("max_body_bytes = 65536", "max_body_bytes = 2048");
+    std::fs::write(data.join("config.toml"), config).unwrap();
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let records = format!("{url}/v1/collections/customers/records");
+    let (_, created) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    let record = format!("{records}/{}", created["id"].as_str().unwrap());
+
+    let (status, body) = call("POST", &records, Some(&owner), None, Some(&json!({"nope": 1})));
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("invalid_request")));
+    let (status, body) = call(
+        "POST",
+        &records,
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"email": "not an email"}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("not an email"));
+    let (status, body) = call(
+        "POST",
+        &records,
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"name": "x".repeat(4000)}})),
+    );
+    assert_eq!((status, body["error"]["code"].as_str()), (413, Some("too_large")), "{body}");
+    let (status, _) = call(
+        "PATCH",
+        &format!("{records}/rec_nothing"),
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"name": "A B"}})),
+    );
+    assert_eq!(status, 404);
+    let (status, body) = call("GET", &format!("{url}/v1/nothing"), Some(&owner), None, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")));
+    // Three plain reads a minute, then 429; masked reads are not limited.
+    for _ in 0..3 {
+        assert_eq!(call("GET", &record, Some(&owner), Some("billing"), None).0, 200);
+    }
+    let (status, body) = call("GET", &record, Some(&owner), Some("billing"), None);
+    assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert_eq!(call("GET", &record, Some(&owner), None, None).0, 200);
+    // A changed field reads back changed.
+    let (status, body) = call(
+        "PATCH",
+        &record,
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"phone": "+44 20 7946 0958"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["fields"]["phone"]["mode"], "masked");
+    assert_ne!(body["fields"]["phone"]["value"], created["fields"]["phone"]["value"]);
+    // The OpenAPI document lists every route the server has.
+    let (status, doc) = call("GET", &format!("{url}/v1/openapi.json"), None, None, None);
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/health",
+        "/v1/sys/unseal",
+        "/v1/collections/{collection}/records",
+        "/v1/collections/{collection}/records/{id}",
+        "/v1/collections/{collection}/records/{id}/export",
+        "/v1/tokens",
+        "/v1/tokens/reveal",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing");
+    }
+    // A revoked key stops working at once; the ledger lock keeps `keys` away while serving.
+    let out = custody(&data, &["keys", "revoke", "owner"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("in use by another custody process"), "{}", text(&out));
+    server.stop();
+    let out = custody(&data, &["keys", "revoke", "owner"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let server = Server::start(&data, true);
+    let record = format!(
+        "{}/v1/collections/customers/records/{}",
+        server.url,
+        created["id"].as_str().unwrap()
+    );
+    assert_eq!(call("GET", &record, Some(&owner), None, None).0, 401);
+    server.stop();
+}
+
+#[test]
+fn moved_or_altered_ciphertext_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    let (_, a) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    let (_, b) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    server.stop();
+    let (a, b) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
+    let db = rusqlite::Connection::open(data.join("vault.db")).unwrap();
+    // B's notes replaced by A's envelope; A's name altered by one bit.
+    db.execute(
+        "UPDATE fields SET envelope = (SELECT envelope FROM fields WHERE record = ?1 AND field = 'notes') WHERE record = ?2 AND field = 'notes'",
+        [a, b],
+    )
+    .unwrap();
+    let mut name: Vec<u8> = db
+        .query_row("SELECT envelope FROM fields WHERE record = ?1 AND field = 'name'", [a], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let last = name.len() - 1;
+    name[last] ^= 1;
+    db.execute(
+        "UPDATE fields SET envelope = ?1 WHERE record = ?2 AND field = 'name'",
+        rusqlite::params![name, a],
+    )
+    .unwrap();
+    drop(db);
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    for id in [a, b] {
+        let (status, body) = call("GET", &format!("{records}/{id}"), Some(&owner), None, None);
+        assert_eq!(status, 500, "{body}");
+        assert_eq!(body["error"]["code"], "integrity");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("vault cryptography"),
+            "{body}"
+        );
+    }
+    server.stop();
+}
+
+#[test]
+fn a_server_killed_under_write_load_keeps_every_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let mut server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let (records, owner, acked) = (records.clone(), owner.clone(), acked.clone());
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    let body = json!({"fields": {"name": format!("Writer {i} Number {n}"), "email": format!("w{i}n{n}@example.com")}});
+                    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+                    let Ok(mut response) = agent
+                        .post(&records)
+                        .header("Authorization", format!("Bearer {owner}"))
+                        .send_json(&body)
+                    else {
+                        return; // the server is gone
+                    };
+                    if response.status() == 201 {
+                        let created: Value = response.body_mut().read_json().unwrap();
+                        acked.lock().unwrap().push(created["id"].as_str().unwrap().to_string());
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(server);
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "only {} writes were acknowledged", acked.len());
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    for id in &acked {
+        let (status, body) = call("GET", &format!("{records}/{id}"), Some(&owner), None, None);
+        assert_eq!(status, 200, "acknowledged {id} is missing: {body}");
+    }
+    server.stop();
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    println!("{} acknowledged creates, all present after SIGKILL", acked.len());
+}
