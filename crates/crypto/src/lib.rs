@@ -32,7 +32,7 @@ pub use error::Error;
 pub use index::BlindIndexKey;
 pub use key::Key;
 pub use seal::{Argon2Params, PassphraseSeal};
-pub use token::{CardTokenizer, deterministic_token, random_token, ssn_token};
+pub use token::{CardTokenizer, deterministic_token, random_token, record_id, ssn_token};
 
 /// Lower-case hex of `bytes`.
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -229,15 +229,16 @@ impl Vault {
             let (ty, ..) = self.field_spec(collection, field)?;
             normalised.insert(field.clone(), normalize(field, ty, raw)?);
         }
-        let record = random_token().map_err(|e| crypto_err(&e))?.replacen("tok_", "rec_", 1);
+        let record = custody_crypto::record_id().map_err(|e| crypto_err(&e))?;
         let dek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped = wrap_dek(&self.kek, self.kek_version, collection, &record, &dek)
             .map_err(|e| crypto_err(&e))?;
         let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO deks (collection, record, kek_version, wrapped) VALUES (?1, ?2, ?3, ?4)",
-            params![collection, record, wrapped.kek_version, wrapped.envelope],
         )
+        .map_err(|e| store_err(&e))?
+        .execute(params![collection, record, wrapped.kek_version, wrapped.envelope])
         .map_err(|e| store_err(&e))?;
         for (field, value) in &normalised {
             let f = spec.fields.iter().find(|f| &f.name == field).expect("checked above");
@@ -258,21 +259,21 @@ impl Vault {
                     }),
                 }
             };
-            tx.execute(
-                "INSERT INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))",
+            tx.prepare_cached("INSERT INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))").map_err(|e| store_err(&e))?.execute(
                 params![collection, record, field, envelope, token],
             )
             .map_err(|e| store_err(&e))?;
             if let Some(t) = &token {
-                tx.execute("INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)", params![t, collection, record, field])
+                tx.prepare_cached("INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)").map_err(|e| store_err(&e))?.execute( params![t, collection, record, field])
                     .map_err(|e| store_err(&e))?;
             }
             if f.searchable {
                 let idx = BlindIndexKey::derive(&self.root, collection, field).index(value);
-                tx.execute(
+                tx.prepare_cached(
                     "INSERT INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
-                    params![collection, field, idx, record],
                 )
+                .map_err(|e| store_err(&e))?
+                .execute(params![collection, field, idx, record])
                 .map_err(|e| store_err(&e))?;
             }
         }
