@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -24,7 +24,8 @@ pub struct InitArgs {
     passphrase_file: Option<PathBuf>,
 }
 
-/// The passphrase from `file` (its first line) or `CUSTODY_PASSPHRASE`.
+/// The passphrase from `file` (its first line) or `CUSTODY_PASSPHRASE`; at a terminal,
+/// typed without echo.
 pub fn read_passphrase(file: Option<&Path>) -> Result<String> {
     let raw = match file {
         Some(path) => {
@@ -32,6 +33,9 @@ pub fn read_passphrase(file: Option<&Path>) -> Result<String> {
         }
         None => match std::env::var("CUSTODY_PASSPHRASE") {
             Ok(p) => p,
+            Err(_) if std::io::stdin().is_terminal() => {
+                rpassword::prompt_password("Passphrase: ").context("cannot read the passphrase")?
+            }
             Err(_) => {
                 bail!("no passphrase given: use --passphrase-file FILE or set CUSTODY_PASSPHRASE")
             }
@@ -40,10 +44,30 @@ pub fn read_passphrase(file: Option<&Path>) -> Result<String> {
     Ok(raw.lines().next().unwrap_or("").trim_end_matches('\r').to_string())
 }
 
-fn passphrase(args: &InitArgs) -> Result<String> {
-    let pass = read_passphrase(args.passphrase_file.as_deref())?;
+/// A new passphrase: from the file or environment, or typed twice at a terminal.
+pub fn new_passphrase(file: Option<&Path>, env: &str) -> Result<String> {
+    let pass = match file {
+        Some(_) => read_passphrase(file)?,
+        None => match std::env::var(env) {
+            Ok(p) => p,
+            Err(_) if std::io::stdin().is_terminal() => {
+                let first = rpassword::prompt_password("New passphrase (12+ characters): ")?;
+                check_strength(&first)?;
+                let again = rpassword::prompt_password("The same again: ")?;
+                if first != again {
+                    bail!("the two passphrases differ; nothing was changed");
+                }
+                first
+            }
+            Err(_) => bail!("no passphrase given: use --passphrase-file FILE or set {env}"),
+        },
+    };
     check_strength(&pass)?;
     Ok(pass)
+}
+
+fn passphrase(args: &InitArgs) -> Result<String> {
+    new_passphrase(args.passphrase_file.as_deref(), "CUSTODY_PASSPHRASE")
 }
 
 /// Refuses passphrases too short to resist guessing.

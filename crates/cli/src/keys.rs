@@ -66,16 +66,7 @@ pub enum KeysCommand {
 }
 
 fn new_passphrase(file: Option<&Path>) -> Result<String> {
-    let pass = match file {
-        Some(_) => init::read_passphrase(file)?,
-        None => std::env::var("CUSTODY_NEW_PASSPHRASE").map_err(|_| {
-            anyhow::anyhow!(
-                "no new passphrase given: use --new-passphrase-file FILE or set CUSTODY_NEW_PASSPHRASE"
-            )
-        })?,
-    };
-    init::check_strength(&pass)?;
-    Ok(pass)
+    init::new_passphrase(file, "CUSTODY_NEW_PASSPHRASE")
 }
 
 /// Records `action`, then seals `root` under `pass`: the new seal is written beside the old

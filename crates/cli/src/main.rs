@@ -4,6 +4,8 @@
 //! progress on a terminal and turns errors into a message, a next step and an exit code
 //! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
 
+mod client;
+mod import;
 mod init;
 mod keys;
 mod ledger;
@@ -55,10 +57,25 @@ enum Command {
     /// Add, show and erase customer records in the encrypted vault (after `custody init`).
     #[command(subcommand)]
     Records(records::RecordsCommand),
+    /// Import customer records from a CSV file (a dry run with a masked preview unless --apply).
+    Import(import::ImportArgs),
+    /// Apply retention now (the server does it hourly by itself).
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Run the vault's HTTP API (default http://127.0.0.1:8731).
     Serve(serve::ServeArgs),
     /// Unseal a running server with the passphrase or two recovery shares.
     Unseal(serve::UnsealArgs),
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Erase customers inactive longer than config.toml keeps them and delete values (card
+    /// data by default) past their days. Same as `custody records expire`.
+    Run {
+        #[command(flatten)]
+        unlock: records::Unlock,
+    },
 }
 
 fn main() -> ExitCode {
@@ -70,6 +87,10 @@ fn main() -> ExitCode {
         Command::Records(command) => records::run(&cli.data_dir, &command),
         Command::Keys(command) => keys::run(&cli.data_dir, &command),
         Command::Serve(args) => serve::serve(&cli.data_dir, &args),
+        Command::Import(args) => import::run(&cli.data_dir, &args),
+        Command::Retention(RetentionCommand::Run { unlock }) => {
+            records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
+        }
         Command::Unseal(args) => serve::unseal(&args),
     };
     match result {

@@ -13,6 +13,7 @@ use custody_ledger::{Ledger, LedgerOptions};
 use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault, layout};
 
 use crate::EXIT_OK;
+use crate::client::{self, Remote};
 use crate::init;
 
 #[derive(Args)]
@@ -69,7 +70,7 @@ pub enum RecordsCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
-    /// Find records by a searchable field (name, email, phone in the default config).
+    /// Find records by a searchable field (email and phone in the default config).
     /// Give `-` as VALUE to read it from standard input.
     Find {
         collection: String,
@@ -92,10 +93,59 @@ pub enum RecordsCommand {
         #[command(flatten)]
         unlock: Unlock,
     },
-    /// Erase a record for good: its key is destroyed, nothing of it can be read again.
+    /// Read a record from a running server (`custody serve`) with an API key: values as the
+    /// key's role and the purpose allow, masked otherwise.
+    Get {
+        collection: String,
+        id: String,
+        /// Why you need the values (a purpose in config.toml): plain only where the key's
+        /// role allows it for this purpose.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Only these fields, comma-separated.
+        #[arg(long, value_name = "A,B")]
+        fields: Option<String>,
+        /// Print the server's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Search a running server on one searchable field:
+    /// `custody records search customers email jane@example.com` (`-` reads VALUE from
+    /// standard input).
+    Search {
+        collection: String,
+        field: String,
+        value: String,
+        /// Why you are searching: plain values only where the role allows it.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Print the server's JSON answer.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// A data-subject export from a running server: everything about a customer, their
+    /// orders included, as JSON, for the purpose `data_subject_request` (the owner's key).
+    Export {
+        collection: String,
+        id: String,
+        /// Where to write it (created owner-only; `-` for standard output).
+        #[arg(long, value_name = "FILE", default_value = "-")]
+        out: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Erase a record for good: its key is destroyed, nothing of it can be read again. With
+    /// an API key (--key-file or CUSTODY_API_KEY) through the running server; otherwise in
+    /// the data directory, with the passphrase.
     Erase {
         collection: String,
         id: String,
+        #[command(flatten)]
+        remote: Remote,
         #[command(flatten)]
         unlock: Unlock,
     },
@@ -234,7 +284,77 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
                 expired.records, expired.fields
             );
         }
-        RecordsCommand::Erase { collection, id, unlock } => {
+        RecordsCommand::Get { collection, id, purpose, fields, json, remote } => {
+            let query = fields.as_deref().map(|f| format!("?fields={}", client::encode(f)));
+            let path = format!(
+                "/v1/collections/{}/records/{}{}",
+                client::encode(collection),
+                client::encode(id),
+                query.unwrap_or_default()
+            );
+            let record = remote.call("GET", &path, purpose.as_deref(), None)?;
+            if *json {
+                println!("{record}");
+            } else {
+                client::print_record(&record);
+            }
+        }
+        RecordsCommand::Search { collection, field, value, purpose, json, remote } => {
+            let value = if value == "-" {
+                let mut line = String::new();
+                io::stdin().lock().read_line(&mut line)?;
+                line.trim_end_matches(['\r', '\n']).to_string()
+            } else {
+                value.clone()
+            };
+            let path = format!(
+                "/v1/collections/{}/records?{}={}",
+                client::encode(collection),
+                client::encode(field),
+                client::encode(&value)
+            );
+            let found = remote.call("GET", &path, purpose.as_deref(), None)?;
+            if *json {
+                println!("{found}");
+            } else {
+                let records = found["records"].as_array().cloned().unwrap_or_default();
+                if records.is_empty() {
+                    eprintln!("No record matches.");
+                }
+                for record in &records {
+                    println!("{}", record["id"].as_str().unwrap_or(""));
+                    client::print_record(record);
+                }
+            }
+        }
+        RecordsCommand::Export { collection, id, out, remote } => {
+            let path = format!(
+                "/v1/collections/{}/records/{}/export",
+                client::encode(collection),
+                client::encode(id)
+            );
+            let export = remote.call("GET", &path, Some(custody_vault::EXPORT_PURPOSE), None)?;
+            client::write_out(out, &serde_json::to_string_pretty(&export)?)?;
+            if out != Path::new("-") {
+                eprintln!(
+                    "Wrote {}: it holds the customer's data in plain text. Send it to them securely, then delete it.",
+                    out.display()
+                );
+            }
+        }
+        RecordsCommand::Erase { collection, id, remote, .. } if remote.has_key() => {
+            let path = format!(
+                "/v1/collections/{}/records/{}",
+                client::encode(collection),
+                client::encode(id)
+            );
+            let erased = remote.call("DELETE", &path, None, None)?;
+            println!(
+                "Erased, with {} linked record(s). Nothing of it can be read again; the ledger keeps that it existed.",
+                erased["linked_erased"]
+            );
+        }
+        RecordsCommand::Erase { collection, id, unlock, .. } => {
             let mut vault = open(data_dir, unlock)?;
             vault.erase(&OWNER, collection, id)?;
             println!(

@@ -12,6 +12,8 @@ use crate::{EXIT_OK, init};
 
 /// Where the server listens unless told otherwise (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8731";
+/// The server's address for the client commands.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8731";
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -66,7 +68,7 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<u8> {
 #[derive(Args)]
 pub struct UnsealArgs {
     /// The server's address.
-    #[arg(long, env = "CUSTODY_URL", default_value = "http://127.0.0.1:8731")]
+    #[arg(long, env = "CUSTODY_URL", default_value = DEFAULT_URL)]
     url: String,
     /// Read the passphrase from FILE (or set CUSTODY_PASSPHRASE).
     #[arg(long, value_name = "FILE")]

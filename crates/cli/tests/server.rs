@@ -700,3 +700,103 @@ fn a_server_killed_under_write_load_keeps_every_acknowledged_write() {
     assert!(verify.status.success(), "{}", text(&verify));
     println!("{} acknowledged creates, all present after SIGKILL", acked.len());
 }
+
+fn custody_with(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+    cmd.arg("--data-dir").arg(data).args(args).env("CUSTODY_PASSPHRASE", PASS);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run custody")
+}
+
+#[test]
+fn a_csv_import_previews_masked_reports_bad_rows_and_the_client_commands_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "Full Name,E-mail,Phone,Card,Favourite colour\n\
+         Ada Lovelace,ada@example.com,+44 20 7946 0958,4539 5260 1815 9083,green\n\
+         Bad Mail,not-an-email,,,blue\n\
+         ,nameless@example.com,,,red\n\
+         \"Grace Hopper\",grace@example.org,+1 415 555 0134,,\"navy, dark\"\n",
+    )
+    .unwrap();
+    let dry = custody(&data, &["import", csv.to_str().unwrap()]);
+    let out = text(&dry);
+    assert!(dry.status.success(), "{out}");
+    assert!(out.contains("Full Name") && out.contains("→ name"), "{out}");
+    assert!(out.contains("Favourite colour") && out.contains("left out"), "{out}");
+    assert!(out.contains("line 3: field 'email'"), "{out}");
+    assert!(out.contains("line 4: field 'name': is required"), "{out}");
+    assert!(out.contains("Nothing was imported"), "{out}");
+    for value in ["ada@example.com", "4539 5260 1815 9083", "Lovelace", "not-an-email"] {
+        assert!(!out.contains(value), "{value} shown in the preview:\n{out}");
+    }
+    let applied = custody(&data, &["import", csv.to_str().unwrap(), "--apply"]);
+    let out = text(&applied);
+    assert!(applied.status.success(), "{out}");
+    assert!(out.contains("Imported 2 record(s)"), "{out}");
+    assert!(out.contains("2 row(s) left out"), "{out}");
+    assert!(out.contains("shred -u"), "{out}");
+    assert!(!out.contains("ada@example.com"), "{out}");
+    // A bad --map is refused before anything is read.
+    let bad_map = custody(&data, &["import", csv.to_str().unwrap(), "--map", "Nope=email"]);
+    assert_eq!(bad_map.status.code(), Some(2));
+
+    let server = Server::start(&data, true);
+    let key = [("CUSTODY_API_KEY", owner.as_str()), ("CUSTODY_URL", server.url.as_str())];
+    let found =
+        custody_with(&data, &["records", "search", "customers", "email", "ADA@example.com"], &key);
+    let out = text(&found);
+    assert!(found.status.success(), "{out}");
+    assert!(!out.contains("ada@example.com"), "masked without a purpose:\n{out}");
+    let id = out.lines().next().unwrap().trim().to_string();
+    assert!(id.starts_with("rec_"), "{out}");
+    let plain =
+        custody_with(&data, &["records", "get", "customers", &id, "--purpose", "billing"], &key);
+    assert!(text(&plain).contains("ada@example.com"), "{}", text(&plain));
+    let order = call(
+        "POST",
+        &format!("{}/v1/collections/orders/records", server.url),
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"customer_id": id, "items": "1 teapot", "amount": "24.00"}})),
+    );
+    assert_eq!(order.0, 201, "{}", order.1);
+    let export_file = dir.path().join("export.json");
+    let export = custody_with(
+        &data,
+        &["records", "export", "customers", &id, "--out", export_file.to_str().unwrap()],
+        &key,
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    let exported: Value =
+        serde_json::from_str(&std::fs::read_to_string(&export_file).unwrap()).unwrap();
+    assert_eq!(exported["fields"]["email"]["value"], "ada@example.com");
+    assert_eq!(exported["linked"]["orders"][0]["fields"]["items"]["value"], "1 teapot");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&export_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let erase = custody_with(&data, &["records", "erase", "customers", &id], &key);
+    assert!(erase.status.success(), "{}", text(&erase));
+    assert!(text(&erase).contains("1 linked record"), "{}", text(&erase));
+    let gone = custody_with(&data, &["records", "get", "customers", &id], &key);
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(text(&gone).contains("HTTP 404"), "{}", text(&gone));
+    server.stop();
+    // Retention on demand; what it removed goes to the ledger with the counts.
+    let retention = custody(&data, &["retention", "run"]);
+    assert!(text(&retention).contains("Retention applied: 0 record(s)"), "{}", text(&retention));
+    let ledger =
+        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
+    let last =
+        String::from_utf8_lossy(&ledger.leaf(ledger.size().unwrap() - 1).unwrap()).into_owned();
+    assert!(last.contains("retention.done") && last.contains("records_erased"), "{last}");
+}

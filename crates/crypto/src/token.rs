@@ -190,6 +190,17 @@ mod tests {
 
     use super::*;
 
+    #[test]
+    fn record_ids_sort_by_time_and_differ() {
+        let a = record_id().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = record_id().unwrap();
+        assert!(a < b, "{a} {b}");
+        assert_eq!(a.len(), 30);
+        assert!(a.starts_with("rec_"));
+        assert_ne!(record_id().unwrap(), record_id().unwrap());
+    }
+
     /// NIST SP 800-38G FF1 samples 1–3 (AES-128) and 7 (AES-256), radix 10.
     #[test]
     fn ff1_nist_samples() {

@@ -26,6 +26,11 @@ pub use api::{OPENAPI, router};
 pub use error::ApiError;
 pub use state::{App, Secret};
 
+/// How often retention runs inside the server.
+const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_hours(1);
+/// How often the retention thread looks (the first run comes this long after unsealing).
+const RETENTION_POLL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Serves `app` on `listener` until `shutdown` completes, then finishes the writes already
 /// queued and closes the vault.
 pub async fn serve(
@@ -75,6 +80,30 @@ pub fn run(
     if let Some(p) = passphrase {
         app.unseal(&Secret::Passphrase(p))?;
     }
+    // Retention: once an hour while unsealed (and soon after unsealing).
+    let retention = Arc::clone(&app);
+    std::thread::Builder::new().name("custody-retention".into()).spawn(move || {
+        let mut last: Option<std::time::Instant> = None;
+        loop {
+            std::thread::sleep(RETENTION_POLL);
+            if last.is_some_and(|t| t.elapsed() < RETENTION_EVERY) {
+                continue;
+            }
+            match retention.run_retention() {
+                Ok(Some(done)) => {
+                    last = Some(std::time::Instant::now());
+                    if done.records + done.fields > 0 {
+                        eprintln!(
+                            "retention: {} record(s) erased, {} value(s) deleted",
+                            done.records, done.fields
+                        );
+                    }
+                }
+                Ok(None) => {}
+                Err(e) => eprintln!("retention failed (will retry): {e}"),
+            }
+        }
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("custody-http")

@@ -15,6 +15,8 @@ use custody_vault::{Access, Config, Error, Expired, Gate, Vault, layout};
 
 /// Vault connections for reads (SQLite in WAL mode reads concurrently).
 const READERS: usize = 4;
+/// The pause after a failed unseal attempt (attempts are also serialised).
+const FAILED_UNSEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
 /// Most writes committed together.
 const BATCH: usize = 128;
 
@@ -230,9 +232,27 @@ impl App {
         let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
         let outcome = if root.is_ok() { Outcome::Ok } else { Outcome::Denied };
         self.gate.note(&access, "sys.unseal", "vault", outcome)?;
+        if root.is_err() {
+            // Guessing stays slow: one attempt at a time, and a pause after each failure.
+            std::thread::sleep(FAILED_UNSEAL_PAUSE);
+        }
         let unsealed = Unsealed::open(&self.data_dir, &self.config, &root?)?;
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
         Ok(())
+    }
+
+    /// Applies retention now, through the writer (recorded as `retention.run`, then
+    /// `retention.done` with what was removed). `None` while sealed.
+    pub fn run_retention(&self) -> Result<Option<Expired>, Error> {
+        let Some(vault) = self.unsealed() else { return Ok(None) };
+        let access = Access { actor: "sys:retention", role: "-", purpose: None, request_id: None };
+        self.gate.note(&access, "retention.run", "vault", Outcome::Ok)?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+        let Done::Expired(expired) = vault.write(Op::Expire { now })? else {
+            unreachable!("an expiry answers Expired")
+        };
+        self.gate.retention_done(&access, expired)?;
+        Ok(Some(expired))
     }
 
     /// Counts one plain read or reveal for `key`; false past the configured limit.

@@ -91,6 +91,20 @@ impl Gate {
         self.record(access, Touch { action, collection, record: None, fields: Vec::new() }, outcome)
     }
 
+    /// Records what a retention run removed (`retention.done`, with the counts), after
+    /// `retention.run` recorded that it started.
+    pub fn retention_done(
+        &self,
+        access: &Access<'_>,
+        expired: crate::Expired,
+    ) -> Result<(), Error> {
+        let mut event = Event::new(access.actor, "retention.done", Outcome::Ok);
+        event.target = Some(Target { collection: "vault".into(), record: None });
+        event.details.insert("records_erased".into(), expired.records.into());
+        event.details.insert("values_deleted".into(), expired.fields.into());
+        self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
+    }
+
     /// Records a token reveal once its result is known (`token.reveal`; a refusal is
     /// recorded as denied). The caller releases the value only if this succeeds.
     pub fn reveal(&self, access: &Access<'_>, result: &Result<String, Error>) -> Result<(), Error> {
@@ -264,6 +278,26 @@ impl AuditedVault {
         self.vault.insert(collection, values)
     }
 
+    /// Creates many records in one commit (an import): one `record.create` event per
+    /// record first, then every insert in its own savepoint inside one transaction. Each
+    /// record is all or nothing; the outer error is for the commit (then none was made).
+    pub fn insert_many(
+        &mut self,
+        access: &Access<'_>,
+        collection: &str,
+        rows: &[BTreeMap<String, String>],
+    ) -> Result<Vec<Result<String, Error>>, Error> {
+        for values in rows {
+            self.gate.create(
+                self.vault.config(),
+                access,
+                collection,
+                values.keys().cloned().collect(),
+            )?;
+        }
+        self.vault.batch(|v| rows.iter().map(|values| v.insert(collection, values)).collect())
+    }
+
     /// Reads a record (recorded as `record.read`, with the fields read).
     pub fn read(
         &self,
@@ -298,7 +332,9 @@ impl AuditedVault {
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).
     pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
         self.gate.note(access, "retention.run", "vault", Outcome::Ok)?;
-        self.vault.expire(now)
+        let expired = self.vault.expire(now)?;
+        self.gate.retention_done(access, expired)?;
+        Ok(expired)
     }
 
     /// Finds records by a searchable field (recorded as `record.search` with the field and

@@ -23,4 +23,4 @@ pub use config::{
 };
 pub use error::Error;
 pub use normalize::normalize;
-pub use store::{Expired, ReadField, Vault};
+pub use store::{Expired, ReadField, Vault, mask_field};

@@ -106,6 +106,17 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
     }
 }
 
+/// `value` as a masked read of `collection.field` would show it; needs no keys (previews
+/// of values not yet stored). An unknown field is masked as a name.
+pub fn mask_field(config: &Config, collection: &str, field: &str, value: &str) -> String {
+    let ty = config
+        .collections
+        .get(collection)
+        .and_then(|c| c.fields.iter().find(|f| f.name == field))
+        .map_or(FieldType::Text, |f| f.ty);
+    custody_detect::mask(mask_kind(field, ty), value)
+}
+
 impl Vault {
     /// Opens (creating if needed) the vault database, unsealed with `root`.
     pub fn open(path: &Path, config: Config, root: Key) -> Result<Self, Error> {

@@ -1,0 +1,109 @@
+//! The command line as a client of a running `custody serve`, for the IT helper's scripts:
+//! `custody records get|search|export|erase` with an API key. Values come back as the key's
+//! role and the stated purpose allow: masked unless `--purpose` allows plain.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::Value;
+
+use crate::serve::DEFAULT_URL;
+
+/// Where the server is and which key to use.
+#[derive(Args, Clone)]
+pub struct Remote {
+    /// The server's address.
+    #[arg(long, env = "CUSTODY_URL", default_value = DEFAULT_URL)]
+    pub url: String,
+    /// Read the API key from FILE (its first line). Or set CUSTODY_API_KEY.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+impl Remote {
+    /// Whether an API key was given (file or environment).
+    pub fn has_key(&self) -> bool {
+        self.key_file.is_some() || std::env::var_os("CUSTODY_API_KEY").is_some()
+    }
+
+    fn key(&self) -> Result<String> {
+        let raw = match &self.key_file {
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read '{}'", path.display()))?,
+            None => std::env::var("CUSTODY_API_KEY").map_err(|_| {
+                anyhow::anyhow!("no API key given: use --key-file FILE or set CUSTODY_API_KEY")
+            })?,
+        };
+        Ok(raw.lines().next().unwrap_or("").trim().to_string())
+    }
+
+    /// One call; the JSON answer, or an error with the server's message and status.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        purpose: Option<&str>,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let url = format!("{}{path}", self.url.trim_end_matches('/'));
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        let mut request = ureq::http::Request::builder()
+            .method(method)
+            .uri(&url)
+            .header("Authorization", format!("Bearer {}", self.key()?));
+        if let Some(p) = purpose {
+            request = request.header("X-Custody-Purpose", p);
+        }
+        let sent = match body {
+            Some(b) => {
+                agent.run(request.header("Content-Type", "application/json").body(b.to_string())?)
+            }
+            None => agent.run(request.body(())?),
+        };
+        let mut response = sent.with_context(|| {
+            format!("cannot reach the server at {} (is `custody serve` running?)", self.url)
+        })?;
+        let status = response.status().as_u16();
+        let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            let message = answer["error"]["message"].as_str().unwrap_or("the server refused");
+            bail!("{message} (HTTP {status})");
+        }
+        Ok(answer)
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Prints a record answer (`{"id","fields":{name:{"value","mode"}}}`) as a table.
+pub fn print_record(record: &Value) {
+    let Some(fields) = record["fields"].as_object() else { return };
+    let width = fields.keys().map(String::len).max().unwrap_or(0);
+    for (name, field) in fields {
+        let value = field["value"].as_str().unwrap_or("(not allowed)");
+        let mode = field["mode"].as_str().unwrap_or("");
+        println!("{name:width$}  {value}  [{mode}]");
+    }
+}
+
+/// Writes `text` to a new owner-only file, or to standard output for `-`.
+pub fn write_out(out: &Path, text: &str) -> Result<()> {
+    if out == Path::new("-") {
+        println!("{text}");
+        return Ok(());
+    }
+    crate::init::write_private(out, text.as_bytes())
+}
