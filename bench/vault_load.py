@@ -8,8 +8,9 @@ Every one of these calls is audited (a ledger event made durable before the answ
 Peer: PostgreSQL with pgcrypto, the same fields encrypted with pgp_sym_encrypt and read
 back with pgp_sym_decrypt, driven by pgbench with the same 32 clients.
 
-Usage: bench/vault_load.py [--seconds 10] [--connections 32] [--smoke]
-  --smoke: 2-second runs for CI (figures printed, targets not judged).
+Usage: bench/vault_load.py [--seconds 10] [--connections 32] [--runs 3] [--smoke]
+  --runs: each call is measured this many times; the medians are printed.
+  --smoke: one 2-second run of each for CI (figures printed, targets not judged).
 Needs: wrk (Debian package), pgbench and a PostgreSQL server on 127.0.0.1:5432 (trust auth).
 """
 
@@ -139,13 +140,24 @@ def pgbench(name, script_text, seconds, connections):
             "p99": latencies[int(len(latencies) * 0.99) - 1], "errors": 0, "socket": ""}
 
 
+def median_of(runs):
+    """The median of each figure over several runs of one call."""
+    out = dict(runs[0])
+    for figure in ("rps", "p50", "p99"):
+        out[figure] = statistics.median(r[figure] for r in runs)
+    out["errors"] = sum(r["errors"] for r in runs)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     seconds = 2 if args.smoke else args.seconds
+    runs = 1 if args.smoke else args.runs
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
     custody = custody_binary()
@@ -175,13 +187,15 @@ def main():
         search = 'return wrk.format("GET", "/v1/collections/customers/records?email=" .. x)'
         reveal = 'return wrk.format("POST", "/v1/tokens/reveal", nil, \'{"token":"\' .. x .. \'"}\')'
         emails = ",".join(f'"bench{i}@example.com"' for i in range(200))
-        results = [
-            wrk(port, key, "create", LUA_CREATE, seconds, args.connections),
-            wrk(port, key, "read plain", LUA_PICK % (id_list, read), seconds, args.connections, purpose="billing"),
-            wrk(port, key, "read masked", LUA_PICK % (id_list, read), seconds, args.connections),
-            wrk(port, key, "search", LUA_PICK % (emails, search), seconds, args.connections),
-            wrk(port, key, "token reveal", LUA_PICK % (token_list, reveal), seconds, args.connections, purpose="billing"),
+        calls = [
+            ("create", LUA_CREATE, None),
+            ("read plain", LUA_PICK % (id_list, read), "billing"),
+            ("read masked", LUA_PICK % (id_list, read), None),
+            ("search", LUA_PICK % (emails, search), None),
+            ("token reveal", LUA_PICK % (token_list, reveal), "billing"),
         ]
+        results = [median_of([wrk(port, key, name, lua, seconds, args.connections, purpose=purpose)
+                              for _ in range(runs)]) for name, lua, purpose in calls]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -193,10 +207,11 @@ def main():
          "card_number bytea, ssn bytea, notes bytea, email_hash text); CREATE INDEX ON bench_customers (email_hash);")
     for i in range(200):
         psql(PG_CREATE.replace("\\set n random(1, 1000000000)\n", "").replace(":n", str(i)))
-    peer = [pgbench("create", PG_CREATE, seconds, args.connections), pgbench("read plain", PG_READ, seconds, args.connections)]
+    peer = [median_of([pgbench(name, script, seconds, args.connections) for _ in range(runs)])
+            for name, script in [("create", PG_CREATE), ("read plain", PG_READ)]]
     psql("DROP TABLE bench_customers;")
 
-    print(f"\nVault API load, {args.connections} connections, {seconds} s per run, this machine ({os.cpu_count()} cores)")
+    print(f"\nVault API load, {args.connections} connections, median of {runs} run(s) of {seconds} s, this machine ({os.cpu_count()} cores)")
     print(f"{'call':<14} {'custody req/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}   target")
     for r in results:
         target = TARGETS.get(r["name"])

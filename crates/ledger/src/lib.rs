@@ -25,7 +25,7 @@ pub use ledger::{
 };
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use pg::PgStore;
-pub use store::{LogStore, SqliteStore};
+pub use store::{Checkpointer, LogStore, SqliteStore};
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

@@ -413,3 +413,37 @@ fn a_damaged_key_file_is_an_error_not_a_panic() {
         }
     }
 }
+
+/// Commits write only the WAL; the background thread copies it into the database file.
+#[test]
+fn checkpoints_run_in_the_background_not_in_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wal.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let checkpoints = custody_ledger::Checkpointer::start(&conn, &path).unwrap();
+    // 8 MB in 2,000 commits: with SQLite's automatic checkpoints, some commit would copy
+    // the WAL into the file itself.
+    let started = std::time::Instant::now();
+    for _ in 0..2_000 {
+        conn.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
+    }
+    let mut grown = size() > before + 4_000_000;
+    let deadline = started + custody_ledger::Checkpointer::EVERY * 20;
+    while !grown && std::time::Instant::now() < deadline {
+        std::thread::sleep(custody_ledger::Checkpointer::EVERY);
+        grown = size() > before + 4_000_000;
+    }
+    assert!(grown, "the background checkpoint copied the WAL into the database");
+    drop(checkpoints);
+    // Without the thread and with automatic checkpoints off, the file no longer grows.
+    let after = size();
+    for _ in 0..500 {
+        conn.execute("INSERT INTO t VALUES (zeroblob(4000))", []).unwrap();
+    }
+    std::thread::sleep(custody_ledger::Checkpointer::EVERY * 3);
+    assert_eq!(size(), after, "commits did not checkpoint");
+}

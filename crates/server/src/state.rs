@@ -104,7 +104,8 @@ pub struct Unsealed {
 impl Unsealed {
     fn open(data_dir: &Path, config: &Config, root: &Key) -> Result<Self, Error> {
         let path = layout::vault_path(data_dir);
-        let write_vault = Vault::open(&path, config.clone(), root.clone())?;
+        let mut write_vault = Vault::open(&path, config.clone(), root.clone())?;
+        write_vault.checkpoint_in_background(&path)?;
         let readers = (0..READERS)
             .map(|_| Vault::open(&path, config.clone(), root.clone()).map(Mutex::new))
             .collect::<Result<_, _>>()?;

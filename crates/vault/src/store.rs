@@ -72,6 +72,9 @@ impl std::fmt::Debug for ReadField {
 
 /// An open, unsealed vault.
 pub struct Vault {
+    /// Background WAL checkpoints, once [`Vault::checkpoint_in_background`] was called.
+    /// Declared first so it stops before the connection closes.
+    checkpoints: Option<custody_ledger::Checkpointer>,
     conn: Connection,
     config: Config,
     root: Key,
@@ -170,7 +173,7 @@ impl Vault {
                 .map_err(|e| store_err(&e))?;
             (1, kek)
         };
-        Ok(Self { conn, config, root, kek_version, kek })
+        Ok(Self { checkpoints: None, conn, config, root, kek_version, kek })
     }
 
     fn field_spec(
@@ -587,6 +590,16 @@ impl Vault {
             }
         }
         tx.commit().map_err(|e| store_err(&e))
+    }
+
+    /// Moves WAL checkpoints of this (writing) connection to a background thread, so a
+    /// commit never waits for one (for a long-running writer such as the server's).
+    pub fn checkpoint_in_background(&mut self, path: &Path) -> Result<(), Error> {
+        self.checkpoints = Some(
+            custody_ledger::Checkpointer::start(&self.conn, path)
+                .map_err(|e| Error::Store(e.to_string()))?,
+        );
+        Ok(())
     }
 
     /// The configuration.
