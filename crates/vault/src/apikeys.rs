@@ -71,10 +71,11 @@ impl Vault {
 
     fn api_key_by(&self, column: &str, value: &str) -> Result<Option<ApiKeyInfo>, Error> {
         self.conn()
-            .query_row(
-                &format!("SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE {column} = ?1"),
-                [value],
-                |r| {
+            .prepare_cached(&format!(
+                "SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE {column} = ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_row([value], |r| {
                     Ok(ApiKeyInfo {
                         id: r.get(0)?,
                         name: r.get(1)?,
@@ -82,9 +83,9 @@ impl Vault {
                         created_at: r.get(3)?,
                         revoked_at: r.get(4)?,
                     })
-                },
-            )
-            .optional()
+                })
+                .optional()
+            })
             .map_err(|e| store_err(&e))
     }
 

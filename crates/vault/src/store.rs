@@ -207,12 +207,12 @@ impl Vault {
     fn data_key(&self, collection: &str, record: &str) -> Result<Key, Error> {
         let row: Option<(u32, Vec<u8>)> = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT kek_version, wrapped FROM deks WHERE collection = ?1 AND record = ?2",
-                params![collection, record],
-                |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()
+            .and_then(|mut s| {
+                s.query_row(params![collection, record], |r| Ok((r.get(0)?, r.get(1)?))).optional()
+            })
             .map_err(|e| store_err(&e))?;
         let (kek_version, envelope) =
             row.ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
@@ -365,12 +365,10 @@ impl Vault {
     pub fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
         let row: Option<(String, String, String)> = self
             .conn
-            .query_row(
-                "SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1",
-                [token],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()
+            .prepare_cached("SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+            })
             .map_err(|e| store_err(&e))?;
         let (collection, record, field) = row.ok_or_else(|| Error::NotFound("token".into()))?;
         if self.config.decide(role, &field, purpose) != ReadMode::Plain {
