@@ -580,6 +580,7 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
     for path in [
         "/v1/health",
         "/v1/sys/unseal",
+        "/v1/sys/rotate",
         "/v1/collections/{collection}/records",
         "/v1/collections/{collection}/records/{id}",
         "/v1/collections/{collection}/records/{id}/export",
@@ -799,4 +800,54 @@ fn a_csv_import_previews_masked_reports_bad_rows_and_the_client_commands_work() 
     let last =
         String::from_utf8_lossy(&ledger.leaf(ledger.size().unwrap() - 1).unwrap()).into_owned();
     assert!(last.contains("retention.done") && last.contains("records_erased"), "{last}");
+}
+
+#[test]
+fn keys_rotate_online_through_the_server_for_an_admin_role_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let staff = create_key(&data, "staff", "staff");
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let records = format!("{url}/v1/collections/customers/records");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            call("POST", &records, Some(&owner), None, Some(&jane())).1["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let rotate = format!("{url}/v1/sys/rotate");
+    assert_eq!(call("POST", &rotate, Some(&staff), None, None).0, 403);
+    let (status, rotated) = call("POST", &rotate, Some(&owner), None, None);
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["rewrapped"], 3);
+    assert_eq!(rotated["kek_version"], 2);
+    // Records from before and after read as before.
+    ids.push(
+        call("POST", &records, Some(&owner), None, Some(&jane())).1["id"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    );
+    for id in &ids {
+        let (status, body) =
+            call("GET", &format!("{records}/{id}"), Some(&owner), Some("billing"), None);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["fields"]["ssn"]["value"], "219-44-7321");
+    }
+    server.stop();
+    // Only the new key-encryption key is left.
+    let db = rusqlite::Connection::open(data.join("vault.db")).unwrap();
+    let versions: Vec<u32> = db
+        .prepare("SELECT version FROM keks")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(versions, vec![2]);
 }

@@ -35,6 +35,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/health", get(health))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/sys/unseal", post(unseal))
+        .route("/v1/sys/rotate", post(rotate))
         .route("/v1/collections/{collection}/records", post(create).get(search))
         .route("/v1/collections/{collection}/records/{id}", get(read).patch(update).delete(erase))
         .route("/v1/collections/{collection}/records/{id}/export", get(export))
@@ -270,6 +271,17 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Json<Value>, JsonRejec
         Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "unseal failed"))
     });
     respond(answer)
+}
+
+async fn rotate(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    call(app, headers, move |app, vault, caller| {
+        app.gate().rotate(vault.config(), &caller.access())?;
+        let Done::Rotated(rewrapped, version) = vault.write(Op::Rotate)? else {
+            unreachable!("a rotation answers Rotated")
+        };
+        Ok((StatusCode::OK, json!({"rewrapped": rewrapped, "kek_version": version})))
+    })
+    .await
 }
 
 async fn create(

@@ -34,6 +34,8 @@ pub enum Op {
     Erase { collection: String, record: String },
     /// Apply retention as of a time.
     Expire { now: i64 },
+    /// Rotate the key-encryption key.
+    Rotate,
 }
 
 /// What a write did.
@@ -46,6 +48,8 @@ pub enum Done {
     Erased(usize),
     /// Retention applied.
     Expired(Expired),
+    /// Keys rotated: data keys re-wrapped, and the new version.
+    Rotated(usize, u32),
 }
 
 struct Job {
@@ -61,6 +65,7 @@ fn run_op(vault: &mut Vault, op: &Op) -> Result<Done, Error> {
         }
         Op::Erase { collection, record } => vault.erase(collection, record).map(Done::Erased),
         Op::Expire { now } => vault.expire(*now).map(Done::Expired),
+        Op::Rotate => vault.rotate_keys().map(|n| Done::Rotated(n, vault.kek_version())),
     }
 }
 

@@ -116,6 +116,16 @@ impl Gate {
         self.note(access, "token.reveal", "tokens", outcome)
     }
 
+    /// May `access` rotate the key-encryption key? Only an `admin` role. (`keys.rotate`)
+    pub fn rotate(&self, config: &Config, access: &Access<'_>) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
+        let touch =
+            Touch { action: "keys.rotate", collection: "keys", record: None, fields: Vec::new() };
+        self.decide(access, touch, allowed, || {
+            format!("role '{}' may not rotate keys", access.role)
+        })
+    }
+
     /// May `access` create a record with these fields? (`record.create`)
     pub fn create(
         &self,

@@ -163,6 +163,9 @@ pub struct Role {
     /// May read the ledger and reports.
     #[serde(default)]
     pub audit: bool,
+    /// May run the vault: rotate its keys through the server.
+    #[serde(default)]
+    pub admin: bool,
     /// Mode for fields not listed below.
     #[serde(default = "none_mode")]
     pub default: ReadMode,
