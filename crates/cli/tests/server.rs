@@ -230,8 +230,15 @@ fn every_role_field_and_purpose_reads_as_configured() {
     for (role, key) in &keys {
         for purpose in &purposes {
             let (status, body) = call("GET", &record, Some(key), *purpose, None);
+            let fields = &config.collections["customers"].fields;
+            if fields.iter().all(|f| config.decide(role, &f.name, *purpose) == ReadMode::None) {
+                // A role that sees no field is refused outright (not shown an empty record).
+                assert_eq!(status, 403, "{role} {purpose:?}: {body}");
+                cells += fields.len();
+                continue;
+            }
             assert_eq!(status, 200, "{role} {purpose:?}: {body}");
-            for field in &config.collections["customers"].fields {
+            for field in fields {
                 let expected = config.decide(role, &field.name, *purpose);
                 let got = &body["fields"][&field.name];
                 assert_eq!(got["mode"], expected.as_str(), "{role} {purpose:?} {}", field.name);
@@ -253,8 +260,62 @@ fn every_role_field_and_purpose_reads_as_configured() {
     let (_, staff) = call("GET", &record, Some(&keys["staff"]), Some("customer_support"), None);
     assert_eq!(staff["fields"]["phone"]["mode"], "plain");
     assert_eq!(staff["fields"]["email"]["mode"], "masked");
-    let (_, auditor) = call("GET", &record, Some(&keys["auditor"]), Some("billing"), None);
-    assert!(auditor["fields"].as_object().unwrap().values().all(|f| f["mode"] == "none"));
+    let (status, _) = call("GET", &record, Some(&keys["auditor"]), Some("billing"), None);
+    assert_eq!(status, 403, "the auditor reads no customer data");
+    // Standalone tokens: only a role that reads the field plain for the purpose (else the
+    // app could test guesses of card numbers against the tokens it holds).
+    let tokens = format!("{url}/v1/tokens");
+    let card = json!({"kind": "card_number", "value": "4539526018159083"});
+    assert_eq!(
+        call("POST", &tokens, Some(&keys["app"]), Some("order_fulfillment"), Some(&card)).0,
+        403
+    );
+    assert_eq!(call("POST", &tokens, Some(&owner), None, Some(&card)).0, 403);
+    let (status, standalone) = call("POST", &tokens, Some(&owner), Some("billing"), Some(&card));
+    assert_eq!(status, 201, "{standalone}");
+    // Unknown field names are refused without being echoed (or recorded).
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/collections/customers/records"),
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"name": "A B", "jane@secret.example": "x"}})),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("jane@secret"), "{body}");
+    let (status, body) = call(
+        "GET",
+        &format!("{url}/v1/collections/customers/records?jane@secret.example=1"),
+        Some(&owner),
+        None,
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(!body.to_string().contains("jane@secret"), "{body}");
+    // A role that may reveal nothing learns nothing about whether a token exists.
+    let reveal_none = json!({"token": "tok_DOESNOTEXIST"});
+    assert_eq!(
+        call(
+            "POST",
+            &format!("{url}/v1/tokens/reveal"),
+            Some(&keys["auditor"]),
+            Some("billing"),
+            Some(&reveal_none)
+        )
+        .0,
+        403
+    );
+    assert_eq!(
+        call(
+            "POST",
+            &format!("{url}/v1/tokens/reveal"),
+            Some(&owner),
+            Some("billing"),
+            Some(&reveal_none)
+        )
+        .0,
+        404
+    );
 
     // What a role may do at all.
     let records = format!("{url}/v1/collections/customers/records");
@@ -355,6 +416,17 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
     assert_eq!(status, 200, "{exported}");
     assert_eq!(exported["linked"]["orders"][0]["fields"]["items"]["value"], "2 mugs");
 
+    // The same card tokenised on its own gives the customer's (deterministic) token.
+    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap().to_string();
+    let (status, standalone) = call(
+        "POST",
+        &format!("{url}/v1/tokens"),
+        Some(&owner),
+        Some("billing"),
+        Some(&json!({"kind": "card_number", "value": "4539526018159083"})),
+    );
+    assert_eq!(status, 201, "{standalone}");
+    assert_eq!(standalone["token"], card_token.as_str());
     let (status, erased) = call("DELETE", &format!("{records}/{id}"), Some(&owner), None, None);
     assert_eq!(status, 200, "{erased}");
     assert_eq!(erased["linked_erased"], 1);
@@ -455,7 +527,7 @@ fn no_customer_value_is_in_the_data_directory_or_the_server_log() {
         "POST",
         &format!("{url}/v1/tokens"),
         Some(&owner),
-        None,
+        Some("billing"),
         Some(&json!({"kind": "ssn", "value": "284-73-1956"})),
     );
     // A malformed body that contains a value must not be echoed.

@@ -69,17 +69,17 @@ pub fn deterministic_token(key: &Key, field: &str, normalised: &str) -> String {
     format!("tok_{}", base32(&mac.finalize().into_bytes()[..16]))
 }
 
-/// A random SSN-shaped token that keeps the last four digits (`ddd-dd-1234`). Not FF1: five
+/// A random SSN-shaped token that keeps the last four digits (`9dd-gg-1234`). Not FF1: five
 /// free digits are below FF1's minimum domain (see the manual); the vault maps it back. The
-/// area is 9xx, which no SSN has, so a token is never mistaken for a real number.
+/// area is 9xx, which no SSN has, and the group is 01–49, which no ITIN has (ITIN groups are
+/// 50–65, 70–88, 90–92 and 94–99), so a token is never mistaken for either. That leaves
+/// 4,900 tokens per last four digits: the vault draws again until the token is unused.
 pub fn ssn_token(last4: &str) -> Result<String, Error> {
     if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::SsnFormat);
     }
-    let r = random::<4>()?;
-    let n = u32::from_le_bytes(r) % 10_000;
-    // Group 00 is never issued either: the token cannot collide with a valid SSN or ITIN.
-    Ok(format!("9{:02}-00-{last4}", n % 100))
+    let n = u32::from_le_bytes(random::<4>()?) % 4_900;
+    Ok(format!("9{:02}-{:02}-{last4}", n % 100, n / 100 + 1))
 }
 
 /// Tokenises card numbers under one key.
@@ -251,8 +251,11 @@ mod tests {
         assert_eq!(d, deterministic_token(&k, "email", "jane@example.com"));
         assert_ne!(d, deterministic_token(&k, "phone", "jane@example.com"));
         assert_ne!(d, deterministic_token(&Key::from_bytes([6; 32]), "email", "jane@example.com"));
-        let s = ssn_token("6789").unwrap();
-        assert!(s.starts_with('9') && s.ends_with("-00-6789"), "{s}");
+        for _ in 0..200 {
+            let s = ssn_token("6789").unwrap();
+            let group: u32 = s[4..6].parse().unwrap();
+            assert!(s.starts_with('9') && s.ends_with("-6789") && (1..=49).contains(&group), "{s}");
+        }
         assert!(ssn_token("67a9").is_err());
         assert_eq!(base32(&[0xFF]), "ZW");
     }

@@ -138,6 +138,31 @@ async fn call(
     respond(answer)
 }
 
+/// Refuses field names the collection does not have, before anything is recorded: a name
+/// is client text and could be a value sent by mistake, so it is neither recorded in the
+/// ledger nor echoed back.
+fn fields_ok<'a>(
+    app: &App,
+    collection: &str,
+    names: impl IntoIterator<Item = &'a String>,
+    searchable_only: bool,
+) -> Result<(), ApiError> {
+    let fields: Vec<&str> = app.config().collections[collection]
+        .fields
+        .iter()
+        .filter(|f| !searchable_only || f.searchable)
+        .map(|f| f.name.as_str())
+        .collect();
+    if names.into_iter().any(|n| !fields.contains(&n.as_str())) {
+        let kind = if searchable_only { "searchable fields" } else { "fields" };
+        return Err(ApiError::bad_request(format!(
+            "unknown field name; the {kind} of '{collection}' are: {}",
+            fields.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 /// A collection the API may name: configured and not internal.
 fn collection_ok(app: &App, collection: &str) -> Result<(), ApiError> {
     if collection.starts_with('_') || !app.config().collections.contains_key(collection) {
@@ -149,9 +174,11 @@ fn collection_ok(app: &App, collection: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Plain values are rate-limited per key: a purpose is what makes a read plain.
-fn limit_reveals(app: &App, caller: &Caller) -> Result<(), ApiError> {
-    if caller.purpose.is_some() && !app.allow_reveal(&caller.actor) {
+/// Plain values are rate-limited per key, counted per record: a purpose is what makes a
+/// read plain.
+fn limit_reveals(app: &App, caller: &Caller, records: usize) -> Result<(), ApiError> {
+    let n = u32::try_from(records.max(1)).unwrap_or(u32::MAX);
+    if caller.purpose.is_some() && !app.allow_reveal(&caller.actor, n) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -293,6 +320,7 @@ async fn create(
     call(app, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         let values = body_values(body)?;
+        fields_ok(app, &collection, values.keys(), false)?;
         let access = caller.access();
         app.gate().create(
             vault.config(),
@@ -332,7 +360,7 @@ async fn read(
 ) -> Response {
     call(app, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        limit_reveals(app, caller)?;
+        limit_reveals(app, caller, 1)?;
         app.gate().read(vault.config(), &caller.access(), &collection, &id)?;
         let fields = vault.read(|v| v.read(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
         let only = field_list(query.fields.as_deref());
@@ -350,6 +378,7 @@ async fn update(
     call(app, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         let values = body_values(body)?;
+        fields_ok(app, &collection, values.keys(), false)?;
         let fields = values.keys().cloned().collect();
         app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;
         vault.write(Op::Update { collection: collection.clone(), record: id.clone(), values })?;
@@ -398,10 +427,11 @@ async fn search(
                 "search on exactly one field: ?email=… (plus an optional fields=a,b)",
             ));
         };
-        limit_reveals(app, caller)?;
+        fields_ok(app, &collection, [field], true)?;
         let access = caller.access();
         app.gate().search(vault.config(), &access, &collection, field)?;
         let ids = vault.read(|v| v.search(&collection, field, value))?;
+        limit_reveals(app, caller, ids.len().min(SEARCH_LIMIT))?;
         let mut records = Vec::new();
         for id in ids.iter().take(SEARCH_LIMIT) {
             app.gate().read(vault.config(), &access, &collection, id)?;
@@ -424,10 +454,11 @@ async fn export(
 ) -> Response {
     call(app, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        limit_reveals(app, caller)?;
+        limit_reveals(app, caller, 1)?;
         app.gate().export(vault.config(), &caller.access(), &collection, &id)?;
         let (main, linked) =
             vault.read(|v| v.export(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
+        limit_reveals(app, caller, linked.len())?;
         let mut by_collection: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (c, r, fields) in &linked {
             by_collection.entry(c.clone()).or_default().push(json!({"id": r, "fields": fields_json(fields, None)}));
@@ -463,13 +494,9 @@ async fn tokenize(
                 kinds.join(", ")
             )));
         }
+        limit_reveals(app, caller, 1)?;
         let values = BTreeMap::from([(body.kind.clone(), body.value)]);
-        app.gate().create(
-            vault.config(),
-            &caller.access(),
-            TOKENS_COLLECTION,
-            vec![body.kind.clone()],
-        )?;
+        app.gate().tokenize(vault.config(), &caller.access(), &body.kind)?;
         let Done::Created(id) =
             vault.write(Op::Insert { collection: TOKENS_COLLECTION.into(), values })?
         else {
@@ -501,12 +528,16 @@ async fn reveal(
                 "a reveal needs a purpose: send X-Custody-Purpose",
             ));
         }
-        limit_reveals(app, caller)?;
+        limit_reveals(app, caller, 1)?;
         let access = caller.access();
-        let result = vault.read(|v| v.reveal(&body.token, &caller.role, caller.purpose.as_deref()));
-        // Released only once the event is durable.
-        app.gate().reveal(&access, &result)?;
-        Ok((StatusCode::OK, json!({"value": result?, "mode": ReadMode::Plain.as_str()})))
+        let target = vault.read(|v| v.token_target(&body.token))?;
+        // Decrypted only once the event (with the record and field) is durable.
+        app.gate().reveal(vault.config(), &access, target.as_ref())?;
+        let (collection, record, field) = target.expect("the gate refuses a missing token");
+        let value = vault.read(|v| {
+            v.reveal_field(&collection, &record, &field, &caller.role, caller.purpose.as_deref())
+        })?;
+        Ok((StatusCode::OK, json!({"value": value, "mode": ReadMode::Plain.as_str()})))
     })
     .await
 }

@@ -63,8 +63,18 @@ impl From<Error> for ApiError {
             Error::Locked(_) => (StatusCode::FORBIDDEN, "unseal_refused"),
             // Fail closed: the access was not recorded, so it did not happen.
             Error::Audit(_) => (StatusCode::SERVICE_UNAVAILABLE, "audit_unavailable"),
+            Error::Busy(_) => (StatusCode::TOO_MANY_REQUESTS, "busy"),
             Error::Crypto(_) => (StatusCode::INTERNAL_SERVER_ERROR, "integrity"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            _ => {
+                // Database and configuration details (file paths, SQL) stay in the server's
+                // log; the caller gets a plain message.
+                eprintln!("internal error: {e}");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the vault could not complete the request; the server log has the details",
+                );
+            }
         };
         Self::new(status, code, e.to_string())
     }

@@ -90,6 +90,10 @@ fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
                 }
             }
             Err(e) => {
+                // Nothing of the batch happened: forget a rotation it may have made.
+                if let Err(reload) = vault.reload_kek() {
+                    eprintln!("vault writer: cannot reload the key-encryption key: {reload}");
+                }
                 for job in batch {
                     let _ = job.reply.send(Err(e.clone()));
                 }
@@ -227,7 +231,13 @@ impl App {
     /// Unseals with a passphrase or shares. Attempts run one at a time, and each is
     /// recorded in the ledger (`sys.unseal`, allowed or denied).
     pub fn unseal(&self, secret: &Secret<'_>) -> Result<(), Error> {
-        let _one_at_a_time = lock(&self.unseal_attempt);
+        // One attempt at a time; others are turned away at once instead of queueing, so a
+        // flood of guesses cannot hold the owner's real attempt back.
+        let Ok(_one_at_a_time) = self.unseal_attempt.try_lock() else {
+            return Err(Error::Busy(
+                "an unseal attempt is already running; try again in a moment".into(),
+            ));
+        };
         if self.unsealed().is_some() {
             return Ok(());
         }
@@ -261,8 +271,9 @@ impl App {
         Ok(Some(expired))
     }
 
-    /// Counts one plain read or reveal for `key`; false past the configured limit.
-    pub fn allow_reveal(&self, key: &str) -> bool {
+    /// Counts `n` plain values (records) read or revealed by `key`; false past the
+    /// configured limit.
+    pub fn allow_reveal(&self, key: &str, n: u32) -> bool {
         let minute = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60);
         let limit = self.config.limits.reveals_per_minute;
         let mut limiter = lock(&self.limiter);
@@ -273,10 +284,10 @@ impl App {
         if window.0 != minute {
             *window = (minute, 0);
         }
-        if window.1 >= limit {
+        if window.1.saturating_add(n) > limit {
             return false;
         }
-        window.1 += 1;
+        window.1 += n;
         true
     }
 

@@ -105,15 +105,47 @@ impl Gate {
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
-    /// Records a token reveal once its result is known (`token.reveal`; a refusal is
-    /// recorded as denied). The caller releases the value only if this succeeds.
-    pub fn reveal(&self, access: &Access<'_>, result: &Result<String, Error>) -> Result<(), Error> {
-        let outcome = match result {
-            Ok(_) => Outcome::Ok,
-            Err(Error::Forbidden(_)) => Outcome::Denied,
-            Err(_) => Outcome::Error,
+    /// May `access` reveal the value behind a token that leads to `target` (collection,
+    /// record, field), as [`Vault::token_target`] found it? Recorded as `token.reveal` with
+    /// the record's pseudonym and the field, allowed or denied. A role that may reveal
+    /// nothing for this purpose is refused before it learns whether the token exists.
+    pub fn reveal(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        target: Option<&(String, String, String)>,
+    ) -> Result<(), Error> {
+        let Some((collection, record, field)) = target else {
+            let may_reveal_some = config.collections.values().flat_map(|c| &c.fields).any(|f| {
+                f.token != crate::TokenKind::None
+                    && config.decide(access.role, &f.name, access.purpose) == ReadMode::Plain
+            });
+            let touch = Touch {
+                action: "token.reveal",
+                collection: "tokens",
+                record: None,
+                fields: Vec::new(),
+            };
+            if !may_reveal_some {
+                self.record(access, touch, Outcome::Denied)?;
+                return Err(Error::Forbidden(
+                    "revealing a token needs a role and purpose allowed to read its field plain"
+                        .into(),
+                ));
+            }
+            self.record(access, touch, Outcome::Error)?;
+            return Err(Error::NotFound("token".into()));
         };
-        self.note(access, "token.reveal", "tokens", outcome)
+        let allowed = config.decide(access.role, field, access.purpose) == ReadMode::Plain;
+        let touch = Touch {
+            action: "token.reveal",
+            collection,
+            record: Some(record),
+            fields: vec![field.clone()],
+        };
+        self.decide(access, touch, allowed, || {
+            format!("revealing '{field}' needs a role and purpose allowed to read it plain")
+        })
     }
 
     /// May `access` rotate the key-encryption key? Only an `admin` role. (`keys.rotate`)
@@ -123,6 +155,23 @@ impl Gate {
             Touch { action: "keys.rotate", collection: "keys", record: None, fields: Vec::new() };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not rotate keys", access.role)
+        })
+    }
+
+    /// May `access` make a standalone token for a value of `field`? Only a role that may
+    /// write and reads that field plain for the purpose: otherwise tokenising would let it
+    /// test guesses against tokens it holds. (`token.create`)
+    pub fn tokenize(&self, config: &Config, access: &Access<'_>, field: &str) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.write)
+            && config.decide(access.role, field, access.purpose) == ReadMode::Plain;
+        let touch = Touch {
+            action: "token.create",
+            collection: crate::TOKENS_COLLECTION,
+            record: None,
+            fields: vec![field.to_string()],
+        };
+        self.decide(access, touch, allowed, || {
+            format!("tokenising '{field}' needs a role that writes and reads it plain for the stated purpose")
         })
     }
 
@@ -160,8 +209,11 @@ impl Gate {
                     .collect()
             })
             .unwrap_or_default();
+        let readable = !fields.is_empty();
         let touch = Touch { action: "record.read", collection, record: Some(record), fields };
-        self.record(access, touch, Outcome::Ok)
+        self.decide(access, touch, readable, || {
+            format!("role '{}' may read no field of '{collection}'", access.role)
+        })
     }
 
     /// May `access` change these fields of a record? (`record.update`)
@@ -360,12 +412,13 @@ impl AuditedVault {
         self.vault.search(collection, field, value)
     }
 
-    /// Reveals a token (recorded as `token.reveal`, denied attempts too).
+    /// Reveals a token (recorded as `token.reveal` with the record and field, denied
+    /// attempts too); the value is decrypted only after the event is durable.
     pub fn reveal(&self, access: &Access<'_>, token: &str) -> Result<String, Error> {
-        let result = self.vault.reveal(token, access.role, access.purpose);
-        // The value is released only once the event is durable.
-        self.gate.reveal(access, &result)?;
-        result
+        let target = self.vault.token_target(token)?;
+        self.gate.reveal(self.vault.config(), access, target.as_ref())?;
+        let (collection, record, field) = target.expect("the gate refuses a missing token");
+        self.vault.reveal_field(&collection, &record, &field, access.role, access.purpose)
     }
 
     /// Erases a record and the records that refer to it (recorded as `record.erase`).

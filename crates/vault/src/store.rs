@@ -24,7 +24,7 @@ use custody_crypto::{
 use custody_detect::Kind;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{Config, Error, FieldType, ReadMode, TokenKind, normalize};
+use crate::{Config, Error, FieldType, ReadMode, TOKENS_COLLECTION, TokenKind, normalize};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS keks (version INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
@@ -107,6 +107,21 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
         _ if field.contains("address") => Kind::StreetAddress,
         _ => Kind::PersonName,
     }
+}
+
+/// An SSN token no record uses yet: SSN tokens are random with 4,900 per last four digits,
+/// and a token must lead back to one value only.
+fn unused_ssn_token(conn: &Connection, last4: &str) -> Result<String, Error> {
+    let mut taken = conn
+        .prepare_cached("SELECT 1 FROM tokens WHERE token = ?1 LIMIT 1")
+        .map_err(|e| store_err(&e))?;
+    for _ in 0..256 {
+        let token = ssn_token(last4).map_err(|e| crypto_err(&e))?;
+        if !taken.exists([&token]).map_err(|e| store_err(&e))? {
+            return Ok(token);
+        }
+    }
+    Err(Error::Store("no unused SSN token is left for these last four digits".into()))
 }
 
 /// `value` as a masked read of `collection.field` would show it; needs no keys (previews
@@ -269,7 +284,7 @@ impl Vault {
                         FieldType::CardNumber => CardTokenizer::new(root, f.luhn_valid_tokens)
                             .tokenize(field, value)
                             .map_err(|e| crypto_err(&e))?,
-                        _ => ssn_token(&value[value.len() - 4..]).map_err(|e| crypto_err(&e))?,
+                        _ => unused_ssn_token(&tx, &value[value.len() - 4..])?,
                     }),
                 }
             };
@@ -361,25 +376,30 @@ impl Vault {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
-    /// The value behind a token, for a role and purpose allowed to read it plain.
-    pub fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
-        let row: Option<(String, String, String)> = self
-            .conn
-            .prepare_cached("SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1")
-            .and_then(|mut s| {
-                s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
-            })
-            .map_err(|e| store_err(&e))?;
-        let (collection, record, field) = row.ok_or_else(|| Error::NotFound("token".into()))?;
-        if self.config.decide(role, &field, purpose) != ReadMode::Plain {
+    /// The plain value of one field, for a role and purpose allowed to read it plain.
+    pub fn reveal_field(
+        &self,
+        collection: &str,
+        record: &str,
+        field: &str,
+        role: &str,
+        purpose: Option<&str>,
+    ) -> Result<String, Error> {
+        if self.config.decide(role, field, purpose) != ReadMode::Plain {
             return Err(Error::Forbidden(format!(
                 "revealing '{field}' needs a role and purpose allowed to read it plain"
             )));
         }
-        let read = self.read(&collection, &record, role, purpose)?;
-        read.get(&field)
-            .and_then(|f| f.value.clone())
-            .ok_or_else(|| Error::NotFound("token".into()))
+        let read = self.read(collection, record, role, purpose)?;
+        read.get(field).and_then(|f| f.value.clone()).ok_or_else(|| Error::NotFound("token".into()))
+    }
+
+    /// The value behind a token, for a role and purpose allowed to read it plain
+    /// (unaudited: [`crate::AuditedVault::reveal`] records it first).
+    pub fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
+        let (collection, record, field) =
+            self.token_target(token)?.ok_or_else(|| Error::NotFound("token".into()))?;
+        self.reveal_field(&collection, &record, &field, role, purpose)
     }
 
     /// The records of other collections that refer to this one (a customer's orders), as
@@ -399,18 +419,49 @@ impl Vault {
     /// can be decrypted, searched or revealed. Returns how many linked records went too.
     pub fn erase(&mut self, collection: &str, record: &str) -> Result<usize, Error> {
         let linked = self.linked(collection, record)?;
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        let mut first = true;
-        for (c, r) in std::iter::once((collection, record))
-            .chain(linked.iter().map(|(c, r)| (c.as_str(), r.as_str())))
+        let mut targets: Vec<(String, String)> =
+            std::iter::once((collection.into(), record.into()))
+                .chain(linked.iter().cloned())
+                .collect();
+        // Standalone tokens (`POST /v1/tokens`) of the same values: a deterministic token
+        // made there is the customer's token too, and must not outlive them.
+        let mut standalone = Vec::new();
         {
+            let mut tokens = self
+                .conn
+                .prepare_cached("SELECT token FROM tokens WHERE collection = ?1 AND record = ?2")
+                .map_err(|e| store_err(&e))?;
+            let mut holders = self
+                .conn
+                .prepare_cached(
+                    "SELECT DISTINCT record FROM tokens WHERE collection = ?1 AND token = ?2",
+                )
+                .map_err(|e| store_err(&e))?;
+            for (c, r) in &targets {
+                let found: Vec<String> = tokens
+                    .query_map(params![c, r], |row| row.get(0))
+                    .and_then(Iterator::collect)
+                    .map_err(|e| store_err(&e))?;
+                for token in found {
+                    let held: Vec<String> = holders
+                        .query_map(params![TOKENS_COLLECTION, token], |row| row.get(0))
+                        .and_then(Iterator::collect)
+                        .map_err(|e| store_err(&e))?;
+                    standalone.extend(held);
+                }
+            }
+        }
+        standalone.sort();
+        standalone.dedup();
+        targets.extend(standalone.into_iter().map(|r| (TOKENS_COLLECTION.to_string(), r)));
+        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
+        for (i, (c, r)) in targets.iter().enumerate() {
             let gone = tx
                 .execute("DELETE FROM deks WHERE collection = ?1 AND record = ?2", params![c, r])
                 .map_err(|e| store_err(&e))?;
-            if gone == 0 && first {
+            if gone == 0 && i == 0 {
                 return Err(Error::NotFound(format!("record in '{collection}'")));
             }
-            first = false;
             for table in ["blind", "tokens", "fields"] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2"),
@@ -435,6 +486,16 @@ impl Vault {
             .map_err(|e| store_err(&e))?
             .flatten()
             .ok_or_else(|| Error::NotFound("token".into()))
+    }
+
+    /// Where a token leads: (collection, record, field), if it exists.
+    pub fn token_target(&self, token: &str) -> Result<Option<(String, String, String)>, Error> {
+        self.conn
+            .prepare_cached("SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1")
+            .and_then(|mut s| {
+                s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
+            })
+            .map_err(|e| store_err(&e))
     }
 
     /// A record and the records that refer to it, read as `role` for `purpose`.
@@ -549,7 +610,7 @@ impl Vault {
                     FieldType::CardNumber => CardTokenizer::new(&self.root, luhn_valid)
                         .tokenize(field, &value)
                         .map_err(|e| crypto_err(&e))?,
-                    _ => ssn_token(&value[value.len() - 4..]).map_err(|e| crypto_err(&e))?,
+                    _ => unused_ssn_token(&self.conn, &value[value.len() - 4..])?,
                 }),
             };
             let index = searchable
@@ -618,6 +679,20 @@ impl Vault {
     pub fn mask(&self, collection: &str, field: &str, value: &str) -> Result<String, Error> {
         let (ty, ..) = self.field_spec(collection, field)?;
         Ok(custody_detect::mask(mask_kind(field, ty), value))
+    }
+
+    /// Reloads the newest key-encryption key from the database (after a batch whose commit
+    /// failed, so a rotation that did not happen is not kept in memory).
+    pub fn reload_kek(&mut self) -> Result<(), Error> {
+        let (version, wrapped): (u32, Vec<u8>) = self
+            .conn
+            .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| store_err(&e))?;
+        self.kek = unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
+        self.kek_version = version;
+        Ok(())
     }
 
     /// The KEK version new data keys are wrapped with.

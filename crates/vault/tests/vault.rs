@@ -51,7 +51,8 @@ fn reads_follow_role_and_purpose() {
 
     let app = v.read("customers", &id, "app", None).unwrap();
     assert_eq!(app["ssn"].mode, ReadMode::Token);
-    assert!(app["ssn"].value.as_deref().unwrap().ends_with("-00-3456"));
+    let ssn_token = app["ssn"].value.as_deref().unwrap();
+    assert!(ssn_token.starts_with('9') && ssn_token.ends_with("-3456"), "{ssn_token}");
     assert_eq!(app["date_of_birth"].value, None);
     let auditor = v.read("customers", &id, "auditor", Some("billing")).unwrap();
     assert!(auditor.values().all(|f| f.value.is_none() && f.mode == ReadMode::None));
@@ -438,4 +439,29 @@ fn customers_sharing_a_card_keep_their_tokens_when_one_is_erased() {
     assert_eq!(v.reveal(&token, "owner", Some("billing")).unwrap(), "4539526018159083");
     v.erase("customers", &third).unwrap();
     assert!(v.reveal(&token, "owner", Some("billing")).is_err());
+}
+
+/// SSN tokens keep the last four digits and have 4,900 shapes per last four: customers
+/// whose SSNs end alike still get tokens that lead back to their own number.
+#[test]
+fn ssn_tokens_are_unique_even_when_the_last_four_digits_are_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let mut seen = std::collections::BTreeSet::new();
+    let mut made = Vec::new();
+    for area in 200..500 {
+        let ssn = format!("{area}-44-7321");
+        let values = BTreeMap::from([
+            ("name".to_string(), "A B".to_string()),
+            ("ssn".to_string(), ssn.clone()),
+        ]);
+        let id = v.insert("customers", &values).unwrap();
+        let token = v.token_of("customers", &id, "ssn").unwrap();
+        assert!(token.ends_with("-7321"), "{token}");
+        assert!(seen.insert(token.clone()), "token {token} given twice");
+        made.push((token, ssn));
+    }
+    for (token, ssn) in made.iter().step_by(10) {
+        assert_eq!(&v.reveal(token, "owner", Some("billing")).unwrap(), ssn);
+    }
 }
