@@ -25,7 +25,7 @@ pub struct ServeArgs {
     /// either, the server starts sealed and waits for `custody unseal`.
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
-    /// TLS certificate (PEM). Not built in yet: see the README for a reverse proxy.
+    /// Serve HTTPS with this certificate chain (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
@@ -34,32 +34,40 @@ pub struct ServeArgs {
 }
 
 pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<u8> {
-    if args.tls_cert.is_some() {
-        bail!(
-            "TLS is not built into custody yet; nothing was started. Listen on 127.0.0.1 and put a TLS reverse proxy (Caddy, nginx) in front"
-        );
-    }
     let passphrase =
         if args.passphrase_file.is_some() || std::env::var_os("CUSTODY_PASSPHRASE").is_some() {
             Some(init::read_passphrase(args.passphrase_file.as_deref())?)
         } else {
             None
         };
-    if !args.listen.ip().is_loopback() {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(custody_server::Tls { cert: cert.clone(), key: key.clone() })
+        }
+        _ => None,
+    };
+    if !args.listen.ip().is_loopback() && tls.is_none() {
         eprintln!(
             "WARNING: listening on {} without TLS. API keys and customer data will cross the network in clear text.\n\
-             WARNING: listen on 127.0.0.1 and put a TLS reverse proxy in front instead.",
+             WARNING: give --tls-cert and --tls-key, or listen on 127.0.0.1.",
             args.listen
         );
     }
-    custody_server::run(data_dir, args.listen, passphrase.as_deref(), |addr, ready| {
-        println!("custody is serving the vault in {} on http://{addr}", data_dir.display());
-        if ready {
-            println!("Unsealed: ready for requests. Stop with Ctrl-C.");
-        } else {
-            println!("Sealed: data calls answer 503 until you run `custody unseal`.");
-        }
-    })
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    custody_server::run(
+        data_dir,
+        args.listen,
+        passphrase.as_deref(),
+        tls.as_ref(),
+        |addr, ready| {
+            println!("custody is serving the vault in {} on {scheme}://{addr}", data_dir.display());
+            if ready {
+                println!("Unsealed: ready for requests. Stop with Ctrl-C.");
+            } else {
+                println!("Sealed: data calls answer 503 until you run `custody unseal`.");
+            }
+        },
+    )
     .map_err(|e| anyhow::anyhow!("{e}"))
     .context("the server stopped")?;
     Ok(EXIT_OK)

@@ -59,8 +59,12 @@ struct Server {
 
 impl Server {
     fn start(data: &Path, unsealed: bool) -> Server {
+        Self::start_with(data, unsealed, &["--listen", "127.0.0.1:0"])
+    }
+
+    fn start_with(data: &Path, unsealed: bool, args: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
-        cmd.arg("--data-dir").arg(data).args(["serve", "--listen", "127.0.0.1:0"]);
+        cmd.arg("--data-dir").arg(data).arg("serve").args(args);
         if unsealed {
             cmd.env("CUSTODY_PASSPHRASE", PASS);
         } else {
@@ -73,7 +77,7 @@ impl Server {
         stdout.read_line(&mut first).unwrap();
         let url = first
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no address in {first:?}"))
             .to_string();
         std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
@@ -922,4 +926,75 @@ fn keys_rotate_online_through_the_server_for_an_admin_role_only() {
         .collect::<Result<_, _>>()
         .unwrap();
     assert_eq!(versions, vec![2]);
+}
+
+#[test]
+fn serve_speaks_tls_when_given_a_certificate_and_warns_without_it_off_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl) makes the test certificate");
+    assert!(made.status.success(), "{}", text(&made));
+    let server = Server::start_with(
+        &data,
+        false,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let https = Command::new("curl")
+        .args(["-s", "--cacert"])
+        .arg(&cert)
+        .arg(format!("{}/v1/health", server.url))
+        .output()
+        .expect("curl");
+    assert_eq!(
+        String::from_utf8_lossy(&https.stdout),
+        r#"{"status":"sealed"}"#,
+        "{}",
+        text(&https)
+    );
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = Command::new("curl")
+        .args(["-s", "--max-time", "5"])
+        .arg(format!("{}/v1/health", server.url.replace("https://", "http://")))
+        .output()
+        .expect("curl");
+    assert!(!String::from_utf8_lossy(&plain.stdout).contains("sealed"));
+    server.stop();
+    // A bad key file is a clear error, and nothing listens.
+    let bad = custody(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("cannot use the TLS certificate"), "{}", text(&bad));
+    // Off loopback without TLS: a loud warning.
+    let open = Server::start_with(&data, false, &["--listen", "0.0.0.0:0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let log = open.stop();
+    assert!(log.contains("WARNING: listening on 0.0.0.0"), "{log}");
 }

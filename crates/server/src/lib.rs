@@ -19,7 +19,7 @@ mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub use api::{OPENAPI, router};
@@ -67,13 +67,23 @@ async fn stop_signal() {
     }
 }
 
-/// Runs the server on `addr` for the data directory until Ctrl-C or SIGTERM. With a
-/// passphrase it unseals at start; otherwise it waits sealed. `ready` is called with the
-/// address once it listens.
+/// A certificate chain and private key (PEM files) to serve HTTPS with.
+#[derive(Clone, Debug)]
+pub struct Tls {
+    /// The certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Runs the server on `addr` for the data directory until Ctrl-C or SIGTERM, over HTTPS when
+/// `tls` is given. With a passphrase it unseals at start; otherwise it waits sealed.
+/// `ready` is called with the address once it listens.
 pub fn run(
     data_dir: &Path,
     addr: SocketAddr,
     passphrase: Option<&str>,
+    tls: Option<&Tls>,
     ready: impl FnOnce(SocketAddr, bool),
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = Arc::new(App::open(data_dir)?);
@@ -110,9 +120,38 @@ pub fn run(
         .max_blocking_threads(64)
         .build()?;
     runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let Some(tls) = tls else {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            ready(listener.local_addr()?, app.unsealed().is_some());
+            return serve(listener, app, stop_signal()).await;
+        };
+        // rustls on the ring provider (the only one compiled in).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+            .await
+            .map_err(|e| {
+                std::io::Error::other(format!(
+                    "cannot use the TLS certificate '{}' and key '{}': {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                ))
+            })?;
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
         ready(listener.local_addr()?, app.unsealed().is_some());
-        serve(listener, app, stop_signal()).await
+        let handle = axum_server::Handle::new();
+        let stopper = handle.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+        });
+        axum_server::from_tcp_rustls(listener, config)?
+            .handle(handle)
+            .serve(api::router(Arc::clone(&app)).into_make_service())
+            .await?;
+        let closing = Arc::clone(&app);
+        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
+        Ok::<(), std::io::Error>(())
     })?;
     Ok(())
 }
