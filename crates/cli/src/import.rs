@@ -180,6 +180,16 @@ pub fn run(data_dir: &Path, args: &ImportArgs) -> Result<u8> {
         .iter()
         .map(str::to_string)
         .collect();
+    // A file without a header line would show its first customer as column names.
+    if headers
+        .iter()
+        .any(|h| h.contains('@') || h.chars().filter(char::is_ascii_digit).count() >= 6)
+    {
+        bail!(
+            "the first line of '{}' looks like customer data, not column names; add a first line naming the columns (for example: name,email,phone)",
+            args.file.display()
+        );
+    }
     let map = mapping(&config, &args.collection, &headers, &args.maps)?;
     println!("Columns of {} → fields of {}:", args.file.display(), args.collection);
     for (i, header) in headers.iter().enumerate() {

@@ -820,6 +820,16 @@ fn a_csv_import_previews_masked_reports_bad_rows_and_the_client_commands_work() 
     assert!(out.contains("2 row(s) left out"), "{out}");
     assert!(out.contains("shred -u"), "{out}");
     assert!(!out.contains("ada@example.com"), "{out}");
+    // A file without a header line is refused without showing its first row.
+    let headless = dir.path().join("headless.csv");
+    std::fs::write(&headless, "Ada Lovelace,ada@example.com,+44 20 7946 0958\n").unwrap();
+    let out = custody(&data, &["import", headless.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("looks like customer data") && !text(&out).contains("ada@"),
+        "{}",
+        text(&out)
+    );
     // A bad --map is refused before anything is read.
     let bad_map = custody(&data, &["import", csv.to_str().unwrap(), "--map", "Nope=email"]);
     assert_eq!(bad_map.status.code(), Some(2));

@@ -208,7 +208,7 @@ impl Ledger {
         }
         let db = dir.join(DB_FILE);
         let reader = Box::new(SqliteStore::open(&db, false)?);
-        let writer = Box::new(SqliteStore::open_writer(&db)?);
+        let writer = Box::new(SqliteStore::open(&db, false)?);
         Self::open_with_stores(dir, options, reader, writer)
     }
 
