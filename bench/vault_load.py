@@ -55,14 +55,16 @@ def customer(i):
     return {"fields": {
         "name": f"Bench Customer {i}", "email": f"bench{i}@example.com",
         "phone": f"+1 415 555 {i % 10000:04d}", "address": f"{i} Market Street, San Francisco, CA 94105",
-        "card_number": "4539526018159083", "ssn": "219-44-7321", "notes": "benchmark record"}}
+        "card_number": "4539526018159083", "ssn": f"{200 + i:03d}-44-{1000 + i:04d}", "notes": "benchmark record"}}
 
 
 LUA_CREATE = """
 counter = 0
 request = function()
   counter = counter + 1
-  local body = string.format('{"fields":{"name":"Load Test %d","email":"load%d@example.com","phone":"+1 415 555 %04d","address":"%d Main St, Springfield, OR 97403","card_number":"4539526018159083","ssn":"219-44-7321","notes":"load"}}', counter, counter, counter % 10000, counter)
+  -- a different valid SSN each time (area 100-599, group 10-89, serial 0001-9999)
+  local ssn = string.format("%03d-%02d-%04d", 100 + counter % 500, 10 + counter % 80, 1 + counter % 9999)
+  local body = string.format('{"fields":{"name":"Load Test %d","email":"load%d@example.com","phone":"+1 415 555 %04d","address":"%d Main St, Springfield, OR 97403","card_number":"4539526018159083","ssn":"%s","notes":"load"}}', counter, counter, counter % 10000, counter, ssn)
   return wrk.format("POST", "/v1/collections/customers/records", nil, body)
 end
 """
