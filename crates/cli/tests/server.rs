@@ -680,6 +680,14 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
     );
     assert_eq!(call("GET", &record, Some(&owner), None, None).0, 401);
     server.stop();
+    // The refused fourth plain read is in the ledger.
+    let ledger =
+        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
+    let limited = (0..ledger.size().unwrap())
+        .map(|i| String::from_utf8_lossy(&ledger.leaf(i).unwrap()).into_owned())
+        .filter(|e| e.contains("limit.reveal") && e.contains("denied"))
+        .count();
+    assert_eq!(limited, 1);
 }
 
 #[test]

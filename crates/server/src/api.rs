@@ -179,6 +179,13 @@ fn collection_ok(app: &App, collection: &str) -> Result<(), ApiError> {
 fn limit_reveals(app: &App, caller: &Caller, records: usize) -> Result<(), ApiError> {
     let n = u32::try_from(records.max(1)).unwrap_or(u32::MAX);
     if caller.purpose.is_some() && !app.allow_reveal(&caller.actor, n) {
+        // The refusal is evidence too (a key trying to read more than it should).
+        app.gate().note(
+            &caller.access(),
+            "limit.reveal",
+            "vault",
+            custody_ledger::Outcome::Denied,
+        )?;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",

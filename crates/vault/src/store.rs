@@ -80,6 +80,8 @@ pub struct Vault {
     root: Key,
     kek_version: u32,
     kek: Key,
+    /// The last other KEK version unwrapped (a reader after an online rotation elsewhere).
+    other_kek: std::sync::Mutex<Option<(u32, Key)>>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -188,7 +190,15 @@ impl Vault {
                 .map_err(|e| store_err(&e))?;
             (1, kek)
         };
-        Ok(Self { checkpoints: None, conn, config, root, kek_version, kek })
+        Ok(Self {
+            checkpoints: None,
+            conn,
+            config,
+            root,
+            kek_version,
+            kek,
+            other_kek: std::sync::Mutex::new(None),
+        })
     }
 
     fn field_spec(
@@ -212,11 +222,19 @@ impl Vault {
         if version == self.kek_version {
             return Ok(self.kek.clone());
         }
+        let mut other = self.other_kek.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((v, key)) = other.as_ref()
+            && *v == version
+        {
+            return Ok(key.clone());
+        }
         let wrapped: Vec<u8> = self
             .conn
             .query_row("SELECT wrapped FROM keks WHERE version = ?1", [version], |r| r.get(0))
             .map_err(|e| store_err(&e))?;
-        unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))
+        let key = unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
+        *other = Some((version, key.clone()));
+        Ok(key)
     }
 
     fn data_key(&self, collection: &str, record: &str) -> Result<Key, Error> {
