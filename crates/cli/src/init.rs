@@ -70,6 +70,14 @@ fn passphrase(args: &InitArgs) -> Result<String> {
     new_passphrase(args.passphrase_file.as_deref(), "CUSTODY_PASSPHRASE")
 }
 
+/// Recovery-kit shares pasted on standard input, one per line (blank lines skipped).
+pub fn read_shares() -> Result<Vec<String>> {
+    use std::io::BufRead as _;
+    eprintln!("Paste two shares from the recovery kit, one per line, then press Ctrl-D:");
+    let lines = std::io::stdin().lock().lines().collect::<std::io::Result<Vec<String>>>()?;
+    Ok(lines.into_iter().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect())
+}
+
 /// Refuses passphrases too short to resist guessing.
 pub fn check_strength(pass: &str) -> Result<()> {
     if pass.chars().count() < MIN_PASSPHRASE {

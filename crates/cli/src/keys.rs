@@ -1,7 +1,6 @@
 //! `custody keys …`: rotate the vault's key-encryption key, change the passphrase, and
 //! recover the root key from the recovery kit when the passphrase is lost.
 
-use std::io::{self, BufRead};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -152,15 +151,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
                 bail!("'{}' has no sealed root key: nothing to recover", data_dir.display());
             }
             let pass = new_passphrase(new_passphrase_file.as_deref())?;
-            eprintln!("Paste two shares from the recovery kit, one per line, then press Ctrl-D:");
-            let lines: Vec<String> = io::stdin()
-                .lock()
-                .lines()
-                .collect::<io::Result<Vec<String>>>()?
-                .into_iter()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect();
+            let lines = init::read_shares()?;
             let shares: Vec<&str> = lines.iter().map(String::as_str).collect();
             let root = layout::unseal_with_shares(data_dir, &shares)?;
             reseal(data_dir, &root, &pass, "keys.recover")?;

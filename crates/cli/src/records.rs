@@ -175,6 +175,16 @@ pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
     Ok(AuditedVault::new(vault, ledger))
 }
 
+/// `value`, or the first line of standard input for `-` (keeps it out of the shell history).
+fn value_or_stdin(value: &str) -> Result<String> {
+    if value != "-" {
+        return Ok(value.to_string());
+    }
+    let mut line = String::new();
+    io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 fn parse_pairs(values: &[String]) -> Result<BTreeMap<String, String>> {
     let lines: Vec<String> = if values == ["-"] {
         io::stdin().lock().lines().collect::<io::Result<_>>()?
@@ -253,13 +263,7 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
             }
         }
         RecordsCommand::Find { collection, field, value, role, purpose, unlock } => {
-            let value = if value == "-" {
-                let mut line = String::new();
-                io::stdin().lock().read_line(&mut line)?;
-                line.trim_end_matches(['\r', '\n']).to_string()
-            } else {
-                value.clone()
-            };
+            let value = value_or_stdin(value)?;
             let vault = open(data_dir, unlock)?;
             let actor = format!("cli:{role}");
             let access =
@@ -300,13 +304,7 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
             }
         }
         RecordsCommand::Search { collection, field, value, purpose, json, remote } => {
-            let value = if value == "-" {
-                let mut line = String::new();
-                io::stdin().lock().read_line(&mut line)?;
-                line.trim_end_matches(['\r', '\n']).to_string()
-            } else {
-                value.clone()
-            };
+            let value = value_or_stdin(value)?;
             let path = format!(
                 "/v1/collections/{}/records?{}={}",
                 client::encode(collection),

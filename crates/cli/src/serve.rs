@@ -1,7 +1,6 @@
 //! `custody serve` runs the vault's HTTP API; `custody unseal` opens a running server that
 //! started sealed.
 
-use std::io::{self, BufRead};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -88,16 +87,7 @@ pub struct UnsealArgs {
 
 pub fn unseal(args: &UnsealArgs) -> Result<u8> {
     let body = if args.shares {
-        eprintln!("Paste two shares from the recovery kit, one per line, then press Ctrl-D:");
-        let shares: Vec<String> = io::stdin()
-            .lock()
-            .lines()
-            .collect::<io::Result<Vec<String>>>()?
-            .into_iter()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        serde_json::json!({ "shares": shares })
+        serde_json::json!({ "shares": init::read_shares()? })
     } else {
         serde_json::json!({ "passphrase": init::read_passphrase(args.passphrase_file.as_deref())? })
     };

@@ -28,6 +28,19 @@ pub struct ApiKeyInfo {
     pub revoked_at: Option<i64>,
 }
 
+impl ApiKeyInfo {
+    /// From a row of `SELECT id, name, role, created_at, revoked_at`.
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            role: r.get(2)?,
+            created_at: r.get(3)?,
+            revoked_at: r.get(4)?,
+        })
+    }
+}
+
 fn store_err(e: &rusqlite::Error) -> Error {
     Error::Store(e.to_string())
 }
@@ -74,18 +87,7 @@ impl Vault {
             .prepare_cached(&format!(
                 "SELECT id, name, role, created_at, revoked_at FROM api_keys WHERE {column} = ?1"
             ))
-            .and_then(|mut s| {
-                s.query_row([value], |r| {
-                    Ok(ApiKeyInfo {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        role: r.get(2)?,
-                        created_at: r.get(3)?,
-                        revoked_at: r.get(4)?,
-                    })
-                })
-                .optional()
-            })
+            .and_then(|mut s| s.query_row([value], ApiKeyInfo::from_row).optional())
             .map_err(|e| store_err(&e))
     }
 
@@ -95,17 +97,7 @@ impl Vault {
             .conn()
             .prepare("SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at, name")
             .map_err(|e| store_err(&e))?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(ApiKeyInfo {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    role: r.get(2)?,
-                    created_at: r.get(3)?,
-                    revoked_at: r.get(4)?,
-                })
-            })
-            .map_err(|e| store_err(&e))?;
+        let rows = stmt.query_map([], ApiKeyInfo::from_row).map_err(|e| store_err(&e))?;
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
