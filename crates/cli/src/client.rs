@@ -39,7 +39,7 @@ impl Remote {
         Ok(raw.lines().next().unwrap_or("").trim().to_string())
     }
 
-    /// One call; the JSON answer, or an error with the server's message and status.
+    /// One call with the API key; the JSON answer, or an error with the server's message.
     pub fn call(
         &self,
         method: &str,
@@ -47,32 +47,45 @@ impl Remote {
         purpose: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Value> {
-        let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-        let mut request = ureq::http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("Authorization", format!("Bearer {}", self.key()?));
-        if let Some(p) = purpose {
-            request = request.header("X-Custody-Purpose", p);
-        }
-        let sent = match body {
-            Some(b) => {
-                agent.run(request.header("Content-Type", "application/json").body(b.to_string())?)
-            }
-            None => agent.run(request.body(())?),
-        };
-        let mut response = sent.with_context(|| {
-            format!("cannot reach the server at {} (is `custody serve` running?)", self.url)
-        })?;
-        let status = response.status().as_u16();
-        let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-        if !(200..300).contains(&status) {
-            let message = answer["error"]["message"].as_str().unwrap_or("the server refused");
-            bail!("{message} (HTTP {status})");
-        }
-        Ok(answer)
+        request(&self.url, method, path, Some(&self.key()?), purpose, body)
     }
+}
+
+/// One call to the server at `base`; the JSON answer, or an error with the server's
+/// message and the HTTP status.
+pub fn request(
+    base: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    purpose: Option<&str>,
+    body: Option<&Value>,
+) -> Result<Value> {
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let mut request = ureq::http::Request::builder().method(method).uri(&url);
+    if let Some(k) = key {
+        request = request.header("Authorization", format!("Bearer {k}"));
+    }
+    if let Some(p) = purpose {
+        request = request.header("X-Custody-Purpose", p);
+    }
+    let sent = match body {
+        Some(b) => {
+            agent.run(request.header("Content-Type", "application/json").body(b.to_string())?)
+        }
+        None => agent.run(request.body(())?),
+    };
+    let mut response = sent.with_context(|| {
+        format!("cannot reach the server at {base} (is `custody serve` running?)")
+    })?;
+    let status = response.status().as_u16();
+    let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
+    if !(200..300).contains(&status) {
+        let message = answer["error"]["message"].as_str().unwrap_or("the server refused");
+        bail!("{message} (HTTP {status})");
+    }
+    Ok(answer)
 }
 
 /// Percent-encodes a path segment or query value.

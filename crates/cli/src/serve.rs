@@ -4,10 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::{EXIT_OK, init};
+use crate::{EXIT_OK, client, init};
 
 /// Where the server listens unless told otherwise (loopback only).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8731";
@@ -91,17 +91,7 @@ pub fn unseal(args: &UnsealArgs) -> Result<u8> {
     } else {
         serde_json::json!({ "passphrase": init::read_passphrase(args.passphrase_file.as_deref())? })
     };
-    let url = format!("{}/v1/sys/unseal", args.url.trim_end_matches('/'));
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
-    let mut response = agent.post(&url).send_json(&body).with_context(|| {
-        format!("cannot reach the server at {} (is `custody serve` running?)", args.url)
-    })?;
-    let status = response.status().as_u16();
-    let answer: serde_json::Value = response.body_mut().read_json().unwrap_or_default();
-    if status == 200 {
-        println!("Unsealed: the server is ready.");
-        return Ok(EXIT_OK);
-    }
-    let message = answer["error"]["message"].as_str().unwrap_or("the server refused");
-    bail!("{message} (HTTP {status})")
+    client::request(&args.url, "POST", "/v1/sys/unseal", None, None, Some(&body))?;
+    println!("Unsealed: the server is ready.");
+    Ok(EXIT_OK)
 }

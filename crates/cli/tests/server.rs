@@ -14,13 +14,16 @@ use serde_json::{Value, json};
 const PASS: &str = "correct horse battery staple";
 
 fn custody(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_custody"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env("CUSTODY_PASSPHRASE", PASS)
-        .output()
-        .expect("run custody")
+    custody_with(data, args, &[])
+}
+
+/// Every ledger event of a data directory (the server stopped), as its canonical JSON.
+fn ledger_events(data: &Path) -> Vec<String> {
+    let ledger =
+        custody_ledger::Ledger::open(data, custody_ledger::LedgerOptions::default()).unwrap();
+    (0..ledger.size().unwrap())
+        .map(|i| String::from_utf8_lossy(&ledger.leaf(i).unwrap()).into_owned())
+        .collect()
 }
 
 fn text(o: &Output) -> String {
@@ -193,11 +196,7 @@ fn a_sealed_server_refuses_data_until_unsealed_and_one_share_is_not_enough() {
     assert!(out.status.success(), "{}", text(&out));
     let log = server.stop();
     // Attempts are in the ledger: two refused, one accepted (the last call found it open).
-    let ledger =
-        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
-    let events: Vec<String> = (0..ledger.size().unwrap())
-        .map(|i| String::from_utf8_lossy(&ledger.leaf(i).unwrap()).into_owned())
-        .collect();
+    let events = ledger_events(&data);
     let unseals: Vec<&String> = events.iter().filter(|e| e.contains("sys.unseal")).collect();
     assert_eq!(unseals.len(), 3, "{events:?}");
     assert_eq!(unseals.iter().filter(|e| e.contains("denied")).count(), 2, "{unseals:?}");
@@ -466,13 +465,8 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
             assert_eq!(n, 0, "{table} still holds {rec}");
         }
     }
-    let ledger =
-        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
-    let erasures = (0..ledger.size().unwrap())
-        .filter(|i| String::from_utf8_lossy(&ledger.leaf(*i).unwrap()).contains("record.erase"))
-        .count();
+    let erasures = ledger_events(&data).iter().filter(|e| e.contains("record.erase")).count();
     assert_eq!(erasures, 2, "the erase and the refused second erase are both recorded");
-    drop(ledger);
     let verify = custody(&data, &["ledger", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
@@ -681,10 +675,8 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
     assert_eq!(call("GET", &record, Some(&owner), None, None).0, 401);
     server.stop();
     // The refused fourth plain read is in the ledger.
-    let ledger =
-        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
-    let limited = (0..ledger.size().unwrap())
-        .map(|i| String::from_utf8_lossy(&ledger.leaf(i).unwrap()).into_owned())
+    let limited = ledger_events(&data)
+        .iter()
         .filter(|e| e.contains("limit.reveal") && e.contains("denied"))
         .count();
     assert_eq!(limited, 1);
@@ -889,10 +881,7 @@ fn a_csv_import_previews_masked_reports_bad_rows_and_the_client_commands_work() 
     // Retention on demand; what it removed goes to the ledger with the counts.
     let retention = custody(&data, &["retention", "run"]);
     assert!(text(&retention).contains("Retention applied: 0 record(s)"), "{}", text(&retention));
-    let ledger =
-        custody_ledger::Ledger::open(&data, custody_ledger::LedgerOptions::default()).unwrap();
-    let last =
-        String::from_utf8_lossy(&ledger.leaf(ledger.size().unwrap() - 1).unwrap()).into_owned();
+    let last = ledger_events(&data).pop().unwrap();
     assert!(last.contains("retention.done") && last.contains("records_erased"), "{last}");
 }
 

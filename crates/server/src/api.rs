@@ -209,20 +209,30 @@ fn fields_json(fields: &BTreeMap<String, ReadField>, only: Option<&[String]>) ->
     Value::Object(out)
 }
 
+/// The JSON body, or 413 when too large and 400 with `hint` otherwise (never the parser's
+/// text: it can quote the input).
+fn json_value(body: Result<Json<Value>, JsonRejection>, hint: &str) -> Result<Value, ApiError> {
+    body.map(|Json(value)| value).map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            )
+        } else {
+            ApiError::bad_request(hint)
+        }
+    })
+}
+
 /// The values of a create or update body: strings, or numbers written as text.
 fn body_values(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
-    let Json(body) = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large")
-        } else {
-            // Never the parser's text: it can quote the input.
-            ApiError::bad_request(
-                "the body must be JSON: {\"fields\": {\"name\": \"value\", …}} with Content-Type: application/json",
-            )
-        }
-    })?;
+    let body = json_value(
+        body,
+        "the body must be JSON: {\"fields\": {\"name\": \"value\", …}} with Content-Type: application/json",
+    )?;
     let fields = body
         .get("fields")
         .and_then(Value::as_object)
@@ -250,17 +260,7 @@ fn body_values(
 fn json_body<T: for<'de> Deserialize<'de>>(
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<T, ApiError> {
-    let Json(value) = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                "the request body is too large",
-            )
-        } else {
-            ApiError::bad_request("the body must be JSON with Content-Type: application/json")
-        }
-    })?;
+    let value = json_value(body, "the body must be JSON with Content-Type: application/json")?;
     serde_json::from_value(value).map_err(|_| {
         ApiError::bad_request(
             "the body does not have the fields this call needs (see /v1/openapi.json)",

@@ -31,18 +31,14 @@ const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_hours(1);
 /// How often the retention thread looks (the first run comes this long after unsealing).
 const RETENTION_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Serves `app` on `listener` until `shutdown` completes, then finishes the writes already
-/// queued and closes the vault.
+/// Serves `app` over plain HTTP on `listener` until `shutdown` completes. The caller then
+/// closes the app ([`App::close`]) so the writes already queued finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let routes = api::router(Arc::clone(&app));
-    axum::serve(listener, routes).with_graceful_shutdown(shutdown).await?;
-    let closing = Arc::clone(&app);
-    let _ = tokio::task::spawn_blocking(move || closing.close()).await;
-    Ok(())
+    axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -119,11 +115,11 @@ pub fn run(
         .thread_name("custody-http")
         .max_blocking_threads(64)
         .build()?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let Some(tls) = tls else {
             let listener = tokio::net::TcpListener::bind(addr).await?;
             ready(listener.local_addr()?, app.unsealed().is_some());
-            return serve(listener, app, stop_signal()).await;
+            return serve(listener, Arc::clone(&app), stop_signal()).await;
         };
         // rustls on the ring provider (the only one compiled in).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -148,10 +144,10 @@ pub fn run(
         axum_server::from_tcp_rustls(listener, config)?
             .handle(handle)
             .serve(api::router(Arc::clone(&app)).into_make_service())
-            .await?;
-        let closing = Arc::clone(&app);
-        let _ = tokio::task::spawn_blocking(move || closing.close()).await;
-        Ok::<(), std::io::Error>(())
-    })?;
+            .await
+    });
+    // Whatever ended the serving, the writes already queued finish first.
+    app.close();
+    served?;
     Ok(())
 }

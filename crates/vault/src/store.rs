@@ -111,6 +111,29 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
     }
 }
 
+/// The token of a normalised value, by the field's token kind (`None` for none).
+fn make_token(
+    conn: &Connection,
+    root: &Key,
+    kind: TokenKind,
+    ty: FieldType,
+    luhn_valid: bool,
+    field: &str,
+    value: &str,
+) -> Result<Option<String>, Error> {
+    Ok(match kind {
+        TokenKind::None => None,
+        TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
+        TokenKind::Deterministic => Some(deterministic_token(root, field, value)),
+        TokenKind::FormatPreserving => Some(match ty {
+            FieldType::CardNumber => CardTokenizer::new(root, luhn_valid)
+                .tokenize(field, value)
+                .map_err(|e| crypto_err(&e))?,
+            _ => unused_ssn_token(conn, &value[value.len() - 4..])?,
+        }),
+    })
+}
+
 /// An SSN token no record uses yet: SSN tokens are random with 4,900 per last four digits,
 /// and a token must lead back to one value only.
 fn unused_ssn_token(conn: &Connection, last4: &str) -> Result<String, Error> {
@@ -291,21 +314,9 @@ impl Vault {
             let f = spec.fields.iter().find(|f| &f.name == field).expect("checked above");
             let context = FieldContext { collection, record: &record, field, key_version: 1 };
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
-            let token = {
-                // (borrow of self while the transaction is open: tokens need only keys)
-                let root = &self.root;
-                match f.token {
-                    TokenKind::None => None,
-                    TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
-                    TokenKind::Deterministic => Some(deterministic_token(root, field, value)),
-                    TokenKind::FormatPreserving => Some(match f.ty {
-                        FieldType::CardNumber => CardTokenizer::new(root, f.luhn_valid_tokens)
-                            .tokenize(field, value)
-                            .map_err(|e| crypto_err(&e))?,
-                        _ => unused_ssn_token(&tx, &value[value.len() - 4..])?,
-                    }),
-                }
-            };
+            // (the root, not self: the transaction borrows the connection)
+            let token =
+                make_token(&tx, &self.root, f.token, f.ty, f.luhn_valid_tokens, field, value)?;
             tx.prepare_cached("INSERT INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))").map_err(|e| store_err(&e))?.execute(
                 params![collection, record, field, envelope, token],
             )
@@ -620,17 +631,8 @@ impl Vault {
             let value = normalize(field, ty, raw)?;
             let context = FieldContext { collection, record, field, key_version: 1 };
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
-            let token = match token_kind {
-                TokenKind::None => None,
-                TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
-                TokenKind::Deterministic => Some(deterministic_token(&self.root, field, &value)),
-                TokenKind::FormatPreserving => Some(match ty {
-                    FieldType::CardNumber => CardTokenizer::new(&self.root, luhn_valid)
-                        .tokenize(field, &value)
-                        .map_err(|e| crypto_err(&e))?,
-                    _ => unused_ssn_token(&self.conn, &value[value.len() - 4..])?,
-                }),
-            };
+            let token =
+                make_token(&self.conn, &self.root, token_kind, ty, luhn_valid, field, &value)?;
             let index = searchable
                 .then(|| BlindIndexKey::derive(&self.root, collection, field).index(&value));
             prepared.push((field.clone(), envelope, token, index));
