@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
+use custody_extract::Limits;
 use custody_scan::{Finding, Format, Report, ScanOptions, Scanner, Sink, Skip};
 
 use crate::progress::Bar;
@@ -53,6 +54,36 @@ pub struct ScanArgs {
     /// Exit with code 1 when anything is found (for scripts and CI).
     #[arg(long)]
     fail_on_findings: bool,
+
+    /// Inside archives: containers nested deeper than this are reported, not opened.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
+    max_depth: u32,
+
+    /// Inside archives: files in one archive (all levels together) before it is refused.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_members)]
+    max_members: u64,
+
+    /// Inside archives: megabytes one member may unpack to when it must be read whole
+    /// (documents, nested archives), and 64 times that for a whole archive.
+    #[arg(long, value_name = "MB", default_value_t = Limits::default().max_unpacked >> 20)]
+    max_unpacked: u64,
+
+    /// Seconds one file may take to read (a PDF or archive that takes longer is reported).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().max_time.as_secs())]
+    max_seconds: u64,
+}
+
+impl ScanArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_depth: self.max_depth,
+            max_members: self.max_members,
+            max_unpacked: self.max_unpacked << 20,
+            max_total: (self.max_unpacked << 20).saturating_mul(64),
+            max_time: std::time::Duration::from_secs(self.max_seconds.max(1)),
+            ..Limits::default()
+        }
+    }
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {
@@ -101,6 +132,7 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         detector,
         // custody's own data directory (keys, ledger) is not customer data to find.
         skip_dirs: vec![data_dir.to_path_buf()],
+        limits: args.limits(),
         ..ScanOptions::default()
     };
     let scanner = Scanner::new(options)?;

@@ -1,7 +1,6 @@
 //! Reading one file: encoding, binary detection, bounded chunks with overlap, and exact
 //! line/column/offset for every detection.
 
-use std::fs::File;
 use std::io::{self, Read};
 
 use custody_detect::{Chunk, Detection, Detector, Structure};
@@ -34,7 +33,7 @@ pub(crate) struct Located {
 /// read, or why the file could not be scanned (a read error after some chunks were
 /// scanned still reports what was found before it).
 pub(crate) fn scan_file(
-    file: &mut File,
+    file: &mut dyn Read,
     detector: &Detector,
     chunk_size: usize,
     is_delimited: bool,
@@ -214,7 +213,7 @@ struct Filled {
 /// unit (ASCII stays ASCII, Latin-1 stays Latin-1, anything else becomes 0xBF) so offsets
 /// map back to the file exactly.
 struct Source<'f> {
-    file: &'f mut File,
+    file: &'f mut dyn Read,
     encoding: Encoding,
     /// Bytes already read (the probe) not yet handed out.
     pending: Vec<u8>,

@@ -68,6 +68,8 @@ pub enum SkipReason {
     NotAFile,
     /// custody failed on this file (a bug): the rest of the scan went on.
     Internal,
+    /// Inside a container or document: a limit, encryption, damage (custody-extract).
+    Extract(custody_extract::Skipped),
 }
 
 impl SkipReason {
@@ -80,6 +82,7 @@ impl SkipReason {
             SkipReason::SymlinkLoop => "symlink_loop",
             SkipReason::NotAFile => "not_a_file",
             SkipReason::Internal => "internal_error",
+            SkipReason::Extract(why) => why.code(),
         }
     }
 }
@@ -95,6 +98,7 @@ impl fmt::Display for SkipReason {
             SkipReason::Internal => f.write_str(
                 "custody failed on this file (a bug; please report it, without the file)",
             ),
+            SkipReason::Extract(why) => why.fmt(f),
         }
     }
 }

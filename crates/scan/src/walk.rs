@@ -39,6 +39,8 @@ pub struct ScanOptions {
     pub detector: DetectorConfig,
     /// Directories never to enter (custody's own data directory: its keys and database).
     pub skip_dirs: Vec<PathBuf>,
+    /// Limits on reading inside archives and documents.
+    pub limits: custody_extract::Limits,
 }
 
 impl Default for ScanOptions {
@@ -51,6 +53,7 @@ impl Default for ScanOptions {
             chunk_size: 256 * 1024,
             detector: DetectorConfig::default(),
             skip_dirs: Vec::new(),
+            limits: custody_extract::Limits::default(),
         }
     }
 }
@@ -274,78 +277,187 @@ impl Scanner {
         tx: &channel::Sender<Message>,
         progress: &dyn Progress,
     ) {
-        let delimited = is_delimited(file_path);
+        let skip = |path: String, reason: SkipReason| {
+            progress.file_skipped();
+            let _ = tx.send(Message::Skip(Skip { path, reason }));
+        };
         let mut file = match File::open(file_path) {
             Ok(f) => f,
-            Err(e) => {
-                progress.file_skipped();
-                let _ = tx.send(Message::Skip(Skip {
-                    path,
-                    reason: SkipReason::Unreadable(e.to_string()),
-                }));
-                return;
-            }
+            Err(e) => return skip(path, SkipReason::Unreadable(e.to_string())),
         };
-        let mut findings = 0u64;
-        let mut score = 0f64;
+        let name = file_path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let format = match custody_extract::head(&mut file) {
+            Ok(head) => custody_extract::sniff(&name, &head),
+            Err(e) => return skip(path, SkipReason::Unreadable(e.to_string())),
+        };
         let shared_path: Arc<str> = Arc::from(path.as_str());
-        let mut batch: Vec<Finding> = Vec::new();
-        let mut on_bytes = |n: u64| progress.bytes(n);
-        let mut found = |l: Located| {
-            findings += 1;
-            score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
-            let d = l.detection;
-            batch.push(Finding {
-                path: Arc::clone(&shared_path),
-                kind: d.kind,
-                subkind: d.subkind,
-                line: l.line,
-                column: l.column,
-                offset: l.offset,
-                length: l.length,
-                confidence: (d.confidence * 100.0).round() / 100.0,
-                reasons: d.reasons,
-                test_card: d.test_card,
-                value: d.value,
-            });
-            if batch.len() == BATCH {
-                let _ = tx.send(Message::Findings(std::mem::take(&mut batch)));
-            }
-        };
-        // A bug in a matcher must cost one file, not the scan: the file is reported as
-        // skipped and the walk goes on. (The panic message names code, never data.)
+        let mut results = Results::new(tx);
+        // A bug in a matcher or a parser must cost one file, not the scan: the file is
+        // reported as skipped and the walk goes on. (The panic message names code, never
+        // data.)
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            scan_file(
-                &mut file,
-                detector,
-                self.options.chunk_size,
-                delimited,
-                &mut on_bytes,
-                &mut found,
-            )
+            if format.is_plain() {
+                let mut on_bytes = |n: u64| progress.bytes(n);
+                scan_file(
+                    &mut file,
+                    detector,
+                    self.options.chunk_size,
+                    format == custody_extract::Format::Delimited,
+                    &mut on_bytes,
+                    &mut |l| results.push(&shared_path, l),
+                )
+            } else {
+                drop(file);
+                let mut inside = Inside {
+                    top: &shared_path,
+                    detector,
+                    chunk_size: self.options.chunk_size,
+                    progress,
+                    results: &mut results,
+                    bytes: 0,
+                };
+                let outcome = custody_extract::extract_file(
+                    file_path,
+                    format,
+                    &self.options.limits,
+                    &mut inside,
+                );
+                let bytes = inside.bytes;
+                outcome.map(|()| bytes).map_err(SkipReason::Extract)
+            }
         }))
         .unwrap_or(Err(SkipReason::Internal));
-        if !batch.is_empty() {
-            let _ = tx.send(Message::Findings(batch));
-        }
+        let (findings, score) = results.finish();
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
                 let _ = tx.send(Message::Done { path, bytes, findings, score });
             }
-            Err(reason) => {
-                progress.file_skipped();
-                let _ = tx.send(Message::Skip(Skip { path, reason }));
-            }
+            Err(reason) => skip(path, reason),
         }
     }
 }
 
-/// Files whose first line is a header row.
-fn is_delimited(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "csv" | "tsv" | "psv" | "tab"))
+/// The findings of one file on their way to the writer, in batches, and its tallies.
+struct Results<'t> {
+    tx: &'t channel::Sender<Message>,
+    batch: Vec<Finding>,
+    findings: u64,
+    score: f64,
+}
+
+impl<'t> Results<'t> {
+    fn new(tx: &'t channel::Sender<Message>) -> Self {
+        Self { tx, batch: Vec::new(), findings: 0, score: 0.0 }
+    }
+
+    fn push(&mut self, path: &Arc<str>, l: Located) {
+        self.findings += 1;
+        self.score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
+        let d = l.detection;
+        self.batch.push(Finding {
+            path: Arc::clone(path),
+            kind: d.kind,
+            subkind: d.subkind,
+            line: l.line,
+            column: l.column,
+            offset: l.offset,
+            length: l.length,
+            confidence: (d.confidence * 100.0).round() / 100.0,
+            reasons: d.reasons,
+            test_card: d.test_card,
+            value: d.value,
+        });
+        if self.batch.len() == BATCH {
+            let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
+        }
+    }
+
+    fn skip(&self, skip: Skip) {
+        let _ = self.tx.send(Message::Skip(skip));
+    }
+
+    /// Sends what is left; returns the file's finding count and risk score.
+    fn finish(mut self) -> (u64, f64) {
+        if !self.batch.is_empty() {
+            let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
+        }
+        (self.findings, self.score)
+    }
+}
+
+/// Receives the text inside a container or document and scans each part like a file;
+/// findings are located as `file!member!…` with the part's finer label (a cell, a page).
+struct Inside<'a, 't> {
+    top: &'a Arc<str>,
+    detector: &'a Detector,
+    chunk_size: usize,
+    progress: &'a dyn Progress,
+    results: &'a mut Results<'t>,
+    bytes: u64,
+}
+
+impl Inside<'_, '_> {
+    fn path(&self, location: &str) -> String {
+        if location.is_empty() { self.top.to_string() } else { format!("{}!{location}", self.top) }
+    }
+}
+
+impl custody_extract::Visitor for Inside<'_, '_> {
+    fn part(&mut self, part: custody_extract::Part<'_>) -> std::io::Result<()> {
+        let base: Arc<str> = if part.location.is_empty() {
+            Arc::clone(self.top)
+        } else {
+            Arc::from(self.path(part.location))
+        };
+        // The last label's path, reused while findings stay in it (a row of cells).
+        let mut labelled: Option<(u64, Arc<str>)> = None;
+        let labels = part.labels;
+        let results = &mut *self.results;
+        let progress = self.progress;
+        let mut bytes = 0;
+        let mut on_bytes = |n: u64| {
+            bytes += n;
+            progress.bytes(n);
+        };
+        let mut found = |l: Located| {
+            let path = match custody_extract::Label::find(labels, l.offset) {
+                None => Arc::clone(&base),
+                Some(label) => match &labelled {
+                    Some((start, p)) if *start == label.start => Arc::clone(p),
+                    _ => {
+                        let p: Arc<str> = Arc::from(format!("{base}!{}", label.name));
+                        labelled = Some((label.start, Arc::clone(&p)));
+                        p
+                    }
+                },
+            };
+            results.push(&path, l);
+        };
+        let scanned = scan_file(
+            part.text,
+            self.detector,
+            self.chunk_size,
+            part.header,
+            &mut on_bytes,
+            &mut found,
+        );
+        self.bytes += bytes;
+        match scanned {
+            Ok(_) => Ok(()),
+            Err(SkipReason::Binary) => {
+                self.progress.file_skipped();
+                self.results.skip(Skip { path: base.to_string(), reason: SkipReason::Binary });
+                Ok(())
+            }
+            Err(other) => Err(std::io::Error::other(other.to_string())),
+        }
+    }
+
+    fn skipped(&mut self, location: &str, why: custody_extract::Skipped) {
+        self.progress.file_skipped();
+        self.results.skip(Skip { path: self.path(location), reason: SkipReason::Extract(why) });
+    }
 }
 
 fn walk_error(err: &ignore::Error) -> (Option<PathBuf>, SkipReason) {

@@ -94,7 +94,9 @@ fn measure(profile: Profile, seed: u64) -> BTreeMap<String, Counts> {
     let mut examples: Vec<String> = Vec::new();
     for f in &sink.0 {
         let kind = f.kind.as_str();
-        let spans = by_file.get_mut(&(&*f.path, kind));
+        // JSON values carry their key path after a `!`; the truth names the file.
+        let file = f.path.split_once('!').map_or(&*f.path, |(file, _)| file);
+        let spans = by_file.get_mut(&(file, kind));
         let hit = spans.and_then(|spans| {
             spans.iter_mut().find(|p| f.offset < p.end && f.offset + f.length > p.start)
         });

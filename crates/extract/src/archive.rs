@@ -1,0 +1,193 @@
+//! Archives and compressed streams: zip (and the Office/OpenDocument files that are zips),
+//! tar, gzip, zstd.
+
+use std::io::{Read, Seek};
+
+use zip::ZipArchive;
+use zip::result::ZipError;
+
+use crate::budget::Limited;
+use crate::{Cx, Format, Skipped, join, office};
+
+/// A zip, or a file that is one (docx, xlsx, pptx, odt, ods): checked against the limits
+/// from its central directory before anything is inflated, then read member by member.
+pub(crate) fn zip_family<R: Read + Seek>(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    format: Format,
+    reader: &mut R,
+    depth: u32,
+) -> Result<(), Skipped> {
+    let mut archive = match ZipArchive::new(reader) {
+        Ok(a) => a,
+        Err(ZipError::UnsupportedArchive(_)) => {
+            return Err(Skipped::Unsupported("a zip feature custody does not read"));
+        }
+        Err(_) => return Err(Skipped::Corrupt("not a readable zip archive")),
+    };
+    let limits = &cx.budget.limits;
+    if archive.len() as u64 > limits.max_members {
+        return Err(Skipped::TooManyMembers { limit: limits.max_members });
+    }
+    // The directory itself: declared sizes, and whether entries share bytes (the
+    // overlapping-entry bomb, where thousands of entries inflate the same data).
+    let mut declared: u64 = 0;
+    let mut spans = Vec::with_capacity(archive.len());
+    for i in 0..archive.len() {
+        let Ok(entry) = archive.by_index_raw(i) else {
+            return Err(Skipped::Corrupt("a zip entry's header is damaged"));
+        };
+        declared = declared.saturating_add(entry.size());
+        if let Some(start) = entry.data_start() {
+            spans.push((start, start + entry.compressed_size()));
+        }
+    }
+    spans.sort_unstable();
+    if spans.windows(2).any(|w| w[1].0 < w[0].1) || cx.budget.declared_bomb(declared) {
+        return Err(Skipped::Bomb);
+    }
+    let names: Vec<String> =
+        archive.file_names().filter_map(|n| n.ok().map(std::borrow::Cow::into_owned)).collect();
+    let format = match format {
+        Format::Zip => office::zip_flavour(&names, &mut archive).unwrap_or(Format::Zip),
+        other => other,
+    };
+    if format != Format::Zip {
+        return office::document(cx, location, format, archive);
+    }
+    for i in 0..archive.len() {
+        let (member_name, size, compressed, encrypted, is_dir) = match archive.by_index_raw(i) {
+            Ok(e) => (
+                e.name().map_or_else(|_| format!("member{}", i + 1), std::borrow::Cow::into_owned),
+                e.size(),
+                e.compressed_size(),
+                e.encrypted(),
+                e.is_dir(),
+            ),
+            Err(_) => return Err(Skipped::Corrupt("a zip entry's header is damaged")),
+        };
+        if is_dir {
+            continue;
+        }
+        let here = join(location, &member_name);
+        if encrypted {
+            cx.budget.count_member()?;
+            cx.skip(&here, Skipped::Encrypted);
+            continue;
+        }
+        // Members are streamed where their format allows; the file-wide limits apply.
+        let max = cx.budget.limits.max_total;
+        if size > max {
+            cx.budget.count_member()?;
+            cx.skip(&here, Skipped::TooLarge { limit: max });
+            continue;
+        }
+        let file = match archive.by_index(i) {
+            Ok(f) => f,
+            Err(ZipError::UnsupportedArchive(_)) => {
+                cx.budget.count_member()?;
+                cx.skip(&here, Skipped::Unsupported("a compression method custody does not read"));
+                continue;
+            }
+            Err(_) => {
+                cx.budget.count_member()?;
+                cx.skip(&here, Skipped::Corrupt("a zip member could not be unpacked"));
+                continue;
+            }
+        };
+        let mut limited = Limited::new(file, cx.budget, max, Some(compressed));
+        cx.member(&here, &member_name, &mut limited, depth)?;
+    }
+    Ok(())
+}
+
+/// gzip, zstd and tar streams (and their combinations, such as `.tar.gz`).
+pub(crate) fn stream(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    name: &str,
+    format: Format,
+    reader: &mut dyn Read,
+    depth: u32,
+) -> Result<(), Skipped> {
+    let max = cx.budget.limits.max_total;
+    match format {
+        Format::Gzip | Format::Zstd => {
+            // The same file, decompressed: no new level in the location.
+            let inner = inner_name(name);
+            let mut decoded: Box<dyn Read> = if format == Format::Gzip {
+                Box::new(flate2::read::MultiGzDecoder::new(reader))
+            } else {
+                match zstd::stream::read::Decoder::new(reader) {
+                    Ok(d) => Box::new(d),
+                    Err(_) => return Err(Skipped::Corrupt("not a readable zstd stream")),
+                }
+            };
+            let mut limited = Limited::new(&mut decoded, cx.budget, max, None);
+            let mut head = Vec::new();
+            if (&mut limited).take(crate::sniff::HEAD as u64).read_to_end(&mut head).is_err() {
+                return cx.settle(location, true, "the compressed data is damaged");
+            }
+            let inner_format = crate::sniff(&inner, &head);
+            let mut whole = std::io::Cursor::new(head).chain(limited);
+            if inner_format.needs_memory()
+                || inner_format.is_zip()
+                || inner_format == Format::Sqlite
+            {
+                let Some(bytes) = cx.read_whole(location, &mut whole)? else { return Ok(()) };
+                cx.bytes(location, &inner, inner_format, bytes, depth)
+            } else {
+                cx.stream(location, &inner, inner_format, &mut whole, depth)
+            }
+        }
+        Format::Tar => {
+            let mut archive = tar::Archive::new(reader);
+            let Ok(entries) = archive.entries() else {
+                return Err(Skipped::Corrupt("not a readable tar archive"));
+            };
+            for entry in entries {
+                let Ok(entry) = entry else {
+                    // A damaged header ends the archive: tar has no directory to resync on.
+                    return cx.settle(location, true, "the tar archive is damaged part-way");
+                };
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let member_name =
+                    entry.path().map_or_else(|_| "?".into(), |p| p.to_string_lossy().into_owned());
+                let here = join(location, &member_name);
+                let mut limited = Limited::new(entry, cx.budget, max, None);
+                cx.member(&here, &member_name, &mut limited, depth)?;
+            }
+            Ok(())
+        }
+        _ => unreachable!("stream() is only called for gzip, zstd and tar"),
+    }
+}
+
+/// The name of what a compressed file holds (`backup.tar.gz` → `backup.tar`,
+/// `x.tgz` → `x.tar`).
+fn inner_name(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    for (ext, replace) in
+        [(".tgz", ".tar"), (".tzst", ".tar"), (".gz", ""), (".zst", ""), (".zstd", "")]
+    {
+        if lower.ends_with(ext) {
+            return format!("{}{replace}", &name[..name.len() - ext.len()]);
+        }
+    }
+    name.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inner_name;
+
+    #[test]
+    fn compressed_names() {
+        assert_eq!(inner_name("backup.tar.gz"), "backup.tar");
+        assert_eq!(inner_name("x.TGZ"), "x.tar");
+        assert_eq!(inner_name("log.zst"), "log");
+        assert_eq!(inner_name("plain"), "plain");
+    }
+}

@@ -1,0 +1,400 @@
+//! Office documents: Word/PowerPoint/OpenDocument text from their XML, spreadsheets cell
+//! by cell (calamine), legacy Excel and encrypted Office files (OLE2 compound files).
+
+use std::io::{Cursor, Read, Seek, SeekFrom};
+
+use calamine::{Data, Range, Reader};
+use quick_xml::events::Event;
+use zip::ZipArchive;
+
+use crate::{Cx, Format, Label, Skipped, join};
+
+/// The kind of document a zip is, from its members (for files whose name does not say).
+pub(crate) fn zip_flavour<R: Read + Seek>(
+    names: &[String],
+    archive: &mut ZipArchive<R>,
+) -> Option<Format> {
+    let has = |n: &str| names.iter().any(|m| m == n);
+    if has("word/document.xml") {
+        return Some(Format::Docx);
+    }
+    if has("xl/workbook.xml") {
+        return Some(Format::Xlsx);
+    }
+    if has("ppt/presentation.xml") {
+        return Some(Format::Pptx);
+    }
+    if has("mimetype") {
+        let mut kind = String::new();
+        archive.by_name("mimetype").ok()?.take(100).read_to_string(&mut kind).ok()?;
+        return match kind.trim() {
+            "application/vnd.oasis.opendocument.text" => Some(Format::Odt),
+            "application/vnd.oasis.opendocument.spreadsheet" => Some(Format::Ods),
+            _ => None,
+        };
+    }
+    None
+}
+
+/// Reads a member of a document whole (the limit on one member applies).
+fn member_bytes<R: Read + Seek>(
+    cx: &Cx<'_, '_>,
+    archive: &mut ZipArchive<R>,
+    name: &str,
+) -> Result<Vec<u8>, Skipped> {
+    let limit = cx.budget.limits.max_unpacked;
+    let mut file =
+        archive.by_name(name).map_err(|_| Skipped::Corrupt("a document part is damaged"))?;
+    if file.encrypted() {
+        return Err(Skipped::Encrypted);
+    }
+    if file.size() > limit {
+        return Err(Skipped::TooLarge { limit });
+    }
+    let mut bytes = Vec::with_capacity(file.size() as usize);
+    (&mut file)
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|_| Skipped::Corrupt("a document part is damaged"))?;
+    if bytes.len() as u64 > limit {
+        return Err(Skipped::TooLarge { limit });
+    }
+    Ok(bytes)
+}
+
+/// A Word, PowerPoint, OpenDocument or spreadsheet file, already open as a zip.
+pub(crate) fn document<R: Read + Seek>(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    format: Format,
+    mut archive: ZipArchive<R>,
+) -> Result<(), Skipped> {
+    if matches!(format, Format::Xlsx | Format::Ods) {
+        if format == Format::Ods && odf_encrypted(cx, &mut archive) {
+            return Err(Skipped::Encrypted);
+        }
+        return workbook(cx, location, format, archive.into_inner());
+    }
+    let archive = &mut archive;
+    let names: Vec<String> =
+        archive.file_names().filter_map(|n| n.ok().map(std::borrow::Cow::into_owned)).collect();
+    match format {
+        Format::Docx => {
+            let mut parts: Vec<(String, String)> = Vec::new();
+            for n in &names {
+                let Some(stem) = n.strip_prefix("word/").and_then(|s| s.strip_suffix(".xml"))
+                else {
+                    continue;
+                };
+                let is_text = stem == "document"
+                    || stem.starts_with("header")
+                    || stem.starts_with("footer")
+                    || matches!(stem, "footnotes" | "endnotes" | "comments");
+                if is_text && !stem.contains('/') {
+                    let level = if stem == "document" { String::new() } else { stem.to_string() };
+                    parts.push((n.clone(), level));
+                }
+            }
+            parts.sort_by_key(|(_, level)| (!level.is_empty(), level.clone()));
+            for (member, level) in parts {
+                let xml = member_bytes(cx, archive, &member)?;
+                let text = xml_text(&xml, &WORD)?;
+                let here =
+                    if level.is_empty() { location.to_string() } else { join(location, &level) };
+                cx.text(&here, &mut text.as_bytes(), false, &[])?;
+            }
+            Ok(())
+        }
+        Format::Pptx => {
+            let mut slides: Vec<(u32, String, &str)> = Vec::new();
+            for n in &names {
+                for (prefix, level) in
+                    [("ppt/slides/slide", "slide"), ("ppt/notesSlides/notesSlide", "notes")]
+                {
+                    if let Some(num) = n.strip_prefix(prefix).and_then(|s| s.strip_suffix(".xml"))
+                        && let Ok(num) = num.parse::<u32>()
+                    {
+                        slides.push((num, n.clone(), level));
+                    }
+                }
+            }
+            slides.sort();
+            for (num, member, level) in slides {
+                let xml = member_bytes(cx, archive, &member)?;
+                let text = xml_text(&xml, &DRAWING)?;
+                cx.text(
+                    &join(location, &format!("{level}{num}")),
+                    &mut text.as_bytes(),
+                    false,
+                    &[],
+                )?;
+            }
+            Ok(())
+        }
+        Format::Odt => {
+            if odf_encrypted(cx, archive) {
+                return Err(Skipped::Encrypted);
+            }
+            let xml = member_bytes(cx, archive, "content.xml")?;
+            let text = xml_text(&xml, &OPEN_DOCUMENT)?;
+            cx.text(location, &mut text.as_bytes(), false, &[])
+        }
+        _ => unreachable!("document() is only called for Office formats"),
+    }
+}
+
+/// An OpenDocument file whose manifest says its content is encrypted.
+fn odf_encrypted<R: Read + Seek>(cx: &Cx<'_, '_>, archive: &mut ZipArchive<R>) -> bool {
+    member_bytes(cx, archive, "META-INF/manifest.xml")
+        .is_ok_and(|m| memchr::memmem::find(&m, b"encryption-data").is_some())
+}
+
+/// A spreadsheet: one part per sheet, a tab-separated row per line, the first row the
+/// header, every cell labelled with its reference (`C7`).
+fn workbook<RS: Read + Seek>(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    format: Format,
+    mut reader: RS,
+) -> Result<(), Skipped> {
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|_| Skipped::Corrupt("the spreadsheet could not be read"))?;
+    let sheets: Vec<(String, Result<Range<Data>, Skipped>)> = match format {
+        Format::Xlsx => {
+            let mut book = calamine::Xlsx::new(reader).map_err(|e| sheet_error(&e.into()))?;
+            all_sheets(&mut book)
+        }
+        Format::Ods => {
+            let mut book = calamine::Ods::new(reader).map_err(|e| sheet_error(&e.into()))?;
+            all_sheets(&mut book)
+        }
+        _ => {
+            let mut book = calamine::Xls::new(reader).map_err(|e| sheet_error(&e.into()))?;
+            all_sheets(&mut book)
+        }
+    };
+    for (sheet, range) in sheets {
+        let here = join(location, &sheet);
+        match range {
+            Ok(range) => {
+                cx.budget.check_time()?;
+                let (text, labels) = sheet_text(&range);
+                cx.text(&here, &mut text.as_bytes(), true, &labels)?;
+            }
+            Err(why) => cx.skip(&here, why),
+        }
+    }
+    Ok(())
+}
+
+fn all_sheets<RS, R>(book: &mut R) -> Vec<(String, Result<Range<Data>, Skipped>)>
+where
+    RS: Read + Seek,
+    R: Reader<RS>,
+    R::Error: Into<calamine::Error>,
+{
+    let names = book.sheet_names();
+    names
+        .into_iter()
+        .map(|n| {
+            let range = book.worksheet_range(&n).map_err(|e| sheet_error(&e.into()));
+            (n, range)
+        })
+        .collect()
+}
+
+/// A calamine error in fixed words (its own messages may quote cell content).
+fn sheet_error(e: &calamine::Error) -> Skipped {
+    let text = e.to_string();
+    if text.contains("password") || text.contains("Password") || text.contains("ncrypt") {
+        Skipped::Encrypted
+    } else {
+        Skipped::Corrupt("the spreadsheet could not be read")
+    }
+}
+
+/// A column number (0-based) as letters: 0 → A, 27 → AB.
+fn column_letters(mut col: u32) -> String {
+    let mut letters = Vec::new();
+    loop {
+        letters.push(b'A' + (col % 26) as u8);
+        if col < 26 {
+            break;
+        }
+        col = col / 26 - 1;
+    }
+    letters.reverse();
+    String::from_utf8(letters).unwrap_or_default()
+}
+
+/// A sheet as tab-separated text, with a label per non-empty cell.
+fn sheet_text(range: &Range<Data>) -> (String, Vec<Label>) {
+    let mut text = String::new();
+    let mut labels = Vec::new();
+    let (row0, col0) = range.start().unwrap_or((0, 0));
+    for (r, row) in range.rows().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            if c > 0 {
+                text.push('\t');
+            }
+            let value = cell_text(cell);
+            if !value.is_empty() {
+                labels.push(Label {
+                    start: text.len() as u64,
+                    name: format!("{}{}", column_letters(col0 + c as u32), row0 + r as u32 + 1),
+                });
+                text.extend(
+                    value.chars().map(|ch| if matches!(ch, '\t' | '\n' | '\r') { ' ' } else { ch }),
+                );
+            }
+        }
+        text.push('\n');
+    }
+    (text, labels)
+}
+
+/// A cell's value as text: whole numbers without a decimal point (an SSN or phone number
+/// typed into a number cell), dates as ISO dates.
+fn cell_text(cell: &Data) -> String {
+    match cell {
+        Data::Empty | Data::Error(_) => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e17 => format!("{f:.0}"),
+        Data::Float(f) => f.to_string(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTime(dt) => {
+            let (y, m, d, hh, mm, ss, _) = dt.to_ymd_hms_milli();
+            if (hh, mm, ss) == (0, 0, 0) {
+                format!("{y:04}-{m:02}-{d:02}")
+            } else {
+                format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
+            }
+        }
+    }
+}
+
+/// An OLE2 compound file: legacy Excel is read; an encrypted Office file (its package
+/// inside an `EncryptedPackage` stream) is reported as encrypted; anything else (legacy
+/// Word, PowerPoint, Outlook messages) is reported as not read.
+pub(crate) fn ole(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), Skipped> {
+    let utf16 = |s: &str| s.encode_utf16().flat_map(u16::to_le_bytes).collect::<Vec<u8>>();
+    let has = |s: &str| memchr::memmem::find(bytes, &utf16(s)).is_some();
+    if has("EncryptedPackage") || has("EncryptionInfo") {
+        return Err(Skipped::Encrypted);
+    }
+    if has("Workbook") || has("Book") || name.to_ascii_lowercase().ends_with(".xls") {
+        return workbook(cx, location, Format::Ole, Cursor::new(bytes));
+    }
+    let _ = cx;
+    Err(Skipped::Unsupported("legacy Word, PowerPoint or Outlook file (.doc, .ppt, .msg)"))
+}
+
+/// Which XML elements carry text, and which end a line.
+struct TextRule {
+    /// Only text inside elements with this local name counts (`None`: all text).
+    text_in: Option<&'static str>,
+    /// Elements whose end ends a line.
+    lines: &'static [&'static str],
+    /// Empty elements that stand for a tab or a line break.
+    tabs: &'static [&'static str],
+    breaks: &'static [&'static str],
+}
+
+const WORD: TextRule =
+    TextRule { text_in: Some("t"), lines: &["p", "tr"], tabs: &["tab"], breaks: &["br", "cr"] };
+const DRAWING: TextRule =
+    TextRule { text_in: Some("t"), lines: &["p"], tabs: &["tab"], breaks: &["br"] };
+const OPEN_DOCUMENT: TextRule =
+    TextRule { text_in: None, lines: &["p", "h"], tabs: &["tab"], breaks: &["line-break"] };
+
+/// The text of an Office XML part.
+fn xml_text(xml: &[u8], rule: &TextRule) -> Result<String, Skipped> {
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut out = String::new();
+    let mut inside = 0usize; // depth inside text elements
+    loop {
+        let event =
+            reader.read_event().map_err(|_| Skipped::Corrupt("the document's XML is damaged"))?;
+        let in_text = rule.text_in.is_none() || inside > 0;
+        match event {
+            Event::Start(e) if rule.text_in == Some(e.local_name().as_ref()) => {
+                inside += 1;
+            }
+            Event::End(e) => {
+                let local = e.local_name();
+                if rule.text_in == Some(local.as_ref()) {
+                    inside = inside.saturating_sub(1);
+                }
+                if rule.lines.contains(&local.as_ref()) {
+                    out.push('\n');
+                }
+            }
+            Event::Empty(e) => {
+                let local = e.local_name();
+                if rule.tabs.contains(&local.as_ref()) {
+                    out.push('\t');
+                } else if rule.breaks.contains(&local.as_ref())
+                    || rule.lines.contains(&local.as_ref())
+                {
+                    out.push('\n');
+                } else if local.as_ref() == "s" && rule.text_in.is_none() {
+                    out.push(' '); // OpenDocument's run of spaces
+                }
+            }
+            Event::Text(t) if in_text => out.push_str(&t.xml10_content()),
+            Event::CData(t) if in_text => out.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) if in_text => {
+                if let Ok(Some(ch)) = r.resolve_char_ref() {
+                    out.push(ch);
+                } else {
+                    out.push_str(match r.into_inner().as_ref() {
+                        "amp" => "&",
+                        "lt" => "<",
+                        "gt" => ">",
+                        "quot" => "\"",
+                        "apos" => "'",
+                        _ => "",
+                    });
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_names() {
+        assert_eq!(column_letters(0), "A");
+        assert_eq!(column_letters(25), "Z");
+        assert_eq!(column_letters(26), "AA");
+        assert_eq!(column_letters(27), "AB");
+        assert_eq!(column_letters(701), "ZZ");
+        assert_eq!(column_letters(702), "AAA");
+    }
+
+    #[test]
+    fn word_text_keeps_paragraphs_and_entities() {
+        let xml = br#"<w:document xmlns:w="x"><w:body><w:p><w:r><w:t>SSN:</w:t></w:r><w:r><w:tab/><w:t xml:space="preserve"> 123-45-6789 &amp; more</w:t></w:r></w:p><w:p><w:r><w:instrText>HYPERLINK</w:instrText><w:t>second</w:t></w:r></w:p></w:body></w:document>"#;
+        assert_eq!(xml_text(xml, &WORD).unwrap(), "SSN:\t 123-45-6789 & more\nsecond\n");
+    }
+
+    #[test]
+    fn numbers_in_cells_read_as_typed() {
+        assert_eq!(cell_text(&Data::Float(123_456_789.0)), "123456789");
+        assert_eq!(cell_text(&Data::Float(12.5)), "12.5");
+        assert_eq!(cell_text(&Data::Empty), "");
+    }
+}
