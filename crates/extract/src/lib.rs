@@ -144,6 +144,9 @@ pub struct Part<'a> {
     pub text: &'a mut dyn Read,
     /// The first line is a header row (CSV, TSV, a sheet, a table): its names are context.
     pub header: bool,
+    /// The text is a member's own bytes, not a parser's output: it may turn out to be
+    /// binary (an image in a zip), and the reader should check.
+    pub raw: bool,
     /// Finer locations inside the text, by the offset where each starts, ascending
     /// (a sheet's cells, a table's rows, a JSON value's key path). A detection at offset
     /// `o` lies in the last label starting at or before `o`.
@@ -238,7 +241,7 @@ impl Cx<'_, '_> {
         header: bool,
         labels: &[Label],
     ) -> Result<(), Skipped> {
-        let result = self.visitor.part(Part { location, text, header, labels });
+        let result = self.visitor.part(Part { location, text, header, raw: false, labels });
         self.settle(location, result.is_err(), "the text could not be read")
     }
 

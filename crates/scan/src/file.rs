@@ -37,6 +37,7 @@ pub(crate) fn scan_file(
     detector: &Detector,
     chunk_size: usize,
     is_delimited: bool,
+    probe_binary: bool,
     on_bytes: &mut dyn FnMut(u64),
     found: &mut dyn FnMut(Located),
 ) -> Result<u64, SkipReason> {
@@ -57,7 +58,7 @@ pub(crate) fn scan_file(
         [0xFE, 0xFF, ..] => (Encoding::Utf16 { big_endian: true }, 2),
         _ => (Encoding::Bytes, 0),
     };
-    if encoding == Encoding::Bytes && memchr::memchr(0, &buf).is_some() {
+    if probe_binary && encoding == Encoding::Bytes && memchr::memchr(0, &buf).is_some() {
         return Err(SkipReason::Binary);
     }
     // Bytes (UTF-8, with or without a byte-order mark, or Latin-1) are scanned as read, so

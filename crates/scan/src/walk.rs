@@ -303,6 +303,7 @@ impl Scanner {
                     detector,
                     self.options.chunk_size,
                     format == custody_extract::Format::Delimited,
+                    true,
                     &mut on_bytes,
                     &mut |l| results.push(&shared_path, l),
                 )
@@ -439,6 +440,7 @@ impl custody_extract::Visitor for Inside<'_, '_> {
             self.detector,
             self.chunk_size,
             part.header,
+            part.raw,
             &mut on_bytes,
             &mut found,
         );

@@ -41,6 +41,7 @@ use std::time::{Duration, Instant};
 mod accuracy;
 pub mod checks;
 mod doc;
+pub mod formats;
 mod kind;
 mod plant;
 mod prose;
