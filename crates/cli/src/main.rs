@@ -79,6 +79,16 @@ enum RetentionCommand {
 }
 
 fn main() -> ExitCode {
+    // A panic's message can quote what the code was looking at — here, customer data
+    // (third-party parsers format the bytes they choke on). Say where, never what.
+    std::panic::set_hook(Box::new(|info| {
+        let at =
+            info.location().map_or_else(String::new, |l| format!(" at {}:{}", l.file(), l.line()));
+        eprintln!(
+            "custody: internal error{at} (details withheld: they could contain customer data). \
+             A file being read when this happens is reported as skipped."
+        );
+    }));
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(&args, &cli.data_dir),

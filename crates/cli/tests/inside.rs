@@ -1,0 +1,116 @@
+//! `custody scan` inside archives, documents and mail, end to end: locations, skips in
+//! every output, and bounded memory on a mailbox with a 100 MB attachment. (A test binary
+//! of its own: peak memory is measured over this process's children.)
+
+use std::fs;
+use std::io::Write;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn custody() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_custody"))
+}
+
+fn scan_json(path: &std::path::Path) -> (Output, Value) {
+    let out = custody().args(["scan", "--format", "json"]).arg(path).output().unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (out, json)
+}
+
+fn skips(json: &Value) -> Vec<(String, String)> {
+    json["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap().to_string(), s["code"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, bytes) in members {
+        w.start_file(*name, options).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn findings_inside_containers_are_located_and_skips_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let sheet = custody_testkit::formats::xlsx(&[
+        vec!["name".into(), "ssn".into()],
+        vec!["Ann Lee".into(), "536-22-1234".into()],
+    ])
+    .unwrap();
+    let mut locked = zip_of(&[("secret.csv", b"ssn\n536-22-1234\n")]);
+    locked[6] |= 1;
+    let cd = locked.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    locked[cd + 8] |= 1;
+    let outer = zip_of(&[("2023/customers.xlsx", &sheet), ("old/locked.zip", &locked)]);
+    fs::write(dir.path().join("backup.zip"), outer).unwrap();
+
+    let (out, json) = scan_json(dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let findings = json["findings"].as_array().unwrap();
+    let ssn = findings.iter().find(|f| f["kind"] == "us_ssn").expect("the SSN in the sheet");
+    assert_eq!(
+        ssn["path"],
+        "backup.zip!2023/customers.xlsx!Sheet1!B2".replace("Sheet1", "Customers")
+    );
+    assert_eq!(ssn["value"], "***-**-1234", "masked by default");
+    let skipped = skips(&json);
+    assert!(
+        skipped.contains(&("backup.zip!old/locked.zip!secret.csv".into(), "encrypted".into())),
+        "{skipped:?}"
+    );
+    assert_eq!(json["summary"]["files_skipped"]["encrypted"], 1);
+
+    // The table output names the skip in plain words.
+    let table = custody().arg("scan").arg(dir.path()).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("backup.zip!old/locked.zip!secret.csv"), "{text}");
+    assert!(text.contains("password-protected"), "{text}");
+    assert!(!text.contains("536-22-1234"), "values stay masked: {text}");
+}
+
+#[test]
+fn a_mailbox_with_a_100_mb_attachment_scans_in_bounded_memory() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("Inbox.mbox");
+    {
+        let mut f = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+        let header =
+            "From shop@example.com Mon Jan  1 10:00:00 2024\nFrom: a@example.com\nSubject: x\n";
+        write!(f, "{header}\nFirst message: call me at (212) 555-0143 or ann.lee@example.org\n\n")
+            .unwrap();
+        write!(
+            f,
+            "{header}MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/plain\n\nsee attached\n--b\nContent-Type: application/octet-stream; name=big.bin\nContent-Transfer-Encoding: base64\n\n"
+        )
+        .unwrap();
+        let line = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\n";
+        for _ in 0..(100 << 20) / 57 {
+            f.write_all(line.as_bytes()).unwrap();
+        }
+        write!(f, "--b--\n\n{header}\nLast message: card 4539 5260 1815 9083\n").unwrap();
+    }
+    let (out, json) = scan_json(dir.path());
+    let peak_mb = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap().max_rss() as f64 / 1024.0;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kinds: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert!(kinds.contains(&("Inbox.mbox!message1", "email")), "{kinds:?}");
+    assert!(kinds.contains(&("Inbox.mbox!message3", "credit_card")), "{kinds:?}");
+    assert_eq!(skips(&json), [("Inbox.mbox!message2".to_string(), "too_large".to_string())]);
+    eprintln!("peak RSS of custody over a mailbox with a 100 MB attachment: {peak_mb:.1} MB");
+    assert!(peak_mb <= 300.0, "peak RSS {peak_mb:.1} MB");
+}

@@ -1,0 +1,262 @@
+//! Hostile and broken input: every case ends as a reported skip or a correct result,
+//! within the limits, and never as a panic or an unbounded read.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use custody_extract::{Format, Limits, Part, Skipped, Visitor, extract_file, head, sniff};
+use zip::write::SimpleFileOptions;
+
+/// Records what the extractor handed out.
+#[derive(Default)]
+struct Record {
+    parts: Vec<(String, String)>,
+    skipped: Vec<(String, Skipped)>,
+}
+
+impl Visitor for Record {
+    fn part(&mut self, part: Part<'_>) -> io::Result<()> {
+        let mut text = Vec::new();
+        part.text.read_to_end(&mut text)?;
+        self.parts.push((part.location.to_string(), String::from_utf8_lossy(&text).into_owned()));
+        Ok(())
+    }
+    fn skipped(&mut self, location: &str, why: Skipped) {
+        self.skipped.push((location.to_string(), why));
+    }
+}
+
+fn run(path: &Path, limits: &Limits) -> (Record, Result<(), Skipped>) {
+    let mut file = std::fs::File::open(path).unwrap();
+    let format = sniff(&path.file_name().unwrap().to_string_lossy(), &head(&mut file).unwrap());
+    let mut record = Record::default();
+    let result = extract_file(path, format, limits, &mut record);
+    (record, result)
+}
+
+fn zip_of(members: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    for (name, bytes) in members {
+        w.start_file(*name, SimpleFileOptions::default().compression_method(method)).unwrap();
+        w.write_all(bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+#[test]
+fn a_zip_bomb_is_refused_from_its_directory_before_inflating() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = vec![0u8; 64 << 20];
+    let bomb = zip_of(&[("zeros.txt", &zeros)], zip::CompressionMethod::Deflated);
+    assert!(bomb.len() < 1 << 20, "the bomb compresses to {} bytes", bomb.len());
+    let path = write(dir.path(), "bomb.zip", &bomb);
+    let started = Instant::now();
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Err(Skipped::Bomb));
+    assert!(record.parts.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(1), "refused in {:?}", started.elapsed());
+}
+
+#[test]
+fn a_bomb_inside_a_normal_archive_costs_only_that_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let zeros = vec![b'a'; 64 << 20];
+    let bomb = zip_of(&[("zeros.txt", &zeros)], zip::CompressionMethod::Deflated);
+    // The outer archive stores the bomb as it is, beside an ordinary file.
+    let outer = zip_of(
+        &[("bomb.zip", &bomb), ("notes.txt", b"call 212-555-0199")],
+        zip::CompressionMethod::Stored,
+    );
+    let path = write(dir.path(), "outer.zip", &outer);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert_eq!(record.skipped, [("bomb.zip".to_string(), Skipped::Bomb)]);
+    assert_eq!(record.parts, [("notes.txt".to_string(), "call 212-555-0199".to_string())]);
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_ratio_limit_while_streaming() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    let block = vec![b'x'; 1 << 20];
+    for _ in 0..256 {
+        gz.write_all(&block).unwrap();
+    }
+    let bytes = gz.finish().unwrap();
+    let path = write(dir.path(), "log.txt.gz", &bytes);
+    let started = Instant::now();
+    let (_, result) = run(&path, &Limits::default());
+    assert_eq!(result, Err(Skipped::Bomb), "{} compressed bytes", bytes.len());
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+/// Adds a second central-directory entry pointing at the first entry's data.
+fn with_overlapping_entry(zip: &[u8]) -> Vec<u8> {
+    let find = |sig: &[u8]| zip.windows(4).rposition(|w| w == sig).unwrap();
+    let cd = find(b"PK\x01\x02");
+    let eocd = find(b"PK\x05\x06");
+    let u16_at = |p: usize| usize::from(u16::from_le_bytes([zip[p], zip[p + 1]]));
+    let entry_len = 46 + u16_at(cd + 28) + u16_at(cd + 30) + u16_at(cd + 32);
+    let mut copy = zip[cd..cd + entry_len].to_vec();
+    let name_end = 46 + u16_at(cd + 28);
+    copy[name_end - 1] = b'2'; // another name, the same data
+    let mut out = zip[..cd + entry_len].to_vec();
+    out.extend_from_slice(&copy);
+    let mut end = zip[eocd..].to_vec();
+    for p in [8, 10] {
+        let n = u16::from_le_bytes([end[p], end[p + 1]]) + 1;
+        end[p..p + 2].copy_from_slice(&n.to_le_bytes());
+    }
+    let size = u32::from_le_bytes([end[12], end[13], end[14], end[15]]) + entry_len as u32;
+    end[12..16].copy_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&end);
+    out
+}
+
+#[test]
+fn overlapping_entries_are_refused_as_a_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    let zip = zip_of(&[("data1.txt", b"ssn 123-45-6789")], zip::CompressionMethod::Stored);
+    let path = write(dir.path(), "overlap.zip", &with_overlapping_entry(&zip));
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Err(Skipped::Bomb));
+    assert!(record.parts.is_empty());
+}
+
+#[test]
+fn nesting_past_the_depth_limit_is_reported_and_the_rest_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inner = zip_of(&[("deep.txt", b"deepest")], zip::CompressionMethod::Deflated);
+    for level in (1..=8).rev() {
+        let note = format!("level {level}");
+        inner = zip_of(
+            &[(&format!("l{level}.zip"), &inner), (&format!("n{level}.txt"), note.as_bytes())],
+            zip::CompressionMethod::Deflated,
+        );
+    }
+    let path = write(dir.path(), "nested.zip", &inner);
+    let limits = Limits { max_depth: 3, ..Limits::default() };
+    let (record, result) = run(&path, &limits);
+    assert_eq!(result, Ok(()));
+    let mut read: Vec<&str> = record.parts.iter().map(|(_, t)| t.as_str()).collect();
+    read.sort_unstable();
+    assert_eq!(read, ["level 1", "level 2", "level 3", "level 4"], "{:?}", record.parts);
+    assert_eq!(record.skipped.len(), 1, "{:?}", record.skipped);
+    assert_eq!(record.skipped[0].0, "l1.zip!l2.zip!l3.zip!l4.zip");
+    assert_eq!(record.skipped[0].1, Skipped::TooDeep { limit: 3 });
+}
+
+#[test]
+fn too_many_members_stops_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..50).map(|i| format!("f{i}.txt")).collect();
+    let members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"x"[..])).collect();
+    let path = write(dir.path(), "many.zip", &zip_of(&members, zip::CompressionMethod::Stored));
+    let (_, result) = run(&path, &Limits { max_members: 10, ..Limits::default() });
+    assert_eq!(result, Err(Skipped::TooManyMembers { limit: 10 }));
+}
+
+#[test]
+fn an_encrypted_zip_member_is_reported_as_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut zip = zip_of(
+        &[("secret.txt", b"4111 1111 1111 1111"), ("open.txt", b"hello")],
+        zip::CompressionMethod::Stored,
+    );
+    // Set the "encrypted" flag of the first entry, in its local and central headers.
+    zip[6] |= 1;
+    let cd = zip.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+    zip[cd + 8] |= 1;
+    let path = write(dir.path(), "locked.zip", &zip);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert_eq!(record.skipped, [("secret.txt".to_string(), Skipped::Encrypted)]);
+    assert_eq!(record.parts, [("open.txt".to_string(), "hello".to_string())]);
+}
+
+#[test]
+fn encrypted_office_and_pdf_files_are_reported_as_encrypted() {
+    let dir = tempfile::tempdir().unwrap();
+    // An encrypted .docx is an OLE2 compound file holding an EncryptedPackage stream.
+    let mut ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1".to_vec();
+    ole.resize(512, 0);
+    ole.extend("EncryptedPackage".encode_utf16().flat_map(u16::to_le_bytes));
+    ole.resize(2048, 0);
+    let (_, result) = run(&write(dir.path(), "letter.docx", &ole), &Limits::default());
+    assert_eq!(result, Err(Skipped::Encrypted));
+
+    let mut pdf = custody_testkit::formats::pdf(&["secret"]);
+    let trailer = pdf.windows(7).rposition(|w| w == b"trailer").unwrap();
+    pdf.splice(
+        trailer + 8..trailer + 8,
+        b"<< /Encrypt << /Filter /Standard /V 2 /R 3 >> >>\n".iter().copied(),
+    );
+    let (_, result) = run(&write(dir.path(), "locked.pdf", &pdf), &Limits::default());
+    assert!(matches!(result, Err(Skipped::Encrypted) | Err(Skipped::Corrupt(_))), "{result:?}");
+}
+
+#[test]
+fn damaged_documents_are_skipped_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let docx = custody_testkit::formats::docx(&["SSN 123-45-6789"]).unwrap();
+    let xlsx =
+        custody_testkit::formats::xlsx(&[vec!["ssn".into()], vec!["078-05-1120".into()]]).unwrap();
+    let pdf = custody_testkit::formats::pdf(&["card 4111 1111 1111 1111"]);
+    for (name, bytes) in [("a.docx", &docx), ("b.xlsx", &xlsx), ("c.pdf", &pdf)] {
+        for cut in [bytes.len() / 3, bytes.len() / 2, bytes.len() - 30] {
+            let path = write(dir.path(), name, &bytes[..cut]);
+            let (_, result) = run(&path, &Limits::default());
+            // A truncated file is either refused with a reason or read as far as it goes.
+            if let Err(why) = result {
+                assert!(
+                    matches!(why, Skipped::Corrupt(_) | Skipped::Crashed),
+                    "{name} cut at {cut}: {why:?}"
+                );
+                assert!(!why.to_string().contains("123-45") && !why.to_string().contains("4111"));
+            }
+        }
+    }
+    // A PDF whose cross-reference table points nowhere.
+    let mut broken = pdf.clone();
+    let xref = broken.windows(9).rposition(|w| w == b"startxref").unwrap();
+    broken.truncate(xref);
+    broken.extend_from_slice(b"startxref\n999999\n%%EOF\n");
+    let (record, result) = run(&write(dir.path(), "broken-xref.pdf", &broken), &Limits::default());
+    assert!(result.is_err() || record.parts.iter().any(|(_, t)| t.contains("4111")), "{result:?}");
+    // Random bytes named like every format.
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    for name in [
+        "x.docx", "x.xlsx", "x.pdf", "x.zip", "x.eml", "x.mbox", "x.rtf", "x.html", "x.json",
+        "x.ods",
+    ] {
+        let path = write(dir.path(), name, &junk);
+        let _ = run(&path, &Limits::default());
+    }
+}
+
+#[test]
+fn the_time_limit_ends_a_slow_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let members: Vec<(String, Vec<u8>)> =
+        (0..200).map(|i| (format!("f{i}.txt"), vec![b'a'; 64 << 10])).collect();
+    let refs: Vec<(&str, &[u8])> =
+        members.iter().map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    let path = write(dir.path(), "slow.zip", &zip_of(&refs, zip::CompressionMethod::Deflated));
+    let (_, result) = run(&path, &Limits { max_time: Duration::ZERO, ..Limits::default() });
+    assert_eq!(result, Err(Skipped::TimedOut { seconds: 0 }));
+}
+
+#[test]
+fn formats_are_sniffed_from_content_first() {
+    let zip = zip_of(&[("word/document.xml", b"<w:document/>")], zip::CompressionMethod::Stored);
+    assert_eq!(sniff("report.bin", &zip), Format::Zip);
+    assert_eq!(sniff("report.docx", &zip), Format::Docx);
+    assert_eq!(sniff("x.csv", b"%PDF-1.4"), Format::Pdf);
+}
