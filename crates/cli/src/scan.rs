@@ -8,16 +8,27 @@ use anyhow::{Context, Result};
 use clap::Args;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_extract::Limits;
-use custody_scan::{Finding, Format, Report, ScanOptions, Scanner, Sink, Skip};
+use custody_scan::{
+    DatabaseOptions, Finding, Format, Report, ScanOptions, Scanner, Sink, Skip, Summary,
+};
 
 use crate::progress::Bar;
 use crate::{EXIT_FINDINGS, EXIT_OK};
 
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Files and folders to scan.
+    /// Files and folders to scan, and databases: postgres://user@host/db,
+    /// mysql://user@host/db (MySQL and MariaDB), sqlite:PATH.
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
+
+    /// Databases: rows read per table (the first N).
+    #[arg(long, value_name = "ROWS", default_value_t = 10_000)]
+    sample: u64,
+
+    /// Databases: read every row of every table instead of a sample.
+    #[arg(long)]
+    full: bool,
 
     /// Output format: table (for people), jsonl, json, csv or sarif (for scripts).
     #[arg(long, default_value = "table", value_parser = parse_format)]
@@ -124,8 +135,11 @@ impl<W: Write> Sink for Output<'_, W> {
 pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
+    let scanner_detector = detector.clone();
+    let (databases, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        args.paths.iter().partition(|p| custody_scan::is_database_url(&p.to_string_lossy()));
     let options = ScanOptions {
-        roots: args.paths.clone(),
+        roots: files.iter().map(|p| (*p).clone()).collect(),
         exclude: args.exclude.clone(),
         threads: args.threads,
         follow_links: args.follow_links,
@@ -135,7 +149,9 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         limits: args.limits(),
         ..ScanOptions::default()
     };
-    let scanner = Scanner::new(options)?;
+    let scanner = if files.is_empty() { None } else { Some(Scanner::new(options)?) };
+    let database_options =
+        DatabaseOptions { sample: (!args.full).then_some(args.sample), detector: scanner_detector };
     if args.reveal {
         eprintln!(
             "warning: --reveal prints customer data in full; do not share or keep this output."
@@ -152,17 +168,32 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let writer = BufWriter::with_capacity(64 * 1024, target);
     let report = Report::new(writer, args.format, args.reveal)?;
     let mut output = Output { report, bar: &bar, to_terminal: stdout_tty };
-    let result = scanner.run(&mut output, &bar);
+    let result =
+        scanner.as_ref().map_or_else(|| Ok(Summary::default()), |s| s.run(&mut output, &bar));
     bar.finish();
-    let summary = result?;
+    let mut summary = result?;
+    for url in &databases {
+        let found =
+            custody_scan::scan_database(&url.to_string_lossy(), &database_options, &mut output)?;
+        summary.merge(found);
+    }
     let mut out = output.report.finish(&summary)?;
     out.flush()?;
     // The run (roots, counts, duration: never values) goes into the ledger when there is one.
-    crate::ledger::record_scan(
-        data_dir,
-        &args.paths,
-        &custody_scan::report::summary_json(&summary),
-    )?;
+    // Databases are recorded without their credentials.
+    let roots: Vec<PathBuf> = args
+        .paths
+        .iter()
+        .map(|p| {
+            let s = p.to_string_lossy();
+            if custody_scan::is_database_url(&s) {
+                PathBuf::from(custody_scan::display_url(&s))
+            } else {
+                p.clone()
+            }
+        })
+        .collect();
+    crate::ledger::record_scan(data_dir, &roots, &custody_scan::report::summary_json(&summary))?;
     if let Some(path) = &args.output {
         eprintln!(
             "Wrote {} finding{} to {}.",

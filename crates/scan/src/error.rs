@@ -24,6 +24,14 @@ pub enum Error {
         /// What is wrong with it.
         source: globset::Error,
     },
+    /// A database could not be reached or read (shown without credentials).
+    #[error("cannot scan {source_name}: {why}")]
+    Source {
+        /// The database, without user name or password.
+        source_name: String,
+        /// What went wrong, in words that hold no data from it.
+        why: String,
+    },
     /// Writing results failed (a full disk, a closed pipe).
     #[error("writing results failed: {0}")]
     Output(#[source] io::Error),

@@ -129,6 +129,8 @@ pub struct Summary {
     pub findings_by_kind: BTreeMap<Kind, u64>,
     /// The riskiest files, riskiest first (at most ten).
     pub riskiest: Vec<RiskyFile>,
+    /// Database scans: what each column holds (columns without findings are left out).
+    pub columns: Vec<crate::ColumnReport>,
 }
 
 impl Summary {
@@ -140,6 +142,23 @@ impl Summary {
     /// All skipped files.
     pub fn total_skipped(&self) -> u64 {
         self.files_skipped.values().sum()
+    }
+
+    /// Adds another scan's totals to these (files and databases scanned in one run).
+    pub fn merge(&mut self, other: Summary) {
+        self.files_scanned += other.files_scanned;
+        for (code, n) in other.files_skipped {
+            *self.files_skipped.entry(code).or_insert(0) += n;
+        }
+        self.bytes_scanned += other.bytes_scanned;
+        self.duration += other.duration;
+        for (kind, n) in other.findings_by_kind {
+            *self.findings_by_kind.entry(kind).or_insert(0) += n;
+        }
+        for r in other.riskiest {
+            self.offer_risky(r);
+        }
+        self.columns.extend(other.columns);
     }
 
     pub(crate) fn offer_risky(&mut self, file: RiskyFile) {

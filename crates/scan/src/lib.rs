@@ -10,12 +10,14 @@
 //! value that straddles a chunk boundary is found exactly once and a multi-gigabyte file
 //! never needs more than two chunks of memory.
 
+mod database;
 mod error;
 mod file;
 mod finding;
 pub mod report;
 mod walk;
 
+pub use database::{ColumnReport, DatabaseOptions, display_url, is_database_url, scan_database};
 pub use error::Error;
 pub use finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
 pub use report::{FindingRecord, Format, Report};

@@ -282,6 +282,14 @@ pub fn summary_json(s: &Summary) -> Value {
         "findings": s.total_findings(),
         "findings_by_kind": by_kind,
         "riskiest": s.riskiest.iter().map(|r| json!({"path": r.path, "score": (r.score * 10.0).round() / 10.0, "findings": r.findings})).collect::<Vec<_>>(),
+        "columns": s.columns.iter().map(|c| json!({
+            "column": c.column,
+            "kind": c.kind.as_str(),
+            "rows_read": c.rows_read,
+            "rows_matched": c.rows_matched,
+            "share": (c.share * 10_000.0).round() / 10_000.0,
+            "confidence": (f64::from(c.confidence) * 100.0).round() / 100.0,
+        })).collect::<Vec<_>>(),
     })
 }
 
@@ -339,6 +347,21 @@ fn write_table_summary(out: &mut dyn Write, s: &Summary, skipped: &[Skip]) -> io
     writeln!(out, "Found {total} item{} of customer data:", if total == 1 { "" } else { "s" })?;
     for (kind, n) in &s.findings_by_kind {
         writeln!(out, "  {:>7}  {} ({})", n, kind.label(), kind.as_str())?;
+    }
+    if !s.columns.is_empty() {
+        writeln!(out, "Database columns holding customer data:")?;
+        for c in &s.columns {
+            writeln!(
+                out,
+                "  {}  {}: {:.0}% of {} row{} read (confidence {:.2})",
+                c.column,
+                c.kind.as_str(),
+                c.share * 100.0,
+                c.rows_read,
+                if c.rows_read == 1 { "" } else { "s" },
+                c.confidence
+            )?;
+        }
     }
     if !s.riskiest.is_empty() {
         writeln!(out, "Riskiest files:")?;

@@ -1,0 +1,182 @@
+//! Database sources against the real servers on this machine (PostgreSQL at
+//! 127.0.0.1:5432, trust auth, database `test`; MariaDB at 127.0.0.1:3306, root without a
+//! password, database `test`; `.ci/run` starts both) and a SQLite file. Seeded tables hold
+//! valid SSNs, card numbers and emails beside look-alike order numbers; the scan must
+//! report each column correctly, locate values by primary key, honour the sample size and
+//! never print credentials. These tests fail, never skip, when a server is down.
+
+use std::io;
+
+use custody_detect::Kind;
+use custody_scan::{DatabaseOptions, Finding, Sink, Skip, Summary, scan_database};
+use custody_testkit::checks::luhn_check_digit;
+
+const ROWS: u64 = 300;
+
+struct Collect(Vec<Finding>, Vec<Skip>);
+
+impl Sink for Collect {
+    fn finding(&mut self, f: &Finding) -> io::Result<()> {
+        self.0.push(f.clone());
+        Ok(())
+    }
+    fn skipped(&mut self, s: &Skip) -> io::Result<()> {
+        self.1.push(s.clone());
+        Ok(())
+    }
+}
+
+/// Row `i`'s values: a valid SSN, a Luhn-valid Visa number, an email, and an order
+/// number that is not Luhn-valid (so no card).
+fn row(i: u64) -> (String, String, String, String) {
+    let ssn = format!("{:03}-{:02}-{:04}", 100 + i % 500, 10 + i % 80, 1000 + i);
+    let payload = format!("453952{:09}", 100_000_000 + i * 7919);
+    let card = format!("{payload}{}", luhn_check_digit(payload.as_bytes()));
+    let email = format!("customer{i}@example.org");
+    let mut order = format!("{payload}{}", (luhn_check_digit(payload.as_bytes()) + 1) % 10);
+    order.insert_str(0, "ORD-");
+    (ssn, card, email, order)
+}
+
+fn scan(url: &str, sample: Option<u64>) -> (Summary, Collect) {
+    let mut sink = Collect(Vec::new(), Vec::new());
+    let options = DatabaseOptions { sample, ..DatabaseOptions::default() };
+    let summary = scan_database(url, &options, &mut sink).expect("the database scan runs");
+    (summary, sink)
+}
+
+fn column<'s>(summary: &'s Summary, suffix: &str, kind: Kind) -> &'s custody_scan::ColumnReport {
+    summary
+        .columns
+        .iter()
+        .find(|c| c.column.ends_with(suffix) && c.kind == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} in {suffix}: {:?}", summary.columns))
+}
+
+/// The checks every engine must pass.
+fn check(url: &str, table: &str) {
+    let (summary, found) = scan(url, None);
+    assert!(found.1.is_empty(), "{:?}", found.1);
+    for (col, kind) in [("ssn", Kind::UsSsn), ("card", Kind::CreditCard), ("email", Kind::Email)] {
+        let c = column(&summary, &format!("{table}.{col}"), kind);
+        assert_eq!(c.rows_read, ROWS);
+        assert_eq!(c.rows_matched, ROWS, "{c:?}");
+        assert!((c.share - 1.0).abs() < f64::EPSILON);
+    }
+    assert!(
+        !summary.columns.iter().any(|c| c.column.ends_with(".order_no")),
+        "order numbers are not cards: {:?}",
+        summary.columns
+    );
+    // Values are located by primary key.
+    let ssn_7 =
+        found.0.iter().find(|f| f.kind == Kind::UsSsn && f.path.ends_with("#row=7")).unwrap();
+    assert!(ssn_7.path.ends_with(&format!("{table}.ssn#row=7")), "{}", ssn_7.path);
+    assert_eq!(ssn_7.value.expose(), row(7).0);
+    // A sample reads only that many rows.
+    let (sampled, _) = scan(url, Some(50));
+    assert_eq!(column(&sampled, &format!("{table}.email"), Kind::Email).rows_read, 50);
+}
+
+#[test]
+fn postgres_columns_and_values() {
+    let mut client = postgres::Client::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test",
+        postgres::NoTls,
+    )
+    .expect("PostgreSQL at 127.0.0.1:5432 (see .ci/run)");
+    client
+        .batch_execute(
+            "DROP SCHEMA IF EXISTS custody_scan_test CASCADE; CREATE SCHEMA custody_scan_test;
+             CREATE TABLE custody_scan_test.customers (id integer PRIMARY KEY, ssn text, card bigint, email varchar(80), order_no text, photo bytea);
+             CREATE TABLE custody_scan_test.no_key (note text);
+             INSERT INTO custody_scan_test.no_key VALUES ('call 212-555-0143 please');",
+        )
+        .unwrap();
+    for i in 1..=ROWS {
+        let (ssn, card, email, order) = row(i);
+        client
+            .execute(
+                "INSERT INTO custody_scan_test.customers VALUES ($1, $2, $3, $4, $5, '\\x00ff')",
+                &[&(i as i32), &ssn, &card.parse::<i64>().unwrap(), &email, &order],
+            )
+            .unwrap();
+    }
+    // Trust authentication ignores the password: it is there to prove it is never shown.
+    let url = "postgres://postgres:hunter2@127.0.0.1:5432/test";
+    check(url, "custody_scan_test.customers");
+    let (summary, found) = scan(url, None);
+    let no_key =
+        found.0.iter().find(|f| f.path.contains("no_key")).expect("the table without a key");
+    assert!(no_key.path.contains("no_key.note#row=("), "rows located by ctid: {}", no_key.path);
+    let shown = format!(
+        "{:?} {:?}",
+        found.0.iter().map(|f| f.path.to_string()).collect::<Vec<_>>(),
+        summary.columns
+    );
+    assert!(!shown.contains("hunter2"), "the password was shown");
+    assert!(!shown.contains("postgres@"), "the user name was shown");
+    client.batch_execute("DROP SCHEMA custody_scan_test CASCADE").unwrap();
+}
+
+#[test]
+fn mariadb_columns_and_values() {
+    use mysql::prelude::Queryable;
+    let mut conn =
+        mysql::Conn::new(mysql::Opts::from_url("mysql://root@127.0.0.1:3306/test").unwrap())
+            .expect("MariaDB at 127.0.0.1:3306 (see .ci/run)");
+    conn.query_drop(
+        "DROP TABLE IF EXISTS custody_scan_customers;
+         CREATE TABLE custody_scan_customers (id INT PRIMARY KEY, ssn VARCHAR(11), card BIGINT, email VARCHAR(80), order_no VARCHAR(40))",
+    )
+    .unwrap();
+    let rows: Vec<(u64, String, i64, String, String)> = (1..=ROWS)
+        .map(|i| {
+            let (ssn, card, email, order) = row(i);
+            (i, ssn, card.parse().unwrap(), email, order)
+        })
+        .collect();
+    conn.exec_batch("INSERT INTO custody_scan_customers VALUES (?, ?, ?, ?, ?)", rows).unwrap();
+    check("mysql://root@127.0.0.1:3306/test", "test.custody_scan_customers");
+    conn.query_drop("DROP TABLE custody_scan_customers").unwrap();
+}
+
+#[test]
+fn sqlite_file_columns_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shop.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("CREATE TABLE customers (id INTEGER PRIMARY KEY, ssn TEXT, card INTEGER, email TEXT, order_no TEXT)")
+        .unwrap();
+    for i in 1..=ROWS {
+        let (ssn, card, email, order) = row(i);
+        conn.execute(
+            "INSERT INTO customers VALUES (?1, ?2, ?3, ?4, ?5)",
+            rusqlite::params![i as i64, ssn, card.parse::<i64>().unwrap(), email, order],
+        )
+        .unwrap();
+    }
+    drop(conn);
+    check(&format!("sqlite:{}", path.display()), "customers");
+}
+
+#[test]
+fn unreachable_databases_fail_clearly_without_credentials() {
+    let mut sink = Collect(Vec::new(), Vec::new());
+    for url in [
+        "postgres://admin:s3cret-pw@127.0.0.1:1/shop",
+        "mysql://admin:s3cret-pw@127.0.0.1:1/shop",
+        "sqlite:/nonexistent/s3cret-pw.db",
+    ] {
+        let err =
+            scan_database(url, &DatabaseOptions::default(), &mut sink).unwrap_err().to_string();
+        assert!(err.starts_with("cannot scan "), "{err}");
+        if !url.starts_with("sqlite") {
+            assert!(!err.contains("s3cret") && !err.contains("admin"), "{err}");
+        }
+    }
+    assert_eq!(
+        custody_scan::display_url("postgres://u:p@h:5432/db?sslmode=require"),
+        "postgres://h:5432/db"
+    );
+}
