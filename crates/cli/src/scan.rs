@@ -30,7 +30,8 @@ pub struct ScanArgs {
     #[arg(long)]
     full: bool,
 
-    /// Output format: table (for people), jsonl, json, csv or sarif (for scripts).
+    /// Output format: table or html (for people: html is a report for the owner, best with
+    /// -o report.html), jsonl, json, csv or sarif (for scripts).
     #[arg(long, default_value = "table", value_parser = parse_format)]
     format: Format,
 

@@ -114,3 +114,38 @@ fn a_mailbox_with_a_100_mb_attachment_scans_in_bounded_memory() {
     eprintln!("peak RSS of custody over a mailbox with a 100 MB attachment: {peak_mb:.1} MB");
     assert!(peak_mb <= 300.0, "peak RSS {peak_mb:.1} MB");
 }
+
+#[test]
+fn the_html_report_is_self_contained_masked_and_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("Dropbox");
+    fs::create_dir(&shared).unwrap();
+    // A file name that would be markup if it were not escaped.
+    fs::write(
+        shared.join("clients<b>.csv"),
+        "name,ssn,card\nAnn Lee,536-22-1234,4539 5260 1815 9083\n",
+    )
+    .unwrap();
+    fs::write(dir.path().join("notes.txt"), "ring ann.lee@example.org tomorrow\n").unwrap();
+    let report = dir.path().join("report.html");
+    let out = custody()
+        .args(["scan", "--format", "html", "-o"])
+        .arg(&report)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let html = fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    for external in ["<script", "http://", "https://", "<link", "src="] {
+        assert!(!html.contains(external), "the page must stand alone: found {external}");
+    }
+    assert!(html.contains("Dropbox/clients&lt;b&gt;.csv"), "names are escaped");
+    assert!(!html.contains("clients<b>"));
+    for value in ["536-22-1234", "4539 5260 1815 9083", "ann.lee@example.org"] {
+        assert!(!html.contains(value), "{value} must be masked");
+    }
+    assert!(html.contains("***-**-1234"));
+    assert!(html.contains("Move it out of Dropbox today"), "one next step per file");
+    assert!(html.contains("class=\"lvl high\""), "the riskiest file is high risk");
+}

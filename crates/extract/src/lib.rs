@@ -147,6 +147,9 @@ pub struct Part<'a> {
     /// The text is a member's own bytes, not a parser's output: it may turn out to be
     /// binary (an image in a zip), and the reader should check.
     pub raw: bool,
+    /// The labels are key paths inside text that is the file's own (JSON): reported beside
+    /// the location, not as part of it, so offsets and lines still point into the file.
+    pub keys: bool,
     /// Finer locations inside the text, by the offset where each starts, ascending
     /// (a sheet's cells, a table's rows, a JSON value's key path). A detection at offset
     /// `o` lies in the last label starting at or before `o`.
@@ -241,7 +244,21 @@ impl Cx<'_, '_> {
         header: bool,
         labels: &[Label],
     ) -> Result<(), Skipped> {
-        let result = self.visitor.part(Part { location, text, header, raw: false, labels });
+        let result =
+            self.visitor.part(Part { location, text, header, raw: false, keys: false, labels });
+        self.settle(location, result.is_err(), "the text could not be read")
+    }
+
+    /// Hands the file's own text to the visitor with key-path labels (JSON).
+    fn keyed_text(&mut self, location: &str, text: &[u8], labels: &[Label]) -> Result<(), Skipped> {
+        let result = self.visitor.part(Part {
+            location,
+            text: &mut &text[..],
+            header: false,
+            raw: false,
+            keys: true,
+            labels,
+        });
         self.settle(location, result.is_err(), "the text could not be read")
     }
 

@@ -14,7 +14,7 @@ pub(crate) fn json(
     bytes: &[u8],
 ) -> Result<(), Skipped> {
     let labels = key_paths(bytes, ndjson);
-    cx.text(location, &mut &bytes[..], false, &labels)
+    cx.keyed_text(location, bytes, &labels)
 }
 
 #[derive(Clone, Copy)]

@@ -406,11 +406,13 @@ pub fn scan_database(
         let mut score = 0.0;
         let mut findings = 0u64;
         let by_kind = &mut summary.findings_by_kind;
+        let mut table_kinds: BTreeMap<Kind, u64> = BTreeMap::new();
         let mut flush = |batch: &mut Vec<Row>, rows_read: u64| -> Result<(), Error> {
             let (found, s) =
                 detect_batch(&detector, &base, &table.columns, batch, rows_read, &mut tally, sink)?;
             for (kind, n) in found_kinds(&found) {
                 *by_kind.entry(kind).or_insert(0) += n;
+                *table_kinds.entry(kind).or_insert(0) += n;
             }
             let found = found.len() as u64;
             findings += found;
@@ -440,7 +442,13 @@ pub fn scan_database(
         match read {
             Ok(()) => {
                 summary.files_scanned += 1;
-                summary.offer_risky(RiskyFile { path: base.clone(), score, findings });
+                summary.offer_risky(RiskyFile {
+                    path: base.clone(),
+                    score,
+                    findings,
+                    kinds: table_kinds.clone(),
+                    exposure: crate::risk::Exposure::default(),
+                });
             }
             Err(why) => {
                 *summary.files_skipped.entry("unreadable").or_insert(0) += 1;
@@ -525,6 +533,7 @@ fn detect_batch(
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
+            key: None,
         });
     };
     let _ =

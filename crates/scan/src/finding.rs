@@ -34,6 +34,8 @@ pub struct Finding {
     pub test_card: bool,
     /// The value; masked whenever printed unless the user asked to reveal.
     pub value: SensitiveValue,
+    /// In JSON: the value's key path (`$.customers[3].email`).
+    pub key: Option<Arc<str>>,
 }
 
 impl Finding {
@@ -103,14 +105,48 @@ impl fmt::Display for SkipReason {
     }
 }
 
-/// A file ranked by risk in the summary.
+/// A file (or database table) ranked by risk in the summary.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RiskyFile {
     /// The file.
     pub path: String,
-    /// Sum over its findings of kind weight × confidence.
+    /// Sum over its findings of kind weight × confidence, times its exposure factor.
     pub score: f64,
     /// How many findings.
+    pub findings: u64,
+    /// How many of each kind.
+    pub kinds: BTreeMap<Kind, u64>,
+    /// Who else can read it, where it sits, how old it is.
+    pub exposure: crate::risk::Exposure,
+}
+
+impl RiskyFile {
+    /// High, medium or low.
+    pub fn level(&self) -> crate::risk::Level {
+        crate::risk::Level::of(self.score)
+    }
+
+    /// What it holds, in words.
+    pub fn contents(&self) -> String {
+        crate::risk::contents(&self.kinds)
+    }
+
+    /// The one next step.
+    pub fn action(&self) -> String {
+        crate::risk::action(&self.kinds, &self.exposure)
+    }
+}
+
+/// A folder ranked by the risk of the files directly in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RiskyFolder {
+    /// The folder (`.` for the scanned folder itself).
+    pub path: String,
+    /// Sum of its files' scores.
+    pub score: f64,
+    /// Files in it with findings.
+    pub files: u64,
+    /// Findings in them.
     pub findings: u64,
 }
 
@@ -129,6 +165,8 @@ pub struct Summary {
     pub findings_by_kind: BTreeMap<Kind, u64>,
     /// The riskiest files, riskiest first (at most ten).
     pub riskiest: Vec<RiskyFile>,
+    /// The riskiest folders, riskiest first (at most ten).
+    pub riskiest_folders: Vec<RiskyFolder>,
     /// Database scans: what each column holds (columns without findings are left out).
     pub columns: Vec<crate::ColumnReport>,
 }
@@ -158,6 +196,9 @@ impl Summary {
         for r in other.riskiest {
             self.offer_risky(r);
         }
+        self.riskiest_folders.extend(other.riskiest_folders);
+        self.riskiest_folders.sort_by(|a, b| b.score.total_cmp(&a.score));
+        self.riskiest_folders.truncate(10);
         self.columns.extend(other.columns);
     }
 

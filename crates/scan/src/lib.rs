@@ -14,11 +14,13 @@ mod database;
 mod error;
 mod file;
 mod finding;
+mod html;
 pub mod report;
+pub mod risk;
 mod walk;
 
 pub use database::{ColumnReport, DatabaseOptions, display_url, is_database_url, scan_database};
 pub use error::Error;
-pub use finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
+pub use finding::{Finding, RiskyFile, RiskyFolder, Skip, SkipReason, Summary};
 pub use report::{FindingRecord, Format, Report};
 pub use walk::{IGNORE_FILE, NoProgress, Progress, ScanOptions, Scanner, Sink};

@@ -29,6 +29,8 @@ pub enum Format {
     Csv,
     /// SARIF 2.1.0, for code-scanning dashboards.
     Sarif,
+    /// One self-contained HTML page for the owner.
+    Html,
 }
 
 impl FromStr for Format {
@@ -41,9 +43,10 @@ impl FromStr for Format {
             "json" => Ok(Format::Json),
             "csv" => Ok(Format::Csv),
             "sarif" => Ok(Format::Sarif),
-            other => {
-                Err(format!("unknown format '{other}' (use table, jsonl, json, csv or sarif)"))
-            }
+            "html" => Ok(Format::Html),
+            other => Err(format!(
+                "unknown format '{other}' (use table, jsonl, json, csv, sarif or html)"
+            )),
         }
     }
 }
@@ -75,6 +78,9 @@ pub struct FindingRecord<'f> {
     /// Present (and true) only for published test cards.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub test_card: bool,
+    /// Present in JSON files: the value's key path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<&'f str>,
 }
 
 /// Reasons serialised as their stable strings, without allocating.
@@ -100,6 +106,8 @@ pub struct Report<W: Write> {
     reveal: bool,
     findings: u64,
     skipped: Vec<Skip>,
+    /// HTML: findings grouped by file (counts and a few examples), written at the end.
+    html: crate::html::Collected,
 }
 
 impl<W: Write> Report<W> {
@@ -125,9 +133,16 @@ impl<W: Write> Report<W> {
                     "{{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{{\"tool\":{{\"driver\":{driver}}},\"results\":["
                 )?;
             }
-            Format::Table | Format::Jsonl => {}
+            Format::Table | Format::Jsonl | Format::Html => {}
         }
-        Ok(Self { out, format, reveal, findings: 0, skipped: Vec::new() })
+        Ok(Self {
+            out,
+            format,
+            reveal,
+            findings: 0,
+            skipped: Vec::new(),
+            html: crate::html::Collected::default(),
+        })
     }
 
     fn value(&self, f: &Finding) -> String {
@@ -148,6 +163,7 @@ impl<W: Write> Report<W> {
             confidence: (f64::from(f.confidence) * 100.0).round() / 100.0,
             reasons: Reasons(&f.reasons),
             test_card: f.test_card,
+            key: f.key.as_deref(),
         }
     }
 
@@ -155,6 +171,15 @@ impl<W: Write> Report<W> {
     pub fn finish(mut self, summary: &Summary) -> io::Result<W> {
         match self.format {
             Format::Table => write_table_summary(&mut self.out, summary, &self.skipped)?,
+            Format::Html => {
+                crate::html::write_page(
+                    &mut self.out,
+                    &self.html,
+                    summary,
+                    &self.skipped,
+                    self.reveal,
+                )?;
+            }
             Format::Jsonl | Format::Csv => {}
             Format::Json => {
                 let skipped: Vec<Value> = self
@@ -196,6 +221,11 @@ impl<W: Write> Sink for Report<W> {
         let first = self.findings == 0;
         self.findings += 1;
         match self.format {
+            Format::Html => {
+                let shown = self.value(f);
+                self.html.add(f, shown);
+                Ok(())
+            }
             Format::Table => {
                 let mut flags = String::new();
                 if f.test_card {
@@ -281,7 +311,21 @@ pub fn summary_json(s: &Summary) -> Value {
         "duration_ms": s.duration.as_millis() as u64,
         "findings": s.total_findings(),
         "findings_by_kind": by_kind,
-        "riskiest": s.riskiest.iter().map(|r| json!({"path": r.path, "score": (r.score * 10.0).round() / 10.0, "findings": r.findings})).collect::<Vec<_>>(),
+        "riskiest": s.riskiest.iter().map(|r| json!({
+            "path": r.path,
+            "score": (r.score * 10.0).round() / 10.0,
+            "level": r.level().as_str(),
+            "findings": r.findings,
+            "contents": r.contents(),
+            "why": r.exposure.reasons(),
+            "action": r.action(),
+        })).collect::<Vec<_>>(),
+        "riskiest_folders": s.riskiest_folders.iter().map(|f| json!({
+            "path": f.path,
+            "score": (f.score * 10.0).round() / 10.0,
+            "files": f.files,
+            "findings": f.findings,
+        })).collect::<Vec<_>>(),
         "columns": s.columns.iter().map(|c| json!({
             "column": c.column,
             "kind": c.kind.as_str(),
@@ -368,18 +412,29 @@ fn write_table_summary(out: &mut dyn Write, s: &Summary, skipped: &[Skip]) -> io
         for (i, r) in s.riskiest.iter().take(5).enumerate() {
             writeln!(
                 out,
-                "  {}. {} ({} finding{}, risk {:.0})",
+                "  {}. {} — {} risk: {}",
                 i + 1,
                 r.path,
-                r.findings,
-                if r.findings == 1 { "" } else { "s" },
-                r.score
+                r.level().as_str(),
+                r.contents()
             )?;
+            writeln!(out, "     why: {}", r.exposure.reasons().join("; "))?;
+            writeln!(out, "     next step: {}", r.action())?;
         }
-        writeln!(
-            out,
-            "Next step: delete the files you no longer need, or move them somewhere only you can open."
-        )?;
+        if s.riskiest_folders.len() > 1 {
+            let folders: Vec<String> = s
+                .riskiest_folders
+                .iter()
+                .take(3)
+                .map(|f| {
+                    let files = if f.files == 1 { "file" } else { "files" };
+                    let items = if f.findings == 1 { "item" } else { "items" };
+                    format!("{} ({} {files}, {} {items})", f.path, f.files, f.findings)
+                })
+                .collect();
+            writeln!(out, "Folders with the most: {}", folders.join(", "))?;
+        }
+        writeln!(out, "For a report to read or print: custody scan --format html -o report.html")?;
     }
     Ok(())
 }

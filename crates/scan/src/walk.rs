@@ -13,7 +13,7 @@ use ignore::{WalkBuilder, WalkState};
 
 use crate::error::Error;
 use crate::file::{Located, scan_file};
-use crate::finding::{Finding, RiskyFile, Skip, SkipReason, Summary};
+use crate::finding::{Finding, RiskyFile, RiskyFolder, Skip, SkipReason, Summary};
 
 /// Findings travel to the writer in batches: one channel hand-off per batch.
 const BATCH: usize = 256;
@@ -95,8 +95,7 @@ enum Message {
     Done {
         path: String,
         bytes: u64,
-        findings: u64,
-        score: f64,
+        file: Option<RiskyFile>,
     },
 }
 
@@ -134,6 +133,9 @@ impl Scanner {
             self.options.threads
         };
         let mut summary = Summary::default();
+        // Per folder: score, files with findings, findings.
+        let mut folders: std::collections::BTreeMap<String, (f64, u64, u64)> =
+            std::collections::BTreeMap::new();
         let mut failure = None;
         std::thread::scope(|scope| {
             // The walker owns the sender: when it finishes, the channel closes.
@@ -151,10 +153,17 @@ impl Scanner {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
                     }
-                    Message::Done { path, bytes, findings, score } => {
+                    Message::Done { path, bytes, file } => {
                         summary.files_scanned += 1;
                         summary.bytes_scanned += bytes;
-                        summary.offer_risky(RiskyFile { path, score, findings });
+                        if let Some(file) = file {
+                            let folder = path.rsplit_once('/').map_or(".", |(dir, _)| dir);
+                            let f = folders.entry(folder.to_string()).or_insert((0.0, 0, 0));
+                            f.0 += file.score;
+                            f.1 += 1;
+                            f.2 += file.findings;
+                            summary.offer_risky(file);
+                        }
                         Ok(())
                     }
                 };
@@ -168,6 +177,13 @@ impl Scanner {
         if let Some(e) = failure {
             return Err(e);
         }
+        let mut ranked: Vec<RiskyFolder> = folders
+            .into_iter()
+            .map(|(path, (score, files, findings))| RiskyFolder { path, score, files, findings })
+            .collect();
+        ranked.sort_by(|a, b| b.score.total_cmp(&a.score));
+        ranked.truncate(10);
+        summary.riskiest_folders = ranked;
         summary.duration = started.elapsed();
         Ok(summary)
     }
@@ -305,7 +321,7 @@ impl Scanner {
                     format == custody_extract::Format::Delimited,
                     true,
                     &mut on_bytes,
-                    &mut |l| results.push(&shared_path, l),
+                    &mut |l| results.push(&shared_path, None, l),
                 )
             } else {
                 drop(file);
@@ -328,11 +344,22 @@ impl Scanner {
             }
         }))
         .unwrap_or(Err(SkipReason::Internal));
-        let (findings, score) = results.finish();
+        let (findings, score, kinds) = results.finish();
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
-                let _ = tx.send(Message::Done { path, bytes, findings, score });
+                // Exposure is looked up only for files with findings (a stat, no reading).
+                let file = (findings > 0).then(|| {
+                    let exposure = crate::risk::Exposure::of(file_path);
+                    RiskyFile {
+                        path: path.clone(),
+                        score: score * exposure.factor(),
+                        findings,
+                        kinds,
+                        exposure,
+                    }
+                });
+                let _ = tx.send(Message::Done { path, bytes, file });
             }
             Err(reason) => skip(path, reason),
         }
@@ -345,16 +372,24 @@ struct Results<'t> {
     batch: Vec<Finding>,
     findings: u64,
     score: f64,
+    kinds: std::collections::BTreeMap<custody_detect::Kind, u64>,
 }
 
 impl<'t> Results<'t> {
     fn new(tx: &'t channel::Sender<Message>) -> Self {
-        Self { tx, batch: Vec::new(), findings: 0, score: 0.0 }
+        Self {
+            tx,
+            batch: Vec::new(),
+            findings: 0,
+            score: 0.0,
+            kinds: std::collections::BTreeMap::new(),
+        }
     }
 
-    fn push(&mut self, path: &Arc<str>, l: Located) {
+    fn push(&mut self, path: &Arc<str>, key: Option<&Arc<str>>, l: Located) {
         self.findings += 1;
         self.score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
+        *self.kinds.entry(l.detection.kind).or_insert(0) += 1;
         let d = l.detection;
         self.batch.push(Finding {
             path: Arc::clone(path),
@@ -368,6 +403,7 @@ impl<'t> Results<'t> {
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
+            key: key.cloned(),
         });
         if self.batch.len() == BATCH {
             let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
@@ -378,12 +414,12 @@ impl<'t> Results<'t> {
         let _ = self.tx.send(Message::Skip(skip));
     }
 
-    /// Sends what is left; returns the file's finding count and risk score.
-    fn finish(mut self) -> (u64, f64) {
+    /// Sends what is left; returns the file's finding count, risk score and kinds.
+    fn finish(mut self) -> (u64, f64, std::collections::BTreeMap<custody_detect::Kind, u64>) {
         if !self.batch.is_empty() {
             let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
         }
-        (self.findings, self.score)
+        (self.findings, self.score, self.kinds)
     }
 }
 
@@ -421,19 +457,28 @@ impl custody_extract::Visitor for Inside<'_, '_> {
             bytes += n;
             progress.bytes(n);
         };
+        let keys = part.keys;
         let mut found = |l: Located| {
-            let path = match custody_extract::Label::find(labels, l.offset) {
-                None => Arc::clone(&base),
+            let labelled = match custody_extract::Label::find(labels, l.offset) {
+                None => None,
                 Some(label) => match &labelled {
-                    Some((start, p)) if *start == label.start => Arc::clone(p),
+                    Some((start, p)) if *start == label.start => Some(Arc::clone(p)),
                     _ => {
-                        let p: Arc<str> = Arc::from(format!("{base}!{}", label.name));
+                        let p: Arc<str> = if keys {
+                            Arc::from(label.name.as_str())
+                        } else {
+                            Arc::from(format!("{base}!{}", label.name))
+                        };
                         labelled = Some((label.start, Arc::clone(&p)));
-                        p
+                        Some(p)
                     }
                 },
             };
-            results.push(&path, l);
+            match labelled {
+                Some(key) if keys => results.push(&base, Some(&key), l),
+                Some(path) => results.push(&path, None, l),
+                None => results.push(&base, None, l),
+            }
         };
         let scanned = scan_file(
             part.text,

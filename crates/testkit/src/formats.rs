@@ -98,6 +98,9 @@ static MBOX_HEADER_ADDRESSES: std::sync::LazyLock<Source> = std::sync::LazyLock:
     truth: vec![("email".into(), "shop@brightleaf.example".into())],
 });
 
+/// The largest source made into documents, sheets and mail.
+const MAX_DOCUMENT: usize = 2 << 20;
+
 /// Writes every format family from the corpus at `corpus` into `out`; returns the truth.
 pub fn package(corpus: &Path, out: &Path) -> io::Result<Vec<Planted>> {
     fs::create_dir_all(out)?;
@@ -138,6 +141,10 @@ pub fn package(corpus: &Path, out: &Path) -> io::Result<Vec<Planted>> {
         plant("archive.tar.gz", "tar.gz", s);
     }
 
+    // Documents are made of the files up to a few MB (a 100 MB log is not a letter); the
+    // archives above hold everything.
+    let texts: Vec<&Source> = texts.into_iter().filter(|s| s.text.len() <= MAX_DOCUMENT).collect();
+    let csvs: Vec<&Source> = csvs.into_iter().filter(|s| s.text.len() <= MAX_DOCUMENT).collect();
     for (i, s) in texts.iter().enumerate() {
         let lines: Vec<&str> = s.text.lines().collect();
         let name = format!("doc{i:03}");

@@ -1,7 +1,9 @@
 //! `custody-testkit generate --profile accuracy|throughput --out DIR [--seed N] [--size-mb N]`
+//! `custody-testkit package --from CORPUS --out DIR`
 //!
 //! Writes a corpus with planted customer data and its ground truth; see the library docs.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use custody_testkit::{Options, Profile, generate};
@@ -16,7 +18,12 @@ usage: custody-testkit generate --profile accuracy|throughput --out DIR [--seed 
   --size-mb   throughput corpus size in MiB (default 512)
   --force     replace DIR if it holds a previous corpus (it has a truth.jsonl)
 
-Writes DIR/truth.jsonl (one JSON object per planted value) and DIR/negatives.jsonl.";
+Writes DIR/truth.jsonl (one JSON object per planted value) and DIR/negatives.jsonl.
+
+usage: custody-testkit package --from CORPUS --out DIR
+
+Writes the corpus again in every format family custody reads (zip, tar.gz, gz, docx,
+pptx, odt, xlsx, ods, PDF, HTML, RTF, eml, mbox, SQLite) and DIR/truth-by-value.jsonl.";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
@@ -73,8 +80,58 @@ fn parse(args: &[String]) -> Result<Options, String> {
     Ok(opts)
 }
 
+/// `package --from CORPUS --out DIR`.
+fn package(args: &[String]) -> ExitCode {
+    let (mut from, mut out) = (None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--from" => from = it.next().cloned(),
+            "--out" => out = it.next().cloned(),
+            other => {
+                eprintln!("error: unknown option '{other}'\n\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (Some(from), Some(out)) = (from, out) else {
+        eprintln!("error: --from and --out are required\n\n{USAGE}");
+        return ExitCode::from(2);
+    };
+    match custody_testkit::formats::package(std::path::Path::new(&from), std::path::Path::new(&out))
+    {
+        Ok(truth) => {
+            let mut lines = String::new();
+            for p in &truth {
+                let _ = writeln!(
+                    lines,
+                    "{{\"file\":{:?},\"family\":{:?},\"kind\":{:?},\"value\":{:?}}}",
+                    p.file, p.family, p.kind, p.value
+                );
+            }
+            if let Err(e) =
+                std::fs::write(std::path::Path::new(&out).join("truth-by-value.jsonl"), lines)
+            {
+                eprintln!("error: cannot write the truth: {e}");
+                return ExitCode::FAILURE;
+            }
+            let families: std::collections::BTreeSet<&str> =
+                truth.iter().map(|p| p.family).collect();
+            println!("{} planted values in {} format families", truth.len(), families.len());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot package {from} into {out}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("package") {
+        return package(&args[1..]);
+    }
     let opts = match parse(&args) {
         Ok(o) => o,
         Err(msg) if msg.is_empty() => {
