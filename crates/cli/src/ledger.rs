@@ -236,8 +236,32 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
     Ok(())
 }
 
+/// The current time, UTC, as `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn now_utc() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // The civil date from days (Howard Hinnant's algorithm, the inverse of parse_time's).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The local user, as the ledger's actor for CLI actions.
-fn actor() -> String {
+pub(crate) fn actor() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
@@ -287,11 +311,15 @@ fn parse_time(s: &str, end_of_day: bool) -> Result<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_time;
+    use super::{now_utc, parse_time};
 
     #[test]
     fn times() {
         assert_eq!(parse_time("1970-01-01", false).unwrap(), 0);
+        let now = now_utc();
+        let ms = parse_time(&now, false).unwrap();
+        let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        assert!((real.as_millis() as i64 - ms).abs() < 5_000, "{now}");
         assert_eq!(parse_time("1970-01-01", true).unwrap(), 86_399_999);
         assert_eq!(parse_time("2023-11-14T22:13:20Z", false).unwrap(), 1_700_000_000_000);
         assert_eq!(parse_time("1700000000000", false).unwrap(), 1_700_000_000_000);

@@ -5,6 +5,7 @@
 //! (0 ok, 1 findings with `--fail-on-findings`, 2 error).
 
 mod client;
+mod decommission;
 mod import;
 mod init;
 mod keys;

@@ -67,6 +67,16 @@ pub struct ScanArgs {
     #[arg(long)]
     fail_on_findings: bool,
 
+    /// The check before a computer or disk is given away: scan everything (every kind, no
+    /// ignore files, no exclusions), record it in the ledger and write a signed certificate.
+    #[arg(long)]
+    decommission: bool,
+
+    /// With --decommission: where to write the certificate (default
+    /// custody-decommission-DATE.html in the current folder).
+    #[arg(long, value_name = "FILE", requires = "decommission")]
+    certificate: Option<PathBuf>,
+
     /// Inside archives: containers nested deeper than this are reported, not opened.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
     max_depth: u32,
@@ -134,6 +144,16 @@ impl<W: Write> Sink for Output<'_, W> {
 }
 
 pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
+    let started = crate::ledger::now_utc();
+    if args.decommission {
+        if !args.kinds.is_empty() || !args.exclude.is_empty() {
+            anyhow::bail!(
+                "--decommission scans everything: leave out --kinds and --exclude.\n\
+                 Next step: run the same command without them."
+            );
+        }
+        crate::decommission::check_ready(data_dir)?;
+    }
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
     let scanner_detector = detector.clone();
@@ -148,6 +168,7 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         // custody's own data directory (keys, ledger) is not customer data to find.
         skip_dirs: vec![data_dir.to_path_buf()],
         limits: args.limits(),
+        ignore_files: !args.decommission,
         ..ScanOptions::default()
     };
     let scanner = if files.is_empty() { None } else { Some(Scanner::new(options)?) };
@@ -194,7 +215,28 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
             }
         })
         .collect();
-    crate::ledger::record_scan(data_dir, &roots, &custody_scan::report::summary_json(&summary))?;
+    let summary_json = custody_scan::report::summary_json(&summary);
+    if args.decommission {
+        let certificate = crate::decommission::certify(
+            data_dir,
+            &roots,
+            &summary,
+            &summary_json,
+            &started,
+            args.certificate.as_deref(),
+        )?;
+        eprintln!(
+            "{} Certificate: {} (signed by your ledger).",
+            if summary.total_findings() == 0 {
+                "Decommission check: no customer data found."
+            } else {
+                "Decommission check: customer data found — NOT ready to give away."
+            },
+            certificate.display()
+        );
+    } else {
+        crate::ledger::record_scan(data_dir, &roots, &summary_json)?;
+    }
     if let Some(path) = &args.output {
         eprintln!(
             "Wrote {} finding{} to {}.",
@@ -203,7 +245,8 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
             path.display()
         );
     }
-    Ok(if args.fail_on_findings && summary.total_findings() > 0 { EXIT_FINDINGS } else { EXIT_OK })
+    let fail = args.fail_on_findings || args.decommission;
+    Ok(if fail && summary.total_findings() > 0 { EXIT_FINDINGS } else { EXIT_OK })
 }
 
 /// Creates (or truncates) an output file that only the owner can read: findings are

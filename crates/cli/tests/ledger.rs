@@ -430,3 +430,50 @@ fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     let verify = custody(&data, &["ledger", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
 }
+
+#[test]
+fn a_decommission_check_reads_everything_and_writes_a_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let disk = dir.path().join("old-pc");
+    std::fs::create_dir(&disk).unwrap();
+    // An ignore file would hide this from an ordinary scan; a decommission check reads it.
+    std::fs::write(disk.join(".custodyignore"), "payroll.csv\n").unwrap();
+    std::fs::write(disk.join("payroll.csv"), "name,ssn\nAnn Lee,536-22-1234\n").unwrap();
+    let cert = dir.path().join("certificate.html");
+    let cert_arg = cert.display().to_string();
+    let disk_arg = disk.display().to_string();
+
+    // Without a ledger there is nothing to sign with: a clear error and the next step.
+    let refused = custody(&data, &["scan", "--decommission", &disk_arg]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("custody init"), "{}", text(&refused));
+    assert!(custody(&data, &["ledger", "init"]).status.success());
+    let narrowed = custody(&data, &["scan", "--decommission", "--kinds", "email", &disk_arg]);
+    assert_eq!(narrowed.status.code(), Some(2), "{}", text(&narrowed));
+
+    let ordinary = custody(&data, &["scan", "--format", "jsonl", &disk_arg]);
+    assert!(String::from_utf8_lossy(&ordinary.stdout).is_empty(), "the ignore file hides it");
+    let check = custody(
+        &data,
+        &["scan", "--decommission", "--certificate", &cert_arg, "--format", "jsonl", &disk_arg],
+    );
+    assert_eq!(check.status.code(), Some(1), "found data means not ready: {}", text(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("us_ssn"));
+    let html = std::fs::read_to_string(&cert).unwrap();
+    assert!(html.contains("NOT ready to be given away"));
+    assert!(html.contains("social security number"));
+    assert!(!html.contains("536-22-1234"), "the certificate shows no values");
+    assert!(
+        html.contains("\n\u{2014} custody.local/ledger/"),
+        "the signed checkpoint, with its signature line"
+    );
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+
+    // Once the data is gone, the same check is clean.
+    std::fs::remove_file(disk.join("payroll.csv")).unwrap();
+    let clean = custody(&data, &["scan", "--decommission", "--certificate", &cert_arg, &disk_arg]);
+    assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
+    assert!(std::fs::read_to_string(&cert).unwrap().contains("No customer data was found."));
+}

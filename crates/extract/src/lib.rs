@@ -218,6 +218,24 @@ pub fn extract_file(
     }
 }
 
+/// Reads `bytes` (a file named `name`, already in memory) and hands its text to `visitor`.
+/// The same as [`extract_file`] without a file: for standard input, tests and fuzzing
+/// (a SQLite database needs a file and is reported as unsupported here).
+pub fn extract_bytes(
+    name: &str,
+    bytes: Vec<u8>,
+    limits: &Limits,
+    visitor: &mut dyn Visitor,
+) -> Result<(), Skipped> {
+    let budget = Budget::new(limits, bytes.len() as u64);
+    let mut cx = Cx { budget: &budget, visitor };
+    let format = sniff(name, &bytes[..bytes.len().min(sniff::HEAD)]);
+    if format.is_plain() {
+        return cx.text("", &mut bytes.as_slice(), format == Format::Delimited, &[]);
+    }
+    cx.bytes("", name, format, bytes, 0)
+}
+
 /// Runs a parser, turning a panic into [`Skipped::Crashed`].
 fn guarded<T>(f: impl FnOnce() -> Result<T, Skipped>) -> Result<T, Skipped> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(Err(Skipped::Crashed))

@@ -54,7 +54,7 @@ impl Collected {
 }
 
 /// Escapes text for HTML content and attribute values.
-fn esc(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -110,7 +110,7 @@ pub(crate) fn write_page(
             if total == 1 { "" } else { "s" },
             collected.files.len(),
             if collected.files.len() == 1 { "" } else { "s" },
-            esc(&crate::risk::contents(&summary.findings_by_kind))
+            escape(&crate::risk::contents(&summary.findings_by_kind))
         );
         let _ = write!(
             page,
@@ -128,10 +128,10 @@ pub(crate) fn write_page(
             let _ = write!(
                 page,
                 "<tr><td><span class=\"lvl {l}\">{l}</span></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.path),
-                esc(&r.contents()),
-                esc(&r.exposure.reasons().join("; ")),
-                esc(&r.action()),
+                escape(&r.path),
+                escape(&r.contents()),
+                escape(&r.exposure.reasons().join("; ")),
+                escape(&r.action()),
                 l = level.as_str()
             );
         }
@@ -143,7 +143,7 @@ pub(crate) fn write_page(
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                esc(&f.path),
+                escape(&f.path),
                 f.files,
                 f.findings
             );
@@ -156,8 +156,8 @@ pub(crate) fn write_page(
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code></td><td>{}</td><td>{:.0}% of {} read</td></tr>",
-                esc(&c.column),
-                esc(c.kind.label()),
+                escape(&c.column),
+                escape(c.kind.label()),
                 c.share * 100.0,
                 c.rows_read
             );
@@ -170,16 +170,16 @@ pub(crate) fn write_page(
             let _ = write!(
                 page,
                 "<h3><code>{}</code></h3><p>{}</p><table>",
-                esc(file),
-                esc(&crate::risk::contents(&found.kinds))
+                escape(file),
+                escape(&crate::risk::contents(&found.kinds))
             );
             for (place, kind, shown, confidence) in &found.examples {
                 let _ = write!(
                     page,
                     "<tr><td class=\"small\">{}</td><td>{}</td><td><code>{}</code></td><td class=\"small\">{:.0}% sure</td></tr>",
-                    esc(place),
-                    esc(kind.label()),
-                    esc(shown),
+                    escape(place),
+                    escape(kind.label()),
+                    escape(shown),
                     f64::from(*confidence) * 100.0
                 );
             }
@@ -201,8 +201,8 @@ pub(crate) fn write_page(
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code></td><td>{}</td></tr>",
-                esc(&s.path),
-                esc(&s.reason.to_string())
+                escape(&s.path),
+                escape(&s.reason.to_string())
             );
         }
         page.push_str("</table>");
@@ -222,7 +222,7 @@ mod tests {
 
     #[test]
     fn everything_is_escaped() {
-        assert_eq!(esc("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 
     fn finding(path: &str, kind: Kind, line: u64) -> crate::Finding {

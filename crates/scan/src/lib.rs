@@ -22,5 +22,6 @@ mod walk;
 pub use database::{ColumnReport, DatabaseOptions, display_url, is_database_url, scan_database};
 pub use error::Error;
 pub use finding::{Finding, RiskyFile, RiskyFolder, Skip, SkipReason, Summary};
+pub use html::escape as html_escape;
 pub use report::{FindingRecord, Format, Report};
 pub use walk::{IGNORE_FILE, NoProgress, Progress, ScanOptions, Scanner, Sink};

@@ -41,6 +41,8 @@ pub struct ScanOptions {
     pub skip_dirs: Vec<PathBuf>,
     /// Limits on reading inside archives and documents.
     pub limits: custody_extract::Limits,
+    /// Honour `.custodyignore` files (off for a decommission check: everything is read).
+    pub ignore_files: bool,
 }
 
 impl Default for ScanOptions {
@@ -54,6 +56,7 @@ impl Default for ScanOptions {
             detector: DetectorConfig::default(),
             skip_dirs: Vec::new(),
             limits: custody_extract::Limits::default(),
+            ignore_files: true,
         }
     }
 }
@@ -202,11 +205,10 @@ impl Scanner {
         }
         // Customer data hides in dot-files and git-ignored exports: read everything except
         // what .custodyignore and --exclude leave out.
-        builder
-            .standard_filters(false)
-            .add_custom_ignore_filename(IGNORE_FILE)
-            .follow_links(self.options.follow_links)
-            .threads(threads);
+        builder.standard_filters(false).follow_links(self.options.follow_links).threads(threads);
+        if self.options.ignore_files {
+            builder.add_custom_ignore_filename(IGNORE_FILE);
+        }
         let exclude = self.exclude.clone();
         let single_root = (roots.len() == 1).then(|| roots[0].clone());
         let strip: Option<PathBuf> = single_root.filter(|r| r.is_dir());

@@ -1,0 +1,135 @@
+//! `custody scan --decommission PATH…`: the check before a computer or disk is given away.
+//! Everything is scanned (all kinds, no ignore files, no exclusions), the result is
+//! recorded in the ledger and sealed by a signed checkpoint, and a certificate (HTML) says
+//! what was scanned, when, by whom, what was found and what was done — with the signed
+//! checkpoint, so anyone holding the ledger's public key can check it was not edited.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+use custody_scan::{Summary, html_escape as esc};
+use serde_json::json;
+
+/// Refuses to start without a ledger (the certificate is signed by it).
+pub fn check_ready(data_dir: &Path) -> Result<()> {
+    if !Ledger::exists(data_dir) {
+        bail!(
+            "no ledger in {}: the decommission certificate is signed with your ledger's key.\n\
+             Next step: run `custody init` (or pass --data-dir), then run this again.",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this computer".into())
+}
+
+/// Records the decommission scan, checkpoints the ledger and writes the certificate.
+/// Returns the certificate's path.
+pub fn certify(
+    data_dir: &Path,
+    roots: &[PathBuf],
+    summary: &Summary,
+    summary_json: &serde_json::Value,
+    started: &str,
+    certificate: Option<&Path>,
+) -> Result<PathBuf> {
+    let host = hostname();
+    let user = crate::ledger::actor();
+    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
+    let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+    let mut event = Event::new(user.clone(), "scan.decommission", Outcome::Ok);
+    event.details.insert("host".into(), json!(host));
+    event.details.insert("roots".into(), json!(roots));
+    for key in ["files_scanned", "bytes_scanned", "findings", "findings_by_kind", "files_skipped"] {
+        if let Some(v) = summary_json.get(key) {
+            event.details.insert(key.into(), v.clone());
+        }
+    }
+    let position = ledger.append(&event).context("the decommission scan could not be recorded")?;
+    let checkpoint = ledger.checkpoint().context("the ledger could not sign a checkpoint")?;
+    ledger.close();
+
+    let finished = crate::ledger::now_utc();
+    let clean = summary.total_findings() == 0;
+    let path = certificate.map_or_else(
+        || PathBuf::from(format!("custody-decommission-{}.html", &finished[..10])),
+        Path::to_path_buf,
+    );
+    let mut page = String::from(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Decommission certificate</title>\
+         <style>body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
+         td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top}\
+         pre{background:#f5f5f2;padding:.8rem;white-space:pre-wrap;word-break:break-all}\
+         .verdict{font-size:1.3rem;font-weight:bold}</style></head><body>",
+    );
+    let _ = write!(
+        page,
+        "<h1>Decommission certificate</h1><p class=\"verdict\">{}</p>",
+        if clean {
+            "No customer data was found."
+        } else {
+            "Customer data was found: this computer is NOT ready to be given away."
+        }
+    );
+    let _ = write!(
+        page,
+        "<table><tr><th>Computer</th><td>{}</td></tr><tr><th>Scanned by</th><td>{}</td></tr>\
+         <tr><th>Started</th><td>{}</td></tr><tr><th>Finished</th><td>{}</td></tr>\
+         <tr><th>What was scanned</th><td>{}</td></tr><tr><th>Files read</th><td>{} ({} bytes of text)</td></tr>\
+         <tr><th>Could not be read</th><td>{}</td></tr><tr><th>How</th><td>custody {}: every kind of customer data, \
+         no ignore files, no exclusions, inside archives, documents and mail</td></tr></table>",
+        esc(&host),
+        esc(&user),
+        esc(started),
+        esc(&finished),
+        roots.iter().map(|r| esc(r)).collect::<Vec<_>>().join("<br>"),
+        summary.files_scanned,
+        summary.bytes_scanned,
+        summary.total_skipped(),
+        env!("CARGO_PKG_VERSION"),
+    );
+    page.push_str("<h2>What was found</h2>");
+    if clean {
+        page.push_str("<p>Nothing.</p>");
+    } else {
+        page.push_str("<table>");
+        for (kind, n) in &summary.findings_by_kind {
+            let _ = write!(page, "<tr><td>{}</td><td>{n}</td></tr>", esc(kind.label()));
+        }
+        page.push_str("</table><p>Where (the files holding the most):</p><ul>");
+        for r in &summary.riskiest {
+            let _ = write!(page, "<li><code>{}</code>: {}</li>", esc(&r.path), esc(&r.contents()));
+        }
+        page.push_str("</ul>");
+    }
+    if summary.total_skipped() > 0 {
+        page.push_str("<p>Files that could not be read (for example encrypted ones) are listed in the scan output; \
+            their content is unknown to this certificate.</p>");
+    }
+    page.push_str("<h2>What was done</h2><p>custody recorded no clean-up actions. Delete or wipe what was found, \
+        then run this check again: a clean result is the certificate to keep.</p>");
+    let _ = write!(
+        page,
+        "<h2>Proof</h2><p>This scan is event {position} of this business's custody ledger, sealed by the signed \
+         checkpoint below (tree size {}). To check it: <code>custody ledger verify</code> on that computer's \
+         data, or an evidence bundle (<code>custody ledger export</code>, then <code>custody ledger \
+         verify-bundle</code> with the public key from <code>custody ledger public-key</code>).</p><pre>{}</pre>",
+        checkpoint.size,
+        esc(&checkpoint.note)
+    );
+    page.push_str("</body></html>\n");
+    std::fs::write(&path, page)
+        .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
+    Ok(path)
+}
