@@ -124,21 +124,7 @@ pub(crate) fn stream(
                 }
             };
             let mut limited = Limited::new(&mut decoded, cx.budget, max, None);
-            let mut head = Vec::new();
-            if (&mut limited).take(crate::sniff::HEAD as u64).read_to_end(&mut head).is_err() {
-                return cx.settle(location, true, "the compressed data is damaged");
-            }
-            let inner_format = crate::sniff(&inner, &head);
-            let mut whole = std::io::Cursor::new(head).chain(limited);
-            if inner_format.needs_memory()
-                || inner_format.is_zip()
-                || inner_format == Format::Sqlite
-            {
-                let Some(bytes) = cx.read_whole(location, &mut whole)? else { return Ok(()) };
-                cx.bytes(location, &inner, inner_format, bytes, depth)
-            } else {
-                cx.stream(location, &inner, inner_format, &mut whole, depth)
-            }
+            cx.sniffed(location, &inner, &mut limited, depth)
         }
         Format::Tar => {
             let mut archive = tar::Archive::new(reader);

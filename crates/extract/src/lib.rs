@@ -308,9 +308,21 @@ impl Cx<'_, '_> {
         depth: u32,
     ) -> Result<(), Skipped> {
         self.budget.count_member()?;
+        self.sniffed(location, name, reader, depth)
+    }
+
+    /// Sniffs a stream's first bytes and reads it as what it is: streamed where the format
+    /// allows, else whole (bounded).
+    fn sniffed(
+        &mut self,
+        location: &str,
+        name: &str,
+        reader: &mut dyn Read,
+        depth: u32,
+    ) -> Result<(), Skipped> {
         let mut head = Vec::with_capacity(sniff::HEAD);
         if reader.take(sniff::HEAD as u64).read_to_end(&mut head).is_err() {
-            return self.settle(location, true, "the member could not be unpacked");
+            return self.settle(location, true, "the data could not be unpacked");
         }
         let format = sniff(name, &head);
         let mut whole = io::Cursor::new(head).chain(reader);

@@ -5,31 +5,20 @@
 //! timestamps, UUIDs, hashes, ZIP+4, ISBNs, invalid SSN shapes), and writes the ground
 //! truth. A finding is a true positive when it overlaps a planted value of the same kind.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::io;
 use std::path::Path;
 
+use common::Collect;
 use custody_detect::Kind;
-use custody_scan::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip};
+use custody_scan::{NoProgress, ScanOptions, Scanner};
 use custody_testkit::{Options, Profile, generate};
 
 /// The kinds with a structural validator, and the targets from the issue.
 const MEASURED: [&str; 6] = ["credit_card", "us_ssn", "iban", "us_bank_routing", "email", "phone"];
 const MIN_PRECISION: f64 = 0.99;
 const MIN_RECALL: f64 = 0.98;
-
-struct Collect(Vec<Finding>, Vec<Skip>);
-
-impl Sink for Collect {
-    fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        self.0.push(f.clone());
-        Ok(())
-    }
-    fn skipped(&mut self, s: &Skip) -> io::Result<()> {
-        self.1.push(s.clone());
-        Ok(())
-    }
-}
 
 struct Truth {
     path: String,

@@ -5,26 +5,14 @@
 //! report each column correctly, locate values by primary key, honour the sample size and
 //! never print credentials. These tests fail, never skip, when a server is down.
 
-use std::io;
+mod common;
 
+use common::Collect;
 use custody_detect::Kind;
-use custody_scan::{DatabaseOptions, Finding, Sink, Skip, Summary, scan_database};
+use custody_scan::{DatabaseOptions, Summary, scan_database};
 use custody_testkit::checks::luhn_check_digit;
 
 const ROWS: u64 = 300;
-
-struct Collect(Vec<Finding>, Vec<Skip>);
-
-impl Sink for Collect {
-    fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        self.0.push(f.clone());
-        Ok(())
-    }
-    fn skipped(&mut self, s: &Skip) -> io::Result<()> {
-        self.1.push(s.clone());
-        Ok(())
-    }
-}
 
 /// Row `i`'s values: a valid SSN, a Luhn-valid Visa number, an email, and an order
 /// number that is not Luhn-valid (so no card).

@@ -7,28 +7,17 @@
 //! value counts once. Targets (the issue): precision ≥ 0.99 and recall ≥ 0.97 per
 //! structured kind, per format family.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io;
+mod common;
 
-use custody_scan::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip};
+use std::collections::{BTreeMap, HashMap};
+
+use common::Collect;
+use custody_scan::{NoProgress, ScanOptions, Scanner};
 use custody_testkit::{Options, Profile, formats, generate};
 
 const MEASURED: [&str; 6] = ["credit_card", "us_ssn", "iban", "us_bank_routing", "email", "phone"];
 const MIN_PRECISION: f64 = 0.99;
 const MIN_RECALL: f64 = 0.97;
-
-struct Collect(Vec<Finding>, Vec<Skip>);
-
-impl Sink for Collect {
-    fn finding(&mut self, f: &Finding) -> io::Result<()> {
-        self.0.push(f.clone());
-        Ok(())
-    }
-    fn skipped(&mut self, s: &Skip) -> io::Result<()> {
-        self.1.push(s.clone());
-        Ok(())
-    }
-}
 
 fn squeeze(s: &str) -> String {
     s.chars().filter(|c| !c.is_whitespace()).collect()
