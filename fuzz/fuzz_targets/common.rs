@@ -1,7 +1,7 @@
 //! Shared by the targets: a visitor that reads every part to the end, and small limits
 //! so that a run explores parsers rather than waiting on big inputs.
 
-use std::io::{self, Read};
+use std::io;
 use std::time::Duration;
 
 use custody_extract::{Limits, Part, Skipped, Visitor, extract_bytes};

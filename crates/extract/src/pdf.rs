@@ -15,10 +15,16 @@ pub(crate) fn pages(cx: &mut Cx<'_, '_>, location: &str, bytes: Vec<u8>) -> Resu
             std::panic::catch_unwind(|| pdf_extract::extract_text_from_mem_by_pages(&bytes));
         let _ = tx.send(result);
     });
-    if spawned.is_err() {
+    let Ok(handle) = spawned else {
         return Err(Skipped::Unsupported("no thread could be started to read it"));
+    };
+    let answer = rx.recv_timeout(cx.budget.remaining());
+    if answer.is_ok() {
+        // The thread has sent its result: wait for it to end, so nothing of it outlives
+        // this file. (Past the time limit it is left to finish on its own.)
+        let _ = handle.join();
     }
-    let pages = match rx.recv_timeout(cx.budget.remaining()) {
+    let pages = match answer {
         Ok(Ok(Ok(pages))) => pages,
         Ok(Ok(Err(_)) | Err(_)) if encrypted => return Err(Skipped::Encrypted),
         Ok(Ok(Err(_))) => return Err(Skipped::Corrupt("not a readable PDF")),
