@@ -260,3 +260,16 @@ fn formats_are_sniffed_from_content_first() {
     assert_eq!(sniff("report.docx", &zip), Format::Docx);
     assert_eq!(sniff("x.csv", b"%PDF-1.4"), Format::Pdf);
 }
+
+/// Found by fuzzing (`fuzz/`, target `pdf`): a 1.4 KB PDF on which the PDF parser spins.
+/// It must end as a time-out skip at the limit, not hold the scan.
+#[test]
+fn a_pdf_the_parser_spins_on_ends_at_the_time_limit() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz-slow.pdf");
+    let started = Instant::now();
+    let limits = Limits { max_time: Duration::from_secs(2), ..Limits::default() };
+    let (record, result) = run(&path, &limits);
+    assert_eq!(result, Err(Skipped::TimedOut { seconds: 2 }));
+    assert!(record.parts.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+}
