@@ -39,7 +39,7 @@ pub(crate) fn zip_family<R: Read + Seek>(
         };
         declared = declared.saturating_add(entry.size());
         if let Some(start) = entry.data_start() {
-            spans.push((start, start + entry.compressed_size()));
+            spans.push((start, start.saturating_add(entry.compressed_size())));
         }
     }
     spans.sort_unstable();

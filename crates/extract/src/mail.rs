@@ -99,6 +99,15 @@ pub(crate) fn mbox(
         };
         let separator = n == 0 || (at_line_start && line.starts_with(b"From "));
         if separator {
+            if number == 0 && oversized {
+                cx.skip(&join(location, "preamble"), Skipped::TooLarge { limit });
+            }
+            if number == 0 && !current.is_empty() {
+                // Text before the first separator (or a file named .mbox that is not one):
+                // scanned as text, never dropped.
+                let preamble = std::mem::take(&mut current);
+                cx.text(&join(location, "preamble"), &mut preamble.as_slice(), false, &[])?;
+            }
             if number > 0 {
                 let here = join(location, &format!("message{number}"));
                 cx.budget.count_member()?;
@@ -106,10 +115,13 @@ pub(crate) fn mbox(
                     cx.skip(&here, Skipped::TooLarge { limit });
                 } else {
                     let raw = std::mem::take(&mut current);
-                    match message(cx, &here, &raw, depth + 1) {
+                    // One message's failure (even a parser crash) costs that message only.
+                    match crate::guarded(|| message(cx, &here, &raw, depth + 1)) {
                         Ok(()) => {}
-                        Err(Skipped::Corrupt(why)) => cx.skip(&here, Skipped::Corrupt(why)),
-                        Err(other) => return Err(other),
+                        Err(_) if cx.budget.fatal().is_some() => {
+                            return Err(cx.budget.fatal().unwrap_or(Skipped::Crashed));
+                        }
+                        Err(why) => cx.skip(&here, why),
                     }
                 }
             }

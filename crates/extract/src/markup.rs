@@ -7,6 +7,8 @@
 pub(crate) fn html_text(html: &[u8]) -> String {
     let html = String::from_utf8_lossy(html);
     let bytes = html.as_bytes();
+    // Lower-cased once (the same length: only ASCII changes), to find closing tags.
+    let lower = html.to_ascii_lowercase();
     let mut out = String::with_capacity(html.len() / 2);
     let mut i = 0;
     let mut text_from = 0;
@@ -21,8 +23,11 @@ pub(crate) fn html_text(html: &[u8]) -> String {
             text_from = i;
             continue;
         }
-        let end = html[i..].find('>').map_or(bytes.len(), |p| i + p + 1);
-        let tag = &html[i + 1..end.saturating_sub(1).max(i + 1)];
+        // The tag's text: up to its `>`, or to the end of an unclosed one.
+        let (tag, end) = match html[i..].find('>') {
+            Some(p) => (&html[i + 1..i + p], i + p + 1),
+            None => (&html[i + 1..], bytes.len()),
+        };
         let name: String = tag
             .trim_start_matches('/')
             .chars()
@@ -30,7 +35,7 @@ pub(crate) fn html_text(html: &[u8]) -> String {
             .collect::<String>()
             .to_ascii_lowercase();
         for attr in ["href=\"mailto:", "href=\"tel:", "href='mailto:", "href='tel:"] {
-            if let Some(p) = tag.to_ascii_lowercase().find(attr) {
+            if let Some(p) = lower[i + 1..i + 1 + tag.len()].find(attr) {
                 let rest = &tag[p + attr.len()..];
                 let value = rest.split(['"', '\'', '?']).next().unwrap_or("");
                 out.push(' ');
@@ -41,7 +46,7 @@ pub(crate) fn html_text(html: &[u8]) -> String {
         i = end;
         if (name == "script" || name == "style") && !tag.starts_with('/') {
             let close = format!("</{name}");
-            i = html[i..].to_ascii_lowercase().find(&close).map_or(bytes.len(), |p| i + p);
+            i = lower[i..].find(&close).map_or(bytes.len(), |p| i + p);
         } else if is_block(&name) {
             out.push('\n');
         } else if matches!(name.as_str(), "td" | "th") {
@@ -268,7 +273,17 @@ mod tests {
 
     #[test]
     fn hostile_markup_does_not_panic() {
-        for input in [&b"<"[..], b"<script", b"&#xFFFFFFFF;", b"{\\", b"\\'", b"{\\u-", b"}}}}{"] {
+        for input in [
+            &b"<"[..],
+            b"<script",
+            b"&#xFFFFFFFF;",
+            b"{\\",
+            b"\\'",
+            b"{\\u-",
+            b"}}}}{",
+            b"<p>hi<b\xff",
+            "<a \u{e9}".as_bytes(),
+        ] {
             let _ = html_text(input);
             let _ = rtf_text(input);
         }

@@ -43,19 +43,26 @@ fn member_bytes<R: Read + Seek>(
     name: &str,
 ) -> Result<Vec<u8>, Skipped> {
     let limit = cx.budget.limits.max_unpacked;
-    let mut file =
-        archive.by_name(name).map_err(|_| Skipped::Corrupt("a document part is damaged"))?;
+    cx.budget.check_time()?;
+    let file = archive.by_name(name).map_err(|_| Skipped::Corrupt("a document part is damaged"))?;
     if file.encrypted() {
         return Err(Skipped::Encrypted);
     }
     if file.size() > limit {
         return Err(Skipped::TooLarge { limit });
     }
-    let mut bytes = Vec::with_capacity(file.size() as usize);
-    (&mut file)
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|_| Skipped::Corrupt("a document part is damaged"))?;
+    let compressed = file.compressed_size();
+    let mut bytes = Vec::with_capacity(file.size().min(limit) as usize);
+    // Spent against the file's budget: its ratio, total and time limits hold here too
+    // (the sizes a zip declares can lie).
+    let mut limited = crate::budget::Limited::new(file, cx.budget, limit, Some(compressed));
+    if (&mut limited).take(limit + 1).read_to_end(&mut bytes).is_err() {
+        if let Some(fatal) = cx.budget.fatal() {
+            return Err(fatal);
+        }
+        let tripped = cx.budget.take_member_trip();
+        return Err(tripped.unwrap_or(Skipped::Corrupt("a document part is damaged")));
+    }
     if bytes.len() as u64 > limit {
         return Err(Skipped::TooLarge { limit });
     }

@@ -10,8 +10,10 @@ use rusqlite::{Connection, OpenFlags};
 
 use crate::{Cx, Label, Skipped, join};
 
-/// Rows read per table part (a bigger table becomes several parts).
+/// Rows read per table part (a bigger table becomes several parts)…
 const ROWS_PER_PART: usize = 10_000;
+/// …or fewer, once a part's text passes this many bytes.
+const PART_BYTES: usize = 8 << 20;
 
 pub(crate) fn table_text(cx: &mut Cx<'_, '_>, location: &str, path: &Path) -> Result<(), Skipped> {
     let damaged = |_| Skipped::Corrupt("not a readable SQLite database");
@@ -20,6 +22,10 @@ pub(crate) fn table_text(cx: &mut Cx<'_, '_>, location: &str, path: &Path) -> Re
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let uri = format!("file:{}?mode=ro&immutable=1", percent_path(path));
     let conn = Connection::open_with_flags(uri, flags).map_err(damaged)?;
+    // No single value bigger than a member may be (a generated column can make gigabytes
+    // out of a few bytes of file).
+    let cap = i32::try_from(cx.budget.limits.max_unpacked).unwrap_or(i32::MAX);
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, cap).map_err(damaged)?;
     let tables: Vec<String> = {
         let mut stmt = conn
             .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
@@ -125,7 +131,7 @@ fn one_table(
         }
         text.push('\n');
         in_part += 1;
-        if in_part == ROWS_PER_PART {
+        if in_part == ROWS_PER_PART || text.len() > PART_BYTES {
             cx.budget.check_time()?;
             cx.text(location, &mut text.as_bytes(), true, &labels)?;
             start_part(&mut text);

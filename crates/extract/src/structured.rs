@@ -3,8 +3,6 @@
 //! are numbered like an array, `$[41].email`). The labeller is a tolerant tokenizer: text
 //! that is not valid JSON still gets scanned, with whatever labels it earned.
 
-use std::fmt::Write as _;
-
 use crate::{Cx, Label, Skipped};
 
 pub(crate) fn json(
@@ -29,10 +27,27 @@ enum Level {
 /// plain name may itself be customer data, such as a map keyed by email address, and
 /// locations are printed unmasked).
 fn key_segment(raw: &[u8], member: usize) -> String {
-    if !raw.is_empty() && raw.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_') {
-        format!(".{}", String::from_utf8_lossy(raw))
-    } else {
-        format!("{{{member}}}")
+    // A plain name: starts with a letter or `_`, at most 40 characters, and no run of
+    // four digits (a map keyed by card number or SSN must not print them).
+    let plain = matches!(raw.first(), Some(b) if b.is_ascii_alphabetic() || *b == b'_')
+        && raw.len() <= 40
+        && raw.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        && !raw.windows(4).any(|w| w.iter().all(u8::is_ascii_digit));
+    if plain { format!(".{}", String::from_utf8_lossy(raw)) } else { format!("{{{member}}}") }
+}
+
+/// Longest key path kept: deeper levels are not spelled out (a document nested a
+/// million levels deep must not make a million-level path per value).
+const MAX_PATH: usize = 256;
+/// Most labels kept per document (values past it are scanned without a key path).
+const MAX_LABELS: usize = 1_000_000;
+
+/// Appends a level to a path unless the path is already at its longest.
+fn push_level(path: &mut String, level: &str) {
+    if path.len() + level.len() <= MAX_PATH {
+        path.push_str(level);
+    } else if !path.ends_with('…') {
+        path.push('…');
     }
 }
 
@@ -55,13 +70,21 @@ fn key_paths(bytes: &[u8], ndjson: bool) -> Vec<Label> {
                       start: usize,
                       key_start: usize,
                       labels: &mut Vec<Label>| {
+        if labels.len() >= MAX_LABELS {
+            return;
+        }
+        // Labels must ascend (lookups are binary searches): a malformed document could
+        // otherwise put a key's start before the previous label's.
+        let floor = labels.last().map_or(0, |l: &Label| l.start);
+        let key_start = (key_start as u64).max(floor) as usize;
+        let start = (start as u64).max(floor) as usize;
         match stack.last() {
             Some((Level::Object { has_key: true, .. }, _, _)) => {
                 labels.push(Label { start: key_start as u64, name: path.clone() });
             }
             Some((Level::Array { index }, _, _)) => {
                 let len = path.len();
-                let _ = write!(path, "[{index}]");
+                push_level(path, &format!("[{index}]"));
                 labels.push(Label { start: start as u64, name: path.clone() });
                 path.truncate(len);
             }
@@ -75,7 +98,7 @@ fn key_paths(bytes: &[u8], ndjson: bool) -> Vec<Label> {
                 // Entering a container value: its path gains the key or index.
                 let before = path.len();
                 if let Some((Level::Array { index }, _, _)) = stack.last() {
-                    let _ = write!(path, "[{index}]");
+                    push_level(&mut path, &format!("[{index}]"));
                 }
                 let level = if b == b'{' {
                     Level::Object { member: 0, has_key: false }
@@ -122,7 +145,7 @@ fn key_paths(bytes: &[u8], ndjson: bool) -> Vec<Label> {
                 if is_key {
                     if let Some((Level::Object { member, has_key }, _, base)) = stack.last_mut() {
                         path.truncate(*base);
-                        path.push_str(&key_segment(&bytes[start + 1..end], *member));
+                        push_level(&mut path, &key_segment(&bytes[start + 1..end], *member));
                         *has_key = true;
                     }
                     key_start = start;
@@ -182,6 +205,22 @@ mod tests {
         let labels = names("{\"email\":\"a@b.co\"}\n{\"email\":\"c@d.co\",\"x\":[1,2]}\n", true);
         let got: Vec<&str> = labels.iter().map(|(_, n)| n.as_str()).collect();
         assert_eq!(got, ["$[0].email", "$[1].email", "$[1].x[0]", "$[1].x[1]"]);
+    }
+
+    #[test]
+    fn keys_that_could_be_customer_data_are_shown_by_position() {
+        let labels =
+            names(r#"{"4111111111111111":1,"customer_4111":2,"9lives":3,"email":4}"#, false);
+        let got: Vec<&str> = labels.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(got, ["${0}", "${1}", "${2}", "$.email"]);
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let deep = format!("{}1{}", "[".repeat(100_000), "]".repeat(100_000));
+        let labels = names(&deep, false);
+        assert_eq!(labels.len(), 1);
+        assert!(labels[0].1.len() <= MAX_PATH + '…'.len_utf8());
     }
 
     #[test]

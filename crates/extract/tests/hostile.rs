@@ -273,3 +273,34 @@ fn a_pdf_the_parser_spins_on_ends_at_the_time_limit() {
     assert!(record.parts.is_empty());
     assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
 }
+
+#[test]
+fn text_before_the_first_message_of_a_mailbox_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "notes.mbox",
+        b"not really a mailbox: call 212-555-0143\n\nFrom a@b.c Mon Jan  1 00:00:00 2024\nSubject: x\n\nbody\n",
+    );
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(
+        record.parts.iter().any(|(l, t)| l == "preamble" && t.contains("212-555-0143")),
+        "{:?}",
+        record.parts
+    );
+    assert!(record.parts.iter().any(|(l, t)| l == "message1" && t.contains("body")));
+}
+
+#[test]
+fn markup_that_once_broke_the_html_reader_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // An unclosed tag ending in a multi-byte character, and many style blocks (each once
+    // made a lower-cased copy of the rest of the page).
+    let mut page = "<style></style>".repeat(200_000).into_bytes();
+    page.extend_from_slice(b"<p>ssn 536-22-1234<b\xff");
+    let path = write(dir.path(), "page.html", &page);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(record.parts[0].1.contains("536-22-1234"));
+}

@@ -56,7 +56,7 @@ pub struct ColumnReport {
 pub fn is_database_url(source: &str) -> bool {
     ["postgres://", "postgresql://", "mysql://", "mariadb://", "sqlite:"]
         .iter()
-        .any(|p| source.len() > p.len() && source[..p.len()].eq_ignore_ascii_case(p))
+        .any(|p| source.len() > p.len() && strip_prefix_ci(source, p).is_some())
 }
 
 /// `source` as it may be shown: without user name, password or parameters.
@@ -65,14 +65,32 @@ pub fn display_url(source: &str) -> String {
         return format!("sqlite:{path}");
     }
     let Some((scheme, rest)) = source.split_once("://") else { return "?".into() };
-    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    // Everything up to the last `@` is user name and password (which may hold `?`, `#`,
+    // `/` or `@` themselves): drop it first, then any parameters.
     let host_and_path = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+    let host_and_path = host_and_path.split(['?', '#']).next().unwrap_or("");
     format!("{}://{host_and_path}", scheme.to_ascii_lowercase())
 }
 
 fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
-    (s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix))
-        .then(|| &s[prefix.len()..])
+    // `get`: a path may start with a multi-byte character where the prefix would end.
+    s.get(..prefix.len())
+        .filter(|head| head.eq_ignore_ascii_case(prefix))
+        .map(|_| &s[prefix.len()..])
+}
+
+/// How a row is named in a location: its key when the key cannot be customer data (a
+/// small integer, or PostgreSQL's physical `(page,item)`), else its position in the rows
+/// read (`rownum=`), because a natural key (an email, an SSN, a phone number) would print
+/// the customer's value unmasked.
+fn row_name(key: &str, ordinal: u64) -> String {
+    let small_integer =
+        !key.is_empty() && key.len() <= 8 && key.bytes().all(|b| b.is_ascii_digit());
+    let ctid = key.len() >= 2
+        && key.starts_with('(')
+        && key.ends_with(')')
+        && key[1..key.len() - 1].bytes().all(|b| b.is_ascii_digit() || b == b',');
+    if small_integer || ctid { format!("row={key}") } else { format!("rownum={ordinal}") }
 }
 
 /// A table and the columns read from it.
@@ -522,7 +540,11 @@ fn detect_batch(
             t.1 += f64::from(d.confidence);
         }
         out.push(Finding {
-            path: Arc::from(format!("{base}.{}#row={}", columns[column], rows[row].0)),
+            path: Arc::from(format!(
+                "{base}.{}#{}",
+                columns[column],
+                row_name(&rows[row].0, first_row + row as u64 + 1)
+            )),
             kind: d.kind,
             subkind: d.subkind,
             line: first_row + row as u64 + 1,
@@ -553,4 +575,39 @@ fn found_kinds(kinds: &[Kind]) -> BTreeMap<Kind, u64> {
         *counts.entry(*k).or_insert(0) += 1;
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_with_multibyte_characters_are_not_databases() {
+        for path in ["données/rapports", "Résumés", "sqlité", "é", "postgres:/"] {
+            assert!(!is_database_url(path), "{path}");
+        }
+        assert!(is_database_url("SQLite:shop.db"));
+        assert!(is_database_url("postgresql://h/db"));
+    }
+
+    #[test]
+    fn credentials_never_survive_the_display_form() {
+        for (url, shown) in [
+            ("mysql://root:se#cret@db/app", "mysql://db/app"),
+            ("postgres://u:pa?ss@h/db", "postgres://h/db"),
+            ("postgres://u:p@ss/w@rd@h:5432/db?sslmode=require", "postgres://h:5432/db"),
+            ("postgres://h/db", "postgres://h/db"),
+        ] {
+            assert_eq!(display_url(url), shown);
+        }
+    }
+
+    #[test]
+    fn natural_keys_are_not_printed() {
+        assert_eq!(row_name("42", 1), "row=42");
+        assert_eq!(row_name("(0,7)", 1), "row=(0,7)");
+        assert_eq!(row_name("jane@example.com", 3), "rownum=3");
+        assert_eq!(row_name("536221234", 4), "rownum=4", "an SSN as an integer key");
+        assert_eq!(row_name("4111111111111111", 5), "rownum=5");
+    }
 }

@@ -78,7 +78,9 @@ fn postgres_columns_and_values() {
             "DROP SCHEMA IF EXISTS custody_scan_test CASCADE; CREATE SCHEMA custody_scan_test;
              CREATE TABLE custody_scan_test.customers (id integer PRIMARY KEY, ssn text, card bigint, email varchar(80), order_no text, photo bytea);
              CREATE TABLE custody_scan_test.no_key (note text);
-             INSERT INTO custody_scan_test.no_key VALUES ('call 212-555-0143 please');",
+             INSERT INTO custody_scan_test.no_key VALUES ('call 212-555-0143 please');
+             CREATE TABLE custody_scan_test.by_email (email text PRIMARY KEY, ssn text);
+             INSERT INTO custody_scan_test.by_email VALUES ('natural.key@example.org', '536-22-1234');",
         )
         .unwrap();
     for i in 1..=ROWS {
@@ -97,6 +99,13 @@ fn postgres_columns_and_values() {
     let no_key =
         found.0.iter().find(|f| f.path.contains("no_key")).expect("the table without a key");
     assert!(no_key.path.contains("no_key.note#row=("), "rows located by ctid: {}", no_key.path);
+    // A natural key (here an email) never names the row: the customer's value would show.
+    let by_email: Vec<&str> =
+        found.0.iter().filter(|f| f.path.contains("by_email")).map(|f| &*f.path).collect();
+    assert!(
+        !by_email.is_empty() && by_email.iter().all(|p| p.ends_with("#rownum=1")),
+        "{by_email:?}"
+    );
     let shown = format!(
         "{:?} {:?}",
         found.0.iter().map(|f| f.path.to_string()).collect::<Vec<_>>(),
