@@ -170,7 +170,7 @@ fn workbook<RS: Read + Seek>(
     let sheets: Vec<(String, Result<Range<Data>, Skipped>)> = match format {
         Format::Xlsx => {
             let mut book = calamine::Xlsx::new(reader).map_err(|e| sheet_error(&e.into()))?;
-            all_sheets(&mut book)
+            return xlsx_streamed(cx, location, &mut book);
         }
         Format::Ods => {
             let mut book = calamine::Ods::new(reader).map_err(|e| sheet_error(&e.into()))?;
@@ -193,6 +193,99 @@ fn workbook<RS: Read + Seek>(
         }
     }
     Ok(())
+}
+
+/// Gaps kept as they are between cells (empty columns as tabs, empty rows as newlines);
+/// wider gaps shrink to this, so a sheet naming its last possible cell stays small.
+const MAX_GAP: u32 = 64;
+/// Bytes of sheet text per part (a bigger sheet becomes several, each with the header row).
+const SHEET_PART_BYTES: usize = 8 << 20;
+
+/// An Excel workbook read cell by cell (never as a dense range: a 1 KB file can name cell
+/// XFD1048576), a part per sheet (or per 8 MB of it), the first row repeated as the header
+/// of each part.
+fn xlsx_streamed<RS: Read + Seek>(
+    cx: &mut Cx<'_, '_>,
+    location: &str,
+    book: &mut calamine::Xlsx<RS>,
+) -> Result<(), Skipped> {
+    for sheet in book.sheet_names() {
+        let here = join(location, &sheet);
+        let mut cells = match book.worksheet_cells_reader(&sheet) {
+            Ok(c) => c,
+            Err(e) => {
+                cx.skip(&here, sheet_error(&e.into()));
+                continue;
+            }
+        };
+        let mut text = String::new();
+        let mut labels: Vec<Label> = Vec::new();
+        let mut header: Option<String> = None;
+        let mut position: Option<(u32, u32)> = None; // the last cell written
+        loop {
+            let cell = match cells.next_cell() {
+                Ok(Some(cell)) => cell,
+                Ok(None) => break,
+                Err(e) => {
+                    cx.skip(&here, sheet_error(&e.into()));
+                    break;
+                }
+            };
+            let (row, col) = cell.get_position();
+            let value = cell_ref_text(cell.get_value());
+            if value.is_empty() {
+                continue;
+            }
+            match position {
+                Some((r, _)) if row > r => {
+                    if header.is_none() {
+                        header = Some(format!("{text}\n"));
+                    }
+                    let rows = (row - r).min(MAX_GAP);
+                    text.extend(std::iter::repeat_n('\n', rows as usize));
+                    if text.len() > SHEET_PART_BYTES {
+                        cx.budget.check_time()?;
+                        cx.text(&here, &mut text.as_bytes(), true, &labels)?;
+                        text = header.clone().unwrap_or_default();
+                        labels.clear();
+                    }
+                    text.extend(std::iter::repeat_n('\t', col.min(MAX_GAP) as usize));
+                }
+                Some((_, c)) => {
+                    let gap = col.saturating_sub(c).clamp(1, MAX_GAP);
+                    text.extend(std::iter::repeat_n('\t', gap as usize));
+                }
+                None => text.extend(std::iter::repeat_n('\t', col.min(MAX_GAP) as usize)),
+            }
+            position = Some((row, col));
+            labels.push(Label {
+                start: text.len() as u64,
+                name: format!("{}{}", column_letters(col), row + 1),
+            });
+            text.extend(
+                value.chars().map(|ch| if matches!(ch, '\t' | '\n' | '\r') { ' ' } else { ch }),
+            );
+        }
+        drop(cells);
+        text.push('\n');
+        cx.budget.check_time()?;
+        cx.text(&here, &mut text.as_bytes(), true, &labels)?;
+    }
+    Ok(())
+}
+
+/// A streamed cell's value as text (as [`cell_text`]).
+fn cell_ref_text(cell: &calamine::DataRef<'_>) -> String {
+    use calamine::DataRef;
+    match cell {
+        DataRef::SharedString(s) => (*s).to_string(),
+        DataRef::String(s) | DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => s.clone(),
+        DataRef::Int(i) => cell_text(&Data::Int(*i)),
+        DataRef::Float(f) => cell_text(&Data::Float(*f)),
+        DataRef::Bool(b) => cell_text(&Data::Bool(*b)),
+        DataRef::DateTime(d) => cell_text(&Data::DateTime(*d)),
+        DataRef::Error(_) | DataRef::Empty => String::new(),
+    }
 }
 
 fn all_sheets<RS, R>(book: &mut R) -> Vec<(String, Result<Range<Data>, Skipped>)>

@@ -304,3 +304,32 @@ fn markup_that_once_broke_the_html_reader_is_read() {
     assert_eq!(result, Ok(()));
     assert!(record.parts[0].1.contains("536-22-1234"));
 }
+
+#[test]
+fn a_sheet_naming_its_last_possible_cell_stays_small() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two cells, A1 and XFD1048576: read as a dense range this is 17 billion cells.
+    let sheet = br#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><dimension ref="A1:XFD1048576"/><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>ssn</t></is></c></row><row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t>536-22-1234</t></is></c></row></sheetData></worksheet>"#;
+    let mut xlsx = custody_testkit::formats::xlsx(&[vec!["x".into()]]).unwrap();
+    // Swap the testkit's sheet for the hostile one.
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(&xlsx)).unwrap();
+    let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            bytes = sheet.to_vec();
+        }
+        w.start_file(name, SimpleFileOptions::default()).unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    xlsx = w.finish().unwrap().into_inner();
+    let path = write(dir.path(), "huge.xlsx", &xlsx);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    let (location, text) = &record.parts[0];
+    assert_eq!(location, "Customers");
+    assert!(text.contains("536-22-1234") && text.len() < 1_000, "{} bytes", text.len());
+}
