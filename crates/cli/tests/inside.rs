@@ -149,3 +149,33 @@ fn the_html_report_is_self_contained_masked_and_says_what_to_do() {
     assert!(html.contains("Move it out of Dropbox today"), "one next step per file");
     assert!(html.contains("class=\"lvl high\""), "the riskiest file is high risk");
 }
+
+#[test]
+fn a_file_stopped_by_a_limit_still_ranks_by_what_it_showed() {
+    let dir = tempfile::tempdir().unwrap();
+    let inner: Vec<Vec<u8>> = (0..4)
+        .map(|i| {
+            let csv = format!("name,ssn\nA{i},536-22-123{i}\n");
+            zip_of(&[
+                ("a.csv", csv.as_bytes()),
+                ("b.csv", csv.as_bytes()),
+                ("c.csv", csv.as_bytes()),
+            ])
+        })
+        .collect();
+    let names: Vec<String> = (0..4).map(|i| format!("part{i}.zip")).collect();
+    let members: Vec<(&str, &[u8])> =
+        names.iter().zip(&inner).map(|(n, b)| (n.as_str(), b.as_slice())).collect();
+    fs::write(dir.path().join("backup.zip"), zip_of(&members)).unwrap();
+    let out = custody()
+        .args(["scan", "--format", "json", "--max-members", "6"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(skips(&json).contains(&("backup.zip".into(), "too_many_members".into())), "{json}");
+    let riskiest = json["summary"]["riskiest"].as_array().unwrap();
+    assert_eq!(riskiest[0]["path"], "backup.zip", "{riskiest:?}");
+    assert!(json["summary"]["findings_by_kind"]["us_ssn"].as_u64().unwrap() >= 1);
+    assert_eq!(json["summary"]["files_scanned"], 0, "not read to the end");
+}

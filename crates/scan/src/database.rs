@@ -17,8 +17,10 @@ use crate::file::{Located, scan_file};
 use crate::finding::{Finding, RiskyFile, Summary};
 use crate::walk::Sink;
 
-/// Rows put through the detector at once.
+/// Rows put through the detector at once…
 const ROWS_PER_BATCH: usize = 5_000;
+/// …or fewer, once their values pass this many bytes (wide text or JSON columns).
+const BATCH_BYTES: usize = 8 << 20;
 
 /// How to read a database.
 #[derive(Clone, Debug)]
@@ -106,12 +108,12 @@ type Row = (String, Vec<Option<String>>);
 /// A database the scan reads.
 trait Source {
     fn tables(&mut self) -> Result<Vec<Table>, String>;
-    /// Calls `each` for the rows of `table`, at most `limit`.
+    /// Calls `each` for the rows of `table`, at most `limit`, until it returns `false`.
     fn rows(
         &mut self,
         table: &Table,
         limit: Option<u64>,
-        each: &mut dyn FnMut(Row),
+        each: &mut dyn FnMut(Row) -> bool,
     ) -> Result<(), String>;
 }
 
@@ -198,7 +200,7 @@ impl Source for Postgres {
         &mut self,
         table: &Table,
         limit: Option<u64>,
-        each: &mut dyn FnMut(Row),
+        each: &mut dyn FnMut(Row) -> bool,
     ) -> Result<(), String> {
         use postgres::fallible_iterator::FallibleIterator;
         let qualified = format!("{}.{}", quote_pg(&table.schema), quote_pg(&table.name));
@@ -232,7 +234,9 @@ impl Source for Postgres {
             let key: Option<String> = row.get(0);
             let values =
                 (1..=table.columns.len()).map(|i| row.get::<_, Option<String>>(i)).collect();
-            each((key.unwrap_or_default(), values));
+            if !each((key.unwrap_or_default(), values)) {
+                break;
+            }
         }
         Ok(())
     }
@@ -266,7 +270,7 @@ impl Source for Mysql {
         &mut self,
         table: &Table,
         limit: Option<u64>,
-        each: &mut dyn FnMut(Row),
+        each: &mut dyn FnMut(Row) -> bool,
     ) -> Result<(), String> {
         use mysql::prelude::Queryable;
         let qualified = format!("{}.{}", quote_my(&table.schema), quote_my(&table.name));
@@ -298,7 +302,9 @@ impl Source for Mysql {
             let values = (1..=table.columns.len())
                 .map(|i| row.take_opt::<Option<String>, _>(i).and_then(Result::ok).flatten())
                 .collect();
-            each((key.unwrap_or_else(|| number.to_string()), values));
+            if !each((key.unwrap_or_else(|| number.to_string()), values)) {
+                break;
+            }
         }
         Ok(())
     }
@@ -356,7 +362,7 @@ impl Source for Sqlite {
         &mut self,
         table: &Table,
         limit: Option<u64>,
-        each: &mut dyn FnMut(Row),
+        each: &mut dyn FnMut(Row) -> bool,
     ) -> Result<(), String> {
         use rusqlite::types::ValueRef;
         let damaged = |_| format!("table {} could not be read", table.name);
@@ -376,7 +382,9 @@ impl Source for Sqlite {
                 _ => None,
             };
             let values = (1..=table.columns.len()).map(text).collect();
-            each((text(0).unwrap_or_default(), values));
+            if !each((text(0).unwrap_or_default(), values)) {
+                break;
+            }
         }
         Ok(())
     }
@@ -438,18 +446,21 @@ pub fn scan_database(
             batch.clear();
             Ok(())
         };
+        let mut batch_bytes = 0usize;
         let read = source.rows(&table, options.sample, &mut |row| {
-            if failure.is_some() {
-                return;
-            }
+            batch_bytes += row.1.iter().flatten().map(String::len).sum::<usize>();
             batch.push(row);
-            if batch.len() == ROWS_PER_BATCH {
+            if batch.len() == ROWS_PER_BATCH || batch_bytes > BATCH_BYTES {
                 let done = rows_read + batch.len() as u64;
                 if let Err(e) = flush(&mut batch, rows_read) {
+                    // Writing failed (a full disk, a closed pipe): stop reading.
                     failure = Some(e);
+                    return false;
                 }
                 rows_read = done;
+                batch_bytes = 0;
             }
+            true
         });
         if let Some(e) = failure {
             return Err(e);

@@ -99,6 +99,8 @@ enum Message {
         path: String,
         bytes: u64,
         file: Option<RiskyFile>,
+        /// Read to the end (a file stopped by a limit still ranks by what it showed).
+        complete: bool,
     },
 }
 
@@ -156,8 +158,10 @@ impl Scanner {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
                     }
-                    Message::Done { path, bytes, file } => {
-                        summary.files_scanned += 1;
+                    Message::Done { path, bytes, file, complete } => {
+                        if complete {
+                            summary.files_scanned += 1;
+                        }
                         summary.bytes_scanned += bytes;
                         if let Some(file) = file {
                             let folder = path.rsplit_once('/').map_or(".", |(dir, _)| dir);
@@ -347,23 +351,34 @@ impl Scanner {
         }))
         .unwrap_or(Err(SkipReason::Internal));
         let (findings, score, kinds) = results.finish();
+        // Exposure is looked up only for files with findings (a stat, no reading).
+        let file = (findings > 0).then(|| {
+            let exposure = crate::risk::Exposure::of(file_path);
+            RiskyFile {
+                path: path.clone(),
+                score: score * exposure.factor(),
+                findings,
+                kinds,
+                exposure,
+            }
+        });
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
-                // Exposure is looked up only for files with findings (a stat, no reading).
-                let file = (findings > 0).then(|| {
-                    let exposure = crate::risk::Exposure::of(file_path);
-                    RiskyFile {
-                        path: path.clone(),
-                        score: score * exposure.factor(),
-                        findings,
-                        kinds,
-                        exposure,
-                    }
-                });
-                let _ = tx.send(Message::Done { path, bytes, file });
+                let _ = tx.send(Message::Done { path, bytes, file, complete: true });
             }
-            Err(reason) => skip(path, reason),
+            Err(reason) => {
+                // What a file showed before a limit stopped it still counts in the risk.
+                if file.is_some() {
+                    let _ = tx.send(Message::Done {
+                        path: path.clone(),
+                        bytes: 0,
+                        file,
+                        complete: false,
+                    });
+                }
+                skip(path, reason);
+            }
         }
     }
 }
