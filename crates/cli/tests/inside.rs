@@ -179,3 +179,17 @@ fn a_file_stopped_by_a_limit_still_ranks_by_what_it_showed() {
     assert!(json["summary"]["findings_by_kind"]["us_ssn"].as_u64().unwrap() >= 1);
     assert_eq!(json["summary"]["files_scanned"], 0, "not read to the end");
 }
+
+#[test]
+fn a_binary_member_is_reported_not_scanned_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo: Vec<u8> = (0..4096u32).map(|i| (i % 7) as u8).collect();
+    fs::write(
+        dir.path().join("photos.zip"),
+        zip_of(&[("photo.jpg", &photo), ("note.txt", b"ring 212-555-0143")]),
+    )
+    .unwrap();
+    let (out, json) = scan_json(dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(skips(&json), [("photos.zip!photo.jpg".to_string(), "binary".to_string())]);
+}

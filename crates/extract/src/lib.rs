@@ -231,7 +231,7 @@ pub fn extract_bytes(
     let mut cx = Cx { budget: &budget, visitor };
     let format = sniff(name, &bytes[..bytes.len().min(sniff::HEAD)]);
     if format.is_plain() {
-        return cx.text("", &mut bytes.as_slice(), format == Format::Delimited, &[]);
+        return cx.raw_text("", &mut bytes.as_slice(), format == Format::Delimited);
     }
     cx.bytes("", name, format, bytes, 0)
 }
@@ -264,6 +264,19 @@ impl Cx<'_, '_> {
     ) -> Result<(), Skipped> {
         let result =
             self.visitor.part(Part { location, text, header, raw: false, keys: false, labels });
+        self.settle(location, result.is_err(), "the text could not be read")
+    }
+
+    /// Hands a member's own bytes to the visitor as text: they may turn out to be binary
+    /// (an image in a zip), which the visitor checks ([`Part::raw`]).
+    fn raw_text(
+        &mut self,
+        location: &str,
+        text: &mut dyn Read,
+        header: bool,
+    ) -> Result<(), Skipped> {
+        let result =
+            self.visitor.part(Part { location, text, header, raw: true, keys: false, labels: &[] });
         self.settle(location, result.is_err(), "the text could not be read")
     }
 
@@ -362,11 +375,7 @@ impl Cx<'_, '_> {
                 self.contain(location, result)
             }
             Format::Text | Format::Delimited => {
-                self.text(location, reader, format == Format::Delimited, &[])
-            }
-            Format::Binary => {
-                self.visitor.skipped(location, Skipped::Unsupported("binary data"));
-                Ok(())
+                self.raw_text(location, reader, format == Format::Delimited)
             }
             _ => {
                 let Some(bytes) = self.read_whole(location, reader)? else { return Ok(()) };

@@ -49,8 +49,6 @@ pub enum Format {
     Zstd,
     /// A SQLite database file.
     Sqlite,
-    /// Something else binary.
-    Binary,
 }
 
 impl Format {

@@ -436,9 +436,9 @@ pub fn scan_database(
         let mut flush = |batch: &mut Vec<Row>, rows_read: u64| -> Result<(), Error> {
             let (found, s) =
                 detect_batch(&detector, &base, &table.columns, batch, rows_read, &mut tally, sink)?;
-            for (kind, n) in found_kinds(&found) {
-                *by_kind.entry(kind).or_insert(0) += n;
-                *table_kinds.entry(kind).or_insert(0) += n;
+            for &kind in &found {
+                *by_kind.entry(kind).or_insert(0) += 1;
+                *table_kinds.entry(kind).or_insert(0) += 1;
             }
             let found = found.len() as u64;
             findings += found;
@@ -577,15 +577,6 @@ fn detect_batch(
         sink.finding(f).map_err(Error::Output)?;
     }
     Ok((out.iter().map(|f| f.kind).collect(), score))
-}
-
-/// Counts kinds.
-fn found_kinds(kinds: &[Kind]) -> BTreeMap<Kind, u64> {
-    let mut counts = BTreeMap::new();
-    for k in kinds {
-        *counts.entry(*k).or_insert(0) += 1;
-    }
-    counts
 }
 
 #[cfg(test)]
