@@ -154,6 +154,12 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     let kit_path = data_dir.join("recovery-kit.txt");
     write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;
+    // Files are quarantined to this public key without the passphrase; its secret half is
+    // derived from the root key.
+    custody_scan::fix::quarantine::write_sealing_key(
+        data_dir,
+        custody_crypto::sealed_file::OpeningKey::from_root(&root).sealing_key(),
+    )?;
     let ledger = if Ledger::exists(data_dir) {
         Ledger::open(data_dir, LedgerOptions::default())?
     } else {

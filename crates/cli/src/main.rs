@@ -6,6 +6,7 @@
 
 mod client;
 mod decommission;
+mod fix;
 mod import;
 mod init;
 mod keys;
@@ -47,6 +48,11 @@ struct Cli {
 enum Command {
     /// Find customer data (cards, SSNs, emails, phones, bank details, keys…) in files.
     Scan(scan::ScanArgs),
+    /// Act on what a scan found: quarantine, redact, shred or ignore (a dry run unless --apply).
+    Fix(fix::FixArgs),
+    /// The encrypted quarantine: list what is in it, restore a file.
+    #[command(subcommand)]
+    Quarantine(fix::QuarantineCommand),
     /// Create the data directory: configuration, sealed root key, recovery kit, ledger.
     Init(init::InitArgs),
     /// The tamper-evident log of every access to customer data.
@@ -93,6 +99,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(&args, &cli.data_dir),
+        Command::Fix(args) => fix::run(&cli.data_dir, &args),
+        Command::Quarantine(command) => fix::quarantine(&cli.data_dir, &command),
         Command::Init(args) => init::run(&cli.data_dir, &args),
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
         Command::Records(command) => records::run(&cli.data_dir, &command),
@@ -138,6 +146,26 @@ fn next_step(err: &anyhow::Error) -> Option<&'static str> {
                 }
                 _ => "check there is free disk space where the output goes",
             });
+        }
+        if let Some(e) = cause.downcast_ref::<custody_scan::fix::FixError>() {
+            use custody_scan::fix::FixError;
+            match e {
+                FixError::Exists { .. } => {
+                    return Some(
+                        "restore it elsewhere with --to PATH, or move the file in the way",
+                    );
+                }
+                FixError::NotInQuarantine { .. } => {
+                    return Some("`custody quarantine list` shows the ids");
+                }
+                FixError::WrongKey => {
+                    return Some("use the data directory (and passphrase) that quarantined it");
+                }
+                FixError::Changed { .. } => {
+                    return Some("close the program using the file and run this again");
+                }
+                _ => {}
+            }
         }
         if let Some(e) = cause.downcast_ref::<io::Error>()
             && e.kind() == io::ErrorKind::StorageFull

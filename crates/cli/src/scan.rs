@@ -112,11 +112,11 @@ fn parse_format(s: &str) -> Result<Format, String> {
     s.parse()
 }
 
-fn parse_kind(s: &str) -> Result<Kind, String> {
+pub(crate) fn parse_kind(s: &str) -> Result<Kind, String> {
     s.parse().map_err(|e: custody_detect::UnknownKind| e.to_string())
 }
 
-fn parse_confidence(s: &str) -> Result<f32, String> {
+pub(crate) fn parse_confidence(s: &str) -> Result<f32, String> {
     let v: f32 = s.parse().map_err(|_| format!("'{s}' is not a number"))?;
     if (0.0..=1.0).contains(&v) { Ok(v) } else { Err(format!("{v} is not between 0 and 1")) }
 }
@@ -169,6 +169,12 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         skip_dirs: vec![data_dir.to_path_buf()],
         limits: args.limits(),
         ignore_files: !args.decommission,
+        // Findings the owner accepted (`custody fix ignore`); a decommission check shows all.
+        ignored: if args.decommission {
+            None
+        } else {
+            custody_scan::fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
+        },
         ..ScanOptions::default()
     };
     let scanner = if files.is_empty() { None } else { Some(Scanner::new(options)?) };

@@ -11,6 +11,8 @@
 //! - [`random_token`], [`deterministic_token`], [`ssn_token`]: opaque and SSN-shaped tokens.
 //! - [`PassphraseSeal`]: the root key sealed under an Argon2id passphrase key.
 //! - [`recovery`]: the root key split into a 2-of-3 recovery kit (Shamir).
+//! - [`sealed_file`]: whole files sealed to an X25519 public key (the quarantine), opened
+//!   only with the key derived from the root key.
 //! - [`ApiKeyMac`]: API keys stored only as keyed hashes, checked in constant time.
 //!
 //! The construction, its reasons and its test vectors are in [`manual`].
@@ -24,6 +26,7 @@ mod key;
 pub mod manual;
 pub mod recovery;
 mod seal;
+pub mod sealed_file;
 mod token;
 
 pub use apikey::{ApiKeyMac, NewApiKey};

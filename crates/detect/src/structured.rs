@@ -206,7 +206,8 @@ fn cell_detection(
 ) -> Option<Detection> {
     let value = &scan.bytes()[s..e];
     let letters = value.iter().filter(|c| c.is_ascii_alphabetic() || **c >= 0x80).count();
-    if letters < 2 || value.len() > 200 || value.contains(&b'@') {
+    // An `@` is an email; a `*` is a value already masked (custody's own redaction).
+    if letters < 2 || value.len() > 200 || value.contains(&b'@') || value.contains(&b'*') {
         return None;
     }
     let lower = String::from_utf8_lossy(value).to_ascii_lowercase();

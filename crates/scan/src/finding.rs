@@ -169,6 +169,8 @@ pub struct Summary {
     pub riskiest_folders: Vec<RiskyFolder>,
     /// Database scans: what each column holds (columns without findings are left out).
     pub columns: Vec<crate::ColumnReport>,
+    /// Findings not reported because the owner ignored them (`custody fix ignore`).
+    pub findings_ignored: u64,
 }
 
 impl Summary {
@@ -189,6 +191,7 @@ impl Summary {
             *self.files_skipped.entry(code).or_insert(0) += n;
         }
         self.bytes_scanned += other.bytes_scanned;
+        self.findings_ignored += other.findings_ignored;
         self.duration += other.duration;
         for (kind, n) in other.findings_by_kind {
             *self.findings_by_kind.entry(kind).or_insert(0) += n;

@@ -14,6 +14,7 @@ mod database;
 mod error;
 mod file;
 mod finding;
+pub mod fix;
 mod html;
 pub mod report;
 pub mod risk;

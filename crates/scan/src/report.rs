@@ -311,6 +311,7 @@ pub fn summary_json(s: &Summary) -> Value {
         "duration_ms": s.duration.as_millis() as u64,
         "findings": s.total_findings(),
         "findings_by_kind": by_kind,
+        "findings_ignored": s.findings_ignored,
         "riskiest": s.riskiest.iter().map(|r| json!({
             "path": r.path,
             "score": (r.score * 10.0).round() / 10.0,

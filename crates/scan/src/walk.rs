@@ -43,6 +43,8 @@ pub struct ScanOptions {
     pub limits: custody_extract::Limits,
     /// Honour `.custodyignore` files (off for a decommission check: everything is read).
     pub ignore_files: bool,
+    /// Findings the owner ignored (`custody fix ignore`): not reported, only counted.
+    pub ignored: Option<Arc<crate::fix::ignore::IgnoreList>>,
 }
 
 impl Default for ScanOptions {
@@ -57,6 +59,18 @@ impl Default for ScanOptions {
             skip_dirs: Vec::new(),
             limits: custody_extract::Limits::default(),
             ignore_files: true,
+            ignored: None,
+        }
+    }
+}
+
+impl ScanOptions {
+    /// The file on disk behind a path as the scan shows it (relative to the root when a
+    /// single folder is scanned, as walked otherwise).
+    pub fn resolve(&self, shown: &str) -> PathBuf {
+        match self.roots.as_slice() {
+            [root] if root.is_dir() => root.join(shown),
+            _ => PathBuf::from(shown),
         }
     }
 }
@@ -101,6 +115,8 @@ enum Message {
         file: Option<RiskyFile>,
         /// Read to the end (a file stopped by a limit still ranks by what it showed).
         complete: bool,
+        /// Findings left out because the owner ignored them.
+        ignored: u64,
     },
 }
 
@@ -158,7 +174,8 @@ impl Scanner {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
                     }
-                    Message::Done { path, bytes, file, complete } => {
+                    Message::Done { path, bytes, file, complete, ignored } => {
+                        summary.findings_ignored += ignored;
                         if complete {
                             summary.files_scanned += 1;
                         }
@@ -314,6 +331,11 @@ impl Scanner {
         };
         let shared_path: Arc<str> = Arc::from(path.as_str());
         let mut results = Results::new(tx);
+        // Ignored findings are looked up by canonical path, only for files that have some.
+        results.ignore = self.options.ignored.as_deref().filter(|l| !l.is_empty()).and_then(|l| {
+            let canonical = file_path.canonicalize().ok()?;
+            l.covers(&canonical).then_some((l, canonical))
+        });
         // A bug in a matcher or a parser must cost one file, not the scan: the file is
         // reported as skipped and the walk goes on. (The panic message names code, never
         // data.)
@@ -359,6 +381,7 @@ impl Scanner {
             }
         }))
         .unwrap_or(Err(SkipReason::Internal));
+        let ignored = results.ignored;
         let (findings, score, kinds) = results.finish();
         // Exposure is looked up only for files with findings (a stat, no reading).
         let file = (findings > 0).then(|| {
@@ -374,7 +397,7 @@ impl Scanner {
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
-                let _ = tx.send(Message::Done { path, bytes, file, complete: true });
+                let _ = tx.send(Message::Done { path, bytes, file, complete: true, ignored });
             }
             Err(reason) => {
                 // What a file showed before a limit stopped it still counts in the risk.
@@ -384,6 +407,7 @@ impl Scanner {
                         bytes: 0,
                         file,
                         complete: false,
+                        ignored,
                     });
                 }
                 skip(path, reason);
@@ -395,6 +419,9 @@ impl Scanner {
 /// The findings of one file on their way to the writer, in batches, and its tallies.
 struct Results<'t> {
     tx: &'t channel::Sender<Message>,
+    /// The owner's ignore list and this file's canonical path, when it has ignores.
+    ignore: Option<(&'t crate::fix::ignore::IgnoreList, PathBuf)>,
+    ignored: u64,
     batch: Vec<Finding>,
     findings: u64,
     score: f64,
@@ -405,6 +432,8 @@ impl<'t> Results<'t> {
     fn new(tx: &'t channel::Sender<Message>) -> Self {
         Self {
             tx,
+            ignore: None,
+            ignored: 0,
             batch: Vec::new(),
             findings: 0,
             score: 0.0,
@@ -413,6 +442,12 @@ impl<'t> Results<'t> {
     }
 
     fn push(&mut self, path: &Arc<str>, key: Option<&Arc<str>>, l: Located) {
+        if let Some((list, file)) = &self.ignore
+            && list.contains(file, l.detection.kind, &l.detection.value)
+        {
+            self.ignored += 1;
+            return;
+        }
         self.findings += 1;
         self.score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
         *self.kinds.entry(l.detection.kind).or_insert(0) += 1;

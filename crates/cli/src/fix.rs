@@ -1,0 +1,374 @@
+//! `custody fix ACTION` and `custody quarantine …`: acting on what a scan found.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use custody_crypto::sealed_file::OpeningKey;
+use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
+use custody_ledger::{Event, Ledger, LedgerOptions, Outcome as LedgerOutcome};
+use custody_scan::fix::{self, Action, Fixer, Outcome, quarantine};
+use custody_scan::{NoProgress, ScanOptions, Scanner};
+use serde_json::json;
+
+use crate::records::Unlock;
+use crate::{EXIT_FINDINGS, EXIT_OK};
+
+#[derive(Args)]
+pub struct FixArgs {
+    /// What to do with each file that holds customer data: quarantine (encrypt it away),
+    /// redact (mask the values in place; text, CSV, JSON, HTML, docx, xlsx), shred
+    /// (overwrite and delete; best effort) or ignore (stop reporting these values).
+    #[arg(value_parser = parse_action)]
+    action: Action,
+
+    /// Files and folders to scan and fix (default: the current folder). Not with --from.
+    paths: Vec<PathBuf>,
+
+    /// Act on the files listed in a saved scan result (`custody scan --format json -o FILE`
+    /// or jsonl). Each file is scanned again before anything is done to it.
+    #[arg(long, value_name = "FILE", conflicts_with = "paths")]
+    from: Option<PathBuf>,
+
+    /// With --from: the folder that was scanned (paths in the result are relative to it).
+    #[arg(long, value_name = "DIR", requires = "from", default_value = ".")]
+    root: PathBuf,
+
+    /// Do it. Without --apply nothing is changed: you see what would be done.
+    #[arg(long)]
+    apply: bool,
+
+    /// Only files holding these kinds, and only these kinds are masked or ignored.
+    #[arg(long, value_delimiter = ',', value_parser = crate::scan::parse_kind)]
+    kinds: Vec<Kind>,
+
+    /// Ignore findings less certain than this (0–1).
+    #[arg(long, default_value_t = DEFAULT_MIN_CONFIDENCE, value_parser = crate::scan::parse_confidence)]
+    min_confidence: f32,
+
+    /// One JSON object per file on standard output (for scripts).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_action(s: &str) -> Result<Action, String> {
+    s.parse()
+}
+
+#[derive(Subcommand)]
+pub enum QuarantineCommand {
+    /// What is in the quarantine (no passphrase needed).
+    List {
+        /// JSON lines instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a quarantined file back where it was (or --to elsewhere). Needs the passphrase.
+    Restore {
+        /// The id shown by `custody quarantine list`.
+        id: String,
+        /// Restore to this path instead of where the file was.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+    /// Write the quarantine key of a data directory made before quarantining existed
+    /// (`custody init` does it for new ones). Needs the passphrase once.
+    Setup {
+        #[command(flatten)]
+        unlock: Unlock,
+    },
+}
+
+pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
+    if args.apply && !Ledger::exists(data_dir) {
+        bail!(
+            "no ledger in {}: every fix is recorded, so the data directory must exist first.\n\
+             Next step: run `custody init` (or pass --data-dir), then run this again.",
+            data_dir.display()
+        );
+    }
+    let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
+    detector.min_confidence = args.min_confidence;
+    let limits = custody_extract::Limits::default();
+    let mut fixer = match Fixer::new(
+        data_dir,
+        args.action,
+        detector.clone(),
+        limits.clone(),
+        args.apply,
+        crate::ledger::now_utc(),
+    ) {
+        Ok(f) => f,
+        Err(fix::FixError::NoQuarantineKey) => bail!(
+            "this data directory has no quarantine key yet (it was made by an older custody).\n\
+                 Next step: run `custody quarantine setup` once (it asks for the passphrase)."
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    let roots = match &args.from {
+        Some(file) => saved_paths(file, &args.root)?,
+        None if args.paths.is_empty() => vec![PathBuf::from(".")],
+        None => args.paths.clone(),
+    };
+    if roots.is_empty() {
+        println!("The saved scan lists no files with findings: nothing to do.");
+        return Ok(EXIT_OK);
+    }
+    let options = ScanOptions {
+        roots,
+        detector,
+        limits,
+        skip_dirs: vec![data_dir.to_path_buf()],
+        ignored: fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new),
+        ..ScanOptions::default()
+    };
+    let scanner = Scanner::new(options.clone())?;
+    let mut found = fix::Collect::default();
+    scanner.run(&mut found, &NoProgress)?;
+    let targets = fix::targets(found.findings, &options);
+
+    let ledger =
+        if args.apply { Some(Ledger::open(data_dir, LedgerOptions::default())?) } else { None };
+    let mut out = std::io::stdout().lock();
+    if !args.json {
+        if !args.apply {
+            writeln!(out, "Dry run: nothing is changed. Add --apply to do this.")?;
+        }
+        if targets.is_empty() {
+            writeln!(out, "No customer data found: nothing to {}.", args.action.as_str())?;
+        }
+    }
+    let (mut done, mut attention) = (0, 0);
+    for target in &targets {
+        let result = fixer.fix(args.action, target);
+        if let Some(ledger) = &ledger
+            && !matches!(result.outcome, Outcome::Planned | Outcome::Skipped(_))
+        {
+            record(ledger, &result)?;
+        }
+        match &result.outcome {
+            Outcome::Done => done += 1,
+            Outcome::Skipped(_) | Outcome::Failed(_) => attention += 1,
+            Outcome::Planned => {}
+        }
+        if args.json {
+            let mut line = json!({
+                "action": result.action.as_str(),
+                "path": result.path,
+                "outcome": result.outcome.code(),
+                "values": result.values,
+                "findings_by_kind": result.kinds,
+            });
+            if let Outcome::Skipped(why) | Outcome::Failed(why) = &result.outcome {
+                line["reason"] = json!(why);
+            }
+            if let Some(id) = &result.quarantine_id {
+                line["quarantine_id"] = json!(id);
+            }
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "{}", describe(&result, target))?;
+        }
+    }
+    if let Some(ledger) = ledger {
+        ledger.close();
+    }
+    if !args.json {
+        if args.action == Action::Shred && !targets.is_empty() {
+            writeln!(out, "Note: {}", fix::shred::CAVEAT)?;
+        }
+        if args.apply {
+            writeln!(
+                out,
+                "{done} file{} done, {attention} need{} attention. Every action is in the ledger.",
+                if done == 1 { "" } else { "s" },
+                if attention == 1 { "s" } else { "" }
+            )?;
+        }
+    }
+    Ok(if attention > 0 { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// One line for a person.
+fn describe(result: &fix::Done, target: &fix::Target) -> String {
+    let what = target.summary();
+    let path = &result.path;
+    match (&result.outcome, result.action) {
+        (Outcome::Planned, Action::Quarantine) => {
+            format!(
+                "would quarantine {path} ({what}): encrypted into the data directory, then removed"
+            )
+        }
+        (Outcome::Planned, Action::Redact) => {
+            format!(
+                "would redact {path} ({what}): values masked in place, the original kept in the quarantine"
+            )
+        }
+        (Outcome::Planned, Action::Shred) => {
+            format!("would shred {path} ({what}): overwritten, then deleted")
+        }
+        (Outcome::Planned, Action::Ignore) => {
+            format!("would ignore {path} ({what}): these values are no longer reported")
+        }
+        (Outcome::Done, Action::Quarantine) => format!(
+            "quarantined {path} ({what}) as {}",
+            result.quarantine_id.as_deref().unwrap_or("?")
+        ),
+        (Outcome::Done, Action::Redact) => format!(
+            "redacted {path}: {} value{} masked; the original is in the quarantine as {}",
+            result.values,
+            if result.values == 1 { "" } else { "s" },
+            result.quarantine_id.as_deref().unwrap_or("?")
+        ),
+        (Outcome::Done, Action::Shred) => format!("shredded {path} ({what})"),
+        (Outcome::Done, Action::Ignore) => {
+            format!(
+                "ignoring {} value{} in {path}",
+                result.values,
+                if result.values == 1 { "" } else { "s" }
+            )
+        }
+        (Outcome::Skipped(why), _) => format!("not done: {path}: {why}"),
+        (Outcome::Failed(why), _) => format!("FAILED: {path}: {why} (the file is as it was)"),
+    }
+}
+
+fn record(ledger: &Ledger, result: &fix::Done) -> Result<()> {
+    let outcome =
+        if result.outcome == Outcome::Done { LedgerOutcome::Ok } else { LedgerOutcome::Error };
+    let mut event =
+        Event::new(crate::ledger::actor(), format!("fix.{}", result.action.as_str()), outcome);
+    event.details.insert("path".into(), json!(result.path));
+    event.details.insert("findings_by_kind".into(), json!(result.kinds));
+    event.details.insert("values".into(), json!(result.values));
+    if let Some(id) = &result.quarantine_id {
+        event.details.insert("quarantine_id".into(), json!(id));
+    }
+    if let Outcome::Failed(why) = &result.outcome {
+        event.details.insert("reason".into(), json!(why));
+    }
+    ledger.append(&event).context("the action could not be recorded in the ledger")?;
+    Ok(())
+}
+
+/// The files a saved scan result names (JSON or JSON lines), outer files only, resolved
+/// against `root`.
+fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the saved scan '{}'", file.display()))?;
+    let mut values: Vec<serde_json::Value> = Vec::new();
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(v) => values.push(v),
+        Err(_) => {
+            for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+                values.push(serde_json::from_str(line).with_context(|| {
+                    format!(
+                        "'{}' line {} is not JSON: save the scan with --format json or jsonl",
+                        file.display(),
+                        n + 1
+                    )
+                })?);
+            }
+        }
+    }
+    let mut paths = std::collections::BTreeSet::new();
+    let mut collect = |v: &serde_json::Value| {
+        if let (Some(path), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
+            paths.insert(path.split('!').next().unwrap_or(path).to_string());
+        }
+    };
+    for v in &values {
+        collect(v);
+        for key in ["findings", "results"] {
+            if let Some(list) = v.get(key).and_then(|l| l.as_array()) {
+                list.iter().for_each(&mut collect);
+            }
+        }
+    }
+    let root_is_file = root.is_file();
+    Ok(paths
+        .into_iter()
+        .map(|p| {
+            if root_is_file || Path::new(&p).is_absolute() {
+                PathBuf::from(p)
+            } else {
+                root.join(p)
+            }
+        })
+        .filter(|p| {
+            let exists = p.exists();
+            if !exists {
+                eprintln!("note: {} is no longer there; left out.", p.display());
+            }
+            exists
+        })
+        .collect())
+}
+
+pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
+    match command {
+        QuarantineCommand::List { json } => {
+            if !quarantine::dir(data_dir).exists() {
+                if !json {
+                    println!("The quarantine is empty.");
+                }
+                return Ok(EXIT_OK);
+            }
+            let entries = quarantine::Quarantine::open(data_dir)?.list()?;
+            let mut out = std::io::stdout().lock();
+            if !json && entries.is_empty() {
+                writeln!(out, "The quarantine is empty.")?;
+            }
+            for e in &entries {
+                if *json {
+                    writeln!(out, "{}", serde_json::to_string(e)?)?;
+                } else {
+                    let why = if e.reason == "redact" {
+                        "original of a redacted file"
+                    } else {
+                        "moved here"
+                    };
+                    writeln!(
+                        out,
+                        "{}  {}  {}  {} bytes  ({why})",
+                        e.id,
+                        e.quarantined_at,
+                        e.original.display(),
+                        e.size
+                    )?;
+                }
+            }
+            Ok(EXIT_OK)
+        }
+        QuarantineCommand::Restore { id, to, unlock } => {
+            let root = crate::records::unseal(data_dir, unlock)?;
+            let key = OpeningKey::from_root(&root);
+            drop(root);
+            let store = quarantine::Quarantine::open(data_dir)?;
+            let entry = store.restore(&key, id, to.as_deref())?;
+            let target = to.clone().unwrap_or_else(|| entry.original.clone());
+            if Ledger::exists(data_dir) {
+                let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+                let mut event =
+                    Event::new(crate::ledger::actor(), "quarantine.restore", LedgerOutcome::Ok);
+                event.details.insert("quarantine_id".into(), json!(entry.id));
+                event.details.insert("path".into(), json!(target.display().to_string()));
+                ledger.append(&event).context("the restore could not be recorded in the ledger")?;
+                ledger.close();
+            }
+            println!("Restored {} to {}.", entry.id, target.display());
+            Ok(EXIT_OK)
+        }
+        QuarantineCommand::Setup { unlock } => {
+            let root = crate::records::unseal(data_dir, unlock)?;
+            quarantine::write_sealing_key(data_dir, OpeningKey::from_root(&root).sealing_key())?;
+            println!(
+                "The quarantine key is ready: `custody fix quarantine` works without the passphrase now."
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}

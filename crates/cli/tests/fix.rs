@@ -1,0 +1,466 @@
+//! `custody fix` and `custody quarantine` end to end: dry runs change nothing; quarantine
+//! needs no passphrase and restore does; redaction keeps every format valid; ignores stick;
+//! and a process killed in the middle of `quarantine` or `redact` never loses the original.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Duration;
+
+const PASS: &str = "correct horse battery staple";
+const CARD: &str = "4539 1488 0343 6467";
+const EMAIL: &str = "ann.customer@example.org";
+
+fn command(data: &Path, args: &[&str], passphrase: bool) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+    cmd.arg("--data-dir").arg(data).args(args);
+    if passphrase {
+        cmd.env("CUSTODY_PASSPHRASE", PASS);
+    } else {
+        cmd.env_remove("CUSTODY_PASSPHRASE");
+    }
+    cmd
+}
+
+fn custody(data: &Path, args: &[&str]) -> Output {
+    command(data, args, false).output().expect("run custody")
+}
+
+fn unlocked(data: &Path, args: &[&str]) -> Output {
+    command(data, args, true).output().expect("run custody")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn init(data: &Path) {
+    let out = unlocked(data, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn quarantine_ids(data: &Path) -> Vec<serde_json::Value> {
+    let out = custody(data, &["quarantine", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn scan_count(path: &Path, data: &Path) -> (u64, u64) {
+    let out = custody(data, &["scan", "--format", "json", s(path)]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("scan json");
+    let summary = &v["summary"];
+    (summary["findings"].as_u64().unwrap(), summary["findings_ignored"].as_u64().unwrap())
+}
+
+/// Every event in the ledger, as stored.
+fn ledger_text(data: &Path) -> String {
+    let conn = rusqlite::Connection::open(data.join("ledger.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT leaf FROM events ORDER BY idx").unwrap();
+    let leaves: Vec<Vec<u8>> =
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    leaves.iter().map(|l| String::from_utf8_lossy(l).into_owned()).collect::<Vec<_>>().join("\n")
+}
+
+fn never_shows_values(out: &Output) {
+    let t = text(out);
+    assert!(!t.contains(CARD) && !t.contains("4539148803436467") && !t.contains(EMAIL), "{t}");
+}
+
+#[test]
+fn quarantine_needs_no_passphrase_and_restore_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let csv = files.join("customers.csv");
+    let content = format!("name,card,email\nAnn,{CARD},{EMAIL}\n");
+    std::fs::write(&csv, &content).unwrap();
+    std::fs::write(files.join("notes.txt"), "nothing to see").unwrap();
+
+    // A dry run changes nothing.
+    let dry = custody(&data, &["fix", "quarantine", s(&files)]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(
+        text(&dry).contains("Dry run") && text(&dry).contains("would quarantine"),
+        "{}",
+        text(&dry)
+    );
+    assert!(csv.exists());
+    never_shows_values(&dry);
+
+    let apply = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    never_shows_values(&apply);
+    assert!(!csv.exists(), "moved away");
+    assert!(files.join("notes.txt").exists(), "a file without findings stays");
+    let entries = quarantine_ids(&data);
+    assert_eq!(entries.len(), 1);
+    let id = entries[0]["id"].as_str().unwrap().to_string();
+    let sealed = std::fs::read(data.join("quarantine").join(format!("{id}.sealed"))).unwrap();
+    assert!(!String::from_utf8_lossy(&sealed).contains(EMAIL), "the quarantined copy is encrypted");
+
+    // Restoring needs the passphrase: a wrong one changes nothing.
+    let locked = custody(&data, &["quarantine", "restore", &id]);
+    assert_eq!(locked.status.code(), Some(2), "{}", text(&locked));
+    let wrong = command(&data, &["quarantine", "restore", &id], false)
+        .env("CUSTODY_PASSPHRASE", "not it")
+        .output()
+        .unwrap();
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(!csv.exists() && quarantine_ids(&data).len() == 1);
+
+    // Not over a file that is in the way.
+    std::fs::write(&csv, "new file").unwrap();
+    let blocked = unlocked(&data, &["quarantine", "restore", &id]);
+    assert_eq!(blocked.status.code(), Some(2), "{}", text(&blocked));
+    assert!(text(&blocked).contains("--to"), "{}", text(&blocked));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), "new file");
+    std::fs::remove_file(&csv).unwrap();
+
+    let restored = unlocked(&data, &["quarantine", "restore", &id]);
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), content);
+    assert!(quarantine_ids(&data).is_empty());
+
+    // Both steps are in the ledger, which still verifies.
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let log = ledger_text(&data);
+    assert!(log.contains("fix.quarantine") && log.contains("quarantine.restore"), "{log}");
+    assert!(!log.contains(EMAIL));
+}
+
+/// Every format redaction supports: the values are gone, the rest is there, the file is
+/// still valid — parsed here, and opened by LibreOffice when it is installed.
+#[test]
+fn redaction_keeps_every_format_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let line = format!("Dear customer, your card {CARD} and email {EMAIL} are on file.");
+    std::fs::write(files.join("letter.txt"), format!("{line}\nThanks.\n")).unwrap();
+    std::fs::write(
+        files.join("list.csv"),
+        format!("name,card,email\n\"Ann, A.\",{CARD},{EMAIL}\nBob,,\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("orders.json"),
+        format!(r#"{{"orders":[{{"card":4539148803436467,"email":"{EMAIL}","note":"ok"}}]}}"#),
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("page.html"),
+        format!("<html><body><p>{line}</p><a href=\"mailto:{EMAIL}\">mail</a></body></html>"),
+    )
+    .unwrap();
+    std::fs::write(
+        files.join("letter.docx"),
+        custody_testkit::formats::docx(&[&line, "Kind regards"]).unwrap(),
+    )
+    .unwrap();
+    let rows = vec![
+        vec!["name".to_string(), "card".into(), "email".into()],
+        vec!["Ann".to_string(), CARD.into(), EMAIL.into()],
+    ];
+    std::fs::write(files.join("sheet.xlsx"), custody_testkit::formats::xlsx(&rows).unwrap())
+        .unwrap();
+    let (before, _) = scan_count(&files, &data);
+    assert!(before >= 12, "{before} findings before");
+
+    let out = custody(&data, &["fix", "redact", "--apply", s(&files)]);
+    assert!(out.status.success(), "{}", text(&out));
+    never_shows_values(&out);
+    assert_eq!(scan_count(&files, &data).0, 0, "nothing left to find");
+    assert_eq!(quarantine_ids(&data).len(), 6, "every original kept");
+
+    let letter = std::fs::read_to_string(files.join("letter.txt")).unwrap();
+    assert!(
+        letter.contains("Dear customer")
+            && letter.contains("6467")
+            && letter.ends_with("Thanks.\n"),
+        "{letter}"
+    );
+    let mut csv = csv::Reader::from_path(files.join("list.csv")).unwrap();
+    let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2);
+    assert!(records.iter().all(|r| r.len() == 3));
+    assert_eq!(&records[0][0], "A*** A*", "names are masked too (found with the column header)");
+    assert_eq!(&records[1][0], "B**");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(files.join("orders.json")).unwrap()).unwrap();
+    assert_eq!(json["orders"][0]["note"], "ok");
+    assert!(json["orders"][0]["card"].is_string());
+    let html = std::fs::read_to_string(files.join("page.html")).unwrap();
+    assert!(html.contains("<a href=\"mailto:") && html.ends_with("</html>"), "{html}");
+    for office in ["letter.docx", "sheet.xlsx"] {
+        let bytes = std::fs::read(files.join(office)).unwrap();
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("still a zip");
+        for i in 0..zip.len() {
+            use std::io::Read as _;
+            let mut part = zip.by_index(i).unwrap();
+            let mut content = Vec::new();
+            part.read_to_end(&mut content).unwrap();
+            let t = String::from_utf8_lossy(&content);
+            assert!(!t.contains(EMAIL) && !t.contains(CARD), "{office}: {:?}", part.name());
+        }
+    }
+    libreoffice_opens(&files.join("letter.docx"), dir.path());
+    libreoffice_opens(&files.join("sheet.xlsx"), dir.path());
+
+    // Formats that cannot be rewritten are left alone, with the reason and the next step.
+    std::fs::write(files.join("archive.zip"), zip_with(&format!("{CARD}\n"))).unwrap();
+    let zipped = custody(&data, &["fix", "redact", "--apply", s(&files.join("archive.zip"))]);
+    assert_eq!(zipped.status.code(), Some(1), "{}", text(&zipped));
+    assert!(text(&zipped).contains("quarantine it instead"), "{}", text(&zipped));
+}
+
+fn zip_with(content: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    z.start_file("cards.txt", zip::write::SimpleFileOptions::default()).unwrap();
+    z.write_all(content.as_bytes()).unwrap();
+    z.finish().unwrap().into_inner()
+}
+
+/// LibreOffice, where installed, converts the redacted document to PDF (it opens).
+fn libreoffice_opens(file: &Path, scratch: &Path) {
+    let Ok(version) = Command::new("libreoffice").arg("--version").output() else {
+        eprintln!(
+            "note: libreoffice is not installed; {} checked by re-parsing only",
+            file.display()
+        );
+        return;
+    };
+    assert!(version.status.success());
+    let out_dir = scratch.join("pdf");
+    let out = Command::new("libreoffice")
+        .args(["--headless", "--convert-to", "pdf", "--outdir"])
+        .arg(&out_dir)
+        .arg(file)
+        .env("HOME", scratch)
+        .output()
+        .unwrap();
+    let pdf = out_dir.join(file.with_extension("pdf").file_name().unwrap());
+    assert!(pdf.exists(), "libreoffice could not open {}: {}", file.display(), text(&out));
+}
+
+#[test]
+fn ignored_values_stop_being_reported_and_new_ones_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let file = dir.path().join("staff.txt");
+    std::fs::write(&file, format!("office card {CARD}\nshop email {EMAIL}\n")).unwrap();
+    let out = custody(&data, &["fix", "ignore", "--apply", s(&file)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(scan_count(&file, &data), (0, 2));
+    let list = std::fs::read_to_string(data.join("ignored.jsonl")).unwrap();
+    assert!(!list.contains(EMAIL) && !list.contains("6467 "), "{list}");
+    // A new value in the same file is reported.
+    std::fs::write(&file, format!("office card {CARD}\nshop email {EMAIL}\nnew bob@example.net\n"))
+        .unwrap();
+    assert_eq!(scan_count(&file, &data), (1, 2));
+    // A decommission check ignores nothing.
+    let cert = dir.path().join("cert.html");
+    let out = custody(
+        &data,
+        &["scan", "--decommission", "--certificate", s(&cert), "--format", "json", s(&file)],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["summary"]["findings"], 3);
+}
+
+#[test]
+fn shred_removes_the_file_and_says_what_it_cannot_promise() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let file = dir.path().join("old-export.csv");
+    std::fs::write(&file, format!("card\n{CARD}\n")).unwrap();
+    let out = custody(&data, &["fix", "shred", "--apply", s(&file)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!file.exists());
+    assert!(text(&out).contains("SSDs"), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "only the data directory is left"
+    );
+    let log = ledger_text(&data);
+    assert!(log.contains("fix.shred"), "{log}");
+}
+
+#[test]
+fn fix_from_a_saved_scan_and_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(files.join("a.txt"), format!("{EMAIL}\n")).unwrap();
+    std::fs::write(files.join("b.txt"), format!("{EMAIL}\n")).unwrap();
+    // Without a data directory, --apply refuses with the next step; a dry run works.
+    let refused = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(text(&refused).contains("custody init"), "{}", text(&refused));
+    assert!(files.join("a.txt").exists());
+    init(&data);
+    let saved = dir.path().join("scan.json");
+    let scan = custody(&data, &["scan", "--format", "json", "-o", s(&saved), s(&files)]);
+    assert!(scan.status.success(), "{}", text(&scan));
+    std::fs::remove_file(files.join("b.txt")).unwrap();
+    let out = custody(
+        &data,
+        &["fix", "quarantine", "--apply", "--json", "--from", s(&saved), "--root", s(&files)],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(line["outcome"], "done");
+    assert_eq!(line["path"].as_str().unwrap(), s(&files.join("a.txt")));
+    assert!(text(&out).contains("no longer there"), "{}", text(&out));
+    assert!(!files.join("a.txt").exists());
+
+    let bad = custody(&data, &["fix", "polish", s(&files)]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("quarantine, redact, shred or ignore"), "{}", text(&bad));
+    let missing = unlocked(&data, &["quarantine", "restore", "q-000000000000"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("quarantine list"), "{}", text(&missing));
+}
+
+/// A big file, so that a kill lands in every phase: the re-scan, sealing, writing the
+/// redacted copy, the swap.
+fn big_csv(path: &Path) -> Vec<u8> {
+    use std::fmt::Write as _;
+    let mut content = String::from("name,card,email\n");
+    for i in 0..600_000 {
+        let _ = writeln!(content, "Customer {i},{CARD},c{i}@example.org");
+    }
+    std::fs::write(path, &content).unwrap();
+    content.into_bytes()
+}
+
+/// After a kill: the original is in place unchanged, or (quarantine) a complete copy is in
+/// the quarantine, or (redact) the redacted file is in place and the original in the
+/// quarantine. Checked by restoring it.
+fn nothing_lost(data: &Path, file: &Path, original: &[u8], action: &str) -> &'static str {
+    let on_disk = std::fs::read(file).ok();
+    if on_disk.as_deref() == Some(original) {
+        return "original in place";
+    }
+    let entries = quarantine_ids(data);
+    assert_eq!(entries.len(), 1, "{action}: the original is gone and not in the quarantine");
+    if action == "redact" {
+        let redacted = String::from_utf8(on_disk.expect("a redacted file in place")).unwrap();
+        assert!(
+            redacted.starts_with("name,card,email\n") && !redacted.contains(CARD),
+            "complete redaction"
+        );
+    }
+    let id = entries[0]["id"].as_str().unwrap();
+    let to = file.with_extension("restored");
+    let out = unlocked(data, &["quarantine", "restore", id, "--to", s(&to)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(std::fs::read(&to).unwrap() == original, "{action}: restored copy differs");
+    "original in the quarantine"
+}
+
+/// When to kill the process: after a delay, or as soon as a phase shows on disk.
+#[derive(Clone, Copy, Debug)]
+enum KillAt {
+    After(u64),
+    /// The redacted copy is being written or checked beside the original.
+    TempBeside,
+    /// The sealed copy is being written into the quarantine.
+    Sealing,
+    /// The quarantine's copy is complete (the original is about to go or be replaced).
+    Sealed,
+    /// Not killed: it runs to the end.
+    Never,
+}
+
+fn phase_seen(at: KillAt, files: &Path, quarantine: &Path) -> bool {
+    let names = |dir: &Path| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    match at {
+        KillAt::TempBeside => names(files).iter().any(|n| n.starts_with(".custody-tmp-")),
+        KillAt::Sealing => names(quarantine).iter().any(|n| n.ends_with(".sealed.tmp")),
+        KillAt::Sealed => {
+            names(quarantine).iter().any(|n| Path::new(n).extension().is_some_and(|e| e == "json"))
+        }
+        KillAt::After(_) | KillAt::Never => false,
+    }
+}
+
+fn killed_mid_way(action: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut points =
+        vec![KillAt::After(30), KillAt::After(300), KillAt::Sealing, KillAt::Sealed, KillAt::Never];
+    if action == "redact" {
+        points.insert(2, KillAt::TempBeside);
+    }
+    for (round, at) in points.into_iter().enumerate() {
+        let files = dir.path().join(format!("round{round}"));
+        std::fs::create_dir(&files).unwrap();
+        let file = files.join("customers.csv");
+        let original = big_csv(&file);
+        let quarantine = data.join("quarantine");
+        let _ = std::fs::remove_dir_all(&quarantine);
+        let mut child = command(&data, &["fix", action, "--apply", s(&file)], false)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let killed = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "{action} {at:?}: {status}");
+                break false;
+            }
+            let due = match at {
+                KillAt::After(ms) => started.elapsed() >= Duration::from_millis(ms),
+                KillAt::Never => false,
+                _ => phase_seen(at, &files, &quarantine),
+            };
+            if due {
+                let _ = child.kill(); // SIGKILL: no cleanup runs
+                let _ = child.wait();
+                break true;
+            }
+            assert!(started.elapsed() < Duration::from_mins(5), "{action} {at:?}: still running");
+            std::thread::sleep(Duration::from_micros(500));
+        };
+        let state = nothing_lost(&data, &file, &original, action);
+        if !killed {
+            assert_eq!(state, "original in the quarantine", "{action} ran to the end");
+        }
+        seen.insert(format!("{at:?} killed={killed}: {state}"));
+    }
+    eprintln!("{action}: {seen:#?}");
+}
+
+#[test]
+fn a_killed_quarantine_loses_nothing() {
+    killed_mid_way("quarantine");
+}
+
+#[test]
+fn a_killed_redaction_loses_nothing() {
+    killed_mid_way("redact");
+}

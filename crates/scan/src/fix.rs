@@ -1,0 +1,481 @@
+//! Remediation: what to do about a file that holds customer data.
+//!
+//! - [`Action::Quarantine`]: seal the file into the quarantine (no passphrase needed) and
+//!   remove it; `custody quarantine restore` brings it back with the unsealed vault.
+//! - [`Action::Redact`]: rewrite it with every value masked, in the same format; the
+//!   original goes to the quarantine first.
+//! - [`Action::Shred`]: overwrite and remove it (best effort: see [`shred::CAVEAT`]).
+//! - [`Action::Ignore`]: remember its values as accepted so later scans stop reporting them.
+//!
+//! Every action works on what the file holds *now*: the file is scanned again just before
+//! acting, so a saved scan result only chooses which files. Nothing is lost when the
+//! process dies mid-way: the original stays in place until a complete copy or a complete
+//! replacement exists (see [`quarantine`] and [`Fixer::fix`]).
+
+pub mod ignore;
+pub mod quarantine;
+pub mod redact;
+pub mod shred;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use custody_crypto::sealed_file::SealingKey;
+use custody_detect::{Detector, DetectorConfig};
+
+use crate::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip};
+
+/// What to do with a file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Seal it into the quarantine and remove it.
+    Quarantine,
+    /// Mask its values in place (original kept in the quarantine).
+    Redact,
+    /// Overwrite and remove it.
+    Shred,
+    /// Stop reporting its values.
+    Ignore,
+}
+
+impl Action {
+    /// The stable name (`quarantine`, …), also the ledger event's suffix.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Quarantine => "quarantine",
+            Action::Redact => "redact",
+            Action::Shred => "shred",
+            Action::Ignore => "ignore",
+        }
+    }
+}
+
+impl std::str::FromStr for Action {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "quarantine" => Action::Quarantine,
+            "redact" => Action::Redact,
+            "shred" => Action::Shred,
+            "ignore" => Action::Ignore,
+            _ => {
+                return Err(format!(
+                    "'{s}' is not an action: use quarantine, redact, shred or ignore"
+                ));
+            }
+        })
+    }
+}
+
+/// Why a remediation step failed. Never carries a customer value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FixError {
+    /// Reading or writing failed.
+    #[error("'{path}': {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A custody file is damaged.
+    #[error("'{path}' is damaged")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The quarantine's public key was never written.
+    #[error("this data directory has no quarantine key yet")]
+    NoQuarantineKey,
+    /// The file changed while it was being read.
+    #[error("'{path}' changed while it was being read; nothing was done to it")]
+    Changed {
+        /// The file.
+        path: PathBuf,
+    },
+    /// No such quarantine entry.
+    #[error("nothing in the quarantine has the id '{id}'")]
+    NotInQuarantine {
+        /// The id asked for.
+        id: String,
+    },
+    /// Restoring would overwrite a file.
+    #[error("'{path}' already exists; nothing was overwritten")]
+    Exists {
+        /// The file in the way.
+        path: PathBuf,
+    },
+    /// The quarantined file does not open with this installation's key.
+    #[error("the quarantined file does not open with this vault's key")]
+    WrongKey,
+}
+
+impl FixError {
+    pub(crate) fn from_io(path: &Path) -> impl FnOnce(io::Error) -> FixError + '_ {
+        move |source| FixError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, flushed and
+/// renamed into place: readers see the old content or the new, never half of it.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let tmp = quarantine::temp_beside(path)?;
+    let result = (|| {
+        let mut file = quarantine::create_private(&tmp)?;
+        file.write_all(bytes)?;
+        quarantine::set_mode(&file, mode)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// One file to act on, with what was found in it (inside it, for a container).
+pub struct Target {
+    /// The file on disk.
+    pub path: PathBuf,
+    /// As shown to the user.
+    pub display: String,
+    /// The findings, in the file and in its members.
+    pub findings: Vec<Finding>,
+}
+
+impl Target {
+    /// Findings by kind name.
+    pub fn kinds(&self) -> BTreeMap<String, u64> {
+        let mut kinds = BTreeMap::new();
+        for f in &self.findings {
+            *kinds.entry(f.kind.as_str().to_string()).or_insert(0) += 1;
+        }
+        kinds
+    }
+
+    /// "3 credit card numbers, 1 email address" (plain words).
+    pub fn summary(&self) -> String {
+        let mut counts: BTreeMap<custody_detect::Kind, u64> = BTreeMap::new();
+        for f in &self.findings {
+            *counts.entry(f.kind).or_insert(0) += 1;
+        }
+        counts.iter().map(|(k, n)| format!("{n} × {}", k.label())).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Collects findings, for grouping into targets.
+#[derive(Default)]
+pub struct Collect {
+    /// Everything found.
+    pub findings: Vec<Finding>,
+    /// Everything skipped.
+    pub skipped: Vec<Skip>,
+}
+
+impl Sink for Collect {
+    fn finding(&mut self, finding: &Finding) -> io::Result<()> {
+        self.findings.push(finding.clone());
+        Ok(())
+    }
+
+    fn skipped(&mut self, skip: &Skip) -> io::Result<()> {
+        self.skipped.push(skip.clone());
+        Ok(())
+    }
+}
+
+/// Groups findings by the file on disk that holds them (`a.zip!b.xlsx!C7` is `a.zip`).
+pub fn targets(findings: Vec<Finding>, options: &ScanOptions) -> Vec<Target> {
+    let mut by_file: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
+    for f in findings {
+        let top = f.path.split('!').next().unwrap_or(&f.path).to_string();
+        by_file.entry(top).or_default().push(f);
+    }
+    by_file
+        .into_iter()
+        .map(|(display, findings)| Target { path: options.resolve(&display), display, findings })
+        .collect()
+}
+
+/// What happened to one file.
+#[derive(Debug)]
+pub struct Done {
+    /// The action.
+    pub action: Action,
+    /// The file, as shown.
+    pub path: String,
+    /// The result.
+    pub outcome: Outcome,
+    /// Where the original (or the backup) went in the quarantine.
+    pub quarantine_id: Option<String>,
+    /// Values masked (redact) or remembered (ignore).
+    pub values: u64,
+    /// Findings by kind.
+    pub kinds: BTreeMap<String, u64>,
+}
+
+/// The result of one action.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Dry run: what would be done.
+    Planned,
+    /// Done.
+    Done,
+    /// Not done, on purpose (the format cannot be redacted, …): the reason in plain words.
+    Skipped(String),
+    /// It failed; the file is as it was. The reason in plain words.
+    Failed(String),
+}
+
+impl Outcome {
+    /// The stable code in JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Outcome::Planned => "planned",
+            Outcome::Done => "done",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
+/// Carries out actions for one data directory.
+pub struct Fixer {
+    data_dir: PathBuf,
+    detector: DetectorConfig,
+    limits: custody_extract::Limits,
+    /// Act (false: dry run).
+    apply: bool,
+    /// The time recorded with quarantine entries and ignores (UTC, RFC 3339).
+    when: String,
+    sealing_key: Option<SealingKey>,
+    ignore: Option<ignore::IgnoreList>,
+}
+
+impl Fixer {
+    /// A fixer; with `apply`, the keys the action needs are read now (fail early).
+    pub fn new(
+        data_dir: &Path,
+        action: Action,
+        detector: DetectorConfig,
+        limits: custody_extract::Limits,
+        apply: bool,
+        when: String,
+    ) -> Result<Self, FixError> {
+        let needs_quarantine = apply && matches!(action, Action::Quarantine | Action::Redact);
+        let sealing_key =
+            if needs_quarantine { Some(quarantine::read_sealing_key(data_dir)?) } else { None };
+        let ignore = if apply && action == Action::Ignore {
+            ignore::IgnoreList::load(data_dir, true)?
+        } else {
+            None
+        };
+        Ok(Self {
+            data_dir: data_dir.to_path_buf(),
+            detector,
+            limits,
+            apply,
+            when,
+            sealing_key,
+            ignore,
+        })
+    }
+
+    /// Carries out `action` on `target`.
+    pub fn fix(&mut self, action: Action, target: &Target) -> Done {
+        let mut done = Done {
+            action,
+            path: target.display.clone(),
+            outcome: Outcome::Planned,
+            quarantine_id: None,
+            values: target.findings.len() as u64,
+            kinds: target.kinds(),
+        };
+        if action == Action::Redact
+            && let Some(why) = Self::cannot_redact(target)
+        {
+            done.outcome = Outcome::Skipped(why);
+            return done;
+        }
+        if !self.apply {
+            return done;
+        }
+        let result = match action {
+            Action::Quarantine => self.quarantine(target, &mut done),
+            Action::Redact => self.redact(target, &mut done),
+            Action::Shred => shred::shred(&target.path)
+                .map(|_| ())
+                .map_err(|e| FixError::Io { path: target.path.clone(), source: e }.into()),
+            Action::Ignore => self.ignore(target, &mut done),
+        };
+        done.outcome = match result {
+            Ok(()) => Outcome::Done,
+            Err(RedactOr::Skip(why)) => Outcome::Skipped(why),
+            Err(RedactOr::Fix(e)) => Outcome::Failed(e.to_string()),
+        };
+        done
+    }
+
+    fn cannot_redact(target: &Target) -> Option<String> {
+        if target.findings.iter().any(|f| {
+            f.path.contains('!')
+                && !matches!(
+                    Self::format(&target.path),
+                    Ok(custody_extract::Format::Docx | custody_extract::Format::Xlsx)
+                )
+        }) {
+            return Some("values are inside an archive or mail: quarantine it instead".into());
+        }
+        match Self::format(&target.path) {
+            Ok(format) if redact::redactable(format) => None,
+            Ok(_) => Some(redact::RedactError::Unsupported.to_string() + ": quarantine it instead"),
+            Err(e) => Some(e.to_string()),
+        }
+    }
+
+    fn format(path: &Path) -> Result<custody_extract::Format, io::Error> {
+        let mut file = File::open(path)?;
+        let head = custody_extract::head(&mut file)?;
+        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        Ok(custody_extract::sniff(&name, &head))
+    }
+
+    fn quarantine(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+        let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
+        let store = quarantine::Quarantine::open(&self.data_dir)?;
+        let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds())?;
+        done.quarantine_id = Some(entry.id);
+        // The sealed copy is complete and on disk: only now does the original go.
+        fs::remove_file(&target.path).map_err(FixError::from_io(&target.path))?;
+        if let Some(parent) = target.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = File::open(parent).and_then(|d| d.sync_all());
+        }
+        Ok(())
+    }
+
+    fn redact(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+        let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
+        let path = &target.path;
+        let format = Self::format(path).map_err(FixError::from_io(path))?;
+        let meta = fs::metadata(path).map_err(FixError::from_io(path))?;
+        if meta.len() > redact::MAX_REDACT {
+            return Err(RedactOr::Skip(format!(
+                "larger than {} MB: too large to rewrite in place; quarantine it instead",
+                redact::MAX_REDACT >> 20
+            )));
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        File::open(path)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(FixError::from_io(path))?;
+        let detector = Detector::new(self.detector.clone());
+        let known: Vec<_> = target.findings.iter().map(|f| (f.kind, f.value.clone())).collect();
+        let finder = redact::Finder::new(&detector, &known);
+        let redacted = redact::redact(format, &bytes, &finder)
+            .map_err(|e| RedactOr::Skip(format!("{e}; quarantine it instead")))?;
+        drop(bytes);
+        // The new content, complete and flushed, beside the original.
+        let tmp = quarantine::temp_beside(path).map_err(FixError::from_io(path))?;
+        let written = (|| {
+            let mut file = quarantine::create_private(&tmp)?;
+            file.write_all(&redacted.bytes)?;
+            if let Some(mode) = quarantine::mode_of(&meta) {
+                quarantine::set_mode(&file, mode)?;
+            }
+            file.sync_all()
+        })();
+        drop(redacted.bytes);
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(FixError::Io { path: path.clone(), source: e }.into());
+        }
+        // Checked the way a scan reads it: anything still found means the rewrite missed
+        // something, and the original stays as it is.
+        let remaining = match self.rescan(&tmp) {
+            Ok(n) => n,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+        };
+        if remaining > 0 {
+            let _ = fs::remove_file(&tmp);
+            return Err(RedactOr::Skip(format!(
+                "{remaining} value{} would remain after redacting (found only with the \
+                 surrounding document as context); the file was not changed: quarantine it instead",
+                if remaining == 1 { "" } else { "s" }
+            )));
+        }
+        // The original into the quarantine, then the redacted file over it (one rename).
+        let entry = match quarantine::Quarantine::open(&self.data_dir)
+            .and_then(|q| q.put(key, path, "redact", &self.when, target.kinds()))
+        {
+            Ok(entry) => entry,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+        };
+        done.quarantine_id = Some(entry.id);
+        if let Err(e) = fs::rename(&tmp, path) {
+            let _ = fs::remove_file(&tmp);
+            return Err(FixError::Io { path: path.clone(), source: e }.into());
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            let _ = File::open(parent).and_then(|d| d.sync_all());
+        }
+        done.values = redacted.values;
+        Ok(())
+    }
+
+    /// Findings a scan reports in one file.
+    fn rescan(&self, path: &Path) -> Result<u64, FixError> {
+        let options = ScanOptions {
+            roots: vec![path.to_path_buf()],
+            detector: self.detector.clone(),
+            limits: self.limits.clone(),
+            threads: 1,
+            ..ScanOptions::default()
+        };
+        let scanner = Scanner::new(options).map_err(|e| FixError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        let mut collect = Collect::default();
+        let summary = scanner.run(&mut collect, &NoProgress).map_err(|e| FixError::Io {
+            path: path.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })?;
+        Ok(summary.total_findings())
+    }
+
+    fn ignore(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+        let list = self.ignore.as_mut().expect("loaded in Fixer::new for ignore");
+        let path = target.path.canonicalize().map_err(FixError::from_io(&target.path))?;
+        let mut added = 0;
+        for f in &target.findings {
+            if list.add(&path, f.kind, &f.value, &self.when)? {
+                added += 1;
+            }
+        }
+        done.values = added;
+        Ok(())
+    }
+}
+
+/// An action's failure, or a reason not to act.
+enum RedactOr {
+    Skip(String),
+    Fix(FixError),
+}
+
+impl From<FixError> for RedactOr {
+    fn from(e: FixError) -> Self {
+        RedactOr::Fix(e)
+    }
+}

@@ -1,0 +1,169 @@
+//! Findings the owner has looked at and accepted (`custody fix ignore`): a file path and a
+//! keyed hash of the value, so the list itself holds no customer data. The key sits in the
+//! data directory (readable by the owner only), so that a copy of the list alone cannot be
+//! checked against guessed values.
+//!
+//! ```text
+//! DATA_DIR/keys/ignore.key   32 random bytes (hex)
+//! DATA_DIR/ignored.jsonl     {"path":…, "kind":…, "fingerprint":…, "masked":…, "added":…}
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use custody_detect::{Kind, SensitiveValue};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::FixError;
+use super::quarantine::hex;
+
+/// The list of ignored findings of a data directory.
+pub struct IgnoreList {
+    key: [u8; 32],
+    file: PathBuf,
+    /// Canonical path → fingerprints ignored in it.
+    entries: HashMap<PathBuf, HashSet<String>>,
+}
+
+/// One line of the list.
+#[derive(Serialize, Deserialize)]
+struct Line {
+    path: PathBuf,
+    kind: String,
+    fingerprint: String,
+    masked: String,
+    added: String,
+}
+
+impl std::fmt::Debug for IgnoreList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "IgnoreList({} files)", self.entries.len())
+    }
+}
+
+impl IgnoreList {
+    /// Loads the list (creating its key when `create` and there is none). `Ok(None)`
+    /// when nothing was ever ignored and `create` is false.
+    pub fn load(data_dir: &Path, create: bool) -> Result<Option<Self>, FixError> {
+        let key_path = data_dir.join("keys").join("ignore.key");
+        let file = data_dir.join("ignored.jsonl");
+        let key = match fs::read_to_string(&key_path) {
+            Ok(text) => super::quarantine::unhex_key(&text)
+                .ok_or(FixError::Damaged { path: key_path.clone() })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if !create {
+                    return Ok(None);
+                }
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| FixError::Io {
+                    path: key_path.clone(),
+                    source: io::Error::other(e.to_string()),
+                })?;
+                fs::create_dir_all(data_dir.join("keys")).map_err(FixError::from_io(&key_path))?;
+                super::write_atomically(&key_path, format!("{}\n", hex(&key)).as_bytes(), 0o600)
+                    .map_err(FixError::from_io(&key_path))?;
+                key
+            }
+            Err(e) => return Err(FixError::Io { path: key_path, source: e }),
+        };
+        let mut entries: HashMap<PathBuf, HashSet<String>> = HashMap::new();
+        match fs::read_to_string(&file) {
+            Ok(text) => {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    let line: Line = serde_json::from_str(line)
+                        .map_err(|_| FixError::Damaged { path: file.clone() })?;
+                    entries.entry(line.path).or_default().insert(line.fingerprint);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(FixError::Io { path: file, source: e }),
+        }
+        Ok(Some(Self { key, file, entries }))
+    }
+
+    /// Nothing ignored.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether anything is ignored in the file at canonical path `path`.
+    pub fn covers(&self, path: &Path) -> bool {
+        self.entries.contains_key(path)
+    }
+
+    /// The keyed hash of a value of `kind`.
+    pub fn fingerprint(&self, kind: Kind, value: &SensitiveValue) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key).expect("any key length");
+        mac.update(kind.as_str().as_bytes());
+        mac.update(&[0]);
+        mac.update(value.expose().as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
+    }
+
+    /// Whether this value in this file (canonical path) is ignored.
+    pub fn contains(&self, path: &Path, kind: Kind, value: &SensitiveValue) -> bool {
+        self.entries.get(path).is_some_and(|set| set.contains(&self.fingerprint(kind, value)))
+    }
+
+    /// Adds a value in a file (canonical path); `false` when it was already there.
+    pub fn add(
+        &mut self,
+        path: &Path,
+        kind: Kind,
+        value: &SensitiveValue,
+        when: &str,
+    ) -> Result<bool, FixError> {
+        let fingerprint = self.fingerprint(kind, value);
+        if !self.entries.entry(path.to_path_buf()).or_default().insert(fingerprint.clone()) {
+            return Ok(false);
+        }
+        let line = Line {
+            path: path.to_path_buf(),
+            kind: kind.as_str().to_string(),
+            fingerprint,
+            masked: value.masked(kind),
+            added: when.to_string(),
+        };
+        let mut text = serde_json::to_string(&line).expect("a line serialises");
+        text.push('\n');
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&self.file).map_err(FixError::from_io(&self.file))?;
+        file.write_all(text.as_bytes())
+            .and_then(|()| file.sync_data())
+            .map_err(FixError::from_io(&self.file))?;
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ignored_values_are_remembered_without_being_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(IgnoreList::load(dir.path(), false).unwrap().is_none());
+        let mut list = IgnoreList::load(dir.path(), true).unwrap().unwrap();
+        let value = SensitiveValue::new("ann@example.org");
+        let file = Path::new("/data/customers.csv");
+        assert!(list.add(file, Kind::Email, &value, "2026-11-30T00:00:00Z").unwrap());
+        assert!(!list.add(file, Kind::Email, &value, "2026-11-30T00:00:00Z").unwrap());
+        let again = IgnoreList::load(dir.path(), false).unwrap().unwrap();
+        assert!(again.contains(file, Kind::Email, &value));
+        assert!(!again.contains(Path::new("/data/other.csv"), Kind::Email, &value));
+        assert!(!again.contains(file, Kind::Email, &SensitiveValue::new("bob@example.org")));
+        let stored = fs::read_to_string(dir.path().join("ignored.jsonl")).unwrap();
+        assert!(!stored.contains("ann@example.org"), "{stored}");
+        assert!(stored.contains("a***@example.org"), "{stored}");
+    }
+}

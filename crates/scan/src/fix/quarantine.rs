@@ -1,0 +1,380 @@
+//! The quarantine: files sealed to the installation's public key, in the data directory.
+//!
+//! ```text
+//! DATA_DIR/keys/quarantine.pub        the public key (hex): quarantining needs nothing else
+//! DATA_DIR/quarantine/ID.sealed       the file, sealed (custody_crypto::sealed_file)
+//! DATA_DIR/quarantine/ID.json         where it came from: path, size, SHA-256, mode, time
+//! ```
+//!
+//! A copy is complete before anything else happens: the sealed file and its record are
+//! written under temporary names, flushed to disk and renamed into place, and only then
+//! may the caller remove or replace the original. A process killed at any point leaves the
+//! original where it was, or a complete quarantined copy (or both).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use custody_crypto::sealed_file::{self, OpeningKey, SealingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::FixError;
+
+/// The quarantine folder of a data directory.
+pub fn dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("quarantine")
+}
+
+/// Where the public key is kept.
+pub fn sealing_key_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("keys").join("quarantine.pub")
+}
+
+/// Writes the public key (at `custody init`, or when it is first needed).
+pub fn write_sealing_key(data_dir: &Path, key: SealingKey) -> io::Result<()> {
+    let path = sealing_key_path(data_dir);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    let text = format!("custody-quarantine-key v1\n{}\n", hex(&key.to_bytes()));
+    super::write_atomically(&path, text.as_bytes(), 0o644)
+}
+
+/// Reads the public key; [`FixError::NoQuarantineKey`] when it was never written.
+pub fn read_sealing_key(data_dir: &Path) -> Result<SealingKey, FixError> {
+    let path = sealing_key_path(data_dir);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FixError::NoQuarantineKey),
+        Err(e) => return Err(FixError::Io { path, source: e }),
+    };
+    let mut lines = text.lines();
+    let bytes = (lines.next() == Some("custody-quarantine-key v1"))
+        .then(|| lines.next().and_then(unhex))
+        .flatten()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or(FixError::Damaged { path })?;
+    Ok(SealingKey::from_bytes(bytes))
+}
+
+/// What the quarantine knows about one file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Entry {
+    /// Its id (`custody quarantine restore ID`).
+    pub id: String,
+    /// Where it was (absolute).
+    pub original: PathBuf,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of its content (checked on restore).
+    pub sha256: String,
+    /// Unix permission bits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
+    /// When it was quarantined (UTC, RFC 3339).
+    pub quarantined_at: String,
+    /// Why: `quarantine` (moved here) or `redact` (the original, kept before redacting).
+    pub reason: String,
+    /// What the scan found in it, by kind.
+    pub findings: std::collections::BTreeMap<String, u64>,
+}
+
+/// The quarantine of one data directory.
+pub struct Quarantine {
+    dir: PathBuf,
+}
+
+impl Quarantine {
+    /// Opens (and creates, readable by the owner only) the quarantine folder.
+    pub fn open(data_dir: &Path) -> Result<Self, FixError> {
+        let dir = dir(data_dir);
+        create_private_dir(&dir).map_err(|source| FixError::Io { path: dir.clone(), source })?;
+        Ok(Self { dir })
+    }
+
+    /// Seals a copy of `path` into the quarantine. The original is not touched.
+    pub fn put(
+        &self,
+        to: SealingKey,
+        path: &Path,
+        reason: &str,
+        when: &str,
+        findings: std::collections::BTreeMap<String, u64>,
+    ) -> Result<Entry, FixError> {
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FixError::Io { path, source }
+        };
+        let original = std::path::absolute(path).map_err(io_err(path))?;
+        let before = fs::metadata(&original).map_err(io_err(&original))?;
+        let id = new_id().map_err(io_err(&self.dir))?;
+        let sealed_path = self.dir.join(format!("{id}.sealed"));
+        let sealed_tmp = self.dir.join(format!(".{id}.sealed.tmp"));
+        let mut hasher = HashingReader {
+            inner: BufReader::new(File::open(&original).map_err(io_err(&original))?),
+            hash: Sha256::new(),
+        };
+        let result = (|| {
+            let file = create_private(&sealed_tmp)?;
+            let mut out = BufWriter::new(file);
+            let size = sealed_file::seal(to, &mut hasher, &mut out).map_err(|e| match e {
+                sealed_file::FileError::Io(e) => e,
+                sealed_file::FileError::Crypto(e) => io::Error::other(e),
+            })?;
+            let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+            file.sync_all()?;
+            Ok::<u64, io::Error>(size)
+        })();
+        let size = match result {
+            Ok(size) => size,
+            Err(source) => {
+                let _ = fs::remove_file(&sealed_tmp);
+                return Err(FixError::Io { path: original, source });
+            }
+        };
+        // A file that changed while it was read is not what the scan saw: refuse.
+        let after = fs::metadata(&original).map_err(io_err(&original))?;
+        if after.len() != size || after.modified().ok() != before.modified().ok() {
+            let _ = fs::remove_file(&sealed_tmp);
+            return Err(FixError::Changed { path: original });
+        }
+        let entry = Entry {
+            id: id.clone(),
+            original,
+            size,
+            sha256: hex(&hasher.hash.finalize()),
+            mode: mode_of(&before),
+            quarantined_at: when.to_string(),
+            reason: reason.to_string(),
+            findings,
+        };
+        let record = serde_json::to_vec_pretty(&entry).expect("an entry serialises");
+        let record_path = self.dir.join(format!("{id}.json"));
+        let done = super::write_atomically(&record_path, &record, 0o600)
+            .and_then(|()| fs::rename(&sealed_tmp, &sealed_path))
+            .and_then(|()| File::open(&self.dir)?.sync_all());
+        if let Err(source) = done {
+            let _ = fs::remove_file(&sealed_tmp);
+            let _ = fs::remove_file(&record_path);
+            return Err(FixError::Io { path: self.dir.clone(), source });
+        }
+        Ok(entry)
+    }
+
+    /// Every complete entry, oldest first (leftovers of an interrupted run are ignored).
+    pub fn list(&self) -> Result<Vec<Entry>, FixError> {
+        let io_err = |source| FixError::Io { path: self.dir.clone(), source };
+        let mut entries = Vec::new();
+        for item in fs::read_dir(&self.dir).map_err(io_err)? {
+            let path = item.map_err(io_err)?.path();
+            if path.extension().is_none_or(|e| e != "json")
+                || path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            let entry: Entry = fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| FixError::Damaged { path: path.clone() })?;
+            if self.dir.join(format!("{}.sealed", entry.id)).exists() {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by(|a, b| a.quarantined_at.cmp(&b.quarantined_at).then(a.id.cmp(&b.id)));
+        Ok(entries)
+    }
+
+    /// One entry by id.
+    pub fn entry(&self, id: &str) -> Result<Entry, FixError> {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(FixError::NotInQuarantine { id: id.to_string() });
+        }
+        self.list()?
+            .into_iter()
+            .find(|e| e.id == id)
+            .ok_or_else(|| FixError::NotInQuarantine { id: id.to_string() })
+    }
+
+    /// Opens entry `id` and writes it to `to` (default: where it came from). Refuses to
+    /// overwrite an existing file. The content is checked against its SHA-256 before it
+    /// appears at `to`; the quarantined copy is removed only after that.
+    pub fn restore(
+        &self,
+        key: &OpeningKey,
+        id: &str,
+        to: Option<&Path>,
+    ) -> Result<Entry, FixError> {
+        let entry = self.entry(id)?;
+        let target = to.map_or_else(|| entry.original.clone(), Path::to_path_buf);
+        if fs::symlink_metadata(&target).is_ok() {
+            return Err(FixError::Exists { path: target });
+        }
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| FixError::Io { path, source }
+        };
+        let parent =
+            target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(io_err(parent))?;
+        let tmp = temp_beside(&target).map_err(io_err(&target))?;
+        let sealed_path = self.dir.join(format!("{id}.sealed"));
+        let result = (|| {
+            let mut input =
+                BufReader::new(File::open(&sealed_path).map_err(FixError::from_io(&sealed_path))?);
+            let file = create_private(&tmp).map_err(FixError::from_io(&tmp))?;
+            let mut out = HashingWriter { inner: BufWriter::new(file), hash: Sha256::new() };
+            sealed_file::open(key, &mut input, &mut out).map_err(|e| match e {
+                sealed_file::FileError::Io(source) => FixError::Io { path: tmp.clone(), source },
+                sealed_file::FileError::Crypto(_) => FixError::WrongKey,
+            })?;
+            if hex(&out.hash.clone().finalize()) != entry.sha256 {
+                return Err(FixError::Damaged { path: sealed_path.clone() });
+            }
+            let file = out
+                .inner
+                .into_inner()
+                .map_err(|e| FixError::Io { path: tmp.clone(), source: e.into_error() })?;
+            if let Some(mode) = entry.mode {
+                set_mode(&file, mode).map_err(FixError::from_io(&tmp))?;
+            }
+            file.sync_all().map_err(FixError::from_io(&tmp))?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // Not over a file that appeared meanwhile: link (fails if the name exists), then
+        // drop the temporary name.
+        if let Err(source) = fs::hard_link(&tmp, &target) {
+            let _ = fs::remove_file(&tmp);
+            return Err(if source.kind() == io::ErrorKind::AlreadyExists {
+                FixError::Exists { path: target }
+            } else {
+                FixError::Io { path: target, source }
+            });
+        }
+        let _ = fs::remove_file(&tmp);
+        let _ = File::open(parent).and_then(|d| d.sync_all());
+        let _ = fs::remove_file(&sealed_path);
+        let _ = fs::remove_file(self.dir.join(format!("{id}.json")));
+        Ok(entry)
+    }
+}
+
+struct HashingReader<R> {
+    inner: R,
+    hash: Sha256,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hash: Sha256,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A fresh id: the date-free random part is enough (ids are only ever looked up).
+fn new_id() -> io::Result<String> {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(format!("q-{}", hex(&bytes)))
+}
+
+/// A new, unused name in the same folder as `path` (so a rename replaces atomically),
+/// ending with the file's own name (so its format is still recognised by name).
+pub(super) fn temp_beside(path: &Path) -> io::Result<PathBuf> {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(path.with_file_name(format!(".custody-tmp-{}-{name}", hex(&bytes))))
+}
+
+pub(super) fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+// `None` only where there are no Unix permissions.
+#[allow(clippy::unnecessary_wraps)]
+pub(super) fn mode_of(meta: &fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        Some(meta.permissions().mode() & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+pub(super) fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, mode);
+        Ok(())
+    }
+}
+
+pub(super) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A 32-byte key written as hex.
+pub(super) fn unhex_key(text: &str) -> Option<[u8; 32]> {
+    unhex(text)?.try_into().ok()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim();
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}

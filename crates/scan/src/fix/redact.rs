@@ -1,0 +1,531 @@
+//! Redaction: the same file, with every value found replaced by its masked form, still a
+//! valid file of its format.
+//!
+//! - Text, CSV/TSV and HTML: each value's bytes are replaced by its mask (`*****6789`),
+//!   with characters that mean something in these formats (`,` `"` `<` `&`…) masked too.
+//! - JSON and NDJSON: the same inside strings; a bare number that is a value (a card
+//!   number written as a number) becomes a string holding its mask, so the file still parses.
+//! - docx and xlsx: the text of every paragraph (Word) and of every shared string, inline
+//!   string and text cell (Excel) is checked as one piece, so a value split across
+//!   formatting runs is still found; the masked text is written back into the runs. A
+//!   number cell holding a value becomes `0`. Every other part of the package is copied
+//!   byte for byte.
+//!
+//! The caller re-scans the result before it replaces anything (see [`super::Fixer`]).
+
+use std::io::{Cursor, Read, Write};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use custody_detect::{Chunk, Detection, Detector, Kind, SensitiveValue, Structure, mask};
+use custody_extract::Format;
+use quick_xml::events::Event;
+
+/// Files bigger than this are not redacted in place (quarantine them instead).
+pub const MAX_REDACT: u64 = 256 << 20;
+
+/// The formats redaction rewrites.
+pub fn redactable(format: Format) -> bool {
+    matches!(
+        format,
+        Format::Text
+            | Format::Delimited
+            | Format::Json
+            | Format::Ndjson
+            | Format::Html
+            | Format::Docx
+            | Format::Xlsx
+    )
+}
+
+/// A redacted file, and how many values were masked.
+pub struct Redacted {
+    /// The new content.
+    pub bytes: Vec<u8>,
+    /// Values masked.
+    pub values: u64,
+}
+
+/// Why a file could not be redacted.
+#[derive(Debug)]
+pub enum RedactError {
+    /// Not a format redaction can rewrite.
+    Unsupported,
+    /// UTF-16 text: not rewritten (quarantine it instead).
+    Utf16,
+    /// The document's package or XML is damaged.
+    Damaged(&'static str),
+}
+
+impl std::fmt::Display for RedactError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedactError::Unsupported => f.write_str(
+                "this kind of file cannot be redacted (text, CSV, JSON, HTML, docx and xlsx can)",
+            ),
+            RedactError::Utf16 => f.write_str("UTF-16 text files are not redacted"),
+            RedactError::Damaged(what) => write!(f, "the file is damaged: {what}"),
+        }
+    }
+}
+
+/// Redacts `bytes`, a file of `format`.
+pub fn redact(format: Format, bytes: &[u8], finder: &Finder<'_>) -> Result<Redacted, RedactError> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Err(RedactError::Utf16);
+    }
+    match format {
+        Format::Text | Format::Html => Ok(text(bytes, &Structure::Plain, finder, false)),
+        Format::Delimited => {
+            let first = memchr::memchr(b'\n', bytes).map_or(bytes, |p| &bytes[..p]);
+            let structure = Structure::from_header(first).unwrap_or_default();
+            Ok(text(bytes, &structure, finder, false))
+        }
+        Format::Json | Format::Ndjson => Ok(text(bytes, &Structure::Plain, finder, true)),
+        Format::Docx => office(bytes, finder, &DOCX),
+        Format::Xlsx => office(bytes, finder, &XLSX),
+        _ => Err(RedactError::Unsupported),
+    }
+}
+
+/// A value's replacement: its mask, without characters that are syntax in the formats
+/// redaction writes (so a masked value never opens a quote, a tag or an entity).
+fn replacement(kind: Kind, value: &str) -> String {
+    mask(kind, value)
+        .chars()
+        .map(|c| {
+            if matches!(c, ',' | ';' | '"' | '\'' | '<' | '>' | '&' | '\\' | '\t') {
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// What redaction masks: what the detector finds in the text itself, and every
+/// occurrence (as a whole word) of the values a scan of the whole file found — values the
+/// detector recognises only with the document around them (a name under a `name` column
+/// header in a spreadsheet whose cells are read one by one here).
+pub struct Finder<'a> {
+    detector: &'a Detector,
+    known: Option<(AhoCorasick, Vec<(Kind, SensitiveValue)>)>,
+}
+
+impl<'a> Finder<'a> {
+    /// A finder for `detector` and the `known` values of the file.
+    pub fn new(detector: &'a Detector, known: &[(Kind, SensitiveValue)]) -> Self {
+        let mut values: Vec<(Kind, SensitiveValue)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (kind, value) in known {
+            if value.expose().len() >= 2 && seen.insert(value.expose()) {
+                values.push((*kind, value.clone()));
+            }
+        }
+        let known = (!values.is_empty())
+            .then(|| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::LeftmostLongest)
+                    .build(values.iter().map(|(_, v)| v.expose()))
+                    .ok()
+                    .map(|ac| (ac, values))
+            })
+            .flatten();
+        Self { detector, known }
+    }
+
+    /// Values in `bytes`, in order, without overlaps.
+    fn find(&self, bytes: &[u8], structure: &Structure) -> Vec<Detection> {
+        let mut out = Vec::new();
+        self.detector.detect(&Chunk::whole(bytes), structure, &mut out);
+        if let Some((ac, values)) = &self.known {
+            let word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
+            for m in ac.find_iter(bytes) {
+                let (start, end) = (m.start(), m.end());
+                if (start > 0 && word(bytes[start - 1])) || (end < bytes.len() && word(bytes[end]))
+                {
+                    continue;
+                }
+                let (kind, value) = &values[m.pattern().as_usize()];
+                out.push(Detection {
+                    kind: *kind,
+                    subkind: None,
+                    start,
+                    end,
+                    confidence: 1.0,
+                    reasons: Vec::new(),
+                    test_card: false,
+                    value: value.clone(),
+                });
+            }
+        }
+        out.sort_by_key(|d| (d.start, std::cmp::Reverse(d.end)));
+        // Overlapping detections (one value seen twice, or as two kinds): the first wins.
+        let mut end = 0;
+        out.retain(|d| {
+            let keep = d.start >= end;
+            if keep {
+                end = d.end;
+            }
+            keep
+        });
+        out
+    }
+}
+
+fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) -> Redacted {
+    let found = finder.find(bytes, structure);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    // For JSON: whether position `at` is inside a string, tracked as we go.
+    let mut strings = JsonStrings::default();
+    for d in &found {
+        let in_string = strings.advance(&bytes[at..d.start]);
+        out.extend_from_slice(&bytes[at..d.start]);
+        let masked = replacement(d.kind, d.value.expose());
+        if json && !in_string {
+            out.push(b'"');
+            out.extend_from_slice(masked.as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(masked.as_bytes());
+        }
+        strings.advance(&bytes[d.start..d.end]);
+        at = d.end;
+    }
+    out.extend_from_slice(&bytes[at..]);
+    Redacted { bytes: out, values: found.len() as u64 }
+}
+
+/// Tracks whether a JSON text is inside a string.
+#[derive(Default)]
+struct JsonStrings {
+    inside: bool,
+    escaped: bool,
+}
+
+impl JsonStrings {
+    /// Consumes `bytes`; returns whether the position after them is inside a string.
+    fn advance(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.escaped {
+                self.escaped = false;
+            } else if self.inside && b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.inside = !self.inside;
+            }
+        }
+        self.inside
+    }
+}
+
+fn is_xml(name: &str) -> bool {
+    std::path::Path::new(name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"))
+}
+
+/// Which parts of an Office package hold text, and how.
+struct OfficeRule {
+    /// Part names to rewrite.
+    parts: fn(&str) -> bool,
+    /// Elements whose content is text.
+    text: &'static [&'static str],
+    /// Elements that hold one piece of text (a paragraph, a shared string, a cell).
+    block: &'static [&'static str],
+    /// Excel: `<v>` of number cells holds a number.
+    cells: bool,
+}
+
+const DOCX: OfficeRule = OfficeRule {
+    parts: |name| {
+        name.starts_with("word/")
+            && is_xml(name)
+            && !name.contains("/_rels/")
+            && ![
+                "word/styles.xml",
+                "word/settings.xml",
+                "word/fontTable.xml",
+                "word/webSettings.xml",
+            ]
+            .contains(&name)
+    },
+    text: &["t"],
+    block: &["p"],
+    cells: false,
+};
+
+const XLSX: OfficeRule = OfficeRule {
+    parts: |name| {
+        name == "xl/sharedStrings.xml"
+            || (name.starts_with("xl/worksheets/") && is_xml(name) && !name.contains("/_rels/"))
+            || (name.starts_with("xl/comments") && is_xml(name))
+    },
+    text: &["t"],
+    block: &["si", "c", "comment"],
+    cells: true,
+};
+
+fn office(bytes: &[u8], finder: &Finder<'_>, rule: &OfficeRule) -> Result<Redacted, RedactError> {
+    let damaged = || RedactError::Damaged("the document's package (zip) cannot be read");
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|_| damaged())?;
+    let mut out = zip::ZipWriter::new(Cursor::new(Vec::with_capacity(bytes.len())));
+    let mut values = 0;
+    for i in 0..archive.len() {
+        let name = archive
+            .by_index_raw(i)
+            .map_err(|_| damaged())?
+            .name()
+            .map_err(|_| damaged())?
+            .to_string();
+        if !(rule.parts)(&name) {
+            let entry = archive.by_index_raw(i).map_err(|_| damaged())?;
+            out.raw_copy_file(entry).map_err(|_| damaged())?;
+            continue;
+        }
+        let mut entry = archive.by_index(i).map_err(|_| damaged())?;
+        if entry.size() > MAX_REDACT {
+            return Err(RedactError::Damaged("a part of the document is too large"));
+        }
+        let mut xml = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut xml).map_err(|_| damaged())?;
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(entry.last_modified().unwrap_or_default());
+        drop(entry);
+        let (rewritten, n) = redact_xml(&xml, finder, rule)?;
+        values += n;
+        out.start_file(name, options).map_err(|_| damaged())?;
+        out.write_all(&rewritten).map_err(|_| damaged())?;
+    }
+    let bytes = out.finish().map_err(|_| damaged())?.into_inner();
+    Ok(Redacted { bytes, values })
+}
+
+/// One run of text inside the XML: its raw (escaped) byte range.
+struct Run {
+    start: usize,
+    end: usize,
+    /// An Excel number cell's value: a value found here makes it `0`.
+    number: bool,
+}
+
+fn redact_xml(
+    xml: &[u8],
+    finder: &Finder<'_>,
+    rule: &OfficeRule,
+) -> Result<(Vec<u8>, u64), RedactError> {
+    let damaged = || RedactError::Damaged("the document's XML is damaged");
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut edits: Vec<(usize, usize, Vec<u8>)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
+    let mut values = 0;
+    let mut text_start: Option<usize> = None;
+    // Excel: the type of the cell being read (`s` shared string, `n`/absent number…).
+    let mut cell_type: Option<String> = None;
+    let mut value_start: Option<usize> = None;
+    loop {
+        let before = reader.buffer_position() as usize;
+        let event = reader.read_event().map_err(|_| damaged())?;
+        match event {
+            Event::Start(e) => {
+                let local = e.local_name();
+                let local = local.as_ref();
+                if rule.text.contains(&local) {
+                    text_start = Some(reader.buffer_position() as usize);
+                } else if rule.cells && local == "c" {
+                    cell_type = Some(
+                        e.try_get_attribute("t")
+                            .ok()
+                            .flatten()
+                            .map_or_else(|| "n".to_string(), |a| a.value.into_owned()),
+                    );
+                } else if rule.cells && local == "v" {
+                    value_start = Some(reader.buffer_position() as usize);
+                }
+            }
+            Event::End(e) => {
+                let local = e.local_name();
+                let local = local.as_ref();
+                if rule.text.contains(&local) {
+                    if let Some(start) = text_start.take() {
+                        runs.push(Run { start, end: before, number: false });
+                    }
+                } else if rule.cells
+                    && local == "v"
+                    && let Some(start) = value_start.take()
+                {
+                    match cell_type.as_deref() {
+                        Some("n") => runs.push(Run { start, end: before, number: true }),
+                        Some("str") => runs.push(Run { start, end: before, number: false }),
+                        _ => {} // a shared-string index, a boolean, an error
+                    }
+                }
+                if rule.block.contains(&local) {
+                    values += block(xml, &runs, finder, &mut edits);
+                    runs.clear();
+                    if local == "c" {
+                        cell_type = None;
+                    }
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if edits.is_empty() {
+        return Ok((xml.to_vec(), 0));
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = Vec::with_capacity(xml.len());
+    let mut at = 0;
+    for (start, end, with) in edits {
+        if start < at {
+            continue;
+        }
+        out.extend_from_slice(&xml[at..start]);
+        out.extend_from_slice(&with);
+        at = end;
+    }
+    out.extend_from_slice(&xml[at..]);
+    Ok((out, values))
+}
+
+/// Checks the text of one block (its runs joined) and records the edits that mask what is
+/// found: the mask goes into the run where the value starts, the value's bytes in later
+/// runs are removed. Returns the values found.
+fn block(
+    xml: &[u8],
+    runs: &[Run],
+    finder: &Finder<'_>,
+    edits: &mut Vec<(usize, usize, Vec<u8>)>,
+) -> u64 {
+    if runs.is_empty() {
+        return 0;
+    }
+    let mut joined = Vec::new();
+    let mut starts = Vec::with_capacity(runs.len()); // position of each run in `joined`
+    for run in runs {
+        starts.push(joined.len());
+        joined.extend_from_slice(&xml[run.start..run.end]);
+    }
+    let found = finder.find(&joined, &Structure::Plain);
+    // Map a position in `joined` to (run index, position in the XML).
+    let locate = |pos: usize| {
+        let i = starts.partition_point(|&s| s <= pos).saturating_sub(1);
+        (i, runs[i].start + (pos - starts[i]))
+    };
+    for d in &found {
+        let (first, xml_start) = locate(d.start);
+        let (last, xml_end) = locate(d.end.saturating_sub(1));
+        let xml_end = xml_end + 1;
+        if runs[first].number || runs[last].number {
+            // A number cell: the whole value becomes 0.
+            let run = &runs[first];
+            edits.push((run.start, run.end, b"0".to_vec()));
+            continue;
+        }
+        let masked = replacement(d.kind, d.value.expose());
+        if first == last {
+            edits.push((xml_start, xml_end, masked.into_bytes()));
+        } else {
+            edits.push((xml_start, runs[first].end, masked.into_bytes()));
+            for run in &runs[first + 1..last] {
+                edits.push((run.start, run.end, Vec::new()));
+            }
+            edits.push((runs[last].start, xml_end, Vec::new()));
+        }
+    }
+    found.len() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use custody_detect::DetectorConfig;
+
+    use super::*;
+
+    fn detector() -> Detector {
+        Detector::new(DetectorConfig::default())
+    }
+
+    fn finder(d: &Detector) -> Finder<'_> {
+        Finder::new(d, &[])
+    }
+
+    #[test]
+    fn text_and_csv_keep_their_shape() {
+        let d = detector();
+        let csv = b"name,card,email\nAnn,4539 1488 0343 6467,ann@example.org\n";
+        let r = redact(Format::Delimited, csv, &finder(&d)).unwrap();
+        let out = String::from_utf8(r.bytes).unwrap();
+        assert_eq!(r.values, 3, "the name, the card, the email: {out}");
+        assert!(!out.contains("4539 1488 0343 6467") && !out.contains("ann@example.org"), "{out}");
+        assert!(!out.contains("Ann"), "{out}");
+        assert_eq!(out.lines().nth(1).unwrap().split(',').count(), 3, "{out}");
+    }
+
+    #[test]
+    fn json_numbers_become_strings_and_the_file_still_parses() {
+        let d = detector();
+        let json = br#"{"card": 4539148803436467, "note": "card 5425 2334 3010 9903 \"ok\"", "email": "bob@example.com"}"#;
+        let r = redact(Format::Json, json, &finder(&d)).unwrap();
+        let out = String::from_utf8(r.bytes).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
+        assert!(v["card"].is_string(), "{out}");
+        assert!(!out.contains("4539148803436467") && !out.contains("bob@example.com"), "{out}");
+        assert!(!out.contains("5425 2334 3010 9903"), "{out}");
+    }
+
+    #[test]
+    fn a_value_split_across_word_runs_is_found_and_masked() {
+        let xml = br#"<w:document><w:body><w:p><w:r><w:t>SSN 773-12-</w:t></w:r><w:r><w:t xml:space="preserve">3456 &amp; more</w:t></w:r></w:p></w:body></w:document>"#;
+        let (out, n) = redact_xml(xml, &finder(&detector()), &DOCX).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(n, 1, "{out}");
+        assert!(!out.contains("773-12-") && !out.contains(">3456"), "{out}");
+        assert!(out.contains("&amp; more"), "{out}");
+    }
+
+    #[test]
+    fn excel_number_cells_become_zero_and_shared_string_indexes_stay() {
+        let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>4539148803436467</v></c><c r="B1"><v>4916338506082832</v></c><c r="C1" t="inlineStr"><is><t>carol@example.net</t></is></c></row></sheetData></worksheet>"#;
+        let (out, n) = redact_xml(xml, &finder(&detector()), &XLSX).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(n, 2, "{out}");
+        assert!(
+            out.contains(r#"<c r="A1" t="s"><v>4539148803436467</v>"#),
+            "index untouched: {out}"
+        );
+        assert!(out.contains(r#"<c r="B1"><v>0</v>"#), "{out}");
+        assert!(!out.contains("carol@example.net"), "{out}");
+    }
+
+    #[test]
+    fn values_found_with_context_are_masked_as_whole_words() {
+        let d = detector();
+        let known = [(Kind::PersonName, SensitiveValue::new("Ann"))];
+        let f = Finder::new(&d, &known);
+        let xml =
+            b"<sst><si><t>name</t></si><si><t>Ann</t></si><si><t>Annual report</t></si></sst>";
+        let (out, n) = redact_xml(xml, &f, &XLSX).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(n, 1, "{out}");
+        assert!(out.contains("<t>A**</t>") && out.contains("<t>Annual report</t>"), "{out}");
+    }
+
+    #[test]
+    fn unsupported_and_damaged_input_is_refused() {
+        let d = detector();
+        assert!(matches!(
+            redact(Format::Pdf, b"%PDF-1.4", &finder(&d)),
+            Err(RedactError::Unsupported)
+        ));
+        assert!(matches!(
+            redact(Format::Docx, b"PK\x03\x04broken", &finder(&d)),
+            Err(RedactError::Damaged(_))
+        ));
+        assert!(matches!(
+            redact(Format::Text, b"\xFF\xFEa\0", &finder(&d)),
+            Err(RedactError::Utf16)
+        ));
+    }
+}

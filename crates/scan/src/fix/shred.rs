@@ -1,0 +1,62 @@
+//! Shredding: overwrite a file's bytes, flush them to the disk, then truncate, rename and
+//! unlink it. Best effort only: solid-state drives remap blocks, and copy-on-write or
+//! journaling filesystems (btrfs, ZFS, APFS, ext4 with data journaling), snapshots and
+//! backups can keep the old content. Encrypting and then destroying the key is the
+//! reliable route: quarantine the file, and erase the quarantine when it is not needed.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::path::Path;
+
+/// What every shred prints and the docs repeat.
+pub const CAVEAT: &str = "shredding is best effort: SSDs, copy-on-write filesystems, snapshots \
+     and backups can keep old copies. For data that must be unrecoverable, quarantine it \
+     (encrypted) and erase the quarantine key.";
+
+/// Overwrites `path` with zeros, syncs, truncates, renames and removes it. Returns the
+/// bytes overwritten.
+pub fn shred(path: &Path) -> io::Result<u64> {
+    let meta = fs::symlink_metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let len = meta.len();
+    let mut file = OpenOptions::new().write(true).open(path)?;
+    file.seek(SeekFrom::Start(0))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()?;
+    file.set_len(0)?;
+    file.sync_all()?;
+    drop(file);
+    // The name can say what the file held ("customers-cards.csv"): rename before unlinking.
+    let hidden = super::quarantine::temp_beside(Path::new(&path.with_file_name("x")))?;
+    fs::rename(path, &hidden)?;
+    fs::remove_file(&hidden)?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = fs::File::open(parent).and_then(|d| d.sync_all());
+    }
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_file_is_gone_and_other_files_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("cards.csv");
+        std::fs::write(&target, b"4539 1488 0343 6467\n".repeat(100_000)).unwrap();
+        std::fs::write(dir.path().join("keep.txt"), b"keep").unwrap();
+        assert_eq!(super::shred(&target).unwrap(), 2_000_000);
+        assert!(!target.exists());
+        let left: Vec<_> =
+            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("keep.txt")]);
+        assert!(super::shred(dir.path()).is_err(), "a folder is refused");
+    }
+}
