@@ -63,6 +63,11 @@ pub struct ScanArgs {
     #[arg(long)]
     follow_links: bool,
 
+    /// Read every file again, even those unchanged since the last scan (the cache in the
+    /// data directory is not used or updated).
+    #[arg(long)]
+    no_cache: bool,
+
     /// Exit with code 1 when anything is found (for scripts and CI).
     #[arg(long)]
     fail_on_findings: bool,
@@ -159,7 +164,14 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let scanner_detector = detector.clone();
     let (databases, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
         args.paths.iter().partition(|p| custody_scan::is_database_url(&p.to_string_lossy()));
+    let ignored = if args.decommission {
+        None
+    } else {
+        custody_scan::fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
+    };
+    let cache = open_cache(args, data_dir, &detector, ignored.as_deref());
     let options = ScanOptions {
+        cache,
         roots: files.iter().map(|p| (*p).clone()).collect(),
         exclude: args.exclude.clone(),
         threads: args.threads,
@@ -170,11 +182,7 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
         limits: args.limits(),
         ignore_files: !args.decommission,
         // Findings the owner accepted (`custody fix ignore`); a decommission check shows all.
-        ignored: if args.decommission {
-            None
-        } else {
-            custody_scan::fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
-        },
+        ignored,
         ..ScanOptions::default()
     };
     let scanner = if files.is_empty() { None } else { Some(Scanner::new(options)?) };
@@ -253,6 +261,39 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     }
     let fail = args.fail_on_findings || args.decommission;
     Ok(if fail && summary.total_findings() > 0 { EXIT_FINDINGS } else { EXIT_OK })
+}
+
+/// The scan cache, when there is a data directory to keep it in and nothing asks for a
+/// full read: not with --no-cache, --reveal (the cache holds masked values only) or
+/// --decommission (everything is read). A damaged cache is replaced, with a note.
+fn open_cache(
+    args: &ScanArgs,
+    data_dir: &std::path::Path,
+    detector: &DetectorConfig,
+    ignored: Option<&custody_scan::fix::ignore::IgnoreList>,
+) -> Option<std::sync::Arc<custody_scan::cache::ScanCache>> {
+    if args.no_cache || args.reveal || args.decommission || !data_dir.is_dir() {
+        return None;
+    }
+    // Everything that changes what is reported: another configuration scans again.
+    let config = format!(
+        "kinds={:?}|min={}|limits={:?}|ignored={}",
+        Kind::ALL.iter().filter(|k| detector.is_enabled(**k)).collect::<Vec<_>>(),
+        detector.min_confidence,
+        args.limits(),
+        ignored.map_or(0, custody_scan::fix::ignore::IgnoreList::len)
+    );
+    let cache = custody_scan::cache::ScanCache::open(data_dir, &config).or_else(|e| {
+        eprintln!("note: {e}; starting a new one (this scan reads every file).");
+        custody_scan::cache::ScanCache::reset(data_dir, &config)
+    });
+    match cache {
+        Ok(c) => Some(std::sync::Arc::new(c)),
+        Err(e) => {
+            eprintln!("note: {e}; scanning without it.");
+            None
+        }
+    }
 }
 
 /// Creates (or truncates) an output file that only the owner can read: findings are

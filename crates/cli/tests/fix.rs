@@ -80,6 +80,10 @@ fn quarantine_needs_no_passphrase_and_restore_does() {
     let content = format!("name,card,email\nAnn,{CARD},{EMAIL}\n");
     std::fs::write(&csv, &content).unwrap();
     std::fs::write(files.join("notes.txt"), "nothing to see").unwrap();
+    // Another name for the same content, outside the scanned folder: quarantining
+    // overwrites the original's bytes, but never through a name it was not asked about.
+    let elsewhere = dir.path().join("linked-copy.csv");
+    std::fs::hard_link(&csv, &elsewhere).unwrap();
 
     // A dry run changes nothing.
     let dry = custody(&data, &["fix", "quarantine", s(&files)]);
@@ -97,6 +101,11 @@ fn quarantine_needs_no_passphrase_and_restore_does() {
     never_shows_values(&apply);
     assert!(!csv.exists(), "moved away");
     assert!(files.join("notes.txt").exists(), "a file without findings stays");
+    assert_eq!(
+        std::fs::read_to_string(&elsewhere).unwrap(),
+        content,
+        "a hard link keeps its content"
+    );
     let entries = quarantine_ids(&data);
     assert_eq!(entries.len(), 1);
     let id = entries[0]["id"].as_str().unwrap().to_string();

@@ -566,6 +566,7 @@ fn detect_batch(
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
+            premasked: false,
             key: None,
         });
     };

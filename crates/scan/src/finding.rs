@@ -36,11 +36,16 @@ pub struct Finding {
     pub value: SensitiveValue,
     /// In JSON: the value's key path (`$.customers[3].email`).
     pub key: Option<Arc<str>>,
+    /// `value` is already masked (results reused from the scan cache).
+    pub premasked: bool,
 }
 
 impl Finding {
     /// The value as shown by default: masked.
     pub fn masked(&self) -> String {
+        if self.premasked {
+            return self.value.expose().to_string();
+        }
         self.value.masked(self.kind)
     }
 }
@@ -171,6 +176,8 @@ pub struct Summary {
     pub columns: Vec<crate::ColumnReport>,
     /// Findings not reported because the owner ignored them (`custody fix ignore`).
     pub findings_ignored: u64,
+    /// Files whose results came from the scan cache (unchanged since an earlier scan).
+    pub files_cached: u64,
 }
 
 impl Summary {
@@ -192,6 +199,7 @@ impl Summary {
         }
         self.bytes_scanned += other.bytes_scanned;
         self.findings_ignored += other.findings_ignored;
+        self.files_cached += other.files_cached;
         self.duration += other.duration;
         for (kind, n) in other.findings_by_kind {
             *self.findings_by_kind.entry(kind).or_insert(0) += n;

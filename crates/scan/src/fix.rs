@@ -1,7 +1,7 @@
 //! Remediation: what to do about a file that holds customer data.
 //!
-//! - [`Action::Quarantine`]: seal the file into the quarantine (no passphrase needed) and
-//!   remove it; `custody quarantine restore` brings it back with the unsealed vault.
+//! - [`Action::Quarantine`]: seal the file into the quarantine (no passphrase needed), then
+//!   overwrite and remove the original; `custody quarantine restore` brings it back with the unsealed vault.
 //! - [`Action::Redact`]: rewrite it with every value masked, in the same format; the
 //!   original goes to the quarantine first.
 //! - [`Action::Shred`]: overwrite and remove it (best effort: see [`shred::CAVEAT`]).
@@ -350,8 +350,13 @@ impl Fixer {
         let store = quarantine::Quarantine::open(&self.data_dir)?;
         let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds())?;
         done.quarantine_id = Some(entry.id);
-        // The sealed copy is complete and on disk: only now does the original go.
-        fs::remove_file(&target.path).map_err(FixError::from_io(&target.path))?;
+        // The sealed copy is complete and on disk: only now does the original go, its
+        // bytes overwritten first (best effort, as `shred`) — unless other names link to
+        // the same content, which must not be zeroed behind their back.
+        let single = single_link(&target.path);
+        if !single || shred::shred(&target.path).is_err() {
+            fs::remove_file(&target.path).map_err(FixError::from_io(&target.path))?;
+        }
         if let Some(parent) = target.path.parent().filter(|p| !p.as_os_str().is_empty()) {
             let _ = File::open(parent).and_then(|d| d.sync_all());
         }
@@ -465,6 +470,20 @@ impl Fixer {
         }
         done.values = added;
         Ok(())
+    }
+}
+
+/// Whether no other name links to this file's content.
+fn single_link(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        fs::symlink_metadata(path).is_ok_and(|m| m.nlink() == 1)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
     }
 }
 

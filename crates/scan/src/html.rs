@@ -239,6 +239,7 @@ mod tests {
             test_card: false,
             value: custody_detect::SensitiveValue::new("x"),
             key: None,
+            premasked: false,
         }
     }
 

@@ -10,6 +10,7 @@
 //! value that straddles a chunk boundary is found exactly once and a multi-gigabyte file
 //! never needs more than two chunks of memory.
 
+pub mod cache;
 mod database;
 mod error;
 mod file;

@@ -146,7 +146,7 @@ impl<W: Write> Report<W> {
     }
 
     fn value(&self, f: &Finding) -> String {
-        if self.reveal { f.value.expose().to_string() } else { f.masked() }
+        if self.reveal && !f.premasked { f.value.expose().to_string() } else { f.masked() }
     }
 
     /// The finding as the JSONL contract's record.
@@ -312,6 +312,7 @@ pub fn summary_json(s: &Summary) -> Value {
         "findings": s.total_findings(),
         "findings_by_kind": by_kind,
         "findings_ignored": s.findings_ignored,
+        "files_cached": s.files_cached,
         "riskiest": s.riskiest.iter().map(|r| json!({
             "path": r.path,
             "score": (r.score * 10.0).round() / 10.0,
@@ -365,12 +366,27 @@ fn write_table_summary(out: &mut dyn Write, s: &Summary, skipped: &[Skip]) -> io
         if s.files_scanned == 1 { "" } else { "s" },
         human_bytes(s.bytes_scanned),
         secs,
-        if secs >= 1.0 {
+        if secs >= 1.0 && s.files_cached == 0 {
             format!(", {}/s", human_bytes((s.bytes_scanned as f64 / secs) as u64))
         } else {
             String::new()
         }
     )?;
+    if s.files_cached > 0 {
+        writeln!(
+            out,
+            "{} of them unchanged since the last scan: results reused (--no-cache reads everything).",
+            s.files_cached
+        )?;
+    }
+    if s.findings_ignored > 0 {
+        writeln!(
+            out,
+            "{} finding{} you chose to ignore not shown.",
+            s.findings_ignored,
+            if s.findings_ignored == 1 { "" } else { "s" }
+        )?;
+    }
     if !skipped.is_empty() {
         writeln!(out, "Skipped {} (not scanned):", skipped.len())?;
         for skip in skipped.iter().take(20) {

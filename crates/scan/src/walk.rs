@@ -45,6 +45,8 @@ pub struct ScanOptions {
     pub ignore_files: bool,
     /// Findings the owner ignored (`custody fix ignore`): not reported, only counted.
     pub ignored: Option<Arc<crate::fix::ignore::IgnoreList>>,
+    /// Results of unchanged files from earlier scans (masked values only).
+    pub cache: Option<Arc<crate::cache::ScanCache>>,
 }
 
 impl Default for ScanOptions {
@@ -60,6 +62,7 @@ impl Default for ScanOptions {
             limits: custody_extract::Limits::default(),
             ignore_files: true,
             ignored: None,
+            cache: None,
         }
     }
 }
@@ -117,6 +120,8 @@ enum Message {
         complete: bool,
         /// Findings left out because the owner ignored them.
         ignored: u64,
+        /// Results reused from the scan cache.
+        cached: bool,
     },
 }
 
@@ -174,8 +179,9 @@ impl Scanner {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
                     }
-                    Message::Done { path, bytes, file, complete, ignored } => {
+                    Message::Done { path, bytes, file, complete, ignored, cached } => {
                         summary.findings_ignored += ignored;
+                        summary.files_cached += u64::from(cached);
                         if complete {
                             summary.files_scanned += 1;
                         }
@@ -198,6 +204,9 @@ impl Scanner {
             }
             let _ = walker.join();
         });
+        if let Some(cache) = &self.options.cache {
+            cache.flush();
+        }
         if let Some(e) = failure {
             return Err(e);
         }
@@ -330,7 +339,22 @@ impl Scanner {
             Err(e) => return skip(path, SkipReason::Unreadable(e.to_string())),
         };
         let shared_path: Arc<str> = Arc::from(path.as_str());
+        // Unchanged since an earlier scan: its results again, without reading it.
+        let cached = self.options.cache.as_deref().and_then(|cache| {
+            let stamp = crate::cache::Stamp::of(&file.metadata().ok()?);
+            let key = std::path::absolute(file_path).ok()?.to_string_lossy().into_owned();
+            Some((cache, key, stamp))
+        });
+        if let Some((cache, key, stamp)) = &cached
+            && let crate::cache::Hit::Reuse(record) = cache.lookup(key, *stamp, file_path)
+        {
+            return replay(&record, &shared_path, file_path, tx, progress);
+        }
         let mut results = Results::new(tx);
+        if cached.is_some() {
+            results.stored = Some(Vec::new());
+        }
+        let mut hasher = twox_hash::XxHash3_128::new();
         // Ignored findings are looked up by canonical path, only for files that have some.
         results.ignore = self.options.ignored.as_deref().filter(|l| !l.is_empty()).and_then(|l| {
             let canonical = file_path.canonicalize().ok()?;
@@ -351,8 +375,16 @@ impl Scanner {
                 );
             if as_text {
                 let mut on_bytes = |n: u64| progress.bytes(n);
+                // Hashed as it is read only when the cache will keep it.
+                let mut hashing;
+                let reader: &mut dyn std::io::Read = if cached.is_some() {
+                    hashing = crate::cache::Hashing { inner: &mut file, hasher: &mut hasher };
+                    &mut hashing
+                } else {
+                    &mut file
+                };
                 scan_file(
-                    &mut file,
+                    reader,
                     detector,
                     self.options.chunk_size,
                     format == custody_extract::Format::Delimited,
@@ -382,7 +414,31 @@ impl Scanner {
         }))
         .unwrap_or(Err(SkipReason::Internal));
         let ignored = results.ignored;
+        let partial = results.skipped;
+        let stored = results.stored.take();
         let (findings, score, kinds) = results.finish();
+        // Remember it, unless any of it was skipped (then it is tried again next time).
+        if let (Some((cache, key, stamp)), Some(stored), Ok(bytes)) = (cached, stored, &result)
+            && !partial
+        {
+            let hashed = if format.is_plain()
+                || matches!(format, custody_extract::Format::Json | custody_extract::Format::Ndjson)
+            {
+                Some(hasher.finish_128().to_le_bytes())
+            } else {
+                crate::cache::hash_file(file_path).ok()
+            };
+            if let Some(hash) = hashed {
+                cache.store(crate::cache::Record {
+                    path: key,
+                    stamp,
+                    hash,
+                    bytes: *bytes,
+                    ignored,
+                    findings: stored,
+                });
+            }
+        }
         // Exposure is looked up only for files with findings (a stat, no reading).
         let file = (findings > 0).then(|| {
             let exposure = crate::risk::Exposure::of(file_path);
@@ -397,7 +453,14 @@ impl Scanner {
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
-                let _ = tx.send(Message::Done { path, bytes, file, complete: true, ignored });
+                let _ = tx.send(Message::Done {
+                    path,
+                    bytes,
+                    file,
+                    complete: true,
+                    ignored,
+                    cached: false,
+                });
             }
             Err(reason) => {
                 // What a file showed before a limit stopped it still counts in the risk.
@@ -408,6 +471,7 @@ impl Scanner {
                         file,
                         complete: false,
                         ignored,
+                        cached: false,
                     });
                 }
                 skip(path, reason);
@@ -416,12 +480,62 @@ impl Scanner {
     }
 }
 
+/// Sends a cached file's results as if it had just been scanned.
+fn replay(
+    record: &crate::cache::Record,
+    path: &Arc<str>,
+    file_path: &Path,
+    tx: &channel::Sender<Message>,
+    progress: &dyn Progress,
+) {
+    let mut score = 0.0;
+    let mut kinds = std::collections::BTreeMap::new();
+    let mut batch = Vec::with_capacity(record.findings.len().min(BATCH));
+    for stored in &record.findings {
+        let Some(f) = stored.finding(path) else { continue };
+        score += f.kind.risk_weight() * f64::from(f.confidence);
+        *kinds.entry(f.kind).or_insert(0) += 1;
+        batch.push(f);
+        if batch.len() == BATCH {
+            let _ = tx.send(Message::Findings(std::mem::take(&mut batch)));
+        }
+    }
+    let findings = kinds.values().sum::<u64>();
+    if !batch.is_empty() {
+        let _ = tx.send(Message::Findings(batch));
+    }
+    let file = (findings > 0).then(|| {
+        let exposure = crate::risk::Exposure::of(file_path);
+        RiskyFile {
+            path: path.to_string(),
+            score: score * exposure.factor(),
+            findings,
+            kinds,
+            exposure,
+        }
+    });
+    progress.bytes(record.bytes);
+    progress.file_done(findings);
+    let _ = tx.send(Message::Done {
+        path: path.to_string(),
+        bytes: record.bytes,
+        file,
+        complete: true,
+        ignored: record.ignored,
+        cached: true,
+    });
+}
+
 /// The findings of one file on their way to the writer, in batches, and its tallies.
 struct Results<'t> {
     tx: &'t channel::Sender<Message>,
     /// The owner's ignore list and this file's canonical path, when it has ignores.
     ignore: Option<(&'t crate::fix::ignore::IgnoreList, PathBuf)>,
     ignored: u64,
+    /// Anything in the file was skipped (a member, a part).
+    skipped: bool,
+    /// The findings as the scan cache keeps them, when it is on.
+    stored: Option<Vec<crate::cache::Stored>>,
     batch: Vec<Finding>,
     findings: u64,
     score: f64,
@@ -434,6 +548,8 @@ impl<'t> Results<'t> {
             tx,
             ignore: None,
             ignored: 0,
+            skipped: false,
+            stored: None,
             batch: Vec::new(),
             findings: 0,
             score: 0.0,
@@ -464,14 +580,21 @@ impl<'t> Results<'t> {
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
+            premasked: false,
             key: key.cloned(),
         });
+        if let Some(stored) = &mut self.stored {
+            let finding = self.batch.last().expect("just pushed");
+            let top = finding.path.split('!').next().unwrap_or_default().len();
+            stored.push(crate::cache::Stored::of(finding, &finding.path[..top]));
+        }
         if self.batch.len() == BATCH {
             let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
         }
     }
 
-    fn skip(&self, skip: Skip) {
+    fn skip(&mut self, skip: Skip) {
+        self.skipped = true;
         let _ = self.tx.send(Message::Skip(skip));
     }
 

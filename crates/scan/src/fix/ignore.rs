@@ -85,6 +85,11 @@ impl IgnoreList {
         Ok(Some(Self { key, file, entries }))
     }
 
+    /// How many values are ignored, in all files.
+    pub fn len(&self) -> usize {
+        self.entries.values().map(HashSet::len).sum()
+    }
+
     /// Nothing ignored.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
