@@ -128,7 +128,7 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     let scanner = Scanner::new(options.clone())?;
     let mut found = fix::Collect::default();
     scanner.run(&mut found, &NoProgress)?;
-    let targets = fix::targets(found.findings, &options);
+    let targets = fix::targets(std::mem::take(&mut found.findings), &options);
 
     let ledger =
         if args.apply { Some(Ledger::open(data_dir, LedgerOptions::default())?) } else { None };
@@ -144,11 +144,6 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     let (mut done, mut attention) = (0, 0);
     for target in &targets {
         let result = fixer.fix(args.action, target);
-        if let Some(ledger) = &ledger
-            && !matches!(result.outcome, Outcome::Planned | Outcome::Skipped(_))
-        {
-            record(ledger, &result)?;
-        }
         match &result.outcome {
             Outcome::Done => done += 1,
             Outcome::Skipped(_) | Outcome::Failed(_) => attention += 1,
@@ -171,6 +166,24 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
             writeln!(out, "{line}")?;
         } else {
             writeln!(out, "{}", describe(&result, target))?;
+        }
+        // Recorded after it is shown: a ledger failure must not hide what was done.
+        if let Some(ledger) = &ledger
+            && !matches!(result.outcome, Outcome::Planned | Outcome::Skipped(_))
+        {
+            record(ledger, &result)?;
+        }
+    }
+    if !args.json && !found.skipped.is_empty() {
+        writeln!(
+            out,
+            "{} file{} could not be read, so nothing was done to {}:",
+            found.skipped.len(),
+            if found.skipped.len() == 1 { "" } else { "s" },
+            if found.skipped.len() == 1 { "it" } else { "them" }
+        )?;
+        for skip in found.skipped.iter().take(20) {
+            writeln!(out, "  {}: {}", skip.path, skip.reason)?;
         }
     }
     if let Some(ledger) = ledger {
@@ -232,7 +245,16 @@ fn describe(result: &fix::Done, target: &fix::Target) -> String {
             )
         }
         (Outcome::Skipped(why), _) => format!("not done: {path}: {why}"),
-        (Outcome::Failed(why), _) => format!("FAILED: {path}: {why} (the file is as it was)"),
+        (Outcome::Failed(why), _) => match &result.quarantine_id {
+            // The copy is safe; the step after it failed.
+            Some(id) => format!(
+                "FAILED: {path}: {why}. A complete copy is in the quarantine as {id}: check the file, and `custody quarantine restore {id} --to PATH` if it is damaged"
+            ),
+            None if result.action == Action::Shred => format!(
+                "FAILED: {path}: {why} (it may be partly overwritten, or renamed to a hidden .custody-tmp-… name beside it)"
+            ),
+            None => format!("FAILED: {path}: {why} (the file is as it was)"),
+        },
     }
 }
 
@@ -277,7 +299,14 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     let mut paths = std::collections::BTreeSet::new();
     let mut collect = |v: &serde_json::Value| {
         if let (Some(path), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
-            paths.insert(path.split('!').next().unwrap_or(path).to_string());
+            // The outer file: the first `!`-prefix that is a file (`a.zip!b.csv` is
+            // `a.zip`; `urgent!.txt` is itself).
+            let outer = path
+                .match_indices('!')
+                .map(|(i, _)| &path[..i])
+                .find(|p| root.join(p).is_file())
+                .unwrap_or(path);
+            paths.insert(outer.to_string());
         }
     };
     for v in &values {

@@ -276,12 +276,11 @@ fn open_cache(
         return None;
     }
     // Everything that changes what is reported: another configuration scans again.
+    // (The detector's settings include the current year, which dates of birth depend on.)
     let config = format!(
-        "kinds={:?}|min={}|limits={:?}|ignored={}",
-        Kind::ALL.iter().filter(|k| detector.is_enabled(**k)).collect::<Vec<_>>(),
-        detector.min_confidence,
+        "detector={detector:?}|limits={:?}|ignored={}",
         args.limits(),
-        ignored.map_or(0, custody_scan::fix::ignore::IgnoreList::len)
+        ignored.map_or_else(String::new, custody_scan::fix::ignore::IgnoreList::digest)
     );
     let cache = custody_scan::cache::ScanCache::open(data_dir, &config).or_else(|e| {
         eprintln!("note: {e}; starting a new one (this scan reads every file).");

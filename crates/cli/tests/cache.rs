@@ -57,6 +57,8 @@ fn unchanged_files_are_not_read_again_and_give_the_same_results() {
     init(&data);
     let tree = dir.path().join("shop");
     copy_dir(Path::new(&shop()), &tree);
+    // A `!` in a file's own name is not a member separator.
+    std::fs::write(tree.join("urgent!.txt"), "call back bob@example.net\n").unwrap();
     let root = tree.to_str().unwrap();
 
     let (fresh, first) = scan(&data, &["--no-cache"], root);

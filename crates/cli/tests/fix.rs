@@ -96,6 +96,17 @@ fn quarantine_needs_no_passphrase_and_restore_does() {
     assert!(csv.exists());
     never_shows_values(&dry);
 
+    // A damaged public key would seal files nobody can open: refused before anything.
+    let key_file = data.join("keys").join("quarantine.pub");
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    let flipped = key.replacen(|c: char| c.is_ascii_hexdigit() && c != '0', "0", 1);
+    std::fs::write(&key_file, flipped).unwrap();
+    let refused = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("damaged"), "{}", text(&refused));
+    assert!(csv.exists());
+    std::fs::write(&key_file, key).unwrap();
+
     let apply = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
     assert!(apply.status.success(), "{}", text(&apply));
     never_shows_values(&apply);
@@ -295,6 +306,14 @@ fn shred_removes_the_file_and_says_what_it_cannot_promise() {
     init(&data);
     let file = dir.path().join("old-export.csv");
     std::fs::write(&file, format!("card\n{CARD}\n")).unwrap();
+    // Content shared with another name is not zeroed behind that name's back.
+    let other = dir.path().join("other-name.csv");
+    std::fs::hard_link(&file, &other).unwrap();
+    let out = custody(&data, &["fix", "shred", "--apply", s(&file)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("hard links"), "{}", text(&out));
+    assert!(file.exists());
+    std::fs::remove_file(&other).unwrap();
     let out = custody(&data, &["fix", "shred", "--apply", s(&file)]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(!file.exists());
@@ -316,6 +335,8 @@ fn fix_from_a_saved_scan_and_clear_errors() {
     std::fs::create_dir(&files).unwrap();
     std::fs::write(files.join("a.txt"), format!("{EMAIL}\n")).unwrap();
     std::fs::write(files.join("b.txt"), format!("{EMAIL}\n")).unwrap();
+    let bang = files.join("urgent!.txt");
+    std::fs::write(&bang, format!("{EMAIL}\n")).unwrap();
     // Without a data directory, --apply refuses with the next step; a dry run works.
     let refused = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
     assert_eq!(refused.status.code(), Some(2));
@@ -331,9 +352,15 @@ fn fix_from_a_saved_scan_and_clear_errors() {
         &["fix", "quarantine", "--apply", "--json", "--from", s(&saved), "--root", s(&files)],
     );
     assert!(out.status.success(), "{}", text(&out));
-    let line: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(line["outcome"], "done");
-    assert_eq!(line["path"].as_str().unwrap(), s(&files.join("a.txt")));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", text(&out));
+    assert!(lines.iter().all(|l| l["outcome"] == "done"), "{}", text(&out));
+    assert_eq!(lines[0]["path"].as_str().unwrap(), s(&files.join("a.txt")));
+    assert_eq!(lines[1]["path"].as_str().unwrap(), s(&bang));
+    assert!(!bang.exists());
     assert!(text(&out).contains("no longer there"), "{}", text(&out));
     assert!(!files.join("a.txt").exists());
 

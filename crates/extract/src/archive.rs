@@ -1,7 +1,7 @@
 //! Archives and compressed streams: zip (and the Office/OpenDocument files that are zips),
 //! tar, gzip, zstd.
 
-use std::io::{Read, Seek};
+use std::io::{self, Read, Seek};
 
 use zip::ZipArchive;
 use zip::result::ZipError;
@@ -127,12 +127,18 @@ pub(crate) fn stream(
             cx.sniffed(location, &inner, &mut limited, depth)
         }
         Format::Tar => {
-            let mut archive = tar::Archive::new(reader);
+            let tripped = std::rc::Rc::new(std::cell::Cell::new(false));
+            let guarded = TarGuard::new(reader, std::rc::Rc::clone(&tripped));
+            let mut archive = tar::Archive::new(guarded);
             let Ok(entries) = archive.entries() else {
                 return Err(Skipped::Corrupt("not a readable tar archive"));
             };
             for entry in entries {
                 let Ok(entry) = entry else {
+                    if tripped.get() {
+                        cx.visitor.skipped(location, Skipped::TooLarge { limit: MAX_TAR_META });
+                        return Ok(());
+                    }
                     // A damaged header ends the archive: tar has no directory to resync on.
                     return cx.settle(location, true, "the tar archive is damaged part-way");
                 };
@@ -149,6 +155,108 @@ pub(crate) fn stream(
         }
         _ => unreachable!("stream() is only called for gzip, zstd and tar"),
     }
+}
+
+/// The largest long name, long link or PAX header block a tar archive may carry (the tar
+/// crate reads these whole into memory; real ones are a few hundred bytes).
+const MAX_TAR_META: u64 = 1 << 20;
+
+/// Passes a tar stream through to the tar crate, following its 512-byte headers, and fails
+/// the read when a GNU long-name/long-link or PAX header announces more than
+/// [`MAX_TAR_META`] bytes — before the crate would allocate them (a compressed tar can
+/// announce gigabytes of "name"). A header whose checksum does not verify at the expected
+/// place means the stream is not followed any more (sparse files, damage): the guard then
+/// passes everything through rather than refuse a good archive.
+struct TarGuard<'r> {
+    inner: &'r mut dyn Read,
+    tripped: std::rc::Rc<std::cell::Cell<bool>>,
+    pos: u64,
+    next_header: Option<u64>,
+    header: [u8; 512],
+}
+
+impl<'r> TarGuard<'r> {
+    fn new(inner: &'r mut dyn Read, tripped: std::rc::Rc<std::cell::Cell<bool>>) -> Self {
+        Self { inner, tripped, pos: 0, next_header: Some(0), header: [0; 512] }
+    }
+
+    /// Looks at a complete header; returns where the next one starts, or `None` to stop
+    /// following. Errs when a metadata entry is too large.
+    fn header_done(&self, at: u64) -> io::Result<Option<u64>> {
+        let h = &self.header;
+        if h.iter().all(|&b| b == 0) {
+            return Ok(Some(at + 512)); // end-of-archive blocks
+        }
+        let stored = octal(&h[148..156]);
+        let sum: u64 = h
+            .iter()
+            .enumerate()
+            .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { u64::from(b) })
+            .sum();
+        let (Some(stored), Some(size)) = (stored, size_field(&h[124..136])) else {
+            return Ok(None);
+        };
+        if stored != sum {
+            return Ok(None);
+        }
+        if matches!(h[156], b'L' | b'K' | b'x' | b'g') && size > MAX_TAR_META {
+            self.tripped.set(true);
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "tar metadata too large"));
+        }
+        if h[156] == b'S' {
+            return Ok(None); // GNU sparse: extension blocks follow; stop following
+        }
+        Ok(Some(at + 512 + size.div_ceil(512) * 512))
+    }
+}
+
+impl Read for TarGuard<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let start = self.pos;
+        self.pos += n as u64;
+        while let Some(at) = self.next_header {
+            if at >= self.pos || at + 512 <= start {
+                // Not in this read (or a header that began before this read: handled by
+                // copying as reads arrive, below).
+                if at + 512 <= start {
+                    self.next_header = None; // never seen whole: stop following
+                }
+                break;
+            }
+            // Copy the part of the header that is in this read.
+            let from = at.max(start);
+            let to = (at + 512).min(self.pos);
+            let src = &buf[(from - start) as usize..(to - start) as usize];
+            self.header[(from - at) as usize..(to - at) as usize].copy_from_slice(src);
+            if to < at + 512 {
+                break; // the rest comes with the next read
+            }
+            self.next_header = self.header_done(at)?;
+        }
+        Ok(n)
+    }
+}
+
+fn octal(field: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(field).ok()?;
+    let s = s.trim_matches(|c: char| c == '\0' || c == ' ');
+    if s.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(s, 8).ok()
+}
+
+/// A header's size: octal, or GNU base-256 (high bit set) for large files.
+fn size_field(field: &[u8]) -> Option<u64> {
+    if field[0] & 0x80 != 0 {
+        let mut v: u64 = u64::from(field[0] & 0x7f);
+        for &b in &field[1..] {
+            v = v.checked_mul(256)?.checked_add(u64::from(b))?;
+        }
+        return Some(v);
+    }
+    octal(field)
 }
 
 /// The name of what a compressed file holds (`backup.tar.gz` → `backup.tar`,

@@ -333,3 +333,55 @@ fn a_sheet_naming_its_last_possible_cell_stays_small() {
     assert_eq!(location, "Customers");
     assert!(text.contains("536-22-1234") && text.len() < 1_000, "{} bytes", text.len());
 }
+
+/// A tar header block for `name` of `size` bytes and type `kind`, checksummed.
+fn tar_header(name: &str, size: u64, kind: u8) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    h[100..107].copy_from_slice(b"0000644");
+    h[108..115].copy_from_slice(b"0000000");
+    h[116..123].copy_from_slice(b"0000000");
+    h[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
+    h[136..147].copy_from_slice(b"00000000000");
+    h[156] = kind;
+    h[257..265].copy_from_slice(b"ustar  \0");
+    h[148..156].copy_from_slice(b"        ");
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    h
+}
+
+#[test]
+fn a_tar_long_name_of_megabytes_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let size: u64 = 4 << 20;
+    let mut tar = tar_header("././@LongLink", size, b'L').to_vec();
+    tar.extend(std::iter::repeat_n(b'a', size as usize));
+    tar.extend(tar_header("card.txt", 20, b'0'));
+    let mut body = b"4539 1488 0343 6467\n".to_vec();
+    body.resize(512, 0);
+    tar.extend(body);
+    tar.extend([0u8; 1024]);
+    let path = write(dir.path(), "names.tar", &tar);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(
+        record.skipped.iter().any(|(_, why)| matches!(why, Skipped::TooLarge { .. })),
+        "{:?}",
+        record.skipped
+    );
+
+    // Ordinary long names (GNU and PAX, as tar tools write them) are read as always.
+    let long = format!("{}/customers.txt", "folder".repeat(30));
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(20);
+    header.set_mode(0o644);
+    builder.append_data(&mut header, &long, &b"4539 1488 0343 6467\n"[..]).unwrap();
+    let path = write(dir.path(), "long.tar", &builder.into_inner().unwrap());
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(record.skipped.is_empty(), "{:?}", record.skipped);
+    assert_eq!(record.parts.len(), 1);
+    assert!(record.parts[0].0.ends_with("customers.txt"), "{:?}", record.parts[0].0);
+}

@@ -110,6 +110,14 @@ pub enum FixError {
         /// The file in the way.
         path: PathBuf,
     },
+    /// The redacted copy could not be read back to check it.
+    #[error(
+        "the redacted copy of '{path}' could not be read back to check it; the file was not changed"
+    )]
+    Unverified {
+        /// The original file.
+        path: PathBuf,
+    },
     /// The quarantined file does not open with this installation's key.
     #[error("the quarantined file does not open with this vault's key")]
     WrongKey,
@@ -193,13 +201,24 @@ impl Sink for Collect {
 pub fn targets(findings: Vec<Finding>, options: &ScanOptions) -> Vec<Target> {
     let mut by_file: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
     for f in findings {
-        let top = f.path.split('!').next().unwrap_or(&f.path).to_string();
+        let top = top_file(&f.path, options);
         by_file.entry(top).or_default().push(f);
     }
     by_file
         .into_iter()
         .map(|(display, findings)| Target { path: options.resolve(&display), display, findings })
         .collect()
+}
+
+/// The file on disk holding a finding located as `path`: `a.zip!b.xlsx!C7` is `a.zip`,
+/// and a file whose own name holds a `!` (`urgent!.csv`) is itself.
+fn top_file(path: &str, options: &ScanOptions) -> String {
+    for (i, _) in path.match_indices('!') {
+        if options.resolve(&path[..i]).is_file() {
+            return path[..i].to_string();
+        }
+    }
+    path.to_string()
 }
 
 /// What happened to one file.
@@ -308,6 +327,11 @@ impl Fixer {
         let result = match action {
             Action::Quarantine => self.quarantine(target, &mut done),
             Action::Redact => self.redact(target, &mut done),
+            Action::Shred if !single_link(&target.path) => Err(RedactOr::Skip(
+                "other names (hard links) share this file's content: shredding would destroy \
+                 them too; delete the other names or quarantine it instead"
+                    .into(),
+            )),
             Action::Shred => shred::shred(&target.path)
                 .map(|_| ())
                 .map_err(|e| FixError::Io { path: target.path.clone(), source: e }.into()),
@@ -323,7 +347,7 @@ impl Fixer {
 
     fn cannot_redact(target: &Target) -> Option<String> {
         if target.findings.iter().any(|f| {
-            f.path.contains('!')
+            f.path.len() > target.display.len()
                 && !matches!(
                     Self::format(&target.path),
                     Ok(custody_extract::Format::Docx | custody_extract::Format::Xlsx)
@@ -348,13 +372,18 @@ impl Fixer {
     fn quarantine(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
         let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
         let store = quarantine::Quarantine::open(&self.data_dir)?;
-        let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds())?;
-        done.quarantine_id = Some(entry.id);
+        let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds(), None)?;
+        done.quarantine_id = Some(entry.id.clone());
+        // Saved again since it was sealed: the copy is not what is there now.
+        if quarantine::Seen::of(&target.path).ok() != Some(entry.seen) {
+            return Err(FixError::Changed { path: target.path.clone() }.into());
+        }
         // The sealed copy is complete and on disk: only now does the original go, its
         // bytes overwritten first (best effort, as `shred`) — unless other names link to
         // the same content, which must not be zeroed behind their back.
-        let single = single_link(&target.path);
-        if !single || shred::shred(&target.path).is_err() {
+        if single_link(&target.path) {
+            shred::shred(&target.path).map_err(FixError::from_io(&target.path))?;
+        } else {
             fs::remove_file(&target.path).map_err(FixError::from_io(&target.path))?;
         }
         if let Some(parent) = target.path.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -368,6 +397,7 @@ impl Fixer {
         let path = &target.path;
         let format = Self::format(path).map_err(FixError::from_io(path))?;
         let meta = fs::metadata(path).map_err(FixError::from_io(path))?;
+        let seen = quarantine::Seen::from_meta(&meta);
         if meta.len() > redact::MAX_REDACT {
             return Err(RedactOr::Skip(format!(
                 "larger than {} MB: too large to rewrite in place; quarantine it instead",
@@ -378,6 +408,9 @@ impl Fixer {
         File::open(path)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(FixError::from_io(path))?;
+        if quarantine::Seen::of(path).ok() != Some(seen) {
+            return Err(FixError::Changed { path: path.clone() }.into());
+        }
         let detector = Detector::new(self.detector.clone());
         let known: Vec<_> = target.findings.iter().map(|f| (f.kind, f.value.clone())).collect();
         let finder = redact::Finder::new(&detector, &known);
@@ -418,7 +451,7 @@ impl Fixer {
         }
         // The original into the quarantine, then the redacted file over it (one rename).
         let entry = match quarantine::Quarantine::open(&self.data_dir)
-            .and_then(|q| q.put(key, path, "redact", &self.when, target.kinds()))
+            .and_then(|q| q.put(key, path, "redact", &self.when, target.kinds(), Some(seen)))
         {
             Ok(entry) => entry,
             Err(e) => {
@@ -427,6 +460,11 @@ impl Fixer {
             }
         };
         done.quarantine_id = Some(entry.id);
+        // The last look before the swap: a save since the read would be lost.
+        if quarantine::Seen::of(path).ok() != Some(seen) {
+            let _ = fs::remove_file(&tmp);
+            return Err(FixError::Changed { path: path.clone() }.into());
+        }
         if let Err(e) = fs::rename(&tmp, path) {
             let _ = fs::remove_file(&tmp);
             return Err(FixError::Io { path: path.clone(), source: e }.into());
@@ -456,6 +494,10 @@ impl Fixer {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),
         })?;
+        // A result that cannot be read through is not a checked result.
+        if summary.files_scanned != 1 || !collect.skipped.is_empty() {
+            return Err(FixError::Unverified { path: path.to_path_buf() });
+        }
         Ok(summary.total_findings())
     }
 

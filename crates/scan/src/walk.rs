@@ -351,10 +351,20 @@ impl Scanner {
             return replay(&record, &shared_path, file_path, tx, progress);
         }
         let mut results = Results::new(tx);
+        results.top_len = shared_path.len();
         if cached.is_some() {
             results.stored = Some(Vec::new());
         }
         let mut hasher = twox_hash::XxHash3_128::new();
+        let as_text = format.is_plain()
+            || matches!(format, custody_extract::Format::Json | custody_extract::Format::Ndjson);
+        // Containers are hashed before they are read, so a file replaced while it is read
+        // is stored under its old hash (and scanned again next time), never the reverse.
+        let hashed_before = if cached.is_some() && !as_text {
+            crate::cache::hash_file(file_path).ok()
+        } else {
+            None
+        };
         // Ignored findings are looked up by canonical path, only for files that have some.
         results.ignore = self.options.ignored.as_deref().filter(|l| !l.is_empty()).and_then(|l| {
             let canonical = file_path.canonicalize().ok()?;
@@ -368,11 +378,6 @@ impl Scanner {
             // right before their values as context, and labelling every value with its
             // key path cost a quarter of the scan's throughput on the benchmark corpus.
             // (JSON inside archives and mail is labelled by custody-extract.)
-            let as_text = format.is_plain()
-                || matches!(
-                    format,
-                    custody_extract::Format::Json | custody_extract::Format::Ndjson
-                );
             if as_text {
                 let mut on_bytes = |n: u64| progress.bytes(n);
                 // Hashed as it is read only when the cache will keep it.
@@ -421,14 +426,12 @@ impl Scanner {
         if let (Some((cache, key, stamp)), Some(stored), Ok(bytes)) = (cached, stored, &result)
             && !partial
         {
-            let hashed = if format.is_plain()
-                || matches!(format, custody_extract::Format::Json | custody_extract::Format::Ndjson)
-            {
-                Some(hasher.finish_128().to_le_bytes())
-            } else {
-                crate::cache::hash_file(file_path).ok()
-            };
-            if let Some(hash) = hashed {
+            let hashed =
+                if as_text { Some(hasher.finish_128().to_le_bytes()) } else { hashed_before };
+            // Changed while it was read: what was found may match neither version.
+            let unchanged =
+                std::fs::metadata(file_path).is_ok_and(|m| crate::cache::Stamp::of(&m) == stamp);
+            if let Some(hash) = hashed.filter(|_| unchanged) {
                 cache.store(crate::cache::Record {
                     path: key,
                     stamp,
@@ -536,6 +539,8 @@ struct Results<'t> {
     skipped: bool,
     /// The findings as the scan cache keeps them, when it is on.
     stored: Option<Vec<crate::cache::Stored>>,
+    /// The length of the file's own path as shown (what follows is a member's location).
+    top_len: usize,
     batch: Vec<Finding>,
     findings: u64,
     score: f64,
@@ -550,6 +555,7 @@ impl<'t> Results<'t> {
             ignored: 0,
             skipped: false,
             stored: None,
+            top_len: 0,
             batch: Vec::new(),
             findings: 0,
             score: 0.0,
@@ -565,7 +571,9 @@ impl<'t> Results<'t> {
             return;
         }
         self.findings += 1;
-        self.score += l.detection.kind.risk_weight() * f64::from(l.detection.confidence);
+        // Two decimals, as reported (and as the cache replays it).
+        let confidence = (l.detection.confidence * 100.0).round() / 100.0;
+        self.score += l.detection.kind.risk_weight() * f64::from(confidence);
         *self.kinds.entry(l.detection.kind).or_insert(0) += 1;
         let d = l.detection;
         self.batch.push(Finding {
@@ -576,7 +584,7 @@ impl<'t> Results<'t> {
             column: l.column,
             offset: l.offset,
             length: l.length,
-            confidence: (d.confidence * 100.0).round() / 100.0,
+            confidence,
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
@@ -585,7 +593,7 @@ impl<'t> Results<'t> {
         });
         if let Some(stored) = &mut self.stored {
             let finding = self.batch.last().expect("just pushed");
-            let top = finding.path.split('!').next().unwrap_or_default().len();
+            let top = self.top_len.min(finding.path.len());
             stored.push(crate::cache::Stored::of(finding, &finding.path[..top]));
         }
         if self.batch.len() == BATCH {

@@ -90,6 +90,21 @@ impl IgnoreList {
         self.entries.values().map(HashSet::len).sum()
     }
 
+    /// A digest of everything ignored: a scan cache made under another list is not reused.
+    pub fn digest(&self) -> String {
+        let mut all: Vec<(&PathBuf, &String)> =
+            self.entries.iter().flat_map(|(p, set)| set.iter().map(move |f| (p, f))).collect();
+        all.sort();
+        let mut hasher = twox_hash::XxHash3_128::new();
+        for (path, fingerprint) in all {
+            hasher.write(path.as_os_str().as_encoded_bytes());
+            hasher.write(&[0]);
+            hasher.write(fingerprint.as_bytes());
+            hasher.write(&[0]);
+        }
+        format!("{:032x}", hasher.finish_128())
+    }
+
     /// Nothing ignored.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()

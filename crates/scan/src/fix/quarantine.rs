@@ -37,7 +37,8 @@ pub fn write_sealing_key(data_dir: &Path, key: SealingKey) -> io::Result<()> {
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent)?;
     }
-    let text = format!("custody-quarantine-key v1\n{}\n", hex(&key.to_bytes()));
+    let bytes = key.to_bytes();
+    let text = format!("custody-quarantine-key v1\n{}\ncheck {}\n", hex(&bytes), key_check(&bytes));
     super::write_atomically(&path, text.as_bytes(), 0o644)
 }
 
@@ -49,13 +50,24 @@ pub fn read_sealing_key(data_dir: &Path) -> Result<SealingKey, FixError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(FixError::NoQuarantineKey),
         Err(e) => return Err(FixError::Io { path, source: e }),
     };
+    // A key damaged by one digit would seal files that nobody can open, and quarantining
+    // removes the original: the check line refuses it first.
     let mut lines = text.lines();
     let bytes = (lines.next() == Some("custody-quarantine-key v1"))
         .then(|| lines.next().and_then(unhex))
         .flatten()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .filter(|b| lines.next().and_then(|l| l.strip_prefix("check ")) == Some(&key_check(b)))
         .ok_or(FixError::Damaged { path })?;
     Ok(SealingKey::from_bytes(bytes))
+}
+
+/// The first 8 bytes of SHA-256 over the key, in hex.
+fn key_check(key: &[u8; 32]) -> String {
+    let mut h = Sha256::new();
+    h.update(b"custody-quarantine-key-check");
+    h.update(key);
+    hex(&h.finalize()[..8])
 }
 
 /// What the quarantine knows about one file.
@@ -78,6 +90,34 @@ pub struct Entry {
     pub reason: String,
     /// What the scan found in it, by kind.
     pub findings: std::collections::BTreeMap<String, u64>,
+    /// The original as it was when sealed (to notice a save before it is removed).
+    #[serde(skip)]
+    pub seen: Seen,
+}
+
+/// What a file looked like at one moment: size, modification time and inode. Two looks
+/// that differ mean it was saved (or replaced) in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    size: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+impl Seen {
+    /// From metadata already read.
+    pub fn from_meta(meta: &fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Self { size: meta.len(), modified: meta.modified().ok(), inode }
+    }
+
+    /// The file at `path` now.
+    pub fn of(path: &Path) -> io::Result<Self> {
+        fs::metadata(path).map(|m| Self::from_meta(&m))
+    }
 }
 
 /// The quarantine of one data directory.
@@ -101,6 +141,7 @@ impl Quarantine {
         reason: &str,
         when: &str,
         findings: std::collections::BTreeMap<String, u64>,
+        expect: Option<Seen>,
     ) -> Result<Entry, FixError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
@@ -108,6 +149,10 @@ impl Quarantine {
         };
         let original = std::path::absolute(path).map_err(io_err(path))?;
         let before = fs::metadata(&original).map_err(io_err(&original))?;
+        // Not the file the caller read: it was saved again in between.
+        if expect.is_some_and(|e| e != Seen::from_meta(&before)) {
+            return Err(FixError::Changed { path: original });
+        }
         let id = new_id().map_err(io_err(&self.dir))?;
         let sealed_path = self.dir.join(format!("{id}.sealed"));
         let sealed_tmp = self.dir.join(format!(".{id}.sealed.tmp"));
@@ -135,7 +180,8 @@ impl Quarantine {
         };
         // A file that changed while it was read is not what the scan saw: refuse.
         let after = fs::metadata(&original).map_err(io_err(&original))?;
-        if after.len() != size || after.modified().ok() != before.modified().ok() {
+        let seen = Seen::from_meta(&after);
+        if after.len() != size || seen != Seen::from_meta(&before) {
             let _ = fs::remove_file(&sealed_tmp);
             return Err(FixError::Changed { path: original });
         }
@@ -148,6 +194,7 @@ impl Quarantine {
             quarantined_at: when.to_string(),
             reason: reason.to_string(),
             findings,
+            seen,
         };
         let record = serde_json::to_vec_pretty(&entry).expect("an entry serialises");
         let record_path = self.dir.join(format!("{id}.json"));
@@ -226,7 +273,10 @@ impl Quarantine {
             let mut out = HashingWriter { inner: BufWriter::new(file), hash: Sha256::new() };
             sealed_file::open(key, &mut input, &mut out).map_err(|e| match e {
                 sealed_file::FileError::Io(source) => FixError::Io { path: tmp.clone(), source },
-                sealed_file::FileError::Crypto(_) => FixError::WrongKey,
+                sealed_file::FileError::Crypto(custody_crypto::Error::Open) => FixError::WrongKey,
+                sealed_file::FileError::Crypto(_) => {
+                    FixError::Damaged { path: sealed_path.clone() }
+                }
             })?;
             if hex(&out.hash.clone().finalize()) != entry.sha256 {
                 return Err(FixError::Damaged { path: sealed_path.clone() });
@@ -247,15 +297,26 @@ impl Quarantine {
         }
         // Not over a file that appeared meanwhile: link (fails if the name exists), then
         // drop the temporary name.
-        if let Err(source) = fs::hard_link(&tmp, &target) {
-            let _ = fs::remove_file(&tmp);
-            return Err(if source.kind() == io::ErrorKind::AlreadyExists {
-                FixError::Exists { path: target }
-            } else {
-                FixError::Io { path: target, source }
-            });
+        match fs::hard_link(&tmp, &target) {
+            Ok(()) => {
+                let _ = fs::remove_file(&tmp);
+            }
+            Err(source) if source.kind() == io::ErrorKind::AlreadyExists => {
+                let _ = fs::remove_file(&tmp);
+                return Err(FixError::Exists { path: target });
+            }
+            // Filesystems without hard links (FAT, some network shares): look, then rename.
+            Err(_) if fs::symlink_metadata(&target).is_err() => {
+                if let Err(source) = fs::rename(&tmp, &target) {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(FixError::Io { path: target, source });
+                }
+            }
+            Err(_) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(FixError::Exists { path: target });
+            }
         }
-        let _ = fs::remove_file(&tmp);
         let _ = File::open(parent).and_then(|d| d.sync_all());
         let _ = fs::remove_file(&sealed_path);
         let _ = fs::remove_file(self.dir.join(format!("{id}.json")));

@@ -80,10 +80,29 @@ pub fn redact(format: Format, bytes: &[u8], finder: &Finder<'_>) -> Result<Redac
             let structure = Structure::from_header(first).unwrap_or_default();
             Ok(text(bytes, &structure, finder, false))
         }
-        Format::Json | Format::Ndjson => Ok(text(bytes, &Structure::Plain, finder, true)),
+        Format::Json | Format::Ndjson => {
+            let redacted = text(bytes, &Structure::Plain, finder, true);
+            // JSON that parsed before must parse after.
+            if parses(format, bytes) && !parses(format, &redacted.bytes) {
+                return Err(RedactError::Damaged("the redacted JSON would not parse"));
+            }
+            Ok(redacted)
+        }
         Format::Docx => office(bytes, finder, &DOCX),
         Format::Xlsx => office(bytes, finder, &XLSX),
         _ => Err(RedactError::Unsupported),
+    }
+}
+
+fn parses(format: Format, bytes: &[u8]) -> bool {
+    use serde::de::IgnoredAny;
+    if format == Format::Ndjson {
+        bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .all(|l| serde_json::from_slice::<IgnoredAny>(l).is_ok())
+    } else {
+        serde_json::from_slice::<IgnoredAny>(bytes).is_ok()
     }
 }
 
@@ -180,7 +199,20 @@ fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) ->
     let mut strings = JsonStrings::default();
     for d in &found {
         let in_string = strings.advance(&bytes[at..d.start]);
-        out.extend_from_slice(&bytes[at..d.start]);
+        let (mut start, mut end) = (d.start, d.end);
+        if json && !in_string {
+            // A bare number: the whole token goes (`-4539….0e0`), or quoting it would
+            // leave half a number beside the string.
+            while start > at && matches!(bytes[start - 1], b'-' | b'0'..=b'9') {
+                start -= 1;
+            }
+            while end < bytes.len()
+                && matches!(bytes[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+            {
+                end += 1;
+            }
+        }
+        out.extend_from_slice(&bytes[at..start]);
         let masked = replacement(d.kind, d.value.expose());
         if json && !in_string {
             out.push(b'"');
@@ -189,8 +221,8 @@ fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) ->
         } else {
             out.extend_from_slice(masked.as_bytes());
         }
-        strings.advance(&bytes[d.start..d.end]);
-        at = d.end;
+        strings.advance(&bytes[start..end]);
+        at = end;
     }
     out.extend_from_slice(&bytes[at..]);
     Redacted { bytes: out, values: found.len() as u64 }
@@ -471,8 +503,16 @@ mod tests {
         let out = String::from_utf8(r.bytes).unwrap();
         let v: serde_json::Value = serde_json::from_str(&out).expect(&out);
         assert!(v["card"].is_string(), "{out}");
+
         assert!(!out.contains("4539148803436467") && !out.contains("bob@example.com"), "{out}");
         assert!(!out.contains("5425 2334 3010 9903"), "{out}");
+        // A number with a fraction or a sign goes whole (found here as a value the scan of
+        // the whole file reported).
+        let signed = br#"{"a": -4539148803436467.0, "b": [4539148803436467.5E+2]}"#;
+        let known = [(Kind::CreditCard, SensitiveValue::new("4539148803436467"))];
+        let bytes = redact(Format::Json, signed, &Finder::new(&d, &known)).unwrap().bytes;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("still JSON");
+        assert!(v["a"].is_string() && v["b"][0].is_string(), "{v}");
     }
 
     #[test]

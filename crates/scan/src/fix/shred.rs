@@ -13,14 +13,18 @@ pub const CAVEAT: &str = "shredding is best effort: SSDs, copy-on-write filesyst
      and backups can keep old copies. For data that must be unrecoverable, quarantine it \
      (encrypted) and erase the quarantine key.";
 
-/// Overwrites `path` with zeros, syncs, truncates, renames and removes it. Returns the
-/// bytes overwritten.
+/// Renames `path` to a hidden name (the name can say what the file held, and a folder
+/// that forbids the rename fails here, before any byte changes), then overwrites it with
+/// zeros, syncs, truncates and removes it. Returns the bytes overwritten.
 pub fn shred(path: &Path) -> io::Result<u64> {
     let meta = fs::symlink_metadata(path)?;
     if !meta.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
     let len = meta.len();
+    let hidden = super::quarantine::temp_beside(&path.with_file_name("x"))?;
+    fs::rename(path, &hidden)?;
+    let path = hidden.as_path();
     let mut file = OpenOptions::new().write(true).open(path)?;
     file.seek(SeekFrom::Start(0))?;
     let zeros = vec![0u8; 1 << 20];
@@ -34,10 +38,7 @@ pub fn shred(path: &Path) -> io::Result<u64> {
     file.set_len(0)?;
     file.sync_all()?;
     drop(file);
-    // The name can say what the file held ("customers-cards.csv"): rename before unlinking.
-    let hidden = super::quarantine::temp_beside(Path::new(&path.with_file_name("x")))?;
-    fs::rename(path, &hidden)?;
-    fs::remove_file(&hidden)?;
+    fs::remove_file(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let _ = fs::File::open(parent).and_then(|d| d.sync_all());
     }
