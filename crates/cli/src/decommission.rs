@@ -34,6 +34,36 @@ fn hostname() -> String {
         .unwrap_or_else(|| "this computer".into())
 }
 
+/// The most clean-up actions a certificate lists, and how far back it looks.
+const MAX_ACTIONS: usize = 200;
+const LOOK_BACK: u64 = 200_000;
+
+/// `custody fix` actions done (not failed) on files under `roots`, newest first: (time,
+/// action, path). Read from the newest events back, at most [`LOOK_BACK`] of them.
+fn actions_under(ledger: &Ledger, roots: &[String]) -> Vec<(String, String, String)> {
+    let roots: Vec<PathBuf> = roots.iter().filter_map(|r| std::path::absolute(r).ok()).collect();
+    let Ok(size) = ledger.size() else { return Vec::new() };
+    let mut found = Vec::new();
+    for index in (size.saturating_sub(LOOK_BACK)..size).rev() {
+        let Ok(leaf) = ledger.leaf(index) else { break };
+        let Ok(event) = serde_json::from_slice::<serde_json::Value>(&leaf) else { continue };
+        let action = event["action"].as_str().unwrap_or_default();
+        if !action.starts_with("fix.") || event["outcome"] != "ok" {
+            continue;
+        }
+        let Some(path) = event["details"]["path"].as_str() else { continue };
+        if !roots.iter().any(|r| Path::new(path).starts_with(r)) {
+            continue;
+        }
+        let when = event["time"].as_i64().map_or_else(String::new, crate::ledger::format_ms);
+        found.push((when, action.trim_start_matches("fix.").to_string(), path.to_string()));
+        if found.len() == MAX_ACTIONS {
+            break;
+        }
+    }
+    found
+}
+
 /// Records the decommission scan, checkpoints the ledger and writes the certificate.
 /// Returns the certificate's path.
 pub fn certify(
@@ -51,11 +81,19 @@ pub fn certify(
     let mut event = Event::new(user.clone(), "scan.decommission", Outcome::Ok);
     event.details.insert("host".into(), json!(host));
     event.details.insert("roots".into(), json!(roots));
-    for key in ["files_scanned", "bytes_scanned", "findings", "findings_by_kind", "files_skipped"] {
+    for key in [
+        "files_scanned",
+        "bytes_scanned",
+        "findings",
+        "findings_by_kind",
+        "files_skipped",
+        "members_skipped",
+    ] {
         if let Some(v) = summary_json.get(key) {
             event.details.insert(key.into(), v.clone());
         }
     }
+    let done = actions_under(&ledger, &roots);
     let position = ledger.append(&event).context("the decommission scan could not be recorded")?;
     let checkpoint = ledger.checkpoint().context("the ledger could not sign a checkpoint")?;
     ledger.close();
@@ -117,8 +155,29 @@ pub fn certify(
         page.push_str("<p>Files that could not be read (for example encrypted ones) are listed in the scan output; \
             their content is unknown to this certificate.</p>");
     }
-    page.push_str("<h2>What was done</h2><p>custody recorded no clean-up actions. Delete or wipe what was found, \
-        then run this check again: a clean result is the certificate to keep.</p>");
+    page.push_str("<h2>What was done</h2>");
+    if done.is_empty() {
+        page.push_str("<p>custody recorded no clean-up actions under these folders.</p>");
+    } else {
+        let _ = write!(
+            page,
+            "<p>Clean-up actions recorded in the ledger under these folders (the {MAX_ACTIONS} most recent at most):</p><table>"
+        );
+        for (when, action, path) in &done {
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                esc(when),
+                esc(action),
+                esc(path)
+            );
+        }
+        page.push_str("</table>");
+    }
+    if !clean {
+        page.push_str("<p>Delete, wipe or quarantine what was found (<code>custody fix</code>), then run this \
+            check again: a clean result is the certificate to keep.</p>");
+    }
     let _ = write!(
         page,
         "<h2>Proof</h2><p>This scan is event {position} of this business's custody ledger, sealed by the signed \

@@ -171,7 +171,7 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
         if let Some(ledger) = &ledger
             && !matches!(result.outcome, Outcome::Planned | Outcome::Skipped(_))
         {
-            record(ledger, &result)?;
+            record(ledger, &result, &target.path)?;
         }
     }
     if !args.json && !found.skipped.is_empty() {
@@ -258,12 +258,14 @@ fn describe(result: &fix::Done, target: &fix::Target) -> String {
     }
 }
 
-fn record(ledger: &Ledger, result: &fix::Done) -> Result<()> {
+fn record(ledger: &Ledger, result: &fix::Done, file: &Path) -> Result<()> {
     let outcome =
         if result.outcome == Outcome::Done { LedgerOutcome::Ok } else { LedgerOutcome::Error };
     let mut event =
         Event::new(crate::ledger::actor(), format!("fix.{}", result.action.as_str()), outcome);
-    event.details.insert("path".into(), json!(result.path));
+    // The absolute path: the record must say which file, wherever the command ran.
+    let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+    event.details.insert("path".into(), json!(path.display().to_string()));
     event.details.insert("findings_by_kind".into(), json!(result.kinds));
     event.details.insert("values".into(), json!(result.values));
     if let Some(id) = &result.quarantine_id {

@@ -226,6 +226,7 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
         "findings",
         "findings_by_kind",
         "files_skipped",
+        "members_skipped",
     ] {
         if let Some(v) = summary.get(key) {
             event.details.insert(key.into(), v.clone());
@@ -238,9 +239,16 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
 
 /// The current time, UTC, as `YYYY-MM-DDTHH:MM:SSZ`.
 pub(crate) fn now_utc() -> String {
-    let secs = std::time::SystemTime::now()
+    let ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+        .map_or(0, |d| d.as_millis() as i64);
+    format_ms(ms)
+}
+
+/// A time in milliseconds since the epoch (as events hold it), UTC, as
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub(crate) fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // The civil date from days (Howard Hinnant's algorithm, the inverse of parse_time's).
     let z = days + 719_468;

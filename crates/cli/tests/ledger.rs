@@ -471,9 +471,14 @@ fn a_decommission_check_reads_everything_and_writes_a_signed_certificate() {
     let verify = custody(&data, &["ledger", "verify"]);
     assert!(verify.status.success(), "{}", text(&verify));
 
-    // Once the data is gone, the same check is clean.
-    std::fs::remove_file(disk.join("payroll.csv")).unwrap();
+    // Once the data is gone, the same check is clean, and says what was done.
+    let payroll = disk.join("payroll.csv");
+    let shred = custody(&data, &["fix", "shred", "--apply", payroll.to_str().unwrap()]);
+    assert!(shred.status.success(), "{}", text(&shred));
+    assert!(!payroll.exists());
     let clean = custody(&data, &["scan", "--decommission", "--certificate", &cert_arg, &disk_arg]);
     assert_eq!(clean.status.code(), Some(0), "{}", text(&clean));
-    assert!(std::fs::read_to_string(&cert).unwrap().contains("No customer data was found."));
+    let html = std::fs::read_to_string(&cert).unwrap();
+    assert!(html.contains("No customer data was found."));
+    assert!(html.contains("<td>shred</td>") && html.contains("payroll.csv"), "{html}");
 }

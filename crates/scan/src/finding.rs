@@ -162,6 +162,9 @@ pub struct Summary {
     pub files_scanned: u64,
     /// Files skipped, by reason code.
     pub files_skipped: BTreeMap<&'static str, u64>,
+    /// Things inside files that were not read (archive members, document parts), by
+    /// reason code.
+    pub members_skipped: BTreeMap<&'static str, u64>,
     /// Bytes read.
     pub bytes_scanned: u64,
     /// Wall-clock time.
@@ -188,7 +191,7 @@ impl Summary {
 
     /// All skipped files.
     pub fn total_skipped(&self) -> u64 {
-        self.files_skipped.values().sum()
+        self.files_skipped.values().sum::<u64>() + self.members_skipped.values().sum::<u64>()
     }
 
     /// Adds another scan's totals to these (files and databases scanned in one run).
@@ -196,6 +199,9 @@ impl Summary {
         self.files_scanned += other.files_scanned;
         for (code, n) in other.files_skipped {
             *self.files_skipped.entry(code).or_insert(0) += n;
+        }
+        for (code, n) in other.members_skipped {
+            *self.members_skipped.entry(code).or_insert(0) += n;
         }
         self.bytes_scanned += other.bytes_scanned;
         self.findings_ignored += other.findings_ignored;

@@ -304,9 +304,12 @@ pub fn summary_json(s: &Summary) -> Value {
         s.findings_by_kind.iter().map(|(k, n)| (k.as_str().to_string(), json!(n))).collect();
     let skipped: Map<String, Value> =
         s.files_skipped.iter().map(|(k, n)| ((*k).to_string(), json!(n))).collect();
+    let members: Map<String, Value> =
+        s.members_skipped.iter().map(|(k, n)| ((*k).to_string(), json!(n))).collect();
     json!({
         "files_scanned": s.files_scanned,
         "files_skipped": skipped,
+        "members_skipped": members,
         "bytes_scanned": s.bytes_scanned,
         "duration_ms": s.duration.as_millis() as u64,
         "findings": s.total_findings(),

@@ -112,6 +112,8 @@ enum Message {
     /// Findings of one file, in order, in batches.
     Findings(Vec<Finding>),
     Skip(Skip),
+    /// Something inside a file that was not read (a member, a part).
+    MemberSkip(Skip),
     Done {
         path: String,
         bytes: u64,
@@ -177,6 +179,10 @@ impl Scanner {
                     }),
                     Message::Skip(s) => {
                         *summary.files_skipped.entry(s.reason.code()).or_insert(0) += 1;
+                        sink.skipped(&s)
+                    }
+                    Message::MemberSkip(s) => {
+                        *summary.members_skipped.entry(s.reason.code()).or_insert(0) += 1;
                         sink.skipped(&s)
                     }
                     Message::Done { path, bytes, file, complete, ignored, cached } => {
@@ -603,7 +609,12 @@ impl<'t> Results<'t> {
 
     fn skip(&mut self, skip: Skip) {
         self.skipped = true;
-        let _ = self.tx.send(Message::Skip(skip));
+        // Something inside the file (a member, a part) or the file's own content.
+        let _ = self.tx.send(if skip.path.len() > self.top_len {
+            Message::MemberSkip(skip)
+        } else {
+            Message::Skip(skip)
+        });
     }
 
     /// Sends what is left; returns the file's finding count, risk score and kinds.
