@@ -33,7 +33,7 @@ const EXIT_ERROR: u8 = 2;
     name = "custody",
     version,
     about = "Find, lock, prove and dispose of the customer data your business holds.",
-    after_help = "Exit codes: 0 ok; 1 findings (scan --fail-on-findings) or a failed check (ledger verify,\nverify-bundle); 2 error.\nStart with: custody scan PATH"
+    after_help = "Exit codes: 0 ok; 1 findings (scan --fail-on-findings, scan --decommission), a fix that\nskipped or failed a file, or a failed check (ledger verify, verify-bundle); 2 error.\nStart with: custody scan PATH"
 )]
 struct Cli {
     /// The data directory (ledger, keys, vault).
