@@ -126,9 +126,10 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
         ..ScanOptions::default()
     };
     let scanner = Scanner::new(options.clone())?;
-    let mut found = fix::Collect::default();
+    let mut found = fix::Gather::new(&options, Some(args.action));
     scanner.run(&mut found, &NoProgress)?;
-    let targets = fix::targets(std::mem::take(&mut found.findings), &options);
+    let skipped = std::mem::take(&mut found.skipped);
+    let targets = found.into_targets();
 
     let ledger =
         if args.apply { Some(Ledger::open(data_dir, LedgerOptions::default())?) } else { None };
@@ -174,15 +175,15 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
             record(ledger, &result, &target.path)?;
         }
     }
-    if !args.json && !found.skipped.is_empty() {
+    if !args.json && !skipped.is_empty() {
         writeln!(
             out,
             "{} file{} could not be read, so nothing was done to {}:",
-            found.skipped.len(),
-            if found.skipped.len() == 1 { "" } else { "s" },
-            if found.skipped.len() == 1 { "it" } else { "them" }
+            skipped.len(),
+            if skipped.len() == 1 { "" } else { "s" },
+            if skipped.len() == 1 { "it" } else { "them" }
         )?;
-        for skip in found.skipped.iter().take(20) {
+        for skip in skipped.iter().take(20) {
             writeln!(out, "  {}: {}", skip.path, skip.reason)?;
         }
     }

@@ -17,14 +17,15 @@ pub mod quarantine;
 pub mod redact;
 pub mod shred;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use custody_crypto::sealed_file::SealingKey;
-use custody_detect::{Detector, DetectorConfig};
+use custody_detect::{Detector, DetectorConfig, Kind, SensitiveValue};
 
+use crate::walk::resolve;
 use crate::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip};
 
 /// What to do with a file.
@@ -152,42 +153,125 @@ pub struct Target {
     pub path: PathBuf,
     /// As shown to the user.
     pub display: String,
-    /// The findings, in the file and in its members.
-    pub findings: Vec<Finding>,
+    /// Findings by kind.
+    pub counts: BTreeMap<Kind, u64>,
+    /// The distinct values found (kept only for the actions that need them: redact and
+    /// ignore).
+    pub values: Vec<(Kind, SensitiveValue)>,
+    /// Some findings are inside it (a member of an archive, a cell of a sheet).
+    pub inside: bool,
 }
 
 impl Target {
-    /// Findings by kind name.
-    pub fn kinds(&self) -> BTreeMap<String, u64> {
-        let mut kinds = BTreeMap::new();
-        for f in &self.findings {
-            *kinds.entry(f.kind.as_str().to_string()).or_insert(0) += 1;
-        }
-        kinds
+    /// All findings.
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum()
     }
 
-    /// "3 credit card numbers, 1 email address" (plain words).
+    /// Findings by kind name.
+    pub fn kinds(&self) -> BTreeMap<String, u64> {
+        self.counts.iter().map(|(k, n)| (k.as_str().to_string(), *n)).collect()
+    }
+
+    /// "3 × payment card number, 1 × email address" (plain words).
     pub fn summary(&self) -> String {
-        let mut counts: BTreeMap<custody_detect::Kind, u64> = BTreeMap::new();
-        for f in &self.findings {
-            *counts.entry(f.kind).or_insert(0) += 1;
-        }
-        counts.iter().map(|(k, n)| format!("{n} × {}", k.label())).collect::<Vec<_>>().join(", ")
+        self.counts
+            .iter()
+            .map(|(k, n)| format!("{n} × {}", k.label()))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
-/// Collects findings, for grouping into targets.
-#[derive(Default)]
-pub struct Collect {
-    /// Everything found.
-    pub findings: Vec<Finding>,
+/// Gathers a scan's findings into one [`Target`] per file on disk, as they arrive: counts
+/// by kind, and the distinct values only when the action needs them, so a file with a
+/// million findings costs its distinct values, not a million findings.
+pub struct Gather {
+    roots: Vec<PathBuf>,
+    keep: Keep,
+    files: BTreeMap<String, (Target, HashSet<(Kind, String)>)>,
+    /// The outer file of the last finding (findings of one file arrive together).
+    last: Option<String>,
     /// Everything skipped.
     pub skipped: Vec<Skip>,
 }
 
-impl Sink for Collect {
+impl Gather {
+    /// For a scan of `options.roots`, keeping the values `action` needs.
+    pub fn new(options: &ScanOptions, action: Option<Action>) -> Self {
+        let keep = match action {
+            Some(Action::Ignore) => Keep::All,
+            // Redaction finds values in text, CSV, JSON and HTML by itself (the whole file
+            // at once, with its header); Office files are read cell by cell and paragraph
+            // by paragraph, where the values found with context must be handed over.
+            Some(Action::Redact) => Keep::Office,
+            _ => Keep::None,
+        };
+        Self {
+            roots: options.roots.clone(),
+            keep,
+            files: BTreeMap::new(),
+            last: None,
+            skipped: Vec::new(),
+        }
+    }
+
+    /// The files with findings, in path order.
+    pub fn into_targets(self) -> Vec<Target> {
+        self.files
+            .into_values()
+            .map(|(mut target, values)| {
+                target.values =
+                    values.into_iter().map(|(k, v)| (k, SensitiveValue::new(v))).collect();
+                target
+            })
+            .collect()
+    }
+
+    /// Findings seen, in all files.
+    pub fn total(&self) -> u64 {
+        self.files.values().map(|(t, _)| t.total()).sum()
+    }
+
+    fn outer(&mut self, path: &str) -> String {
+        if let Some(last) = &self.last
+            && path.starts_with(last.as_str())
+            && path[last.len()..].chars().next().is_none_or(|c| c == '!')
+        {
+            return last.clone();
+        }
+        let outer = top_file(path, &self.roots);
+        self.last = Some(outer.clone());
+        outer
+    }
+}
+
+impl Sink for Gather {
     fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        self.findings.push(finding.clone());
+        let outer = self.outer(&finding.path);
+        let roots = &self.roots;
+        let (target, values) = self.files.entry(outer.clone()).or_insert_with(|| {
+            let target = Target {
+                path: resolve(roots, &outer),
+                display: outer,
+                counts: BTreeMap::new(),
+                values: Vec::new(),
+                inside: false,
+            };
+            (target, HashSet::new())
+        });
+        *target.counts.entry(finding.kind).or_insert(0) += 1;
+        target.inside |= finding.path.len() > target.display.len();
+        let keep = match self.keep {
+            Keep::All => true,
+            Keep::Office => Path::new(&target.display).extension().is_some_and(|e| {
+                ["docx", "xlsx", "xlsm"].iter().any(|x| e.eq_ignore_ascii_case(x))
+            }),
+            Keep::None => false,
+        };
+        if keep {
+            values.insert((finding.kind, finding.value.expose().to_string()));
+        }
         Ok(())
     }
 
@@ -197,24 +281,19 @@ impl Sink for Collect {
     }
 }
 
-/// Groups findings by the file on disk that holds them (`a.zip!b.xlsx!C7` is `a.zip`).
-pub fn targets(findings: Vec<Finding>, options: &ScanOptions) -> Vec<Target> {
-    let mut by_file: BTreeMap<String, Vec<Finding>> = BTreeMap::new();
-    for f in findings {
-        let top = top_file(&f.path, options);
-        by_file.entry(top).or_default().push(f);
-    }
-    by_file
-        .into_iter()
-        .map(|(display, findings)| Target { path: options.resolve(&display), display, findings })
-        .collect()
+/// Which values a [`Gather`] keeps.
+#[derive(Clone, Copy)]
+enum Keep {
+    None,
+    Office,
+    All,
 }
 
 /// The file on disk holding a finding located as `path`: `a.zip!b.xlsx!C7` is `a.zip`,
 /// and a file whose own name holds a `!` (`urgent!.csv`) is itself.
-fn top_file(path: &str, options: &ScanOptions) -> String {
+fn top_file(path: &str, roots: &[PathBuf]) -> String {
     for (i, _) in path.match_indices('!') {
-        if options.resolve(&path[..i]).is_file() {
+        if resolve(roots, &path[..i]).is_file() {
             return path[..i].to_string();
         }
     }
@@ -312,7 +391,7 @@ impl Fixer {
             path: target.display.clone(),
             outcome: Outcome::Planned,
             quarantine_id: None,
-            values: target.findings.len() as u64,
+            values: target.total(),
             kinds: target.kinds(),
         };
         if action == Action::Redact
@@ -346,13 +425,12 @@ impl Fixer {
     }
 
     fn cannot_redact(target: &Target) -> Option<String> {
-        if target.findings.iter().any(|f| {
-            f.path.len() > target.display.len()
-                && !matches!(
-                    Self::format(&target.path),
-                    Ok(custody_extract::Format::Docx | custody_extract::Format::Xlsx)
-                )
-        }) {
+        if target.inside
+            && !matches!(
+                Self::format(&target.path),
+                Ok(custody_extract::Format::Docx | custody_extract::Format::Xlsx)
+            )
+        {
             return Some("values are inside an archive or mail: quarantine it instead".into());
         }
         match Self::format(&target.path) {
@@ -412,8 +490,7 @@ impl Fixer {
             return Err(FixError::Changed { path: path.clone() }.into());
         }
         let detector = Detector::new(self.detector.clone());
-        let known: Vec<_> = target.findings.iter().map(|f| (f.kind, f.value.clone())).collect();
-        let finder = redact::Finder::new(&detector, &known);
+        let finder = redact::Finder::new(&detector, &target.values);
         let redacted = redact::redact(format, &bytes, &finder)
             .map_err(|e| RedactOr::Skip(format!("{e}; quarantine it instead")))?;
         drop(bytes);
@@ -485,11 +562,11 @@ impl Fixer {
             threads: 1,
             ..ScanOptions::default()
         };
+        let mut collect = Gather::new(&options, None);
         let scanner = Scanner::new(options).map_err(|e| FixError::Io {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),
         })?;
-        let mut collect = Collect::default();
         let summary = scanner.run(&mut collect, &NoProgress).map_err(|e| FixError::Io {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),
@@ -505,8 +582,8 @@ impl Fixer {
         let list = self.ignore.as_mut().expect("loaded in Fixer::new for ignore");
         let path = target.path.canonicalize().map_err(FixError::from_io(&target.path))?;
         let mut added = 0;
-        for f in &target.findings {
-            if list.add(&path, f.kind, &f.value, &self.when)? {
+        for (kind, value) in &target.values {
+            if list.add(&path, *kind, value, &self.when)? {
                 added += 1;
             }
         }

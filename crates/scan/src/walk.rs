@@ -71,10 +71,15 @@ impl ScanOptions {
     /// The file on disk behind a path as the scan shows it (relative to the root when a
     /// single folder is scanned, as walked otherwise).
     pub fn resolve(&self, shown: &str) -> PathBuf {
-        match self.roots.as_slice() {
-            [root] if root.is_dir() => root.join(shown),
-            _ => PathBuf::from(shown),
-        }
+        resolve(&self.roots, shown)
+    }
+}
+
+/// [`ScanOptions::resolve`] for a scan of `roots`.
+pub(crate) fn resolve(roots: &[PathBuf], shown: &str) -> PathBuf {
+    match roots {
+        [root] if root.is_dir() => root.join(shown),
+        _ => PathBuf::from(shown),
     }
 }
 

@@ -152,14 +152,19 @@ impl<'a> Finder<'a> {
         Self { detector, known }
     }
 
-    /// Values in `bytes`, in order, without overlaps.
-    fn find(&self, bytes: &[u8], structure: &Structure) -> Vec<Detection> {
+    /// Values starting in the chunk's emit range, in order, without overlaps; offsets
+    /// relative to the chunk.
+    fn find(&self, chunk: &Chunk<'_>, structure: &Structure) -> Vec<Detection> {
         let mut out = Vec::new();
-        self.detector.detect(&Chunk::whole(bytes), structure, &mut out);
+        self.detector.detect(chunk, structure, &mut out);
         if let Some((ac, values)) = &self.known {
+            let bytes = chunk.bytes;
             let word = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
             for m in ac.find_iter(bytes) {
                 let (start, end) = (m.start(), m.end());
+                if !(chunk.emit_from..chunk.emit_to).contains(&start) {
+                    continue;
+                }
                 if (start > 0 && word(bytes[start - 1])) || (end < bytes.len() && word(bytes[end]))
                 {
                     continue;
@@ -191,41 +196,81 @@ impl<'a> Finder<'a> {
     }
 }
 
+/// Text is checked in windows of this many bytes (ending at a line end), with the
+/// detector's overlap on both sides, so memory follows the window, not the file.
+const WINDOW: usize = 4 << 20;
+
 fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) -> Redacted {
-    let found = finder.find(bytes, structure);
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
+    let mut values = 0;
     // For JSON: whether position `at` is inside a string, tracked as we go.
     let mut strings = JsonStrings::default();
-    for d in &found {
-        let in_string = strings.advance(&bytes[at..d.start]);
-        let (mut start, mut end) = (d.start, d.end);
-        if json && !in_string {
-            // A bare number: the whole token goes (`-4539….0e0`), or quoting it would
-            // leave half a number beside the string.
-            while start > at && matches!(bytes[start - 1], b'-' | b'0'..=b'9') {
-                start -= 1;
-            }
-            while end < bytes.len()
-                && matches!(bytes[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
-            {
-                end += 1;
-            }
+    let overlap = finder.detector.overlap();
+    let mut from = 0;
+    while from < bytes.len() {
+        let mut to = (from + WINDOW).min(bytes.len());
+        if to < bytes.len() {
+            to = memchr::memchr(b'\n', &bytes[to..]).map_or(bytes.len(), |nl| to + nl + 1);
         }
-        out.extend_from_slice(&bytes[at..start]);
-        let masked = replacement(d.kind, d.value.expose());
-        if json && !in_string {
-            out.push(b'"');
-            out.extend_from_slice(masked.as_bytes());
-            out.push(b'"');
-        } else {
-            out.extend_from_slice(masked.as_bytes());
+        let lo = from.saturating_sub(overlap);
+        let hi = (to + overlap).min(bytes.len());
+        let chunk = Chunk {
+            bytes: &bytes[lo..hi],
+            stream_start: lo == 0,
+            stream_end: hi == bytes.len(),
+            emit_from: from - lo,
+            emit_to: to - lo,
+        };
+        for d in finder.find(&chunk, structure) {
+            let (start, end) = (lo + d.start, lo + d.end);
+            if start < at {
+                continue; // overlaps a value already replaced
+            }
+            values += 1;
+            mask_span(bytes, &mut out, &mut at, &mut strings, json, (start, end), &d);
         }
-        strings.advance(&bytes[start..end]);
-        at = end;
+        from = to;
     }
     out.extend_from_slice(&bytes[at..]);
-    Redacted { bytes: out, values: found.len() as u64 }
+    Redacted { bytes: out, values }
+}
+
+/// Copies `bytes[at..start]` and the replacement of the value at `start..end`.
+fn mask_span(
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+    at: &mut usize,
+    strings: &mut JsonStrings,
+    json: bool,
+    (mut start, mut end): (usize, usize),
+    d: &Detection,
+) {
+    let in_string = strings.advance(&bytes[*at..start]);
+    let bare = json && !in_string;
+    if bare {
+        // A bare number: the whole token goes (`-4539….0e0`), or quoting it would leave
+        // half a number beside the string.
+        while start > *at && matches!(bytes[start - 1], b'-' | b'0'..=b'9') {
+            start -= 1;
+        }
+        while end < bytes.len()
+            && matches!(bytes[end], b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
+        {
+            end += 1;
+        }
+    }
+    out.extend_from_slice(&bytes[*at..start]);
+    let masked = replacement(d.kind, d.value.expose());
+    if bare {
+        out.push(b'"');
+        out.extend_from_slice(masked.as_bytes());
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(masked.as_bytes());
+    }
+    strings.advance(&bytes[start..end]);
+    *at = end;
 }
 
 /// Tracks whether a JSON text is inside a string.
@@ -439,7 +484,7 @@ fn block(
         starts.push(joined.len());
         joined.extend_from_slice(&xml[run.start..run.end]);
     }
-    let found = finder.find(&joined, &Structure::Plain);
+    let found = finder.find(&Chunk::whole(&joined), &Structure::Plain);
     // Map a position in `joined` to (run index, position in the XML).
     let locate = |pos: usize| {
         let i = starts.partition_point(|&s| s <= pos).saturating_sub(1);
