@@ -1,17 +1,19 @@
 //! Shredding: overwrite a file's bytes, flush them to the disk, then truncate, rename and
 //! unlink it. Best effort only: solid-state drives remap blocks, and copy-on-write or
 //! journaling filesystems (btrfs, ZFS, APFS, ext4 with data journaling), snapshots and
-//! backups can keep the old content. Encrypting and then destroying the key is the
-//! reliable route: quarantine the file, and erase the quarantine when it is not needed.
+//! backups can keep the old content. Only data that was never written in the clear is
+//! reliably gone: keep customer data encrypted (the vault), and retire disks by
+//! destroying their full-disk-encryption key or with the drive's secure erase.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
 /// What every shred prints and the docs repeat.
-pub const CAVEAT: &str = "shredding is best effort: SSDs, copy-on-write filesystems, snapshots \
-     and backups can keep old copies. For data that must be unrecoverable, quarantine it \
-     (encrypted) and erase the quarantine key.";
+pub const CAVEAT: &str = "overwriting is best effort: SSDs, copy-on-write filesystems, snapshots \
+     and backups can keep old copies. What is never written in the clear cannot linger: keep \
+     customer data in the vault, and when a disk is retired use its full-disk encryption \
+     (destroy the key) or the drive's own secure erase.";
 
 /// Renames `path` to a hidden name (the name can say what the file held, and a folder
 /// that forbids the rename fails here, before any byte changes), then overwrites it with
