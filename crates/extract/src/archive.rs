@@ -136,7 +136,10 @@ pub(crate) fn stream(
             for entry in entries {
                 let Ok(entry) = entry else {
                     if tripped.get() {
-                        cx.visitor.skipped(location, Skipped::TooLarge { limit: MAX_TAR_META });
+                        cx.visitor.skipped(
+                            location,
+                            Skipped::Oversized("a tar name or extended header over 1 MiB"),
+                        );
                         return Ok(());
                     }
                     // A damaged header ends the archive: tar has no directory to resync on.

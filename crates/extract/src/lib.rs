@@ -62,6 +62,8 @@ pub enum Skipped {
         /// The limit, in bytes.
         limit: u64,
     },
+    /// A structure too large to read safely, whatever the limits (a fixed description).
+    Oversized(&'static str),
     /// Unpacks to far more than its own size (a zip bomb), or its entries overlap.
     Bomb,
     /// Damaged or not what its name says: a fixed description, never parser output.
@@ -84,7 +86,7 @@ impl Skipped {
             Skipped::Encrypted => "encrypted",
             Skipped::TooDeep { .. } => "too_deep",
             Skipped::TooManyMembers { .. } => "too_many_members",
-            Skipped::TooLarge { .. } => "too_large",
+            Skipped::TooLarge { .. } | Skipped::Oversized(_) => "too_large",
             Skipped::Bomb => "compression_bomb",
             Skipped::Corrupt(_) => "corrupt",
             Skipped::TimedOut { .. } => "timeout",
@@ -109,6 +111,7 @@ impl fmt::Display for Skipped {
             Skipped::TooLarge { limit } => {
                 write!(f, "larger than {} once unpacked (see --max-unpacked)", human(*limit))
             }
+            Skipped::Oversized(what) => write!(f, "too large to read safely: {what}"),
             Skipped::Bomb => f.write_str(
                 "unpacks to far more than its own size, or its entries overlap: a zip bomb",
             ),

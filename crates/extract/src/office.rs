@@ -80,6 +80,14 @@ pub(crate) fn document<R: Read + Seek>(
         if format == Format::Ods && odf_encrypted(cx, &mut archive) {
             return Err(Skipped::Encrypted);
         }
+        if format == Format::Ods {
+            // calamine lays a sheet out as a full grid: a few hundred bytes that repeat a
+            // cell a million times, or fill two far corners, would cost gigabytes.
+            let content = member_bytes(cx, &mut archive, "content.xml")?;
+            if ods_cells(&content) > MAX_SHEET_CELLS {
+                return Err(Skipped::Oversized("a sheet spanning more than 3,000,000 cells"));
+            }
+        }
         return workbook(cx, location, format, archive.into_inner());
     }
     let archive = &mut archive;
@@ -154,6 +162,72 @@ pub(crate) fn document<R: Read + Seek>(
 fn odf_encrypted<R: Read + Seek>(cx: &Cx<'_, '_>, archive: &mut ZipArchive<R>) -> bool {
     member_bytes(cx, archive, "META-INF/manifest.xml")
         .is_ok_and(|m| memchr::memmem::find(&m, b"encryption-data").is_some())
+}
+
+/// The most cells a sheet read through calamine (ods, xls) may span: its grid costs about
+/// 32 bytes a cell, plus the text.
+const MAX_SHEET_CELLS: u64 = 3_000_000;
+
+/// The largest grid (rows × columns up to the last non-empty cell, repeats expanded) of
+/// any table in an OpenDocument spreadsheet's `content.xml`, read the way calamine reads
+/// it (qualified `table:` names). Damaged XML counts what was read before the damage.
+fn ods_cells(xml: &[u8]) -> u64 {
+    let repeat = |e: &quick_xml::events::BytesStart<'_>, name: &str| -> u64 {
+        e.try_get_attribute(name)
+            .ok()
+            .flatten()
+            .and_then(|a| a.value.parse::<u64>().ok())
+            .unwrap_or(1)
+            .max(1)
+    };
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let (mut largest, mut row, mut col, mut max_row, mut max_col) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    let (mut rows_repeated, mut row_has) = (1u64, false);
+    loop {
+        let (event, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(e)) => {
+                match e.name().as_ref() {
+                    "table:table-row" => {
+                        if row_has {
+                            max_row = max_row.max(row.saturating_add(rows_repeated));
+                        }
+                        row = row.saturating_add(rows_repeated);
+                    }
+                    "table:table" => {
+                        largest = largest.max(max_row.saturating_mul(max_col));
+                        (row, max_row, max_col) = (0, 0, 0);
+                    }
+                    _ => {}
+                }
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        match event.name().as_ref() {
+            "table:table-row" if empty => {
+                row = row.saturating_add(repeat(&event, "table:number-rows-repeated"));
+            }
+            "table:table-row" => {
+                rows_repeated = repeat(&event, "table:number-rows-repeated");
+                (col, row_has) = (0, false);
+            }
+            "table:table-cell" | "table:covered-table-cell" => {
+                let n = repeat(&event, "table:number-columns-repeated");
+                let filled =
+                    !empty || event.try_get_attribute("office:value-type").ok().flatten().is_some();
+                if filled {
+                    max_col = max_col.max(col.saturating_add(n));
+                    row_has = true;
+                }
+                col = col.saturating_add(n);
+            }
+            _ => {}
+        }
+    }
+    largest.max(max_row.saturating_mul(max_col))
 }
 
 /// A spreadsheet: one part per sheet, a tab-separated row per line, the first row the

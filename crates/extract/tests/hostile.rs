@@ -366,7 +366,7 @@ fn a_tar_long_name_of_megabytes_is_refused_before_it_is_read() {
     let (record, result) = run(&path, &Limits::default());
     assert_eq!(result, Ok(()));
     assert!(
-        record.skipped.iter().any(|(_, why)| matches!(why, Skipped::TooLarge { .. })),
+        record.skipped.iter().any(|(_, why)| matches!(why, Skipped::Oversized(_))),
         "{:?}",
         record.skipped
     );
@@ -384,4 +384,53 @@ fn a_tar_long_name_of_megabytes_is_refused_before_it_is_read() {
     assert!(record.skipped.is_empty(), "{:?}", record.skipped);
     assert_eq!(record.parts.len(), 1);
     assert!(record.parts[0].0.ends_with("customers.txt"), "{:?}", record.parts[0].0);
+}
+
+fn ods_of(table: &str) -> Vec<u8> {
+    let content = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body><office:spreadsheet><table:table table:name="S">{table}</table:table></office:spreadsheet></office:body></office:document-content>"#
+    );
+    let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+    let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    w.start_file("mimetype", stored).unwrap();
+    w.write_all(b"application/vnd.oasis.opendocument.spreadsheet").unwrap();
+    w.start_file("content.xml", SimpleFileOptions::default()).unwrap();
+    w.write_all(content.as_bytes()).unwrap();
+    w.start_file("META-INF/manifest.xml", SimpleFileOptions::default()).unwrap();
+    w.write_all(br#"<?xml version="1.0"?><manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"><manifest:file-entry manifest:full-path="/" manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/></manifest:manifest>"#).unwrap();
+    w.finish().unwrap().into_inner()
+}
+
+#[test]
+fn a_spreadsheet_repeating_one_cell_a_hundred_million_times_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    // 787 bytes that calamine once laid out as 100 million cells (6 GB, 30 s).
+    let repeated = ods_of(
+        r#"<table:table-row table:number-rows-repeated="100000"><table:table-cell table:number-columns-repeated="1000" office:value-type="string"><text:p>x</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>4539 1488 0343 6467</text:p></table:table-cell></table:table-row>"#,
+    );
+    let path = write(dir.path(), "dense.ods", &repeated);
+    let started = Instant::now();
+    let (_, result) = run(&path, &Limits::default());
+    assert!(matches!(result, Err(Skipped::Oversized(_))), "{result:?}");
+    assert_eq!(result.unwrap_err().code(), "too_large");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    // Two far corners: the grid between them is the cost.
+    let corners = ods_of(
+        r#"<table:table-row><table:table-cell office:value-type="string"><text:p>a</text:p></table:table-cell></table:table-row><table:table-row table:number-rows-repeated="1000000"><table:table-cell table:number-columns-repeated="16000"/></table:table-row><table:table-row><table:table-cell table:number-columns-repeated="16000"/><table:table-cell office:value-type="string"><text:p>b</text:p></table:table-cell></table:table-row>"#,
+    );
+    let path = write(dir.path(), "corners.ods", &corners);
+    let (_, result) = run(&path, &Limits::default());
+    assert!(matches!(result, Err(Skipped::Oversized(_))), "{result:?}");
+    // Trailing empty rows and columns, as LibreOffice writes them, cost nothing.
+    let ordinary = ods_of(
+        r#"<table:table-row><table:table-cell office:value-type="string"><text:p>card</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1023"/></table:table-row><table:table-row><table:table-cell office:value-type="string"><text:p>4539 1488 0343 6467</text:p></table:table-cell><table:table-cell table:number-columns-repeated="1023"/></table:table-row><table:table-row table:number-rows-repeated="1048574"><table:table-cell table:number-columns-repeated="1024"/></table:table-row>"#,
+    );
+    let path = write(dir.path(), "ordinary.ods", &ordinary);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(
+        record.parts.iter().any(|(_, t)| t.contains("4539 1488 0343 6467")),
+        "{:?}",
+        record.parts
+    );
 }
