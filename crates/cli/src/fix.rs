@@ -9,7 +9,7 @@ use custody_crypto::sealed_file::OpeningKey;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome as LedgerOutcome};
 use custody_scan::fix::{self, Action, Fixer, Outcome, quarantine};
-use custody_scan::{NoProgress, ScanOptions, Scanner};
+use custody_scan::{ScanOptions, Scanner};
 use serde_json::json;
 
 use crate::records::Unlock;
@@ -127,7 +127,11 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     };
     let scanner = Scanner::new(options.clone())?;
     let mut found = fix::Gather::new(&options, Some(args.action));
-    scanner.run(&mut found, &NoProgress)?;
+    // The scan before acting can take a while on a big folder: show it on a terminal.
+    let bar = crate::progress::Bar::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let scanned = scanner.run(&mut found, &bar);
+    bar.finish();
+    scanned?;
     let skipped = std::mem::take(&mut found.skipped);
     let targets = found.into_targets();
 
