@@ -303,17 +303,15 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
             }
         }
     }
+    if !root.exists() {
+        bail!("--root '{}' does not exist: give the folder that was scanned.", root.display());
+    }
+    // Paths in the result are as that scan showed them: relative to its root.
+    let roots = [root.to_path_buf()];
     let mut paths = std::collections::BTreeSet::new();
     let mut collect = |v: &serde_json::Value| {
         if let (Some(path), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
-            // The outer file: the first `!`-prefix that is a file (`a.zip!b.csv` is
-            // `a.zip`; `urgent!.txt` is itself).
-            let outer = path
-                .match_indices('!')
-                .map(|(i, _)| &path[..i])
-                .find(|p| root.join(p).is_file())
-                .unwrap_or(path);
-            paths.insert(outer.to_string());
+            paths.insert(fix::outer_file(path, &roots));
         }
     };
     for v in &values {
@@ -324,16 +322,9 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
             }
         }
     }
-    let root_is_file = root.is_file();
     Ok(paths
         .into_iter()
-        .map(|p| {
-            if root_is_file || Path::new(&p).is_absolute() {
-                PathBuf::from(p)
-            } else {
-                root.join(p)
-            }
-        })
+        .map(|p| fix::on_disk(&roots, &p))
         .filter(|p| {
             let exists = p.exists();
             if !exists {

@@ -228,11 +228,6 @@ impl Gather {
             .collect()
     }
 
-    /// Findings seen, in all files.
-    pub fn total(&self) -> u64 {
-        self.files.values().map(|(t, _)| t.total()).sum()
-    }
-
     fn outer(&mut self, path: &str) -> String {
         if let Some(last) = &self.last
             && path.starts_with(last.as_str())
@@ -240,7 +235,7 @@ impl Gather {
         {
             return last.clone();
         }
-        let outer = top_file(path, &self.roots);
+        let outer = outer_file(path, &self.roots);
         self.last = Some(outer.clone());
         outer
     }
@@ -289,15 +284,28 @@ enum Keep {
     All,
 }
 
-/// The file on disk holding a finding located as `path`: `a.zip!b.xlsx!C7` is `a.zip`,
-/// and a file whose own name holds a `!` (`urgent!.csv`) is itself.
-fn top_file(path: &str, roots: &[PathBuf]) -> String {
+/// The file on disk holding a finding located as `path` by a scan of `roots`:
+/// `a.zip!b.xlsx!C7` is `a.zip`, and a file whose own name holds a `!` (`urgent!.csv`)
+/// is itself.
+pub fn outer_file(path: &str, roots: &[PathBuf]) -> String {
     for (i, _) in path.match_indices('!') {
         if resolve(roots, &path[..i]).is_file() {
             return path[..i].to_string();
         }
     }
     path.to_string()
+}
+
+/// Where `shown` (a path as a scan of `roots` reports it) is on disk.
+pub fn on_disk(roots: &[PathBuf], shown: &str) -> PathBuf {
+    resolve(roots, shown)
+}
+
+/// Flushes a file's folder entry (a rename or an unlink) to disk, best effort.
+pub(crate) fn sync_dir_of(path: &Path) {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        let _ = File::open(parent).and_then(|d| d.sync_all());
+    }
 }
 
 /// What happened to one file.
@@ -394,19 +402,26 @@ impl Fixer {
             values: target.total(),
             kinds: target.kinds(),
         };
-        if action == Action::Redact
-            && let Some(why) = Self::cannot_redact(target)
-        {
-            done.outcome = Outcome::Skipped(why);
-            return done;
-        }
+        let format = if action == Action::Redact {
+            match Self::redact_format(target) {
+                Ok(format) => Some(format),
+                Err(why) => {
+                    done.outcome = Outcome::Skipped(why);
+                    return done;
+                }
+            }
+        } else {
+            None
+        };
         if !self.apply {
             return done;
         }
         let result = match action {
             Action::Quarantine => self.quarantine(target, &mut done),
-            Action::Redact => self.redact(target, &mut done),
-            Action::Shred if !single_link(&target.path) => Err(RedactOr::Skip(
+            Action::Redact => {
+                self.redact(target, format.expect("sniffed above for redact"), &mut done)
+            }
+            Action::Shred if !single_link(&target.path) => Err(Stop::Skip(
                 "other names (hard links) share this file's content: shredding would destroy \
                  them too; delete the other names or quarantine it instead"
                     .into(),
@@ -418,26 +433,25 @@ impl Fixer {
         };
         done.outcome = match result {
             Ok(()) => Outcome::Done,
-            Err(RedactOr::Skip(why)) => Outcome::Skipped(why),
-            Err(RedactOr::Fix(e)) => Outcome::Failed(e.to_string()),
+            Err(Stop::Skip(why)) => Outcome::Skipped(why),
+            Err(Stop::Fix(e)) => Outcome::Failed(e.to_string()),
         };
         done
     }
 
-    fn cannot_redact(target: &Target) -> Option<String> {
+    /// The file's format if redaction can rewrite it, or why not in plain words.
+    fn redact_format(target: &Target) -> Result<custody_extract::Format, String> {
+        let format = Self::format(&target.path).map_err(|e| e.to_string())?;
+        // Inside a docx or xlsx is a cell or a paragraph: redaction rewrites those.
         if target.inside
-            && !matches!(
-                Self::format(&target.path),
-                Ok(custody_extract::Format::Docx | custody_extract::Format::Xlsx)
-            )
+            && !matches!(format, custody_extract::Format::Docx | custody_extract::Format::Xlsx)
         {
-            return Some("values are inside an archive or mail: quarantine it instead".into());
+            return Err("values are inside an archive or mail: quarantine it instead".into());
         }
-        match Self::format(&target.path) {
-            Ok(format) if redact::redactable(format) => None,
-            Ok(_) => Some(redact::RedactError::Unsupported.to_string() + ": quarantine it instead"),
-            Err(e) => Some(e.to_string()),
+        if !redact::redactable(format) {
+            return Err(redact::RedactError::Unsupported.to_string() + ": quarantine it instead");
         }
+        Ok(format)
     }
 
     fn format(path: &Path) -> Result<custody_extract::Format, io::Error> {
@@ -447,7 +461,7 @@ impl Fixer {
         Ok(custody_extract::sniff(&name, &head))
     }
 
-    fn quarantine(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+    fn quarantine(&mut self, target: &Target, done: &mut Done) -> Result<(), Stop> {
         let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
         let store = quarantine::Quarantine::open(&self.data_dir)?;
         let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds(), None)?;
@@ -464,20 +478,22 @@ impl Fixer {
         } else {
             fs::remove_file(&target.path).map_err(FixError::from_io(&target.path))?;
         }
-        if let Some(parent) = target.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = File::open(parent).and_then(|d| d.sync_all());
-        }
+        sync_dir_of(&target.path);
         Ok(())
     }
 
-    fn redact(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+    fn redact(
+        &mut self,
+        target: &Target,
+        format: custody_extract::Format,
+        done: &mut Done,
+    ) -> Result<(), Stop> {
         let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
         let path = &target.path;
-        let format = Self::format(path).map_err(FixError::from_io(path))?;
         let meta = fs::metadata(path).map_err(FixError::from_io(path))?;
         let seen = quarantine::Seen::from_meta(&meta);
         if meta.len() > redact::MAX_REDACT {
-            return Err(RedactOr::Skip(format!(
+            return Err(Stop::Skip(format!(
                 "larger than {} MB: too large to rewrite in place; quarantine it instead",
                 redact::MAX_REDACT >> 20
             )));
@@ -492,7 +508,7 @@ impl Fixer {
         let detector = Detector::new(self.detector.clone());
         let finder = redact::Finder::new(&detector, &target.values);
         let redacted = redact::redact(format, &bytes, &finder)
-            .map_err(|e| RedactOr::Skip(format!("{e}; quarantine it instead")))?;
+            .map_err(|e| Stop::Skip(format!("{e}; quarantine it instead")))?;
         drop(bytes);
         // The new content, complete and flushed, beside the original.
         let tmp = quarantine::temp_beside(path).map_err(FixError::from_io(path))?;
@@ -520,7 +536,7 @@ impl Fixer {
         };
         if remaining > 0 {
             let _ = fs::remove_file(&tmp);
-            return Err(RedactOr::Skip(format!(
+            return Err(Stop::Skip(format!(
                 "{remaining} value{} would remain after redacting (found only with the \
                  surrounding document as context); the file was not changed: quarantine it instead",
                 if remaining == 1 { "" } else { "s" }
@@ -546,9 +562,7 @@ impl Fixer {
             let _ = fs::remove_file(&tmp);
             return Err(FixError::Io { path: path.clone(), source: e }.into());
         }
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            let _ = File::open(parent).and_then(|d| d.sync_all());
-        }
+        sync_dir_of(path);
         done.values = redacted.values;
         Ok(())
     }
@@ -578,7 +592,7 @@ impl Fixer {
         Ok(summary.total_findings())
     }
 
-    fn ignore(&mut self, target: &Target, done: &mut Done) -> Result<(), RedactOr> {
+    fn ignore(&mut self, target: &Target, done: &mut Done) -> Result<(), Stop> {
         let list = self.ignore.as_mut().expect("loaded in Fixer::new for ignore");
         let path = target.path.canonicalize().map_err(FixError::from_io(&target.path))?;
         let mut added = 0;
@@ -606,14 +620,14 @@ fn single_link(path: &Path) -> bool {
     }
 }
 
-/// An action's failure, or a reason not to act.
-enum RedactOr {
+/// Why an action stopped: a reason not to act (nothing changed), or a failure.
+enum Stop {
     Skip(String),
     Fix(FixError),
 }
 
-impl From<FixError> for RedactOr {
+impl From<FixError> for Stop {
     fn from(e: FixError) -> Self {
-        RedactOr::Fix(e)
+        Stop::Fix(e)
     }
 }

@@ -67,15 +67,8 @@ impl Default for ScanOptions {
     }
 }
 
-impl ScanOptions {
-    /// The file on disk behind a path as the scan shows it (relative to the root when a
-    /// single folder is scanned, as walked otherwise).
-    pub fn resolve(&self, shown: &str) -> PathBuf {
-        resolve(&self.roots, shown)
-    }
-}
-
-/// [`ScanOptions::resolve`] for a scan of `roots`.
+/// The file on disk behind a path as a scan of `roots` shows it (relative to the root
+/// when a single folder is scanned, as walked otherwise).
 pub(crate) fn resolve(roots: &[PathBuf], shown: &str) -> PathBuf {
     match roots {
         [root] if root.is_dir() => root.join(shown),
@@ -453,17 +446,7 @@ impl Scanner {
                 });
             }
         }
-        // Exposure is looked up only for files with findings (a stat, no reading).
-        let file = (findings > 0).then(|| {
-            let exposure = crate::risk::Exposure::of(file_path);
-            RiskyFile {
-                path: path.clone(),
-                score: score * exposure.factor(),
-                findings,
-                kinds,
-                exposure,
-            }
-        });
+        let file = risky_file(&path, file_path, findings, score, kinds);
         match result {
             Ok(bytes) => {
                 progress.file_done(findings);
@@ -494,31 +477,16 @@ impl Scanner {
     }
 }
 
-/// Sends a cached file's results as if it had just been scanned.
-fn replay(
-    record: &crate::cache::Record,
-    path: &Arc<str>,
+/// A file's place in the risk ranking, when it has findings. Exposure is looked up only
+/// for those (a stat, no reading).
+fn risky_file(
+    path: &str,
     file_path: &Path,
-    tx: &channel::Sender<Message>,
-    progress: &dyn Progress,
-) {
-    let mut score = 0.0;
-    let mut kinds = std::collections::BTreeMap::new();
-    let mut batch = Vec::with_capacity(record.findings.len().min(BATCH));
-    for stored in &record.findings {
-        let Some(f) = stored.finding(path) else { continue };
-        score += f.kind.risk_weight() * f64::from(f.confidence);
-        *kinds.entry(f.kind).or_insert(0) += 1;
-        batch.push(f);
-        if batch.len() == BATCH {
-            let _ = tx.send(Message::Findings(std::mem::take(&mut batch)));
-        }
-    }
-    let findings = kinds.values().sum::<u64>();
-    if !batch.is_empty() {
-        let _ = tx.send(Message::Findings(batch));
-    }
-    let file = (findings > 0).then(|| {
+    findings: u64,
+    score: f64,
+    kinds: std::collections::BTreeMap<custody_detect::Kind, u64>,
+) -> Option<RiskyFile> {
+    (findings > 0).then(|| {
         let exposure = crate::risk::Exposure::of(file_path);
         RiskyFile {
             path: path.to_string(),
@@ -527,7 +495,25 @@ fn replay(
             kinds,
             exposure,
         }
-    });
+    })
+}
+
+/// Sends a cached file's results as if it had just been scanned.
+fn replay(
+    record: &crate::cache::Record,
+    path: &Arc<str>,
+    file_path: &Path,
+    tx: &channel::Sender<Message>,
+    progress: &dyn Progress,
+) {
+    let mut results = Results::new(tx);
+    for stored in &record.findings {
+        if let Some(f) = stored.finding(path) {
+            results.add(f);
+        }
+    }
+    let (findings, score, kinds) = results.finish();
+    let file = risky_file(path, file_path, findings, score, kinds);
     progress.bytes(record.bytes);
     progress.file_done(findings);
     let _ = tx.send(Message::Done {
@@ -581,13 +567,8 @@ impl<'t> Results<'t> {
             self.ignored += 1;
             return;
         }
-        self.findings += 1;
-        // Two decimals, as reported (and as the cache replays it).
-        let confidence = (l.detection.confidence * 100.0).round() / 100.0;
-        self.score += l.detection.kind.risk_weight() * f64::from(confidence);
-        *self.kinds.entry(l.detection.kind).or_insert(0) += 1;
         let d = l.detection;
-        self.batch.push(Finding {
+        self.add(Finding {
             path: Arc::clone(path),
             kind: d.kind,
             subkind: d.subkind,
@@ -595,18 +576,26 @@ impl<'t> Results<'t> {
             column: l.column,
             offset: l.offset,
             length: l.length,
-            confidence,
+            // Two decimals, as reported (and as the cache replays it).
+            confidence: (d.confidence * 100.0).round() / 100.0,
             reasons: d.reasons,
             test_card: d.test_card,
             value: d.value,
             premasked: false,
             key: key.cloned(),
         });
+    }
+
+    /// Tallies a finding (found now, or replayed from the cache) and queues it.
+    fn add(&mut self, finding: Finding) {
+        self.findings += 1;
+        self.score += finding.kind.risk_weight() * f64::from(finding.confidence);
+        *self.kinds.entry(finding.kind).or_insert(0) += 1;
         if let Some(stored) = &mut self.stored {
-            let finding = self.batch.last().expect("just pushed");
             let top = self.top_len.min(finding.path.len());
-            stored.push(crate::cache::Stored::of(finding, &finding.path[..top]));
+            stored.push(crate::cache::Stored::of(&finding, &finding.path[..top]));
         }
+        self.batch.push(finding);
         if self.batch.len() == BATCH {
             let _ = self.tx.send(Message::Findings(std::mem::take(&mut self.batch)));
         }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::FixError;
-use super::quarantine::hex;
+use custody_ledger::hex;
 
 /// The list of ignored findings of a data directory.
 pub struct IgnoreList {

@@ -16,6 +16,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use custody_crypto::sealed_file::{self, OpeningKey, SealingKey};
+use custody_ledger::{hex, unhex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -54,7 +55,7 @@ pub fn read_sealing_key(data_dir: &Path) -> Result<SealingKey, FixError> {
     // removes the original: the check line refuses it first.
     let mut lines = text.lines();
     let bytes = (lines.next() == Some("custody-quarantine-key v1"))
-        .then(|| lines.next().and_then(unhex))
+        .then(|| lines.next().and_then(|l| unhex(l.trim())))
         .flatten()
         .and_then(|b| <[u8; 32]>::try_from(b).ok())
         .filter(|b| lines.next().and_then(|l| l.strip_prefix("check ")) == Some(&key_check(b)))
@@ -317,7 +318,7 @@ impl Quarantine {
                 return Err(FixError::Exists { path: target });
             }
         }
-        let _ = File::open(parent).and_then(|d| d.sync_all());
+        super::sync_dir_of(&target);
         let _ = fs::remove_file(&sealed_path);
         let _ = fs::remove_file(self.dir.join(format!("{id}.json")));
         Ok(entry)
@@ -419,23 +420,7 @@ pub(super) fn set_mode(file: &File, mode: u32) -> io::Result<()> {
     }
 }
 
-pub(super) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-/// A 32-byte key written as hex.
+/// A 32-byte key written as hex (one line).
 pub(super) fn unhex_key(text: &str) -> Option<[u8; 32]> {
-    unhex(text)?.try_into().ok()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    unhex(text.trim())?.try_into().ok()
 }

@@ -41,9 +41,7 @@ pub fn shred(path: &Path) -> io::Result<u64> {
     file.sync_all()?;
     drop(file);
     fs::remove_file(path)?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        let _ = fs::File::open(parent).and_then(|d| d.sync_all());
-    }
+    super::sync_dir_of(path);
     Ok(len)
 }
 
