@@ -92,7 +92,10 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     }
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
-    let limits = custody_extract::Limits::default();
+    let limits = custody_extract::Limits {
+        pdf_reader: crate::scan::pdf_reader(),
+        ..custody_extract::Limits::default()
+    };
     let mut fixer = match Fixer::new(
         data_dir,
         args.action,

@@ -73,7 +73,16 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Unseal a running server with the passphrase or two recovery shares.
     Unseal(serve::UnsealArgs),
+    /// Internal: reads one PDF from standard input for a scan (the scan runs it).
+    #[command(name = PDF_CHILD, hide = true)]
+    PdfChild {
+        #[arg(long)]
+        max_seconds: u64,
+    },
 }
+
+/// The hidden command a scan runs to parse a PDF in a child process.
+const PDF_CHILD: &str = "internal-pdf-text";
 
 #[derive(Subcommand)]
 enum RetentionCommand {
@@ -111,6 +120,13 @@ fn main() -> ExitCode {
             records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
         }
         Command::Unseal(args) => serve::unseal(&args),
+        Command::PdfChild { max_seconds } => custody_extract::pdf_child(
+            io::stdin().lock(),
+            io::stdout().lock(),
+            std::time::Duration::from_secs(max_seconds),
+        )
+        .map(|()| EXIT_OK)
+        .map_err(Into::into),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -108,9 +108,18 @@ impl ScanArgs {
             max_unpacked: self.max_unpacked << 20,
             max_total: (self.max_unpacked << 20).saturating_mul(64),
             max_time: std::time::Duration::from_secs(self.max_seconds.max(1)),
+            pdf_reader: pdf_reader(),
             ..Limits::default()
         }
     }
+}
+
+/// PDFs are parsed in a child process of this very binary (`custody internal-pdf-text`),
+/// killed at the time limit and held to a memory limit.
+pub(crate) fn pdf_reader() -> custody_extract::PdfReader {
+    std::env::current_exe().map_or(custody_extract::PdfReader::Thread, |program| {
+        custody_extract::PdfReader::Child { program, args: vec![crate::PDF_CHILD.into()] }
+    })
 }
 
 fn parse_format(s: &str) -> Result<Format, String> {

@@ -195,3 +195,76 @@ fn a_binary_member_is_reported_not_scanned_as_text() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(skips(&json), [("photos.zip!photo.jpg".to_string(), "binary".to_string())]);
 }
+
+/// The processes whose environment holds `marker` and whose command line holds `needle`.
+fn processes_with(marker: &str, needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let (Ok(environ), Ok(cmdline)) =
+            (fs::read(entry.path().join("environ")), fs::read(entry.path().join("cmdline")))
+        else {
+            continue;
+        };
+        let has = |hay: &[u8], s: &str| hay.windows(s.len()).any(|w| w == s.as_bytes());
+        if has(&environ, marker) && has(&cmdline, needle) {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// PDFs are parsed in a child process of custody: a PDF the parser spins on (found by
+/// fuzzing) is killed at the time limit, the scan reads the other files, and no process
+/// is left behind. An ordinary PDF is read through the same child.
+#[test]
+fn a_pdf_the_parser_spins_on_is_killed_at_the_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../extract/tests/fixtures");
+    fs::copy(fixtures.join("fuzz-slow.pdf"), dir.path().join("slow.pdf")).unwrap();
+    fs::write(
+        dir.path().join("invoice.pdf"),
+        custody_testkit::formats::pdf(&["Invoice 1043", "Card 4539 1488 0343 6467"]),
+    )
+    .unwrap();
+    fs::write(dir.path().join("notes.txt"), "ssn 536-22-1234\n").unwrap();
+    let marker = format!("CUSTODY_TEST_MARK=pdf-child-{}", std::process::id());
+    let (name, value) = marker.split_once('=').unwrap();
+    let out_path = dir.path().join("out.json");
+    let mut scan = custody()
+        .args(["scan", "--format", "json", "--max-seconds", "1", "--output"])
+        .arg(&out_path)
+        .arg(dir.path())
+        .env(name, value)
+        .spawn()
+        .unwrap();
+    let mut children_seen = std::collections::BTreeSet::new();
+    let status = loop {
+        if let Some(status) = scan.try_wait().unwrap() {
+            break status;
+        }
+        children_seen.extend(processes_with(&marker, "internal-pdf-text"));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success());
+    assert!(!children_seen.is_empty(), "no PDF child process was ever seen");
+    assert_eq!(processes_with(&marker, "internal-pdf-text"), Vec::<u32>::new(), "left behind");
+    let json: Value = serde_json::from_slice(&fs::read(&out_path).unwrap()).unwrap();
+    let skipped = skips(&json);
+    assert!(skipped.iter().any(|(p, c)| p.ends_with("slow.pdf") && c == "timeout"), "{skipped:?}");
+    let findings = json["findings"].as_array().unwrap();
+    let at = |kind: &str| {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        at("credit_card").iter().any(|p| p.ends_with("invoice.pdf!page1")),
+        "{:?}",
+        at("credit_card")
+    );
+    assert!(at("us_ssn").iter().any(|p| p.ends_with("notes.txt")));
+}

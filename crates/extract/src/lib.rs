@@ -36,7 +36,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-pub use budget::Limits;
+pub use budget::{Limits, PdfReader};
+pub use pdf::{PDF_CHILD_MEMORY, pdf_child};
 pub use sniff::{Format, sniff};
 
 use budget::{Budget, Limited};

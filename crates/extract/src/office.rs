@@ -85,7 +85,7 @@ pub(crate) fn document<R: Read + Seek>(
             // cell a million times, or fill two far corners, would cost gigabytes.
             let content = member_bytes(cx, &mut archive, "content.xml")?;
             if ods_cells(&content) > MAX_SHEET_CELLS {
-                return Err(Skipped::Oversized("a sheet spanning more than 3,000,000 cells"));
+                return Err(HUGE_SHEET);
             }
         }
         return workbook(cx, location, format, archive.into_inner());
@@ -167,6 +167,7 @@ fn odf_encrypted<R: Read + Seek>(cx: &Cx<'_, '_>, archive: &mut ZipArchive<R>) -
 /// The most cells a sheet read through calamine (ods, xls) may span: its grid costs about
 /// 32 bytes a cell, plus the text.
 const MAX_SHEET_CELLS: u64 = 3_000_000;
+const HUGE_SHEET: Skipped = Skipped::Oversized("a sheet spanning more than 3,000,000 cells");
 
 /// The largest grid (rows × columns up to the last non-empty cell, repeats expanded) of
 /// any table in an OpenDocument spreadsheet's `content.xml`, read the way calamine reads
@@ -464,10 +465,138 @@ pub(crate) fn ole(
         return Err(Skipped::Encrypted);
     }
     if has("Workbook") || has("Book") || name.to_ascii_lowercase().ends_with(".xls") {
+        // calamine reads every sheet when it opens the file, each as a full grid, and
+        // reserves what a sheet's DIMENSIONS record claims: a few hundred bytes naming
+        // two far corners would cost gigabytes, or abort the process.
+        if xls_cells(bytes)? > MAX_SHEET_CELLS {
+            return Err(HUGE_SHEET);
+        }
         return workbook(cx, location, Format::Ole, Cursor::new(bytes));
     }
     let _ = cx;
     Err(Skipped::Unsupported("legacy Word, PowerPoint or Outlook file (.doc, .ppt, .msg)"))
+}
+
+/// The largest number of cells calamine would lay out or reserve for any sheet of a
+/// legacy Excel workbook: per sheet, the span of its cell records and what its DIMENSIONS
+/// record asks to reserve, read the way calamine 0.38 reads them (records after the first
+/// EOF of the globals, sheets at their BoundSheet offsets, embedded substreams skipped).
+/// A file with no readable workbook stream counts 0: calamine then reports it.
+fn xls_cells(bytes: &[u8]) -> Result<u64, Skipped> {
+    let workbook = {
+        let Ok(mut file) = cfb::CompoundFile::open(Cursor::new(bytes)) else { return Ok(0) };
+        let Ok(stream) = file.open_stream("/Workbook").or_else(|_| file.open_stream("/Book"))
+        else {
+            return Ok(0);
+        };
+        let mut out = Vec::new();
+        // A stream is never larger than its file (a looping chain is the crate's error).
+        if stream.take(bytes.len() as u64).read_to_end(&mut out).is_err() {
+            return Err(Skipped::Corrupt("the workbook could not be read"));
+        }
+        out
+    };
+    let stream: &[u8] = &workbook;
+    let u16_at =
+        |d: &[u8], at: usize| d.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |d: &[u8], at: usize| {
+        d.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    // BIFF records from `at`: (type, data), CONTINUE records left out (calamine folds them
+    // into the record before), ending at the stream's end or its first damaged record.
+    let records = |mut at: usize| {
+        std::iter::from_fn(move || {
+            let head = stream.get(at..at + 4)?;
+            let (typ, len) = (u16_at(head, 0), usize::from(u16_at(head, 2)));
+            let data = stream.get(at + 4..at + 4 + len)?;
+            at += 4 + len;
+            Some((typ, data))
+        })
+        .filter(|(typ, _)| *typ != 0x003C)
+    };
+    let mut sheets = Vec::new();
+    for (typ, data) in records(0) {
+        match typ {
+            0x0085 => sheets.push(u32_at(data, 0) as usize), // BoundSheet8: the sheet's offset
+            0x000A => break,                                 // EOF of the globals
+            _ => {}
+        }
+    }
+    let mut largest = 0u64;
+    for at in sheets {
+        if at >= stream.len() {
+            return Err(Skipped::Corrupt("a sheet the workbook lists is missing"));
+        }
+        let (mut rows, mut cols) = ((u32::MAX, 0u32), (u32::MAX, 0u32));
+        let mut cell = |row: u16, col: u16| {
+            rows = (rows.0.min(row.into()), rows.1.max(row.into()));
+            cols = (cols.0.min(col.into()), cols.1.max(col.into()));
+        };
+        let (mut depth, mut seen_bof) = (0usize, false);
+        for (typ, d) in records(at) {
+            if depth > 0 {
+                match typ {
+                    0x0809 => depth += 1,
+                    0x000A => depth -= 1,
+                    _ => {}
+                }
+                continue;
+            }
+            match typ {
+                0x0809 if seen_bof => depth += 1,
+                0x0809 => seen_bof = true,
+                0x000A => break,
+                // DIMENSIONS: calamine reserves rows × columns, with its own arithmetic.
+                0x0200 => {
+                    let (first_row, last_row, mut first_col, last_col) = match d.len() {
+                        10 => (
+                            u32::from(u16_at(d, 0)),
+                            u32::from(u16_at(d, 2)),
+                            u32::from(u16_at(d, 4)),
+                            u32::from(u16_at(d, 6)),
+                        ),
+                        14 | 16 => (
+                            u32_at(d, 0),
+                            u32_at(d, 4),
+                            u32::from(u16_at(d, 8)),
+                            u32::from(u16_at(d, 10)),
+                        ),
+                        _ => continue,
+                    };
+                    if first_col > 0xFF || last_col < first_col {
+                        first_col = 0;
+                    }
+                    let (end_row, end_col) = if last_row >= 1 && last_col >= 1 {
+                        (last_row - 1, last_col - 1)
+                    } else {
+                        (first_row, first_col)
+                    };
+                    let span =
+                        |end: u32, start: u32| u64::from(end.wrapping_sub(start).wrapping_add(1));
+                    largest = largest
+                        .max(span(end_row, first_row).saturating_mul(span(end_col, first_col)));
+                }
+                // Number, Label, RString, BoolErr, RK, LabelSst, Formula: row, column.
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 if d.len() >= 4 => {
+                    cell(u16_at(d, 0), u16_at(d, 2));
+                }
+                // MulRk: a row, its first and last column.
+                0x00BD if d.len() >= 6 => {
+                    let (row, first, last) = (u16_at(d, 0), u16_at(d, 2), u16_at(d, d.len() - 2));
+                    if first <= last {
+                        cell(row, first);
+                        cell(row, last);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if rows.0 <= rows.1 {
+            let span = u64::from(rows.1 - rows.0 + 1) * u64::from(cols.1 - cols.0 + 1);
+            largest = largest.max(span);
+        }
+    }
+    Ok(largest)
 }
 
 /// Which XML elements carry text, and which end a line.

@@ -434,3 +434,86 @@ fn a_spreadsheet_repeating_one_cell_a_hundred_million_times_is_refused() {
         record.parts
     );
 }
+
+/// A BIFF8 workbook of one sheet: NUMBER cells at `cells` (row, column, value), and the
+/// sheet's DIMENSIONS record and BoundSheet offset as given (`None`: the true offset).
+fn xls_of(cells: &[(u16, u16, f64)], dimensions: Option<[u32; 4]>, offset: Option<u32>) -> Vec<u8> {
+    fn record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+        out.extend_from_slice(&typ.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    let mut s = Vec::new();
+    record(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let at = s.len() + 4;
+    record(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
+    record(&mut s, 0x000A, &[]);
+    let sheet = offset.unwrap_or(s.len() as u32);
+    s[at..at + 4].copy_from_slice(&sheet.to_le_bytes());
+    record(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    if let Some([first_row, last_row, first_col, last_col]) = dimensions {
+        let mut d = Vec::new();
+        d.extend_from_slice(&first_row.to_le_bytes());
+        d.extend_from_slice(&last_row.to_le_bytes());
+        d.extend_from_slice(&(first_col as u16).to_le_bytes());
+        d.extend_from_slice(&(last_col as u16).to_le_bytes());
+        d.extend_from_slice(&[0, 0]);
+        record(&mut s, 0x0200, &d);
+    }
+    for (row, col, value) in cells {
+        let mut d = Vec::new();
+        d.extend_from_slice(&row.to_le_bytes());
+        d.extend_from_slice(&col.to_le_bytes());
+        d.extend_from_slice(&[0, 0]);
+        d.extend_from_slice(&value.to_le_bytes());
+        record(&mut s, 0x0203, &d);
+    }
+    record(&mut s, 0x000A, &[]);
+    custody_testkit::formats::ole_file("/Workbook", &s).unwrap()
+}
+
+#[test]
+fn a_legacy_excel_sheet_spanning_far_corners_is_refused_before_it_is_laid_out() {
+    let dir = tempfile::tempdir().unwrap();
+    // The testkit's workbook (a shared string table, LABELSST cells) is read cell by cell.
+    let rows = vec![
+        vec!["name".to_string(), "card".to_string()],
+        vec!["Ann Lee".to_string(), "4539 1488 0343 6467".to_string()],
+    ];
+    let book = custody_testkit::formats::xls(&rows).unwrap().unwrap();
+    let path = write(dir.path(), "customers.xls", &book);
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert_eq!(record.parts.len(), 1, "{:?}", record.parts);
+    assert_eq!(record.parts[0].0, "Customers");
+    assert!(record.parts[0].1.contains("4539 1488 0343 6467"), "{:?}", record.parts);
+    // A few hundred bytes: cells at A1 and IV65536 (16.7 million cells between them), at
+    // A1 and the last column a record can name (4.3 billion: the allocation aborts the
+    // process), and a DIMENSIONS record asking to reserve 4 billion rows.
+    let cases = [
+        ("corners.xls", xls_of(&[(0, 0, 1.0), (65_535, 255, 2.0)], None, None)),
+        ("far.xls", xls_of(&[(0, 0, 1.0), (65_535, 65_535, 2.0)], None, None)),
+        ("dimensions.xls", xls_of(&[(0, 0, 1.0)], Some([0, u32::MAX, 0, 256]), None)),
+        ("backwards.xls", xls_of(&[(0, 0, 1.0)], Some([10, 5, 0, 1]), None)),
+    ];
+    for (name, bytes) in cases {
+        let path = write(dir.path(), name, &bytes);
+        let started = Instant::now();
+        let (_, result) = run(&path, &Limits::default());
+        assert!(matches!(result, Err(Skipped::Oversized(_))), "{name}: {result:?}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{name}: {:?}", started.elapsed());
+    }
+    // An ordinary sheet with numbers and a sensible DIMENSIONS record is read.
+    let path = write(
+        dir.path(),
+        "numbers.xls",
+        &xls_of(&[(0, 0, 1.0), (99, 9, 5_362_212_345.0)], Some([0, 100, 0, 10]), None),
+    );
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(record.parts.iter().any(|(_, t)| t.contains("5362212345")), "{:?}", record.parts);
+    // A sheet the workbook points past its end is damaged, not a crash.
+    let path = write(dir.path(), "missing.xls", &xls_of(&[(0, 0, 1.0)], None, Some(1 << 30)));
+    let (_, result) = run(&path, &Limits::default());
+    assert!(matches!(result, Err(Skipped::Corrupt(_))), "{result:?}");
+}

@@ -2,8 +2,8 @@
 //!
 //! [`package`] takes a generated corpus (its text files and `truth.jsonl`) and writes each
 //! file again as a member of a nested zip, a `.tar.gz`, a `.gz`, a Word, PowerPoint and
-//! OpenDocument text file, an Excel and OpenDocument sheet (CSV files, cell by cell), a PDF,
-//! an HTML page, an RTF document, a base64 mail with a CSV attachment, a quoted-printable
+//! OpenDocument text file, an Excel (xlsx and legacy xls) and OpenDocument sheet (CSV
+//! files, cell by cell), a PDF, an HTML page, an RTF document, a base64 mail with a CSV attachment, a quoted-printable
 //! mailbox and a SQLite database. Offsets change in these formats, so the truth it returns is
 //! by value: per written file, the kinds and values planted in it.
 
@@ -183,6 +183,10 @@ pub fn package(corpus: &Path, out: &Path) -> io::Result<Vec<Planted>> {
         plant(&format!("{name}.xlsx"), "xlsx", s);
         fs::write(out.join(format!("{name}.ods")), ods(&rows)?)?;
         plant(&format!("{name}.ods"), "ods", s);
+        if let Some(book) = xls(&rows)? {
+            fs::write(out.join(format!("{name}.xls")), book)?;
+            plant(&format!("{name}.xls"), "xls", s);
+        }
         let attachment = (format!("{name}.csv"), s.text.clone());
         fs::write(
             out.join(format!("{name}.eml")),
@@ -397,6 +401,111 @@ pub fn xlsx(rows: &[Vec<String>]) -> io::Result<Vec<u8>> {
         ]
         .into_iter(),
     )
+}
+
+/// One BIFF record: type, length, data.
+fn biff_record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+    out.extend_from_slice(&typ.to_le_bytes());
+    out.extend_from_slice(&u16::try_from(data.len()).expect("a BIFF record fits").to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// The most data one BIFF8 record holds; more goes into CONTINUE records.
+const BIFF_RECORD: usize = 8224;
+
+/// A legacy Excel 97–2003 workbook (BIFF8 in an OLE2 compound file) with one sheet of
+/// string cells, stored as Excel stores them: a shared string table and LABELSST cells.
+/// `None` when the rows do not fit a BIFF8 sheet (65,536 rows, 256 columns, cells of at
+/// most 4,000 characters).
+pub fn xls(rows: &[Vec<String>]) -> io::Result<Option<Vec<u8>>> {
+    if rows.len() > 65_536
+        || rows.iter().any(|r| r.len() > 256 || r.iter().any(|c| c.chars().count() > 4000))
+    {
+        return Ok(None);
+    }
+    let bof = |dt: u16| {
+        let mut d = Vec::new();
+        for v in [0x0600u16, dt, 0x0DBB, 0x07CC] {
+            d.extend_from_slice(&v.to_le_bytes());
+        }
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&6u32.to_le_bytes());
+        d
+    };
+    // The shared strings, each cell an index into them.
+    let mut index: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut strings: Vec<&str> = Vec::new();
+    let mut cells = 0u32;
+    for cell in rows.iter().flatten() {
+        cells += 1;
+        index.entry(cell.as_str()).or_insert_with(|| {
+            strings.push(cell.as_str());
+            u32::try_from(strings.len() - 1).expect("fewer strings than cells")
+        });
+    }
+    // SST: a new CONTINUE record starts at a string boundary (no split strings).
+    let mut sst: Vec<Vec<u8>> = vec![Vec::new()];
+    sst[0].extend_from_slice(&cells.to_le_bytes());
+    sst[0].extend_from_slice(&u32::try_from(strings.len()).expect("fits").to_le_bytes());
+    for s in &strings {
+        let units: Vec<u16> = s.encode_utf16().collect();
+        let mut entry = Vec::with_capacity(3 + 2 * units.len());
+        entry.extend_from_slice(&u16::try_from(units.len()).expect("short cell").to_le_bytes());
+        entry.push(1); // UTF-16LE characters
+        entry.extend(units.iter().flat_map(|u| u.to_le_bytes()));
+        if sst.last().is_some_and(|r| r.len() + entry.len() > BIFF_RECORD) {
+            sst.push(Vec::new());
+        }
+        sst.last_mut().expect("one record at least").extend_from_slice(&entry);
+    }
+    let name: Vec<u8> = "Customers".encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut bound = vec![0u8; 4]; // the sheet's offset, filled in below
+    bound.extend_from_slice(&[0, 0, 9, 1]);
+    bound.extend_from_slice(&name);
+
+    let mut stream = Vec::new();
+    biff_record(&mut stream, 0x0809, &bof(0x0005));
+    biff_record(&mut stream, 0x0042, &1200u16.to_le_bytes()); // CODEPAGE: UTF-16
+    let bound_at = stream.len() + 4;
+    biff_record(&mut stream, 0x0085, &bound);
+    for (i, record) in sst.iter().enumerate() {
+        biff_record(&mut stream, if i == 0 { 0x00FC } else { 0x003C }, record);
+    }
+    biff_record(&mut stream, 0x000A, &[]);
+    let sheet_at = u32::try_from(stream.len()).expect("a small workbook");
+    stream[bound_at..bound_at + 4].copy_from_slice(&sheet_at.to_le_bytes());
+
+    biff_record(&mut stream, 0x0809, &bof(0x0010));
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut dimensions = Vec::new();
+    dimensions.extend_from_slice(&0u32.to_le_bytes());
+    dimensions.extend_from_slice(&u32::try_from(rows.len()).expect("fits").to_le_bytes());
+    dimensions.extend_from_slice(&0u16.to_le_bytes());
+    dimensions.extend_from_slice(&u16::try_from(columns).expect("fits").to_le_bytes());
+    dimensions.extend_from_slice(&0u16.to_le_bytes());
+    biff_record(&mut stream, 0x0200, &dimensions);
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            let mut d = Vec::with_capacity(10);
+            d.extend_from_slice(&u16::try_from(r).expect("fits").to_le_bytes());
+            d.extend_from_slice(&u16::try_from(c).expect("fits").to_le_bytes());
+            d.extend_from_slice(&0u16.to_le_bytes());
+            d.extend_from_slice(&index[cell.as_str()].to_le_bytes());
+            biff_record(&mut stream, 0x00FD, &d);
+        }
+    }
+    biff_record(&mut stream, 0x000A, &[]);
+    ole_file("/Workbook", &stream).map(Some)
+}
+
+/// An OLE2 compound file holding one stream, in version 3 (512-byte sectors) as Office
+/// writes them.
+pub fn ole_file(stream_path: &str, bytes: &[u8]) -> io::Result<Vec<u8>> {
+    let mut file =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, io::Cursor::new(Vec::new()))?;
+    file.create_stream(stream_path)?.write_all(bytes)?;
+    file.flush()?;
+    Ok(file.into_inner().into_inner())
 }
 
 /// A PDF with the lines as text (Helvetica, WinAnsi), 60 lines per page.
