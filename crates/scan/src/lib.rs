@@ -17,6 +17,7 @@ mod file;
 mod finding;
 pub mod fix;
 mod html;
+mod pg_tls;
 pub mod report;
 pub mod risk;
 mod walk;

@@ -177,3 +177,77 @@ fn unreachable_databases_fail_clearly_without_credentials() {
         "postgres://h:5432/db"
     );
 }
+
+/// Encrypted connections, checked against the server's own certificate (Debian's
+/// snakeoil certificate, made for `localhost`): `require` encrypts, `verify-full` checks
+/// the chain and the name, `verify-ca` the chain only; another authority and another name
+/// are refused in plain words. (In database `postgres`: no other test changes it.)
+#[test]
+fn postgres_over_tls_checks_what_sslmode_says() {
+    let mut client = postgres::Client::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres",
+        postgres::NoTls,
+    )
+    .expect("PostgreSQL at 127.0.0.1:5432 (see .ci/run)");
+    let ssl: String = client.query_one("SHOW ssl", &[]).unwrap().get(0);
+    assert_eq!(ssl, "on", "the PostgreSQL server must offer TLS for this test");
+    let cert: String = client.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
+    client
+        .batch_execute(
+            "DROP SCHEMA IF EXISTS custody_tls_test CASCADE; CREATE SCHEMA custody_tls_test;
+             CREATE TABLE custody_tls_test.customers (id integer PRIMARY KEY, ssn text);
+             INSERT INTO custody_tls_test.customers VALUES (1, '536-22-1234');",
+        )
+        .unwrap();
+    let reads = |url: &str| {
+        let (_, found) = scan(url, None);
+        assert!(
+            found.0.iter().any(|f| f.path.contains("custody_tls_test.customers.ssn#row=1")),
+            "{url}: {:?}",
+            found.0.iter().map(|f| f.path.to_string()).collect::<Vec<_>>()
+        );
+    };
+    let base = "postgres://postgres@127.0.0.1:5432/postgres";
+    reads(&format!("{base}?sslmode=require"));
+    reads(&format!("{base}?sslmode=verify-ca&sslrootcert={cert}"));
+    reads(&format!(
+        "postgres://postgres@localhost:5432/postgres?sslmode=verify-full&sslrootcert={cert}"
+    ));
+    let refused = |url: &str| {
+        let mut sink = Collect(Vec::new(), Vec::new());
+        scan_database(url, &DatabaseOptions::default(), &mut sink).unwrap_err().to_string()
+    };
+    // The certificate names localhost, not 127.0.0.1.
+    let err = refused(&format!("{base}?sslmode=verify-full&sslrootcert={cert}"));
+    assert!(err.contains("not for this host name"), "{err}");
+    // An authority that did not sign the server's certificate.
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other-ca.pem");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+        ])
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .expect("openssl (see .ci/run)");
+    assert!(made.status.success());
+    let err = refused(&format!(
+        "postgres://postgres@localhost:5432/postgres?sslmode=verify-full&sslrootcert={}",
+        other.display()
+    ));
+    assert!(err.contains("not signed by the authority"), "{err}");
+    let err = refused(&format!("{base}?sslmode=verify-full"));
+    assert!(err.contains("add sslrootcert"), "{err}");
+    client.batch_execute("DROP SCHEMA custody_tls_test CASCADE").unwrap();
+}

@@ -1,0 +1,394 @@
+//! TLS for `custody scan postgres://…`: rustls (ring provider, as the server uses) under
+//! tokio-postgres's connector traits, with libpq's `sslmode` and `sslrootcert` words.
+//!
+//! | `sslmode` | encrypted | certificate checked |
+//! |---|---|---|
+//! | `disable` | no | — |
+//! | `prefer` | when the server offers it | no |
+//! | `require` | yes | no (against passive eavesdropping only, as in libpq) |
+//! | `verify-ca` | yes | chain to `sslrootcert` |
+//! | `verify-full` | yes | chain to `sslrootcert`, and the host name |
+//!
+//! Without `sslmode`, a server on this machine (loopback, Unix socket) is `prefer` and any
+//! other is `require`: customer data never crosses a network in the clear unless the
+//! address says `sslmode=disable`.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use postgres::config::{Host, SslMode};
+use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How much of the server's certificate is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    Nothing,
+    Chain,
+    ChainAndName,
+}
+
+/// The connection settings custody reads itself (tokio-postgres knows neither
+/// `verify-ca`/`verify-full` nor `sslrootcert`), and the address without them.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct TlsSettings {
+    /// The address for tokio-postgres, without `sslmode` and `sslrootcert`.
+    pub url: String,
+    mode: Option<String>,
+    root: Option<String>,
+}
+
+/// Splits custody's TLS settings off a `postgres://` address.
+pub(crate) fn settings(url: &str) -> TlsSettings {
+    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
+    let (base, query) = base.split_once('?').unwrap_or((base, ""));
+    let (mut mode, mut root, mut kept) = (None, None, Vec::new());
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslmode", v)) => mode = Some(v.to_string()),
+            Some(("sslrootcert", v)) => root = Some(percent_decode(v)),
+            _ => kept.push(pair),
+        }
+    }
+    let mut url = base.to_string();
+    if !kept.is_empty() {
+        url.push('?');
+        url.push_str(&kept.join("&"));
+    }
+    if let Some(f) = fragment {
+        url.push('#');
+        url.push_str(f);
+    }
+    TlsSettings { url, mode, root }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether every host of the address is on this machine.
+fn local_only(config: &postgres::Config) -> bool {
+    config.get_hosts().iter().all(|h| match h {
+        Host::Tcp(name) => {
+            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        Host::Unix(_) => true,
+    })
+}
+
+/// Applies the settings to `config` and returns the connector for them. Errors are
+/// sentences for the user (they never hold the address, which may hold a password).
+pub(crate) fn connector(
+    settings: &TlsSettings,
+    config: &mut postgres::Config,
+) -> Result<Connector, String> {
+    let mode = match settings.mode.as_deref() {
+        None if local_only(config) => "prefer",
+        None => "require",
+        Some(m) => m,
+    };
+    let (ssl_mode, check) = match mode {
+        "disable" => (SslMode::Disable, Check::Nothing),
+        "allow" | "prefer" => (SslMode::Prefer, Check::Nothing),
+        "require" if settings.root.is_some() => (SslMode::Require, Check::Chain),
+        "require" => (SslMode::Require, Check::Nothing),
+        "verify-ca" => (SslMode::Require, Check::Chain),
+        "verify-full" => (SslMode::Require, Check::ChainAndName),
+        _ => {
+            return Err("sslmode must be disable, prefer, require, verify-ca or verify-full".into());
+        }
+    };
+    config.ssl_mode(ssl_mode);
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|_| "TLS could not be set up".to_string())?;
+    let verifier: Arc<dyn ServerCertVerifier> = if check == Check::Nothing {
+        Arc::new(Unchecked(provider))
+    } else {
+        let Some(path) = &settings.root else {
+            return Err(format!(
+                "sslmode={mode} checks the server's certificate: add sslrootcert=FILE, the \
+                 certificate of the authority that signed it (your provider publishes it)"
+            ));
+        };
+        let mut roots = RootCertStore::empty();
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .and_then(Iterator::collect)
+            .map_err(|_| format!("sslrootcert: {path} is not a readable PEM certificate file"))?;
+        let (added, _) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(format!("sslrootcert: {path} holds no usable certificate"));
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .map_err(|_| "sslrootcert: the certificates could not be used".to_string())?;
+        Arc::new(Checked { inner: webpki, names: check == Check::ChainAndName })
+    };
+    let tls = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
+    Ok(Connector(Arc::new(tls)))
+}
+
+/// Plain words for a failed TLS connection (`None`: not a TLS failure). Never the
+/// address, and nothing the server sent.
+pub(crate) fn failure(e: &postgres::Error) -> Option<&'static str> {
+    let text = e.to_string();
+    if text.contains("does not support TLS") {
+        return Some(
+            "the PostgreSQL server does not accept encrypted connections (add sslmode=disable \
+             to the address only if the network to it is trusted)",
+        );
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause.downcast_ref::<io::Error>()?.get_ref()?.downcast_ref::<rustls::Error>()
+        });
+        if let Some(tls) = tls {
+            return Some(match tls {
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidForName
+                    | CertificateError::NotValidForNameContext { .. },
+                ) => {
+                    "the PostgreSQL server's certificate is not for this host name \
+                     (sslmode=verify-full): connect by the name on its certificate"
+                }
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => "the PostgreSQL server's certificate has expired",
+                rustls::Error::InvalidCertificate(_) => {
+                    "the PostgreSQL server's certificate is not signed by the authority in \
+                     sslrootcert"
+                }
+                _ => "the encrypted connection to PostgreSQL failed",
+            });
+        }
+        source = cause.source();
+    }
+    text.contains("TLS").then_some("the encrypted connection to PostgreSQL failed")
+}
+
+/// Accepts any certificate, but still checks the handshake is signed by its key
+/// (`prefer`, `require`: libpq's meaning).
+#[derive(Debug)]
+struct Unchecked(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for Unchecked {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// The usual WebPKI checks against `sslrootcert`; without `names`, a certificate for
+/// another host name is accepted (`verify-ca`).
+#[derive(Debug)]
+struct Checked {
+    inner: Arc<WebPkiServerVerifier>,
+    names: bool,
+}
+
+impl ServerCertVerifier for Checked {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !self.names => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// tokio-postgres's TLS connector, one per connection.
+#[derive(Clone)]
+pub(crate) struct Connector(Arc<ClientConfig>);
+
+impl<S> MakeTlsConnect<S> for Connector
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = Stream<S>;
+    type TlsConnect = Connect;
+    type Error = io::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> io::Result<Connect> {
+        let name = ServerName::try_from(domain.to_string())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a host name"))?;
+        Ok(Connect { config: self.0.clone(), name })
+    }
+}
+
+/// One handshake.
+pub(crate) struct Connect {
+    config: Arc<ClientConfig>,
+    name: ServerName<'static>,
+}
+
+impl<S> TlsConnect<S> for Connect
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = Stream<S>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Stream<S>>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        Box::pin(async move {
+            let tls =
+                tokio_rustls::TlsConnector::from(self.config).connect(self.name, stream).await?;
+            Ok(Stream(tls))
+        })
+    }
+}
+
+/// An encrypted connection to the server.
+pub(crate) struct Stream<S>(tokio_rustls::client::TlsStream<S>);
+
+impl<S> TlsStream for Stream<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Stream<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Stream<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_words_are_taken_off_the_address() {
+        let s = settings(
+            "postgres://u:p@db.example.com/shop?sslmode=verify-full&application_name=x&sslrootcert=%2Ftmp%2Fca.pem",
+        );
+        assert_eq!(s.url, "postgres://u:p@db.example.com/shop?application_name=x");
+        assert_eq!(s.mode.as_deref(), Some("verify-full"));
+        assert_eq!(s.root.as_deref(), Some("/tmp/ca.pem"));
+        let plain = settings("postgres://h/db");
+        assert_eq!((plain.url.as_str(), plain.mode, plain.root), ("postgres://h/db", None, None));
+    }
+
+    #[test]
+    fn a_remote_server_is_encrypted_unless_the_address_says_otherwise() {
+        let mode = |url: &str| {
+            let s = settings(url);
+            let mut config: postgres::Config = s.url.parse().unwrap();
+            connector(&s, &mut config).map(|_| config.get_ssl_mode())
+        };
+        assert_eq!(mode("postgres://127.0.0.1/db"), Ok(SslMode::Prefer));
+        assert_eq!(mode("postgres://localhost/db"), Ok(SslMode::Prefer));
+        assert_eq!(mode("postgres://db.example.com/db"), Ok(SslMode::Require));
+        assert_eq!(mode("postgres://10.0.0.5/db"), Ok(SslMode::Require));
+        assert_eq!(mode("postgres://db.example.com/db?sslmode=disable"), Ok(SslMode::Disable));
+        assert!(mode("postgres://h/db?sslmode=verify-full").unwrap_err().contains("sslrootcert"));
+        assert!(mode("postgres://h/db?sslmode=bogus").unwrap_err().contains("verify-full"));
+        let missing = mode("postgres://h/db?sslmode=verify-ca&sslrootcert=/nonexistent.pem");
+        assert!(missing.unwrap_err().contains("not a readable PEM"));
+    }
+}
