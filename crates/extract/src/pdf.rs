@@ -173,9 +173,16 @@ pub fn pdf_child(
     mut output: impl Write,
     max_time: Duration,
 ) -> io::Result<()> {
-    use rustix::process::{Resource, Rlimit, setrlimit};
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    // No core dump: it would hold the document and its text, wherever dumps are collected.
+    #[cfg(target_os = "linux")]
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
     let cpu = max_time.as_secs().saturating_add(1);
-    for (resource, limit) in [(Resource::As, PDF_CHILD_MEMORY), (Resource::Cpu, cpu)] {
+    for (resource, limit) in
+        [(Resource::Core, 0), (Resource::As, PDF_CHILD_MEMORY), (Resource::Cpu, cpu)]
+    {
+        // Never above a hard limit already set (ulimit, systemd): raising it is refused.
+        let limit = getrlimit(resource).maximum.map_or(limit, |hard| hard.min(limit));
         setrlimit(resource, Rlimit { current: Some(limit), maximum: Some(limit) })?;
     }
     let mut bytes = Vec::new();

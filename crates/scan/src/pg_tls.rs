@@ -51,12 +51,16 @@ pub(crate) struct TlsSettings {
 
 /// Splits custody's TLS settings off a `postgres://` address.
 pub(crate) fn settings(url: &str) -> TlsSettings {
-    let (base, fragment) = url.split_once('#').map_or((url, None), |(b, f)| (b, Some(f)));
-    let (base, query) = base.split_once('?').unwrap_or((base, ""));
+    // The query starts after the credentials (a password may hold `?` or `#`).
+    let after_credentials = url.rfind('@').map_or(0, |at| at + 1);
+    let (base, query) = match url[after_credentials..].find('?') {
+        Some(q) => (&url[..after_credentials + q], &url[after_credentials + q + 1..]),
+        None => (url, ""),
+    };
     let (mut mode, mut root, mut kept) = (None, None, Vec::new());
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("sslmode", v)) => mode = Some(v.to_string()),
+            Some(("sslmode", v)) => mode = Some(percent_decode(v)),
             Some(("sslrootcert", v)) => root = Some(percent_decode(v)),
             _ => kept.push(pair),
         }
@@ -65,10 +69,6 @@ pub(crate) fn settings(url: &str) -> TlsSettings {
     if !kept.is_empty() {
         url.push('?');
         url.push_str(&kept.join("&"));
-    }
-    if let Some(f) = fragment {
-        url.push('#');
-        url.push_str(f);
     }
     TlsSettings { url, mode, root }
 }
@@ -93,15 +93,18 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Whether every host of the address is on this machine.
+/// Whether every host of the address is on this machine (`hostaddr` included: it is
+/// where the connection really goes).
 fn local_only(config: &postgres::Config) -> bool {
-    config.get_hosts().iter().all(|h| match h {
-        Host::Tcp(name) => {
-            name == "localhost" || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
-        }
-        #[cfg(unix)]
-        Host::Unix(_) => true,
-    })
+    config.get_hostaddrs().iter().all(std::net::IpAddr::is_loopback)
+        && config.get_hosts().iter().all(|h| match h {
+            Host::Tcp(name) => {
+                name == "localhost"
+                    || name.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+            }
+            #[cfg(unix)]
+            Host::Unix(_) => true,
+        })
 }
 
 /// Applies the settings to `config` and returns the connector for them. Errors are
@@ -290,17 +293,17 @@ where
     type TlsConnect = Connect;
     type Error = io::Error;
 
+    /// Called for every connection, TLS or not (a Unix socket has no name): a bad name
+    /// only matters once a handshake is attempted.
     fn make_tls_connect(&mut self, domain: &str) -> io::Result<Connect> {
-        let name = ServerName::try_from(domain.to_string())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "not a host name"))?;
-        Ok(Connect { config: self.0.clone(), name })
+        Ok(Connect { config: self.0.clone(), name: ServerName::try_from(domain.to_string()).ok() })
     }
 }
 
 /// One handshake.
 pub(crate) struct Connect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    name: Option<ServerName<'static>>,
 }
 
 impl<S> TlsConnect<S> for Connect
@@ -313,8 +316,13 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
-            let tls =
-                tokio_rustls::TlsConnector::from(self.config).connect(self.name, stream).await?;
+            let name = self.name.ok_or_else(|| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "no host name to check the certificate of",
+                )
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(self.config).connect(name, stream).await?;
             Ok(Stream(tls))
         })
     }
@@ -372,6 +380,10 @@ mod tests {
         assert_eq!(s.root.as_deref(), Some("/tmp/ca.pem"));
         let plain = settings("postgres://h/db");
         assert_eq!((plain.url.as_str(), plain.mode, plain.root), ("postgres://h/db", None, None));
+        // A password may hold `?` and `#`: the query starts after the credentials.
+        let odd = settings("postgres://u:p?w#d@h/db?sslmode=verify%2Dfull");
+        assert_eq!(odd.url, "postgres://u:p?w#d@h/db");
+        assert_eq!(odd.mode.as_deref(), Some("verify-full"));
     }
 
     #[test]
@@ -385,6 +397,11 @@ mod tests {
         assert_eq!(mode("postgres://localhost/db"), Ok(SslMode::Prefer));
         assert_eq!(mode("postgres://db.example.com/db"), Ok(SslMode::Require));
         assert_eq!(mode("postgres://10.0.0.5/db"), Ok(SslMode::Require));
+        assert_eq!(mode("postgres://[::1]/db"), Ok(SslMode::Prefer));
+        // The name says localhost, the connection goes elsewhere.
+        assert_eq!(mode("postgres://localhost/db?hostaddr=203.0.113.7"), Ok(SslMode::Require));
+        assert_eq!(mode("postgres://localhost,db.example.com/db"), Ok(SslMode::Require));
+        assert_eq!(mode("postgres://%2Frun%2Fpostgresql/db"), Ok(SslMode::Prefer));
         assert_eq!(mode("postgres://db.example.com/db?sslmode=disable"), Ok(SslMode::Disable));
         assert!(mode("postgres://h/db?sslmode=verify-full").unwrap_err().contains("sslrootcert"));
         assert!(mode("postgres://h/db?sslmode=bogus").unwrap_err().contains("verify-full"));

@@ -196,9 +196,40 @@ fn postgres_over_tls_checks_what_sslmode_says() {
         .batch_execute(
             "DROP SCHEMA IF EXISTS custody_tls_test CASCADE; CREATE SCHEMA custody_tls_test;
              CREATE TABLE custody_tls_test.customers (id integer PRIMARY KEY, ssn text);
-             INSERT INTO custody_tls_test.customers VALUES (1, '536-22-1234');",
+             INSERT INTO custody_tls_test.customers VALUES (1, '536-22-1234');
+             INSERT INTO custody_tls_test.customers
+               SELECT g, 'note ' || g FROM generate_series(2, 300000) g;",
         )
         .unwrap();
+    // The server accepts plain connections too: watch the scan's own session from here
+    // to see it is encrypted.
+    let watched = std::thread::spawn(|| {
+        let url = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=require&application_name=custody-tls-test";
+        let mut sink = Collect(Vec::new(), Vec::new());
+        let options = DatabaseOptions { sample: None, ..DatabaseOptions::default() };
+        scan_database(url, &options, &mut sink).expect("the scan over TLS");
+        sink
+    });
+    let mut encrypted = None;
+    while !watched.is_finished() {
+        let rows = client
+            .query(
+                "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE a.application_name = 'custody-tls-test'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = rows.first() {
+            encrypted = Some(row.get::<_, bool>(0));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let found = watched.join().unwrap();
+    assert!(found.0.iter().any(|f| f.path.contains("custody_tls_test.customers.ssn#row=1")));
+    assert_eq!(encrypted, Some(true), "the scan's session was not seen encrypted");
+    // A Unix socket (no host name, no TLS) still connects.
+    let (_, found) = scan("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/postgres", Some(10));
+    assert!(found.0.iter().any(|f| f.path.contains("custody_tls_test.customers.ssn#row=1")));
     let reads = |url: &str| {
         let (_, found) = scan(url, None);
         assert!(
