@@ -467,49 +467,74 @@ pub(crate) fn ole(
     if has("Workbook") || has("Book") || name.to_ascii_lowercase().ends_with(".xls") {
         // calamine reads every sheet when it opens the file, each as a full grid, and
         // reserves what a sheet's DIMENSIONS record claims: a few hundred bytes naming
-        // two far corners would cost gigabytes, or abort the process.
-        if xls_cells(bytes)? > MAX_SHEET_CELLS {
-            return Err(HUGE_SHEET);
+        // two far corners, or listing one sheet a thousand times, would cost gigabytes,
+        // or abort the process.
+        let stream = xls_stream(bytes)?;
+        if xls_cells(&stream)? > MAX_SHEET_CELLS {
+            return Err(Skipped::Oversized("sheets spanning more than 3,000,000 cells in all"));
         }
-        return workbook(cx, location, Format::Ole, Cursor::new(bytes));
+        let rebuilt = xls_rebuilt(&stream)?;
+        drop(stream);
+        return workbook(cx, location, Format::Ole, Cursor::new(rebuilt));
     }
     let _ = cx;
     Err(Skipped::Unsupported("legacy Word, PowerPoint or Outlook file (.doc, .ppt, .msg)"))
 }
 
-/// The largest number of cells calamine would lay out or reserve for any sheet of a
-/// legacy Excel workbook: per sheet, the span of its cell records and what its DIMENSIONS
-/// record asks to reserve, read the way calamine 0.38 reads them (records after the first
-/// EOF of the globals, sheets at their BoundSheet offsets, embedded substreams skipped).
-/// A file with no readable workbook stream counts 0: calamine then reports it.
-fn xls_cells(bytes: &[u8]) -> Result<u64, Skipped> {
-    let workbook = {
-        let Ok(mut file) = cfb::CompoundFile::open(Cursor::new(bytes)) else { return Ok(0) };
-        let Ok(stream) = file.open_stream("/Workbook").or_else(|_| file.open_stream("/Book"))
-        else {
-            return Ok(0);
-        };
-        let mut out = Vec::new();
-        // A stream is never larger than its file (a looping chain is the crate's error).
-        if stream.take(bytes.len() as u64).read_to_end(&mut out).is_err() {
-            return Err(Skipped::Corrupt("the workbook could not be read"));
-        }
-        out
-    };
-    let stream: &[u8] = &workbook;
+/// The workbook stream of a legacy Excel file, as the `cfb` crate reads it (strictly:
+/// the tree, not the first entry with a matching name). calamine is then given a clean
+/// compound file holding only this stream, so it reads exactly what was measured.
+fn xls_stream(bytes: &[u8]) -> Result<Vec<u8>, Skipped> {
+    const DAMAGED: Skipped = Skipped::Corrupt("not a readable Excel 97-2003 workbook");
+    let mut file = cfb::CompoundFile::open(Cursor::new(bytes)).map_err(|_| DAMAGED)?;
+    let stream = file.open_stream("/Workbook").or_else(|_| file.open_stream("/Book"));
+    let mut out = Vec::new();
+    // A stream is never larger than its file (a looping chain is the crate's error).
+    stream
+        .map_err(|_| DAMAGED)?
+        .take(bytes.len() as u64)
+        .read_to_end(&mut out)
+        .map_err(|_| DAMAGED)?;
+    Ok(out)
+}
+
+/// A compound file holding `stream` as its workbook, for calamine.
+fn xls_rebuilt(stream: &[u8]) -> Result<Vec<u8>, Skipped> {
+    let built = (|| {
+        let mut file =
+            cfb::CompoundFile::create_with_version(cfb::Version::V3, Cursor::new(Vec::new()))?;
+        std::io::Write::write_all(&mut file.create_stream("/Workbook")?, stream)?;
+        file.flush()?;
+        Ok::<_, std::io::Error>(file.into_inner().into_inner())
+    })();
+    built.map_err(|_| Skipped::Corrupt("not a readable Excel 97-2003 workbook"))
+}
+
+/// The most sheets a workbook may list (Excel's own files hold a handful).
+const MAX_SHEETS: usize = 4096;
+
+/// The cells calamine would lay out or reserve for a legacy Excel workbook, all sheets
+/// together: per sheet listed (a sheet listed twice costs twice), the span of its cell
+/// records, of its formulas, and what its DIMENSIONS record asks to reserve, read the way
+/// calamine 0.38 reads them (records after the first EOF of the globals, each sheet from
+/// its BoundSheet offset, embedded substreams skipped, CONTINUE records folded away).
+fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
     let u16_at =
         |d: &[u8], at: usize| d.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
     let u32_at = |d: &[u8], at: usize| {
         d.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     };
-    // BIFF records from `at`: (type, data), CONTINUE records left out (calamine folds them
-    // into the record before), ending at the stream's end or its first damaged record.
+    // Bytes of records read, all sheets together: sheets overlapping each other would
+    // make calamine (and this) read the same records over and over.
+    let walked = std::cell::Cell::new(0usize);
     let records = |mut at: usize| {
+        let walked = &walked;
         std::iter::from_fn(move || {
             let head = stream.get(at..at + 4)?;
             let (typ, len) = (u16_at(head, 0), usize::from(u16_at(head, 2)));
             let data = stream.get(at + 4..at + 4 + len)?;
             at += 4 + len;
+            walked.set(walked.get() + 4 + len);
             Some((typ, data))
         })
         .filter(|(typ, _)| *typ != 0x003C)
@@ -522,18 +547,24 @@ fn xls_cells(bytes: &[u8]) -> Result<u64, Skipped> {
             _ => {}
         }
     }
-    let mut largest = 0u64;
+    if sheets.len() > MAX_SHEETS {
+        return Err(Skipped::Oversized("a workbook listing more than 4,096 sheets"));
+    }
+    let budget = stream.len().saturating_mul(2).saturating_add(1 << 20);
+    let mut total = 0u64;
     for at in sheets {
         if at >= stream.len() {
             return Err(Skipped::Corrupt("a sheet the workbook lists is missing"));
         }
-        let (mut rows, mut cols) = ((u32::MAX, 0u32), (u32::MAX, 0u32));
-        let mut cell = |row: u16, col: u16| {
-            rows = (rows.0.min(row.into()), rows.1.max(row.into()));
-            cols = (cols.0.min(col.into()), cols.1.max(col.into()));
-        };
+        let mut cells = Span::default();
+        let mut formulas = Span::default();
+        let mut reserved = 0u64;
+        let mut formula_at = (0u16, 0u16); // calamine's fmla_pos: (0, 0) until a formula
         let (mut depth, mut seen_bof) = (0usize, false);
         for (typ, d) in records(at) {
+            if walked.get() > budget {
+                return Err(Skipped::Oversized("a workbook whose sheets overlap"));
+            }
             if depth > 0 {
                 match typ {
                     0x0809 => depth += 1,
@@ -546,57 +577,78 @@ fn xls_cells(bytes: &[u8]) -> Result<u64, Skipped> {
                 0x0809 if seen_bof => depth += 1,
                 0x0809 => seen_bof = true,
                 0x000A => break,
-                // DIMENSIONS: calamine reserves rows × columns, with its own arithmetic.
-                0x0200 => {
-                    let (first_row, last_row, mut first_col, last_col) = match d.len() {
-                        10 => (
-                            u32::from(u16_at(d, 0)),
-                            u32::from(u16_at(d, 2)),
-                            u32::from(u16_at(d, 4)),
-                            u32::from(u16_at(d, 6)),
-                        ),
-                        14 | 16 => (
-                            u32_at(d, 0),
-                            u32_at(d, 4),
-                            u32::from(u16_at(d, 8)),
-                            u32::from(u16_at(d, 10)),
-                        ),
-                        _ => continue,
-                    };
-                    if first_col > 0xFF || last_col < first_col {
-                        first_col = 0;
-                    }
-                    let (end_row, end_col) = if last_row >= 1 && last_col >= 1 {
-                        (last_row - 1, last_col - 1)
-                    } else {
-                        (first_row, first_col)
-                    };
-                    let span =
-                        |end: u32, start: u32| u64::from(end.wrapping_sub(start).wrapping_add(1));
-                    largest = largest
-                        .max(span(end_row, first_row).saturating_mul(span(end_col, first_col)));
+                0x0200 => reserved = reserved.max(dimensions(d, u16_at, u32_at)),
+                // Number, Label, RString, BoolErr, RK, LabelSst: row, column.
+                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD if d.len() >= 4 => {
+                    cells.add(u16_at(d, 0), u16_at(d, 2));
                 }
-                // Number, Label, RString, BoolErr, RK, LabelSst, Formula: row, column.
-                0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD | 0x0006 if d.len() >= 4 => {
-                    cell(u16_at(d, 0), u16_at(d, 2));
+                // Formula: a value (maybe) and a formula at its cell; a STRING record after
+                // it puts its text there too.
+                0x0006 if d.len() >= 20 => {
+                    formula_at = (u16_at(d, 0), u16_at(d, 2));
+                    cells.add(formula_at.0, formula_at.1);
+                    formulas.add(formula_at.0, formula_at.1);
                 }
+                0x0207 => cells.add(formula_at.0, formula_at.1),
                 // MulRk: a row, its first and last column.
                 0x00BD if d.len() >= 6 => {
                     let (row, first, last) = (u16_at(d, 0), u16_at(d, 2), u16_at(d, d.len() - 2));
                     if first <= last {
-                        cell(row, first);
-                        cell(row, last);
+                        cells.add(row, first);
+                        cells.add(row, last);
                     }
                 }
                 _ => {}
             }
         }
-        if rows.0 <= rows.1 {
-            let span = u64::from(rows.1 - rows.0 + 1) * u64::from(cols.1 - cols.0 + 1);
-            largest = largest.max(span);
-        }
+        total = total.saturating_add(cells.grid().max(reserved)).saturating_add(formulas.grid());
     }
-    Ok(largest)
+    Ok(total)
+}
+
+/// What calamine reserves for a DIMENSIONS record, with its own arithmetic (wrapping, as
+/// in a release build).
+fn dimensions(
+    d: &[u8],
+    u16_at: impl Fn(&[u8], usize) -> u16,
+    u32_at: impl Fn(&[u8], usize) -> u32,
+) -> u64 {
+    let (first_row, last_row, mut first_col, last_col) = match d.len() {
+        10 => (
+            u32::from(u16_at(d, 0)),
+            u32::from(u16_at(d, 2)),
+            u32::from(u16_at(d, 4)),
+            u32::from(u16_at(d, 6)),
+        ),
+        14 | 16 => (u32_at(d, 0), u32_at(d, 4), u32::from(u16_at(d, 8)), u32::from(u16_at(d, 10))),
+        _ => return 0, // calamine refuses the workbook
+    };
+    if first_col > 0xFF || last_col < first_col {
+        first_col = 0;
+    }
+    let (end_row, end_col) = if last_row >= 1 && last_col >= 1 {
+        (last_row - 1, last_col - 1)
+    } else {
+        (first_row, first_col)
+    };
+    let span = |end: u32, start: u32| u64::from(end.wrapping_sub(start).wrapping_add(1));
+    span(end_row, first_row).saturating_mul(span(end_col, first_col))
+}
+
+/// The rows and columns a sheet's cells reach.
+#[derive(Default)]
+struct Span(Option<((u16, u16), (u16, u16))>);
+
+impl Span {
+    fn add(&mut self, row: u16, col: u16) {
+        let ((r0, r1), (c0, c1)) = self.0.unwrap_or(((row, row), (col, col)));
+        self.0 = Some(((r0.min(row), r1.max(row)), (c0.min(col), c1.max(col))));
+    }
+
+    /// The cells of the grid between them (calamine's `Range::from_sparse`).
+    fn grid(&self) -> u64 {
+        self.0.map_or(0, |((r0, r1), (c0, c1))| (u64::from(r1 - r0) + 1) * (u64::from(c1 - c0) + 1))
+    }
 }
 
 /// Which XML elements carry text, and which end a line.

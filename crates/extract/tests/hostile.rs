@@ -435,22 +435,49 @@ fn a_spreadsheet_repeating_one_cell_a_hundred_million_times_is_refused() {
     );
 }
 
+fn biff(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+    out.extend_from_slice(&typ.to_le_bytes());
+    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+    out.extend_from_slice(data);
+}
+
+/// A NUMBER record.
+fn number(row: u16, col: u16, value: f64) -> (u16, Vec<u8>) {
+    let mut d = Vec::new();
+    d.extend_from_slice(&row.to_le_bytes());
+    d.extend_from_slice(&col.to_le_bytes());
+    d.extend_from_slice(&[0, 0]);
+    d.extend_from_slice(&value.to_le_bytes());
+    (0x0203, d)
+}
+
+/// A BIFF8 workbook stream listing one sheet `listed` times (all at the same offset, or
+/// at `offset`), the sheet being `records` between its BOF and EOF.
+fn workbook_stream(records: &[(u16, Vec<u8>)], listed: usize, offset: Option<u32>) -> Vec<u8> {
+    let mut s = Vec::new();
+    biff(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut at = Vec::new();
+    for _ in 0..listed {
+        at.push(s.len() + 4);
+        biff(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
+    }
+    biff(&mut s, 0x000A, &[]);
+    let sheet = offset.unwrap_or(s.len() as u32);
+    for a in at {
+        s[a..a + 4].copy_from_slice(&sheet.to_le_bytes());
+    }
+    biff(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for (typ, data) in records {
+        biff(&mut s, *typ, data);
+    }
+    biff(&mut s, 0x000A, &[]);
+    s
+}
+
 /// A BIFF8 workbook of one sheet: NUMBER cells at `cells` (row, column, value), and the
 /// sheet's DIMENSIONS record and BoundSheet offset as given (`None`: the true offset).
 fn xls_of(cells: &[(u16, u16, f64)], dimensions: Option<[u32; 4]>, offset: Option<u32>) -> Vec<u8> {
-    fn record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
-        out.extend_from_slice(&typ.to_le_bytes());
-        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-        out.extend_from_slice(data);
-    }
-    let mut s = Vec::new();
-    record(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    let at = s.len() + 4;
-    record(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
-    record(&mut s, 0x000A, &[]);
-    let sheet = offset.unwrap_or(s.len() as u32);
-    s[at..at + 4].copy_from_slice(&sheet.to_le_bytes());
-    record(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let mut records = Vec::new();
     if let Some([first_row, last_row, first_col, last_col]) = dimensions {
         let mut d = Vec::new();
         d.extend_from_slice(&first_row.to_le_bytes());
@@ -458,18 +485,10 @@ fn xls_of(cells: &[(u16, u16, f64)], dimensions: Option<[u32; 4]>, offset: Optio
         d.extend_from_slice(&(first_col as u16).to_le_bytes());
         d.extend_from_slice(&(last_col as u16).to_le_bytes());
         d.extend_from_slice(&[0, 0]);
-        record(&mut s, 0x0200, &d);
+        records.push((0x0200, d));
     }
-    for (row, col, value) in cells {
-        let mut d = Vec::new();
-        d.extend_from_slice(&row.to_le_bytes());
-        d.extend_from_slice(&col.to_le_bytes());
-        d.extend_from_slice(&[0, 0]);
-        d.extend_from_slice(&value.to_le_bytes());
-        record(&mut s, 0x0203, &d);
-    }
-    record(&mut s, 0x000A, &[]);
-    custody_testkit::formats::ole_file("/Workbook", &s).unwrap()
+    records.extend(cells.iter().map(|(r, c, v)| number(*r, *c, *v)));
+    custody_testkit::formats::ole_file("/Workbook", &workbook_stream(&records, 1, offset)).unwrap()
 }
 
 #[test]
@@ -496,6 +515,16 @@ fn a_legacy_excel_sheet_spanning_far_corners_is_refused_before_it_is_laid_out() 
         ("dimensions.xls", xls_of(&[(0, 0, 1.0)], Some([0, u32::MAX, 0, 256]), None)),
         ("backwards.xls", xls_of(&[(0, 0, 1.0)], Some([10, 5, 0, 1]), None)),
     ];
+    // A STRING record (a formula's text) lands where the last formula was, A1 before any:
+    // with a number at the far corner, that spans 4.3 billion cells.
+    let string_at_a1 =
+        workbook_stream(&[number(65_535, 65_535, 1.0), (0x0207, vec![3, 0, 0, 0, 0])], 1, None);
+    // One sheet of 2,998,000 cells, listed 1,000 times: each listing is laid out again.
+    let listed = workbook_stream(&[number(0, 0, 1.0), number(1_999, 1_498, 2.0)], 1_000, None);
+    let cases = cases.into_iter().chain([
+        ("string.xls", custody_testkit::formats::ole_file("/Workbook", &string_at_a1).unwrap()),
+        ("listed.xls", custody_testkit::formats::ole_file("/Workbook", &listed).unwrap()),
+    ]);
     for (name, bytes) in cases {
         let path = write(dir.path(), name, &bytes);
         let started = Instant::now();
@@ -516,4 +545,26 @@ fn a_legacy_excel_sheet_spanning_far_corners_is_refused_before_it_is_laid_out() 
     let path = write(dir.path(), "missing.xls", &xls_of(&[(0, 0, 1.0)], None, Some(1 << 30)));
     let (_, result) = run(&path, &Limits::default());
     assert!(matches!(result, Err(Skipped::Corrupt(_))), "{result:?}");
+    // A compound file calamine would read but the strict reader refuses (a damaged
+    // byte-order mark) is damaged: it is never handed on unmeasured.
+    let mut far = xls_of(&[(0, 0, 1.0), (65_535, 65_535, 2.0)], None, None);
+    far[28..30].copy_from_slice(&[0, 0]);
+    let path = write(dir.path(), "bom.xls", &far);
+    let (_, result) = run(&path, &Limits::default());
+    assert!(matches!(result, Err(Skipped::Corrupt(_))), "{result:?}");
+    // Two streams named Workbook: calamine would take the first entry of the directory
+    // (here the hostile one, in a storage); it is given only the one that was measured.
+    let hostile = workbook_stream(&[number(0, 0, 1.0), number(65_535, 65_535, 2.0)], 1, None);
+    let harmless = workbook_stream(&[number(0, 0, 5_362_212_345.0)], 1, None);
+    let mut file =
+        cfb::CompoundFile::create_with_version(cfb::Version::V3, io::Cursor::new(Vec::new()))
+            .unwrap();
+    file.create_storage("/S").unwrap();
+    file.create_stream("/S/Workbook").unwrap().write_all(&hostile).unwrap();
+    file.create_stream("/Workbook").unwrap().write_all(&harmless).unwrap();
+    file.flush().unwrap();
+    let path = write(dir.path(), "two.xls", &file.into_inner().into_inner());
+    let (record, result) = run(&path, &Limits::default());
+    assert_eq!(result, Ok(()));
+    assert!(record.parts.iter().any(|(_, t)| t.contains("5362212345")), "{:?}", record.parts);
 }
