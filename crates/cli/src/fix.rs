@@ -93,7 +93,7 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
     let limits = custody_extract::Limits {
-        pdf_reader: crate::scan::pdf_reader(),
+        isolation: crate::scan::isolation(),
         ..custody_extract::Limits::default()
     };
     let mut fixer = match Fixer::new(

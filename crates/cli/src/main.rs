@@ -73,16 +73,16 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Unseal a running server with the passphrase or two recovery shares.
     Unseal(serve::UnsealArgs),
-    /// Internal: reads one PDF from standard input for a scan (the scan runs it).
-    #[command(name = PDF_CHILD, hide = true)]
-    PdfChild {
+    /// Internal: parses one document from standard input for a scan (the scan runs it).
+    #[command(name = PARSER_CHILD, hide = true)]
+    ParserChild {
         #[arg(long)]
         max_seconds: u64,
     },
 }
 
-/// The hidden command a scan runs to parse a PDF in a child process.
-const PDF_CHILD: &str = "internal-pdf-text";
+/// The hidden command a scan runs to parse a PDF or legacy Excel file in a child process.
+const PARSER_CHILD: &str = "internal-parse";
 
 #[derive(Subcommand)]
 enum RetentionCommand {
@@ -120,7 +120,7 @@ fn main() -> ExitCode {
             records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
         }
         Command::Unseal(args) => serve::unseal(&args),
-        Command::PdfChild { max_seconds } => custody_extract::pdf_child(
+        Command::ParserChild { max_seconds } => custody_extract::child_main(
             io::stdin().lock(),
             io::stdout().lock(),
             std::time::Duration::from_secs(max_seconds),

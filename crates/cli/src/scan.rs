@@ -108,17 +108,17 @@ impl ScanArgs {
             max_unpacked: self.max_unpacked << 20,
             max_total: (self.max_unpacked << 20).saturating_mul(64),
             max_time: std::time::Duration::from_secs(self.max_seconds.max(1)),
-            pdf_reader: pdf_reader(),
+            isolation: isolation(),
             ..Limits::default()
         }
     }
 }
 
-/// PDFs are parsed in a child process of this very binary (`custody internal-pdf-text`),
-/// killed at the time limit and held to a memory limit.
-pub(crate) fn pdf_reader() -> custody_extract::PdfReader {
-    std::env::current_exe().map_or(custody_extract::PdfReader::Thread, |program| {
-        custody_extract::PdfReader::Child { program, args: vec![crate::PDF_CHILD.into()] }
+/// PDFs and legacy Excel files are parsed in a child process of this very binary
+/// (`custody internal-parse`), killed at the time limit and held to a memory limit.
+pub(crate) fn isolation() -> custody_extract::Isolation {
+    std::env::current_exe().map_or(custody_extract::Isolation::Thread, |program| {
+        custody_extract::Isolation::Child { program, args: vec![crate::PARSER_CHILD.into()] }
     })
 }
 

@@ -244,12 +244,12 @@ fn a_pdf_the_parser_spins_on_is_killed_at_the_time_limit() {
         if let Some(status) = scan.try_wait().unwrap() {
             break status;
         }
-        children_seen.extend(processes_with(&marker, "internal-pdf-text"));
+        children_seen.extend(processes_with(&marker, "internal-parse"));
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     assert!(status.success());
     assert!(!children_seen.is_empty(), "no PDF child process was ever seen");
-    assert_eq!(processes_with(&marker, "internal-pdf-text"), Vec::<u32>::new(), "left behind");
+    assert_eq!(processes_with(&marker, "internal-parse"), Vec::<u32>::new(), "left behind");
     let json: Value = serde_json::from_slice(&fs::read(&out_path).unwrap()).unwrap();
     let skipped = skips(&json);
     assert!(skipped.iter().any(|(p, c)| p.ends_with("slow.pdf") && c == "timeout"), "{skipped:?}");
@@ -267,4 +267,62 @@ fn a_pdf_the_parser_spins_on_is_killed_at_the_time_limit() {
         at("credit_card")
     );
     assert!(at("us_ssn").iter().any(|p| p.ends_with("notes.txt")));
+}
+
+/// A legacy Excel file of 280 KB whose 20,000 cells each repeat one 65,535-character
+/// shared string: calamine would hold 1.3 GB. It is parsed in the memory-limited child
+/// process, reported as too large, and the scan goes on within 300 MB.
+#[test]
+fn a_spreadsheet_whose_strings_would_take_gigabytes_is_refused_in_bounded_memory() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    fn record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
+        out.extend_from_slice(&typ.to_le_bytes());
+        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
+        out.extend_from_slice(data);
+    }
+    const CELLS: u32 = 20_000;
+    let mut s = Vec::new();
+    record(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    let bound = s.len() + 4;
+    record(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
+    // The shared string table: one string of 65,535 one-byte characters, continued.
+    let mut sst = Vec::new();
+    sst.extend_from_slice(&CELLS.to_le_bytes());
+    sst.extend_from_slice(&1u32.to_le_bytes());
+    sst.extend_from_slice(&u16::MAX.to_le_bytes());
+    sst.push(0);
+    let mut left = usize::from(u16::MAX);
+    let first = 8224 - sst.len();
+    sst.extend(std::iter::repeat_n(b'A', first));
+    left -= first;
+    record(&mut s, 0x00FC, &sst);
+    while left > 0 {
+        let n = left.min(8223);
+        let mut cont = vec![0u8];
+        cont.extend(std::iter::repeat_n(b'A', n));
+        record(&mut s, 0x003C, &cont);
+        left -= n;
+    }
+    record(&mut s, 0x000A, &[]);
+    let sheet = s.len() as u32;
+    s[bound..bound + 4].copy_from_slice(&sheet.to_le_bytes());
+    record(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    for _ in 0..CELLS {
+        record(&mut s, 0x00FD, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    }
+    record(&mut s, 0x000A, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("bomb.xls"),
+        custody_testkit::formats::ole_file("/Workbook", &s).unwrap(),
+    )
+    .unwrap();
+    fs::write(dir.path().join("notes.txt"), "ssn 536-22-1234\n").unwrap();
+    let (out, json) = scan_json(dir.path());
+    let peak_mb = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap().max_rss() as f64 / 1024.0;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(skips(&json), [("bomb.xls".to_string(), "too_large".to_string())]);
+    assert!(json["findings"].as_array().unwrap().iter().any(|f| f["path"] == "notes.txt"));
+    eprintln!("peak RSS over a 280 KB spreadsheet that unpacks to 1.3 GB: {peak_mb:.1} MB");
+    assert!(peak_mb <= 300.0, "peak RSS {peak_mb:.1} MB");
 }

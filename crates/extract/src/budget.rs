@@ -22,27 +22,8 @@ pub struct Limits {
     pub max_ratio: u64,
     /// Time one file may take.
     pub max_time: Duration,
-    /// Where PDFs are parsed.
-    pub pdf_reader: PdfReader,
-}
-
-/// Where the PDF parser runs. It can spin, or allocate without bound, on a hostile file
-/// (fuzzing found both), and a thread cannot be stopped from outside.
-#[derive(Clone, Debug, Default)]
-pub enum PdfReader {
-    /// On a thread of this process: a panic costs the file and past the time limit the
-    /// file is reported, but the thread runs on, using a core, until it ends by itself.
-    #[default]
-    Thread,
-    /// In a child process, `program args… --max-seconds N`, which runs
-    /// [`crate::pdf_child`]: killed at the time limit, and held to
-    /// [`crate::PDF_CHILD_MEMORY`] of memory. If it cannot be started, a thread is used.
-    Child {
-        /// The program (custody itself).
-        program: std::path::PathBuf,
-        /// Its arguments before `--max-seconds`.
-        args: Vec<String>,
-    },
+    /// Where the parsers known to misbehave (PDF, legacy Excel) run.
+    pub isolation: crate::Isolation,
 }
 
 impl Limits {
@@ -60,7 +41,7 @@ impl Default for Limits {
             max_total: 64 * 64 * 1024 * 1024,
             max_ratio: 200,
             max_time: Duration::from_mins(2),
-            pdf_reader: PdfReader::Thread,
+            isolation: crate::Isolation::Thread,
         }
     }
 }

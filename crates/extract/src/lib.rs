@@ -23,6 +23,7 @@
 
 mod archive;
 mod budget;
+mod isolate;
 mod mail;
 mod markup;
 mod office;
@@ -36,8 +37,8 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
-pub use budget::{Limits, PdfReader};
-pub use pdf::{PDF_CHILD_MEMORY, pdf_child};
+pub use budget::Limits;
+pub use isolate::{CHILD_MEMORY, Isolation, child_main};
 pub use sniff::{Format, sniff};
 
 use budget::{Budget, Limited};

@@ -7,6 +7,7 @@ use calamine::{Data, Range, Reader};
 use quick_xml::events::Event;
 use zip::ZipArchive;
 
+use crate::isolate::{self, Isolation, Parsed, Piece};
 use crate::{Cx, Format, Label, Skipped, join};
 
 /// The kind of document a zip is, from its members (for files whose name does not say).
@@ -251,10 +252,7 @@ fn workbook<RS: Read + Seek>(
             let mut book = calamine::Ods::new(reader).map_err(|e| sheet_error(&e.into()))?;
             all_sheets(&mut book)
         }
-        _ => {
-            let mut book = calamine::Xls::new(reader).map_err(|e| sheet_error(&e.into()))?;
-            all_sheets(&mut book)
-        }
+        _ => return Err(Skipped::Unsupported("this spreadsheet format")),
     };
     for (sheet, range) in sheets {
         let here = join(location, &sheet);
@@ -268,6 +266,23 @@ fn workbook<RS: Read + Seek>(
         }
     }
     Ok(())
+}
+
+/// A legacy Excel workbook's sheets as text, a tab-separated row per line, each cell
+/// labelled (run by [`isolate::parse`], in a child process when the scan has one).
+pub(crate) fn xls_parse(bytes: &[u8]) -> Parsed {
+    let mut book = match calamine::Xls::new(Cursor::new(bytes)) {
+        Ok(book) => book,
+        Err(e) => return Parsed::Refused(sheet_error(&e.into())),
+    };
+    let sheets = all_sheets(&mut book);
+    drop(book);
+    Parsed::Pieces(
+        sheets
+            .into_iter()
+            .map(|(name, range)| Piece { name, text: range.map(|r| sheet_text(&r)) })
+            .collect(),
+    )
 }
 
 /// Gaps kept as they are between cells (empty columns as tabs, empty rows as newlines);
@@ -475,7 +490,30 @@ pub(crate) fn ole(
         }
         let rebuilt = xls_rebuilt(&stream)?;
         drop(stream);
-        return workbook(cx, location, Format::Ole, Cursor::new(rebuilt));
+        // The grid is bounded now, but not what its strings cost (a cell may repeat a
+        // 64 KB shared string), nor calamine's own bugs: it runs isolated when it can.
+        let parsed = match &cx.budget.limits.isolation {
+            Isolation::Child { program, args } => {
+                match isolate::in_child(cx, program, args, isolate::Kind::Xls, &rebuilt) {
+                    Some(answer) => answer?,
+                    None => isolate::parse(isolate::Kind::Xls, &rebuilt),
+                }
+            }
+            Isolation::Thread => isolate::parse(isolate::Kind::Xls, &rebuilt),
+        };
+        let sheets = match parsed {
+            Parsed::Pieces(sheets) => sheets,
+            Parsed::Refused(why) => return Err(why),
+            Parsed::Panicked => return Err(Skipped::Crashed),
+        };
+        for sheet in sheets {
+            let here = join(location, &sheet.name);
+            match sheet.text {
+                Ok((text, labels)) => cx.text(&here, &mut text.as_bytes(), true, &labels)?,
+                Err(why) => cx.skip(&here, why),
+            }
+        }
+        return Ok(());
     }
     let _ = cx;
     Err(Skipped::Unsupported("legacy Word, PowerPoint or Outlook file (.doc, .ppt, .msg)"))
