@@ -117,7 +117,10 @@ impl ScanArgs {
 /// PDFs and legacy Excel files are parsed in a child process of this very binary
 /// (`custody internal-parse`), killed at the time limit and held to a memory limit.
 pub(crate) fn isolation() -> custody_extract::Isolation {
-    std::env::current_exe().map_or(custody_extract::Isolation::Thread, |program| {
+    // /proc/self/exe still runs this very binary after an upgrade replaced its file.
+    let this = std::path::Path::new("/proc/self/exe");
+    let program = if this.exists() { Ok(this.to_path_buf()) } else { std::env::current_exe() };
+    program.map_or(custody_extract::Isolation::Thread, |program| {
         custody_extract::Isolation::Child { program, args: vec![crate::PARSER_CHILD.into()] }
     })
 }

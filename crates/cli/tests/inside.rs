@@ -326,3 +326,28 @@ fn a_spreadsheet_whose_strings_would_take_gigabytes_is_refused_in_bounded_memory
     eprintln!("peak RSS over a 280 KB spreadsheet that unpacks to 1.3 GB: {peak_mb:.1} MB");
     assert!(peak_mb <= 300.0, "peak RSS {peak_mb:.1} MB");
 }
+
+/// An ordinary legacy Excel file goes through the parser process and back: sheet name,
+/// cell labels and the header row as context survive the pipe.
+#[test]
+fn a_legacy_excel_file_is_read_through_the_parser_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = vec![vec!["name".to_string(), "note".to_string(), "ssn".to_string()]];
+    for i in 0..2_000 {
+        let ssn = if i == 6 { "536-22-1234".to_string() } else { format!("order {i}") };
+        rows.push(vec![format!("Customer {i}"), "paid".to_string(), ssn]);
+    }
+    let book = custody_testkit::formats::xls(&rows).unwrap().unwrap();
+    assert!(book.len() > 4096, "a stream outside the compound file's mini stream");
+    fs::write(dir.path().join("customers.xls"), book).unwrap();
+    let (out, json) = scan_json(dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(skips(&json), Vec::<(String, String)>::new());
+    let paths: Vec<(&str, &str)> = json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap(), f["kind"].as_str().unwrap()))
+        .collect();
+    assert!(paths.contains(&("customers.xls!Customers!C8", "us_ssn")), "{paths:?}");
+}

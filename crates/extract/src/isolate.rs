@@ -13,9 +13,14 @@ use std::time::Duration;
 
 use crate::{Cx, Label, Skipped};
 
-/// The address space a parser's child process may use (its program, stack and heap):
-/// its peak memory stays under the 300 MB custody holds itself to on hostile files.
+/// The address space a parser's child process may use (its program, stack and heap) for
+/// a small document: peak memory stays under the 300 MB custody holds itself to on
+/// hostile files. A bigger document may use [`CHILD_MEMORY_PER_BYTE`] more per byte.
 pub const CHILD_MEMORY: u64 = 288 << 20;
+
+/// Address space a parser may use per byte of its document, beyond [`CHILD_MEMORY`]
+/// (a 50 MB workbook of distinct strings is laid out in about 8 times its size).
+pub const CHILD_MEMORY_PER_BYTE: u64 = 8;
 
 /// Where the parsers known to misbehave run.
 #[derive(Clone, Debug, Default)]
@@ -67,9 +72,41 @@ pub(crate) fn parse(kind: Kind, bytes: &[u8]) -> Parsed {
     .unwrap_or(Parsed::Panicked)
 }
 
+/// Parses `bytes` where [`Isolation`] says: in a child process, or in this process (a
+/// thread of its own, waited for until the file's time limit).
+pub(crate) fn run(cx: &Cx<'_, '_>, kind: Kind, bytes: Vec<u8>) -> Result<Parsed, Skipped> {
+    cx.budget.check_time()?;
+    match &cx.budget.limits.isolation {
+        // A child that cannot be started is a skip, never a fall back to parsing here
+        // without limits: the owner sees the file was not read.
+        Isolation::Child { program, args } => in_child(cx, program, args, kind, &bytes)
+            .unwrap_or(Err(Skipped::Unsupported("no separate reader process could be started"))),
+        Isolation::Thread => on_thread(cx, kind, bytes),
+    }
+}
+
+/// Parses on a thread of its own, waiting until the file's time limit (past it, the
+/// thread is left to finish on its own).
+fn on_thread(cx: &Cx<'_, '_>, kind: Kind, bytes: Vec<u8>) -> Result<Parsed, Skipped> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new().name("custody-parse".into()).spawn(move || {
+        let _ = tx.send(parse(kind, &bytes));
+    });
+    let Ok(handle) = spawned else {
+        return Err(Skipped::Unsupported("no thread could be started to read it"));
+    };
+    match rx.recv_timeout(cx.budget.remaining()) {
+        Ok(parsed) => {
+            let _ = handle.join();
+            Ok(parsed)
+        }
+        Err(_) => Err(cx.budget.trip(cx.budget.timed_out())),
+    }
+}
+
 /// Parses in a child process, killed at the file's time limit. `None` when no child
-/// could be started (the caller then parses in this process).
-pub(crate) fn in_child(
+/// could be started.
+fn in_child(
     cx: &Cx<'_, '_>,
     program: &std::path::Path,
     args: &[String],
@@ -98,19 +135,22 @@ pub(crate) fn in_child(
     let (tx, rx) = mpsc::channel();
     let answer = std::thread::scope(|scope| {
         // The child reads all of its input before it answers; killing it ends both.
-        scope.spawn(move || {
+        let pipe = std::thread::Builder::new().spawn_scoped(scope, move || {
             let _ = input.write_all(&[tag]).and_then(|()| input.write_all(bytes));
             drop(input);
             let mut out = Vec::new();
             let read = output.by_ref().take(limit.saturating_add(1)).read_to_end(&mut out);
             let _ = tx.send(read.map(|_| out));
         });
-        let answer = rx.recv_timeout(cx.budget.remaining());
+        let answer = match pipe {
+            Ok(_) => Some(rx.recv_timeout(cx.budget.remaining())),
+            Err(_) => None,
+        };
         // Whatever happened, the child is gone before this file is done.
         let _ = child.kill();
         (answer, child.wait().ok())
     });
-    let (answer, status) = answer;
+    let (Some(answer), status) = answer else { return None };
     let Ok(read) = answer else { return Some(Err(cx.budget.trip(cx.budget.timed_out()))) };
     let Ok(out) = read else { return Some(Ok(Parsed::Panicked)) };
     if out.len() as u64 > limit {
@@ -120,7 +160,7 @@ pub(crate) fn in_child(
         Some(parsed) => Some(Ok(parsed)),
         // Rust aborts when an allocation fails: the parser wanted more than its limit.
         None if aborted(status) => Some(Err(Skipped::Oversized(
-            "reading it needs more memory than custody allows a parser (288 MiB)",
+            "reading it needs more memory than custody allows a parser (288 MiB + 8 x its size)",
         ))),
         None => Some(Ok(Parsed::Panicked)),
     }
@@ -167,35 +207,37 @@ fn put_skip(out: &mut Vec<u8>, why: &Skipped) {
 /// The answer on the wire: `p` (panicked); `r` and a skip (refused); `k`, a count and
 /// each piece (name; `t`, text and labels, or a skip). Numbers are little-endian u64,
 /// strings are length-prefixed UTF-8.
-fn encode(parsed: &Parsed) -> Vec<u8> {
-    let mut out = Vec::new();
+fn encode(parsed: &Parsed, out: &mut Vec<u8>) {
     match parsed {
         Parsed::Panicked => out.push(b'p'),
         Parsed::Refused(why) => {
             out.push(b'r');
-            put_skip(&mut out, why);
+            put_skip(out, why);
         }
         Parsed::Pieces(pieces) => {
             out.push(b'k');
-            put(&mut out, pieces.len());
+            put(out, pieces.len());
             for piece in pieces {
-                put_str(&mut out, &piece.name);
-                match &piece.text {
-                    Ok((text, labels)) => {
-                        out.push(b't');
-                        put_str(&mut out, text);
-                        put(&mut out, labels.len());
-                        for label in labels {
-                            put(&mut out, label.start as usize);
-                            put_str(&mut out, &label.name);
-                        }
-                    }
-                    Err(why) => put_skip(&mut out, why),
-                }
+                encode_piece(piece, out);
             }
         }
     }
-    out
+}
+
+fn encode_piece(piece: &Piece, out: &mut Vec<u8>) {
+    put_str(out, &piece.name);
+    match &piece.text {
+        Ok((text, labels)) => {
+            out.push(b't');
+            put_str(out, text);
+            put(out, labels.len());
+            for label in labels {
+                put(out, label.start as usize);
+                put_str(out, &label.name);
+            }
+        }
+        Err(why) => put_skip(out, why),
+    }
 }
 
 /// Reads an answer back; `None` unless it is whole and nothing follows it.
@@ -263,7 +305,8 @@ fn decode(answer: &[u8]) -> Option<Parsed> {
 
 /// The child process's side of [`Isolation::Child`]: reads a tag byte (`P` PDF, `X`
 /// legacy Excel) and the document from `input`, parses it and writes the answer to
-/// `output`. It holds itself to [`CHILD_MEMORY`] of address space and `max_time` (plus a
+/// `output`. It holds itself to [`CHILD_MEMORY`] (plus [`CHILD_MEMORY_PER_BYTE`] per
+/// byte of the document) of address space and `max_time` (plus a
 /// second) of CPU time, so it ends even if its parent died, and never dumps core.
 pub fn child_main(
     mut input: impl Read,
@@ -274,16 +317,17 @@ pub fn child_main(
     // No core dump: it would hold the document and its text, wherever dumps are collected.
     #[cfg(target_os = "linux")]
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    // The document first (its parent bounds its size), then the limits that depend on it.
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
+    let memory =
+        CHILD_MEMORY.saturating_add(CHILD_MEMORY_PER_BYTE.saturating_mul(bytes.len() as u64));
     let cpu = max_time.as_secs().saturating_add(1);
-    for (resource, limit) in
-        [(Resource::Core, 0), (Resource::As, CHILD_MEMORY), (Resource::Cpu, cpu)]
-    {
+    for (resource, limit) in [(Resource::Core, 0), (Resource::As, memory), (Resource::Cpu, cpu)] {
         // Never above a hard limit already set (ulimit, systemd): raising it is refused.
         let limit = getrlimit(resource).maximum.map_or(limit, |hard| hard.min(limit));
         setrlimit(resource, Rlimit { current: Some(limit), maximum: Some(limit) })?;
     }
-    let mut bytes = Vec::new();
-    input.read_to_end(&mut bytes)?;
     // A panic is an answer; the default hook would print the parser's message.
     std::panic::set_hook(Box::new(|_| {}));
     let parsed = match bytes.split_first() {
@@ -291,7 +335,21 @@ pub fn child_main(
         Some((b'X', document)) => parse(Kind::Xls, document),
         _ => Parsed::Refused(Skipped::Corrupt(CORRUPT[2])),
     };
-    output.write_all(&encode(&parsed))?;
+    // The answer is written as it is encoded, piece by piece, so the text is not held
+    // twice (the child's memory limit is tight).
+    let mut buffer = Vec::new();
+    if let Parsed::Pieces(pieces) = &parsed {
+        buffer.push(b'k');
+        put(&mut buffer, pieces.len());
+        for piece in pieces {
+            encode_piece(piece, &mut buffer);
+            output.write_all(&buffer)?;
+            buffer.clear();
+        }
+    } else {
+        encode(&parsed, &mut buffer);
+        output.write_all(&buffer)?;
+    }
     output.flush()
 }
 
@@ -311,7 +369,7 @@ mod tests {
             },
             Piece { name: "x".into(), text: Err(Skipped::Corrupt(CORRUPT[1])) },
         ]);
-        let wire = encode(&pieces);
+        let wire = wire_of(&pieces);
         assert_eq!(decode(&wire), Some(pieces));
         for cut in 0..wire.len() {
             assert!(decode(&wire[..cut]).is_none(), "a partial answer of {cut} bytes");
@@ -324,7 +382,24 @@ mod tests {
             Parsed::Refused(Skipped::Corrupt(CORRUPT[0])),
             Parsed::Refused(Skipped::Encrypted),
         ] {
-            assert_eq!(decode(&encode(&parsed)), Some(parsed));
+            assert_eq!(decode(&wire_of(&parsed)), Some(parsed));
         }
+        // Counts the answer cannot back are refused, without allocating for them.
+        let mut huge = b"k".to_vec();
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(decode(&huge).is_none());
+        let mut labels = b"k".to_vec();
+        labels.extend_from_slice(&1u64.to_le_bytes());
+        labels.extend_from_slice(&0u64.to_le_bytes());
+        labels.push(b't');
+        labels.extend_from_slice(&0u64.to_le_bytes());
+        labels.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(decode(&labels).is_none());
+    }
+
+    fn wire_of(parsed: &Parsed) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode(parsed, &mut out);
+        out
     }
 }

@@ -38,7 +38,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 pub use budget::Limits;
-pub use isolate::{CHILD_MEMORY, Isolation, child_main};
+pub use isolate::{CHILD_MEMORY, CHILD_MEMORY_PER_BYTE, Isolation, child_main};
 pub use sniff::{Format, sniff};
 
 use budget::{Budget, Limited};

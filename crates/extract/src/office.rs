@@ -7,7 +7,7 @@ use calamine::{Data, Range, Reader};
 use quick_xml::events::Event;
 use zip::ZipArchive;
 
-use crate::isolate::{self, Isolation, Parsed, Piece};
+use crate::isolate::{self, Parsed, Piece};
 use crate::{Cx, Format, Label, Skipped, join};
 
 /// The kind of document a zip is, from its members (for files whose name does not say).
@@ -168,6 +168,9 @@ fn odf_encrypted<R: Read + Seek>(cx: &Cx<'_, '_>, archive: &mut ZipArchive<R>) -
 /// The most cells a sheet read through calamine (ods, xls) may span: its grid costs about
 /// 32 bytes a cell, plus the text.
 const MAX_SHEET_CELLS: u64 = 3_000_000;
+/// The same for legacy Excel, where the entries calamine collects before laying a sheet
+/// out count too (a full sheet costs its cells twice).
+const MAX_XLS_CELLS: u64 = 2 * MAX_SHEET_CELLS;
 const HUGE_SHEET: Skipped = Skipped::Oversized("a sheet spanning more than 3,000,000 cells");
 
 /// The largest grid (rows × columns up to the last non-empty cell, repeats expanded) of
@@ -275,14 +278,16 @@ pub(crate) fn xls_parse(bytes: &[u8]) -> Parsed {
         Ok(book) => book,
         Err(e) => return Parsed::Refused(sheet_error(&e.into())),
     };
-    let sheets = all_sheets(&mut book);
-    drop(book);
-    Parsed::Pieces(
-        sheets
-            .into_iter()
-            .map(|(name, range)| Piece { name, text: range.map(|r| sheet_text(&r)) })
-            .collect(),
-    )
+    // One sheet's copy at a time: calamine holds every sheet already.
+    let pieces = book
+        .sheet_names()
+        .into_iter()
+        .map(|name| {
+            let range = book.worksheet_range(&name).map_err(|e| sheet_error(&e.into()));
+            Piece { text: range.map(|r| sheet_text(&r)), name }
+        })
+        .collect();
+    Parsed::Pieces(pieces)
 }
 
 /// Gaps kept as they are between cells (empty columns as tabs, empty rows as newlines);
@@ -485,22 +490,14 @@ pub(crate) fn ole(
         // two far corners, or listing one sheet a thousand times, would cost gigabytes,
         // or abort the process.
         let stream = xls_stream(bytes)?;
-        if xls_cells(&stream)? > MAX_SHEET_CELLS {
+        if xls_cells(&stream)? > MAX_XLS_CELLS {
             return Err(Skipped::Oversized("sheets spanning more than 3,000,000 cells in all"));
         }
         let rebuilt = xls_rebuilt(&stream)?;
         drop(stream);
         // The grid is bounded now, but not what its strings cost (a cell may repeat a
         // 64 KB shared string), nor calamine's own bugs: it runs isolated when it can.
-        let parsed = match &cx.budget.limits.isolation {
-            Isolation::Child { program, args } => {
-                match isolate::in_child(cx, program, args, isolate::Kind::Xls, &rebuilt) {
-                    Some(answer) => answer?,
-                    None => isolate::parse(isolate::Kind::Xls, &rebuilt),
-                }
-            }
-            Isolation::Thread => isolate::parse(isolate::Kind::Xls, &rebuilt),
-        };
+        let parsed = isolate::run(cx, isolate::Kind::Xls, rebuilt)?;
         let sheets = match parsed {
             Parsed::Pieces(sheets) => sheets,
             Parsed::Refused(why) => return Err(why),
@@ -551,9 +548,10 @@ fn xls_rebuilt(stream: &[u8]) -> Result<Vec<u8>, Skipped> {
 /// The most sheets a workbook may list (Excel's own files hold a handful).
 const MAX_SHEETS: usize = 4096;
 
-/// The cells calamine would lay out or reserve for a legacy Excel workbook, all sheets
-/// together: per sheet listed (a sheet listed twice costs twice), the span of its cell
-/// records, of its formulas, and what its DIMENSIONS record asks to reserve, read the way
+/// The cells calamine would lay out or reserve for a legacy Excel workbook: per sheet
+/// listed (a sheet listed twice costs twice) the grid its cell records and its formulas
+/// span, plus the largest list of cell entries it builds on the way (one per record, or
+/// what a DIMENSIONS record asks to reserve), read the way
 /// calamine 0.38 reads them (records after the first EOF of the globals, each sheet from
 /// its BoundSheet offset, embedded substreams skipped, CONTINUE records folded away).
 fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
@@ -589,7 +587,7 @@ fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
         return Err(Skipped::Oversized("a workbook listing more than 4,096 sheets"));
     }
     let budget = stream.len().saturating_mul(2).saturating_add(1 << 20);
-    let mut total = 0u64;
+    let (mut total, mut on_the_way) = (0u64, 0u64);
     for at in sheets {
         if at >= stream.len() {
             return Err(Skipped::Corrupt("a sheet the workbook lists is missing"));
@@ -634,14 +632,18 @@ fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
                     if first <= last {
                         cells.add(row, first);
                         cells.add(row, last);
+                        cells.entries += u64::from(last - first).saturating_sub(1);
                     }
                 }
                 _ => {}
             }
         }
-        total = total.saturating_add(cells.grid().max(reserved)).saturating_add(formulas.grid());
+        // Kept: the sheet's grid and its formulas' grid. On the way: the list of cell
+        // entries (as long as the records, or as DIMENSIONS reserved), one sheet at a time.
+        total = total.saturating_add(cells.grid()).saturating_add(formulas.grid());
+        on_the_way = on_the_way.max(cells.entries.max(reserved));
     }
-    Ok(total)
+    Ok(total.saturating_add(on_the_way))
 }
 
 /// What calamine reserves for a DIMENSIONS record, with its own arithmetic (wrapping, as
@@ -673,19 +675,25 @@ fn dimensions(
     span(end_row, first_row).saturating_mul(span(end_col, first_col))
 }
 
-/// The rows and columns a sheet's cells reach.
+/// The rows and columns a sheet's cells reach, and how many cell entries calamine keeps
+/// on the way (one per record, repeats included).
 #[derive(Default)]
-struct Span(Option<((u16, u16), (u16, u16))>);
+struct Span {
+    reach: Option<((u16, u16), (u16, u16))>,
+    entries: u64,
+}
 
 impl Span {
     fn add(&mut self, row: u16, col: u16) {
-        let ((r0, r1), (c0, c1)) = self.0.unwrap_or(((row, row), (col, col)));
-        self.0 = Some(((r0.min(row), r1.max(row)), (c0.min(col), c1.max(col))));
+        let ((r0, r1), (c0, c1)) = self.reach.unwrap_or(((row, row), (col, col)));
+        self.reach = Some(((r0.min(row), r1.max(row)), (c0.min(col), c1.max(col))));
+        self.entries += 1;
     }
 
     /// The cells of the grid between them (calamine's `Range::from_sparse`).
     fn grid(&self) -> u64 {
-        self.0.map_or(0, |((r0, r1), (c0, c1))| (u64::from(r1 - r0) + 1) * (u64::from(c1 - c0) + 1))
+        self.reach
+            .map_or(0, |((r0, r1), (c0, c1))| (u64::from(r1 - r0) + 1) * (u64::from(c1 - c0) + 1))
     }
 }
 

@@ -1,27 +1,17 @@
 //! PDF text by page (pdf-extract, pure Rust). The parser is known to panic, to spin and
 //! to allocate without bound on malformed files, so it never runs on the scan's own
-//! thread: in a child process ([`Isolation::Child`], see `isolate.rs`) or on a thread of
+//! thread: in a child process (`Isolation::Child`, see `isolate.rs`) or on a thread of
 //! its own. A panic costs this file ([`Skipped::Crashed`]) and past the file's time limit
 //! the scan moves on ([`Skipped::TimedOut`]).
 
-use std::sync::mpsc;
-
-use crate::isolate::{self, Isolation, Kind, Parsed, Piece};
+use crate::isolate::{self, Kind, Parsed, Piece};
 use crate::{Cx, Skipped, join};
 
 const UNREADABLE: Skipped = Skipped::Corrupt("not a readable PDF");
 
 pub(crate) fn pages(cx: &mut Cx<'_, '_>, location: &str, bytes: Vec<u8>) -> Result<(), Skipped> {
     let encrypted = memchr::memmem::find(&bytes, b"/Encrypt").is_some();
-    let parsed = match &cx.budget.limits.isolation {
-        Isolation::Child { program, args } => {
-            match isolate::in_child(cx, program, args, Kind::Pdf, &bytes) {
-                Some(answer) => answer?,
-                None => on_thread(cx, bytes)?,
-            }
-        }
-        Isolation::Thread => on_thread(cx, bytes)?,
-    };
+    let parsed = isolate::run(cx, Kind::Pdf, bytes)?;
     let pages = match parsed {
         Parsed::Pieces(pages) => pages,
         Parsed::Refused(_) if encrypted => return Err(Skipped::Encrypted),
@@ -52,25 +42,5 @@ pub(crate) fn parse(bytes: &[u8]) -> Parsed {
                 .collect(),
         ),
         Err(_) => Parsed::Refused(UNREADABLE),
-    }
-}
-
-/// Parses on a thread of its own, waiting until the file's time limit.
-fn on_thread(cx: &Cx<'_, '_>, bytes: Vec<u8>) -> Result<Parsed, Skipped> {
-    let (tx, rx) = mpsc::channel();
-    let spawned = std::thread::Builder::new().name("custody-pdf".into()).spawn(move || {
-        let _ = tx.send(isolate::parse(Kind::Pdf, &bytes));
-    });
-    let Ok(handle) = spawned else {
-        return Err(Skipped::Unsupported("no thread could be started to read it"));
-    };
-    match rx.recv_timeout(cx.budget.remaining()) {
-        Ok(parsed) => {
-            // The thread has sent its result: wait for it to end, so nothing of it
-            // outlives this file. (Past the time limit it is left to finish on its own.)
-            let _ = handle.join();
-            Ok(parsed)
-        }
-        Err(_) => Err(cx.budget.trip(cx.budget.timed_out())),
     }
 }

@@ -51,8 +51,9 @@ pub(crate) struct TlsSettings {
 
 /// Splits custody's TLS settings off a `postgres://` address.
 pub(crate) fn settings(url: &str) -> TlsSettings {
-    // The query starts after the credentials (a password may hold `?` or `#`).
-    let after_credentials = url.rfind('@').map_or(0, |at| at + 1);
+    // The query starts after the credentials (a password may hold `?` or `#`), which end
+    // at the first `@`, as tokio-postgres reads them.
+    let after_credentials = url.find('@').map_or(0, |at| at + 1);
     let (base, query) = match url[after_credentials..].find('?') {
         Some(q) => (&url[..after_credentials + q], &url[after_credentials + q + 1..]),
         None => (url, ""),
@@ -384,6 +385,10 @@ mod tests {
         let odd = settings("postgres://u:p?w#d@h/db?sslmode=verify%2Dfull");
         assert_eq!(odd.url, "postgres://u:p?w#d@h/db");
         assert_eq!(odd.mode.as_deref(), Some("verify-full"));
+        // An `@` in the query is not the end of the credentials.
+        let at = settings("postgres://u:p@h/db?sslmode=disable&application_name=ops@corp");
+        assert_eq!(at.url, "postgres://u:p@h/db?application_name=ops@corp");
+        assert_eq!(at.mode.as_deref(), Some("disable"));
     }
 
     #[test]
