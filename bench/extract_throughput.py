@@ -2,9 +2,9 @@
 """Extraction + detection throughput inside documents, and database scanning speed.
 
 1. Generates the throughput corpus (custody-testkit), packages it into every format family
-   (`custody-testkit package`), and times `custody scan` over the Word, Excel, PDF and mbox
-   files of it, each family in a folder of its own: MB/s of the files as stored, and of the
-   text custody read out of them.
+   (`custody-testkit package`), and times `custody scan` over the Word, Excel (xlsx and
+   legacy xls), PDF and mbox files of it, each family in a folder of its own: MB/s of the
+   files as stored, and of the text custody read out of them.
 2. Fills a PostgreSQL table (127.0.0.1:5432, database `test`) with 1,000,000 customer rows
    and times `custody scan postgres://…` in sample mode (10,000 rows per table) and with
    `--full`: rows read per second.
@@ -23,7 +23,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAMILIES = {"docx": (".docx",), "xlsx": (".xlsx",), "pdf": (".pdf",), "mbox": (".mbox",)}
+FAMILIES = {"docx": (".docx",), "xlsx": (".xlsx",), "xls": (".xls",), "pdf": (".pdf",), "mbox": (".mbox",)}
 PG = ["psql", "-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1"]
 
 
@@ -58,11 +58,13 @@ def main():
         shutil.rmtree(base, ignore_errors=True)
         subprocess.run([testkit, "generate", "--profile", "throughput", "--size-mb", str(args.size_mb), "--out", corpus, "--force"], check=True, stdout=subprocess.DEVNULL)
         subprocess.run([testkit, "package", "--from", corpus, "--out", packaged], check=True, stdout=subprocess.DEVNULL)
-        for family, exts in FAMILIES.items():
-            os.makedirs(os.path.join(base, family), exist_ok=True)
-            for name in os.listdir(packaged):
-                if name.endswith(exts):
-                    shutil.copy(os.path.join(packaged, name), os.path.join(base, family, name))
+    for family, exts in FAMILIES.items():
+        if os.path.isdir(os.path.join(base, family)):
+            continue
+        os.makedirs(os.path.join(base, family))
+        for name in os.listdir(packaged):
+            if name.endswith(exts):
+                shutil.copy(os.path.join(packaged, name), os.path.join(base, family, name))
 
     print(f"documents from a {args.size_mb} MiB throughput corpus, {os.cpu_count()} cores, median of {args.runs}")
     print(f"{'family':8}{'files':>7}{'stored MB':>11}{'text MB':>9}{'median s':>10}{'stored MB/s':>13}{'text MB/s':>11}{'findings':>10}")
