@@ -191,6 +191,12 @@ fn redaction_keeps_every_format_valid() {
     ];
     std::fs::write(files.join("sheet.xlsx"), custody_testkit::formats::xlsx(&rows).unwrap())
         .unwrap();
+    // The card as Excel stores a number typed into a cell.
+    let numbers = with_sheet(
+        &custody_testkit::formats::xlsx(&rows).unwrap(),
+        r#"<?xml version="1.0" encoding="UTF-8" standalone="yes"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>card</t></is></c></row><row r="2"><c r="A2" s="0"><v>4539148803436467</v></c></row></sheetData></worksheet>"#,
+    );
+    std::fs::write(files.join("numbers.xlsx"), numbers).unwrap();
     let (before, _) = scan_count(&files, &data);
     assert!(before >= 12, "{before} findings before");
 
@@ -198,7 +204,7 @@ fn redaction_keeps_every_format_valid() {
     assert!(out.status.success(), "{}", text(&out));
     never_shows_values(&out);
     assert_eq!(scan_count(&files, &data).0, 0, "nothing left to find");
-    assert_eq!(quarantine_ids(&data).len(), 6, "every original kept");
+    assert_eq!(quarantine_ids(&data).len(), 7, "every original kept");
 
     let letter = std::fs::read_to_string(files.join("letter.txt")).unwrap();
     assert!(
@@ -219,7 +225,7 @@ fn redaction_keeps_every_format_valid() {
     assert!(json["orders"][0]["card"].is_string());
     let html = std::fs::read_to_string(files.join("page.html")).unwrap();
     assert!(html.contains("<a href=\"mailto:") && html.ends_with("</html>"), "{html}");
-    for office in ["letter.docx", "sheet.xlsx"] {
+    for office in ["letter.docx", "sheet.xlsx", "numbers.xlsx"] {
         let bytes = std::fs::read(files.join(office)).unwrap();
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("still a zip");
         for i in 0..zip.len() {
@@ -228,17 +234,47 @@ fn redaction_keeps_every_format_valid() {
             let mut content = Vec::new();
             part.read_to_end(&mut content).unwrap();
             let t = String::from_utf8_lossy(&content);
-            assert!(!t.contains(EMAIL) && !t.contains(CARD), "{office}: {:?}", part.name());
+            assert!(
+                !t.contains(EMAIL) && !t.contains(CARD) && !t.contains("4539148803436467"),
+                "{office}: {:?}",
+                part.name()
+            );
+            if office == "numbers.xlsx" && part.name().unwrap().ends_with("sheet1.xml") {
+                assert!(
+                    t.contains(r#"<c r="A2" s="0" t="inlineStr"><is><t>**** **** **** 6467</t>"#),
+                    "the number cell holds the mask as text: {t}"
+                );
+            }
         }
     }
     libreoffice_opens(&files.join("letter.docx"), dir.path());
     libreoffice_opens(&files.join("sheet.xlsx"), dir.path());
+    libreoffice_opens(&files.join("numbers.xlsx"), dir.path());
 
     // Formats that cannot be rewritten are left alone, with the reason and the next step.
     std::fs::write(files.join("archive.zip"), zip_with(&format!("{CARD}\n"))).unwrap();
     let zipped = custody(&data, &["fix", "redact", "--apply", s(&files.join("archive.zip"))]);
     assert_eq!(zipped.status.code(), Some(1), "{}", text(&zipped));
     assert!(text(&zipped).contains("quarantine it instead"), "{}", text(&zipped));
+}
+
+/// The same package with its first worksheet replaced.
+fn with_sheet(xlsx: &[u8], sheet: &str) -> Vec<u8> {
+    use std::io::{Read as _, Write as _};
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        if name == "xl/worksheets/sheet1.xml" {
+            bytes = sheet.as_bytes().to_vec();
+        }
+        w.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    w.finish().unwrap().into_inner()
 }
 
 fn zip_with(content: &str) -> Vec<u8> {

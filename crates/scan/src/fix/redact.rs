@@ -8,8 +8,8 @@
 //! - docx and xlsx: the text of every paragraph (Word) and of every shared string, inline
 //!   string and text cell (Excel) is checked as one piece, so a value split across
 //!   formatting runs is still found; the masked text is written back into the runs. A
-//!   number cell holding a value becomes `0`. Every other part of the package is copied
-//!   byte for byte.
+//!   number cell holding a value becomes a string cell holding its mask (`0` if a formula
+//!   computes it). Every other part of the package is copied byte for byte.
 //!
 //! The caller re-scans the result before it replaces anything (see [`super::Fixer`]).
 
@@ -381,8 +381,19 @@ fn office(bytes: &[u8], finder: &Finder<'_>, rule: &OfficeRule) -> Result<Redact
 struct Run {
     start: usize,
     end: usize,
-    /// An Excel number cell's value: a value found here makes it `0`.
-    number: bool,
+    /// An Excel number cell's value: a value found here replaces the cell.
+    number: Option<NumberCell>,
+}
+
+/// Where an Excel number cell is written, to turn it into a string cell holding a mask.
+#[derive(Clone)]
+struct NumberCell {
+    /// The `<c …>` start tag, and what replaces it (the same attributes, a string type).
+    tag: (usize, usize, Vec<u8>),
+    /// `<v>…</v>`.
+    value: (usize, usize),
+    /// A formula computes it: the cell keeps its formula and its value becomes `0`.
+    formula: bool,
 }
 
 fn redact_xml(
@@ -396,8 +407,12 @@ fn redact_xml(
     let mut runs: Vec<Run> = Vec::new();
     let mut values = 0;
     let mut text_start: Option<usize> = None;
-    // Excel: the type of the cell being read (`s` shared string, `n`/absent number…).
+    // Excel: the type of the cell being read (`s` shared string, `n`/absent number…), its
+    // start tag rewritten as a string cell's, whether it has a formula, where `<v>` began.
     let mut cell_type: Option<String> = None;
+    let mut cell_tag: Option<(usize, usize, Vec<u8>)> = None;
+    let mut formula = false;
+    let mut value_open = 0;
     let mut value_start: Option<usize> = None;
     loop {
         let before = reader.buffer_position() as usize;
@@ -415,7 +430,24 @@ fn redact_xml(
                             .flatten()
                             .map_or_else(|| "n".to_string(), |a| a.value.into_owned()),
                     );
+                    let mut tag = b"<".to_vec();
+                    tag.extend_from_slice(e.name().as_ref().as_bytes());
+                    for a in e.attributes().flatten() {
+                        if a.key.as_ref() != "t" {
+                            tag.push(b' ');
+                            tag.extend_from_slice(a.key.as_ref().as_bytes());
+                            tag.extend_from_slice(b"=\"");
+                            tag.extend_from_slice(a.value.as_bytes());
+                            tag.push(b'"');
+                        }
+                    }
+                    tag.extend_from_slice(br#" t="inlineStr">"#);
+                    cell_tag = Some((before, reader.buffer_position() as usize, tag));
+                    formula = false;
+                } else if rule.cells && local == "f" {
+                    formula = true;
                 } else if rule.cells && local == "v" {
+                    value_open = before;
                     value_start = Some(reader.buffer_position() as usize);
                 }
             }
@@ -424,15 +456,23 @@ fn redact_xml(
                 let local = local.as_ref();
                 if rule.text.contains(&local) {
                     if let Some(start) = text_start.take() {
-                        runs.push(Run { start, end: before, number: false });
+                        runs.push(Run { start, end: before, number: None });
                     }
                 } else if rule.cells
                     && local == "v"
                     && let Some(start) = value_start.take()
                 {
                     match cell_type.as_deref() {
-                        Some("n") => runs.push(Run { start, end: before, number: true }),
-                        Some("str") => runs.push(Run { start, end: before, number: false }),
+                        Some("n") => runs.push(Run {
+                            start,
+                            end: before,
+                            number: cell_tag.clone().map(|tag| NumberCell {
+                                tag,
+                                value: (value_open, reader.buffer_position() as usize),
+                                formula,
+                            }),
+                        }),
+                        Some("str") => runs.push(Run { start, end: before, number: None }),
                         _ => {} // a shared-string index, a boolean, an error
                     }
                 }
@@ -441,6 +481,7 @@ fn redact_xml(
                     runs.clear();
                     if local == "c" {
                         cell_type = None;
+                        cell_tag = None;
                     }
                 }
             }
@@ -494,13 +535,21 @@ fn block(
         let (first, xml_start) = locate(d.start);
         let (last, xml_end) = locate(d.end.saturating_sub(1));
         let xml_end = xml_end + 1;
-        if runs[first].number || runs[last].number {
-            // A number cell: the whole value becomes 0.
-            let run = &runs[first];
-            edits.push((run.start, run.end, b"0".to_vec()));
+        let masked = replacement(d.kind, d.value.expose());
+        if let Some(cell) = runs[first].number.as_ref().or(runs[last].number.as_ref()) {
+            if cell.formula {
+                // A formula's cached value: 0 (its formula is the owner's to review).
+                let run = &runs[first];
+                edits.push((run.start, run.end, b"0".to_vec()));
+            } else {
+                // A number cell becomes a string cell holding the mask.
+                let (start, end, tag) = &cell.tag;
+                edits.push((*start, *end, tag.clone()));
+                let text = format!("<is><t>{masked}</t></is>");
+                edits.push((cell.value.0, cell.value.1, text.into_bytes()));
+            }
             continue;
         }
-        let masked = replacement(d.kind, d.value.expose());
         if first == last {
             edits.push((xml_start, xml_end, masked.into_bytes()));
         } else {
@@ -571,16 +620,20 @@ mod tests {
     }
 
     #[test]
-    fn excel_number_cells_become_zero_and_shared_string_indexes_stay() {
-        let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>4539148803436467</v></c><c r="B1"><v>4916338506082832</v></c><c r="C1" t="inlineStr"><is><t>carol@example.net</t></is></c></row></sheetData></worksheet>"#;
+    fn excel_number_cells_become_masked_strings_and_shared_string_indexes_stay() {
+        let xml = br#"<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>4539148803436467</v></c><c r="B1"><v>4916338506082832</v></c><c r="C1" t="inlineStr"><is><t>carol@example.net</t></is></c><c r="D1" s="2"><f>B1*1</f><v>4916338506082832</v></c></row></sheetData></worksheet>"#;
         let (out, n) = redact_xml(xml, &finder(&detector()), &XLSX).unwrap();
         let out = String::from_utf8(out).unwrap();
-        assert_eq!(n, 2, "{out}");
+        assert_eq!(n, 3, "{out}");
+        assert!(out.contains(r#"<c r="D1" s="2"><f>B1*1</f><v>0</v></c>"#), "{out}");
         assert!(
             out.contains(r#"<c r="A1" t="s"><v>4539148803436467</v>"#),
             "index untouched: {out}"
         );
-        assert!(out.contains(r#"<c r="B1"><v>0</v>"#), "{out}");
+        assert!(
+            out.contains(r#"<c r="B1" t="inlineStr"><is><t>**** **** **** 2832</t></is></c>"#),
+            "{out}"
+        );
         assert!(!out.contains("carol@example.net"), "{out}");
     }
 
