@@ -459,16 +459,16 @@ enum KillAt {
     Never,
 }
 
+/// The names in a folder (none if it does not exist).
+fn names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+        })
+        .unwrap_or_default()
+}
+
 fn phase_seen(at: KillAt, files: &Path, quarantine: &Path) -> bool {
-    let names = |dir: &Path| -> Vec<String> {
-        std::fs::read_dir(dir)
-            .map(|d| {
-                d.filter_map(Result::ok)
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
     match at {
         KillAt::TempBeside => names(files).iter().any(|n| n.starts_with(".custody-tmp-")),
         KillAt::Sealing => names(quarantine).iter().any(|n| n.ends_with(".sealed.tmp")),
@@ -525,6 +525,16 @@ fn killed_mid_way(action: &str) {
             assert_eq!(state, "original in the quarantine", "{action} ran to the end");
         }
         seen.insert(format!("{at:?} killed={killed}: {state}"));
+        if matches!(at, KillAt::TempBeside) {
+            // The next run cleans up what the killed one left beside the file.
+            assert!(names(&files).iter().any(|n| n.starts_with(".custody-tmp-")));
+            let out =
+                command(&data, &["fix", action, "--apply", s(&file)], false).output().unwrap();
+            assert!(out.status.success(), "{}", text(&out));
+            let left: Vec<String> =
+                names(&files).into_iter().filter(|n| n.starts_with(".custody-tmp-")).collect();
+            assert!(left.is_empty(), "left behind: {left:?}");
+        }
     }
     eprintln!("{action}: {seen:#?}");
 }

@@ -416,6 +416,7 @@ impl Fixer {
         if !self.apply {
             return done;
         }
+        quarantine::clear_leftovers(&target.path);
         let result = match action {
             Action::Quarantine => self.quarantine(target, &mut done),
             Action::Redact => {

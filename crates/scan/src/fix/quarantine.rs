@@ -371,6 +371,32 @@ pub(super) fn temp_beside(path: &Path) -> io::Result<PathBuf> {
     Ok(path.with_file_name(format!(".custody-tmp-{}-{name}", hex(&bytes))))
 }
 
+/// Removes what an interrupted run left beside `path`: temporary files named as
+/// [`temp_beside`] names them for this file (a redacted copy never renamed into place).
+/// Nothing is lost by it: a temporary file never holds the only copy of anything, and a
+/// run still using one fails its rename and leaves the original as it was.
+pub(super) fn clear_leftovers(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let Ok(entries) = fs::read_dir(if dir.as_os_str().is_empty() { Path::new(".") } else { dir })
+    else {
+        return;
+    };
+    let name = name.to_string_lossy();
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let leftover = file
+            .strip_prefix(".custody-tmp-")
+            .and_then(|rest| rest.split_once('-'))
+            .is_some_and(|(id, rest)| {
+                id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && rest == name
+            });
+        if leftover && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 pub(super) fn create_private(path: &Path) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
