@@ -135,8 +135,8 @@ pub(crate) fn connector(
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|_| "TLS could not be set up".to_string())?;
-    let verifier: Arc<dyn ServerCertVerifier> = if check == Check::Nothing {
-        Arc::new(Unchecked(provider))
+    let chain = if check == Check::Nothing {
+        None
     } else {
         let Some(path) = &settings.root else {
             return Err(format!(
@@ -152,11 +152,12 @@ pub(crate) fn connector(
         if added == 0 {
             return Err(format!("sslrootcert: {path} holds no usable certificate"));
         }
-        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
             .build()
             .map_err(|_| "sslrootcert: the certificates could not be used".to_string())?;
-        Arc::new(Checked { inner: webpki, names: check == Check::ChainAndName })
+        Some(webpki)
     };
+    let verifier = Arc::new(Verifier { provider, chain, names: check == Check::ChainAndName });
     let tls = builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth();
     Ok(Connector(Arc::new(tls)))
 }
@@ -200,52 +201,19 @@ pub(crate) fn failure(e: &postgres::Error) -> Option<&'static str> {
     text.contains("TLS").then_some("the encrypted connection to PostgreSQL failed")
 }
 
-/// Accepts any certificate, but still checks the handshake is signed by its key
-/// (`prefer`, `require`: libpq's meaning).
+/// What `sslmode` asks of the server's certificate. The handshake is always checked to
+/// be signed by the certificate's key; the certificate itself is accepted as it is
+/// (`prefer`, `require`: libpq's meaning), or checked against `sslrootcert` (`chain`),
+/// where a certificate for another host name passes unless `names` (`verify-ca` vs
+/// `verify-full`).
 #[derive(Debug)]
-struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// The usual WebPKI checks against `sslrootcert`; without `names`, a certificate for
-/// another host name is accepted (`verify-ca`).
-#[derive(Debug)]
-struct Checked {
-    inner: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
     names: bool,
 }
 
-impl ServerCertVerifier for Checked {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -254,7 +222,8 @@ impl ServerCertVerifier for Checked {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.names => Ok(ServerCertVerified::assertion()),
@@ -267,7 +236,7 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
     fn verify_tls13_signature(
         &self,
@@ -275,10 +244,10 @@ impl ServerCertVerifier for Checked {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
