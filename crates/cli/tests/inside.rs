@@ -275,16 +275,7 @@ fn a_pdf_the_parser_spins_on_is_killed_at_the_time_limit() {
 #[test]
 fn a_spreadsheet_whose_strings_would_take_gigabytes_is_refused_in_bounded_memory() {
     use nix::sys::resource::{UsageWho, getrusage};
-    fn record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
-        out.extend_from_slice(&typ.to_le_bytes());
-        out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-        out.extend_from_slice(data);
-    }
     const CELLS: u32 = 20_000;
-    let mut s = Vec::new();
-    record(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    let bound = s.len() + 4;
-    record(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
     // The shared string table: one string of 65,535 one-byte characters, continued.
     let mut sst = Vec::new();
     sst.extend_from_slice(&CELLS.to_le_bytes());
@@ -295,22 +286,16 @@ fn a_spreadsheet_whose_strings_would_take_gigabytes_is_refused_in_bounded_memory
     let first = 8224 - sst.len();
     sst.extend(std::iter::repeat_n(b'A', first));
     left -= first;
-    record(&mut s, 0x00FC, &sst);
+    let mut globals = vec![(0x00FC, sst)];
     while left > 0 {
         let n = left.min(8223);
         let mut cont = vec![0u8];
         cont.extend(std::iter::repeat_n(b'A', n));
-        record(&mut s, 0x003C, &cont);
+        globals.push((0x003C, cont));
         left -= n;
     }
-    record(&mut s, 0x000A, &[]);
-    let sheet = s.len() as u32;
-    s[bound..bound + 4].copy_from_slice(&sheet.to_le_bytes());
-    record(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    for _ in 0..CELLS {
-        record(&mut s, 0x00FD, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    }
-    record(&mut s, 0x000A, &[]);
+    let cells = vec![(0x00FD, vec![0u8; 10]); CELLS as usize];
+    let s = custody_testkit::formats::biff_workbook("S", &globals, &cells, 1, None);
     let dir = tempfile::tempdir().unwrap();
     fs::write(
         dir.path().join("bomb.xls"),

@@ -435,12 +435,6 @@ fn a_spreadsheet_repeating_one_cell_a_hundred_million_times_is_refused() {
     );
 }
 
-fn biff(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
-    out.extend_from_slice(&typ.to_le_bytes());
-    out.extend_from_slice(&(data.len() as u16).to_le_bytes());
-    out.extend_from_slice(data);
-}
-
 /// A NUMBER record.
 fn number(row: u16, col: u16, value: f64) -> (u16, Vec<u8>) {
     let mut d = Vec::new();
@@ -454,24 +448,7 @@ fn number(row: u16, col: u16, value: f64) -> (u16, Vec<u8>) {
 /// A BIFF8 workbook stream listing one sheet `listed` times (all at the same offset, or
 /// at `offset`), the sheet being `records` between its BOF and EOF.
 fn workbook_stream(records: &[(u16, Vec<u8>)], listed: usize, offset: Option<u32>) -> Vec<u8> {
-    let mut s = Vec::new();
-    biff(&mut s, 0x0809, &[0x00, 0x06, 0x05, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    let mut at = Vec::new();
-    for _ in 0..listed {
-        at.push(s.len() + 4);
-        biff(&mut s, 0x0085, &[0, 0, 0, 0, 0, 0, 1, 0, b'S']);
-    }
-    biff(&mut s, 0x000A, &[]);
-    let sheet = offset.unwrap_or(s.len() as u32);
-    for a in at {
-        s[a..a + 4].copy_from_slice(&sheet.to_le_bytes());
-    }
-    biff(&mut s, 0x0809, &[0x00, 0x06, 0x10, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
-    for (typ, data) in records {
-        biff(&mut s, *typ, data);
-    }
-    biff(&mut s, 0x000A, &[]);
-    s
+    custody_testkit::formats::biff_workbook("S", &[], records, listed, offset)
 }
 
 /// A BIFF8 workbook of one sheet: NUMBER cells at `cells` (row, column, value), and the

@@ -413,6 +413,59 @@ fn biff_record(out: &mut Vec<u8>, typ: u16, data: &[u8]) {
 /// The most data one BIFF8 record holds; more goes into CONTINUE records.
 const BIFF_RECORD: usize = 8224;
 
+/// A BIFF8 workbook stream with one sheet, record by record: a BOF, `globals`, the sheet
+/// `name` listed `listed` times (each BoundSheet at the sheet's true offset, or at
+/// `offset`), an EOF, then the sheet: a BOF, `sheet` and an EOF. Records are written as
+/// given, so tests can build damaged or hostile workbooks with it.
+pub fn biff_workbook(
+    name: &str,
+    globals: &[(u16, Vec<u8>)],
+    sheet: &[(u16, Vec<u8>)],
+    listed: usize,
+    offset: Option<u32>,
+) -> Vec<u8> {
+    let bof = |dt: u16| {
+        let mut d = Vec::new();
+        for v in [0x0600u16, dt, 0x0DBB, 0x07CC] {
+            d.extend_from_slice(&v.to_le_bytes());
+        }
+        d.extend_from_slice(&[0; 4]);
+        d.extend_from_slice(&6u32.to_le_bytes());
+        d
+    };
+    let units: Vec<u8> = name.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let mut bound = vec![0u8; 4]; // the sheet's offset, filled in below
+    bound.extend_from_slice(&[
+        0,
+        0,
+        u8::try_from(name.encode_utf16().count()).expect("a short name"),
+        1,
+    ]);
+    bound.extend_from_slice(&units);
+
+    let mut stream = Vec::new();
+    biff_record(&mut stream, 0x0809, &bof(0x0005));
+    let mut bound_at = Vec::new();
+    for _ in 0..listed {
+        bound_at.push(stream.len() + 4);
+        biff_record(&mut stream, 0x0085, &bound);
+    }
+    for (typ, data) in globals {
+        biff_record(&mut stream, *typ, data);
+    }
+    biff_record(&mut stream, 0x000A, &[]);
+    let sheet_at = offset.unwrap_or(u32::try_from(stream.len()).expect("a small workbook"));
+    for at in bound_at {
+        stream[at..at + 4].copy_from_slice(&sheet_at.to_le_bytes());
+    }
+    biff_record(&mut stream, 0x0809, &bof(0x0010));
+    for (typ, data) in sheet {
+        biff_record(&mut stream, *typ, data);
+    }
+    biff_record(&mut stream, 0x000A, &[]);
+    stream
+}
+
 /// A legacy Excel 97–2003 workbook (BIFF8 in an OLE2 compound file) with one sheet of
 /// string cells, stored as Excel stores them: a shared string table and LABELSST cells.
 /// `None` when the rows do not fit a BIFF8 sheet (65,536 rows, 256 columns, cells of at
@@ -423,15 +476,6 @@ pub fn xls(rows: &[Vec<String>]) -> io::Result<Option<Vec<u8>>> {
     {
         return Ok(None);
     }
-    let bof = |dt: u16| {
-        let mut d = Vec::new();
-        for v in [0x0600u16, dt, 0x0DBB, 0x07CC] {
-            d.extend_from_slice(&v.to_le_bytes());
-        }
-        d.extend_from_slice(&[0; 4]);
-        d.extend_from_slice(&6u32.to_le_bytes());
-        d
-    };
     // The shared strings, each cell an index into them.
     let mut index: BTreeMap<&str, u32> = BTreeMap::new();
     let mut strings: Vec<&str> = Vec::new();
@@ -458,24 +502,11 @@ pub fn xls(rows: &[Vec<String>]) -> io::Result<Option<Vec<u8>>> {
         }
         sst.last_mut().expect("one record at least").extend_from_slice(&entry);
     }
-    let name: Vec<u8> = "Customers".encode_utf16().flat_map(u16::to_le_bytes).collect();
-    let mut bound = vec![0u8; 4]; // the sheet's offset, filled in below
-    bound.extend_from_slice(&[0, 0, 9, 1]);
-    bound.extend_from_slice(&name);
-
-    let mut stream = Vec::new();
-    biff_record(&mut stream, 0x0809, &bof(0x0005));
-    biff_record(&mut stream, 0x0042, &1200u16.to_le_bytes()); // CODEPAGE: UTF-16
-    let bound_at = stream.len() + 4;
-    biff_record(&mut stream, 0x0085, &bound);
-    for (i, record) in sst.iter().enumerate() {
-        biff_record(&mut stream, if i == 0 { 0x00FC } else { 0x003C }, record);
+    let mut globals = vec![(0x0042, 1200u16.to_le_bytes().to_vec())]; // CODEPAGE: UTF-16
+    for (i, record) in sst.into_iter().enumerate() {
+        globals.push((if i == 0 { 0x00FC } else { 0x003C }, record));
     }
-    biff_record(&mut stream, 0x000A, &[]);
-    let sheet_at = u32::try_from(stream.len()).expect("a small workbook");
-    stream[bound_at..bound_at + 4].copy_from_slice(&sheet_at.to_le_bytes());
 
-    biff_record(&mut stream, 0x0809, &bof(0x0010));
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut dimensions = Vec::new();
     dimensions.extend_from_slice(&0u32.to_le_bytes());
@@ -483,7 +514,7 @@ pub fn xls(rows: &[Vec<String>]) -> io::Result<Option<Vec<u8>>> {
     dimensions.extend_from_slice(&0u16.to_le_bytes());
     dimensions.extend_from_slice(&u16::try_from(columns).expect("fits").to_le_bytes());
     dimensions.extend_from_slice(&0u16.to_le_bytes());
-    biff_record(&mut stream, 0x0200, &dimensions);
+    let mut sheet = vec![(0x0200, dimensions)];
     for (r, row) in rows.iter().enumerate() {
         for (c, cell) in row.iter().enumerate() {
             let mut d = Vec::with_capacity(10);
@@ -491,11 +522,10 @@ pub fn xls(rows: &[Vec<String>]) -> io::Result<Option<Vec<u8>>> {
             d.extend_from_slice(&u16::try_from(c).expect("fits").to_le_bytes());
             d.extend_from_slice(&0u16.to_le_bytes());
             d.extend_from_slice(&index[cell.as_str()].to_le_bytes());
-            biff_record(&mut stream, 0x00FD, &d);
+            sheet.push((0x00FD, d));
         }
     }
-    biff_record(&mut stream, 0x000A, &[]);
-    ole_file("/Workbook", &stream).map(Some)
+    ole_file("/Workbook", &biff_workbook("Customers", &globals, &sheet, 1, None)).map(Some)
 }
 
 /// An OLE2 compound file holding one stream, in version 3 (512-byte sectors) as Office
