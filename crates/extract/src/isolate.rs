@@ -206,22 +206,27 @@ fn put_skip(out: &mut Vec<u8>, why: &Skipped) {
 
 /// The answer on the wire: `p` (panicked); `r` and a skip (refused); `k`, a count and
 /// each piece (name; `t`, text and labels, or a skip). Numbers are little-endian u64,
-/// strings are length-prefixed UTF-8.
-fn encode(parsed: &Parsed, out: &mut Vec<u8>) {
+/// strings are length-prefixed UTF-8. Written piece by piece, so the text is never held
+/// twice (the child's memory limit is tight).
+fn encode(parsed: &Parsed, out: &mut impl Write) -> io::Result<()> {
+    let mut buffer = Vec::new();
     match parsed {
-        Parsed::Panicked => out.push(b'p'),
+        Parsed::Panicked => buffer.push(b'p'),
         Parsed::Refused(why) => {
-            out.push(b'r');
-            put_skip(out, why);
+            buffer.push(b'r');
+            put_skip(&mut buffer, why);
         }
         Parsed::Pieces(pieces) => {
-            out.push(b'k');
-            put(out, pieces.len());
+            buffer.push(b'k');
+            put(&mut buffer, pieces.len());
             for piece in pieces {
-                encode_piece(piece, out);
+                encode_piece(piece, &mut buffer);
+                out.write_all(&buffer)?;
+                buffer.clear();
             }
         }
     }
+    out.write_all(&buffer)
 }
 
 fn encode_piece(piece: &Piece, out: &mut Vec<u8>) {
@@ -335,21 +340,7 @@ pub fn child_main(
         Some((b'X', document)) => parse(Kind::Xls, document),
         _ => Parsed::Refused(Skipped::Corrupt(CORRUPT[2])),
     };
-    // The answer is written as it is encoded, piece by piece, so the text is not held
-    // twice (the child's memory limit is tight).
-    let mut buffer = Vec::new();
-    if let Parsed::Pieces(pieces) = &parsed {
-        buffer.push(b'k');
-        put(&mut buffer, pieces.len());
-        for piece in pieces {
-            encode_piece(piece, &mut buffer);
-            output.write_all(&buffer)?;
-            buffer.clear();
-        }
-    } else {
-        encode(&parsed, &mut buffer);
-        output.write_all(&buffer)?;
-    }
+    encode(&parsed, &mut output)?;
     output.flush()
 }
 
@@ -399,7 +390,7 @@ mod tests {
 
     fn wire_of(parsed: &Parsed) -> Vec<u8> {
         let mut out = Vec::new();
-        encode(parsed, &mut out);
+        encode(parsed, &mut out).unwrap();
         out
     }
 }

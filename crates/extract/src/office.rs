@@ -555,11 +555,6 @@ const MAX_SHEETS: usize = 4096;
 /// calamine 0.38 reads them (records after the first EOF of the globals, each sheet from
 /// its BoundSheet offset, embedded substreams skipped, CONTINUE records folded away).
 fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
-    let u16_at =
-        |d: &[u8], at: usize| d.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |d: &[u8], at: usize| {
-        d.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
     // Bytes of records read, all sheets together: sheets overlapping each other would
     // make calamine (and this) read the same records over and over.
     let walked = std::cell::Cell::new(0usize);
@@ -613,7 +608,7 @@ fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
                 0x0809 if seen_bof => depth += 1,
                 0x0809 => seen_bof = true,
                 0x000A => break,
-                0x0200 => reserved = reserved.max(dimensions(d, u16_at, u32_at)),
+                0x0200 => reserved = reserved.max(dimensions(d)),
                 // Number, Label, RString, BoolErr, RK, LabelSst: row, column.
                 0x0203 | 0x0204 | 0x00D6 | 0x0205 | 0x027E | 0x00FD if d.len() >= 4 => {
                     cells.add(u16_at(d, 0), u16_at(d, 2));
@@ -648,11 +643,7 @@ fn xls_cells(stream: &[u8]) -> Result<u64, Skipped> {
 
 /// What calamine reserves for a DIMENSIONS record, with its own arithmetic (wrapping, as
 /// in a release build).
-fn dimensions(
-    d: &[u8],
-    u16_at: impl Fn(&[u8], usize) -> u16,
-    u32_at: impl Fn(&[u8], usize) -> u32,
-) -> u64 {
+fn dimensions(d: &[u8]) -> u64 {
     let (first_row, last_row, mut first_col, last_col) = match d.len() {
         10 => (
             u32::from(u16_at(d, 0)),
@@ -673,6 +664,16 @@ fn dimensions(
     };
     let span = |end: u32, start: u32| u64::from(end.wrapping_sub(start).wrapping_add(1));
     span(end_row, first_row).saturating_mul(span(end_col, first_col))
+}
+
+/// The little-endian u16 at `at` in a record (0 past its end, as a short record counts).
+fn u16_at(d: &[u8], at: usize) -> u16 {
+    d.get(at..at + 2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+}
+
+/// The little-endian u32 at `at` in a record (0 past its end).
+fn u32_at(d: &[u8], at: usize) -> u32 {
+    d.get(at..at + 4).map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The rows and columns a sheet's cells reach, and how many cell entries calamine keeps

@@ -18,7 +18,6 @@ pub(crate) fn pages(cx: &mut Cx<'_, '_>, location: &str, bytes: Vec<u8>) -> Resu
         Parsed::Refused(why) => return Err(why),
         Parsed::Panicked => return Err(Skipped::Crashed),
     };
-    let text = |p: &Piece| p.text.as_ref().map_or("", |(t, _)| t.as_str()).to_string();
     if encrypted && pages.iter().all(|p| text(p).trim().is_empty()) {
         return Err(Skipped::Encrypted);
     }
@@ -26,6 +25,11 @@ pub(crate) fn pages(cx: &mut Cx<'_, '_>, location: &str, bytes: Vec<u8>) -> Resu
         cx.text(&join(location, &page.name), &mut text(page).as_bytes(), false, &[])?;
     }
     Ok(())
+}
+
+/// A page's text (a PDF page is never a skip).
+fn text(page: &Piece) -> &str {
+    page.text.as_ref().map_or("", |(t, _)| t.as_str())
 }
 
 /// The pages of a PDF, named `page1`, `page2`, …
