@@ -41,12 +41,22 @@ enum Check {
 
 /// The connection settings custody reads itself (tokio-postgres knows neither
 /// `verify-ca`/`verify-full` nor `sslrootcert`), and the address without them.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct TlsSettings {
     /// The address for tokio-postgres, without `sslmode` and `sslrootcert`.
     pub url: String,
     mode: Option<String>,
     root: Option<String>,
+}
+
+/// The address without its credentials: `Debug` never shows a password.
+impl std::fmt::Debug for TlsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSettings")
+            .field("url", &crate::display_url(&self.url))
+            .field("mode", &self.mode)
+            .field("root", &self.root)
+            .finish()
+    }
 }
 
 /// Splits custody's TLS settings off a `postgres://` address.
@@ -348,6 +358,7 @@ mod tests {
         assert_eq!(s.url, "postgres://u:p@db.example.com/shop?application_name=x");
         assert_eq!(s.mode.as_deref(), Some("verify-full"));
         assert_eq!(s.root.as_deref(), Some("/tmp/ca.pem"));
+        assert!(!format!("{s:?}").contains("u:p@"), "credentials in Debug: {s:?}");
         let plain = settings("postgres://h/db");
         assert_eq!((plain.url.as_str(), plain.mode, plain.root), ("postgres://h/db", None, None));
         // A password may hold `?` and `#`: the query starts after the credentials.
