@@ -362,13 +362,16 @@ fn new_id() -> io::Result<String> {
     Ok(format!("q-{}", hex(&bytes)))
 }
 
+/// How [`temp_beside`] names start (and [`clear_leftovers`] recognises them).
+const TEMP_PREFIX: &str = ".custody-tmp-";
+
 /// A new, unused name in the same folder as `path` (so a rename replaces atomically),
 /// ending with the file's own name (so its format is still recognised by name).
 pub(super) fn temp_beside(path: &Path) -> io::Result<PathBuf> {
     let mut bytes = [0u8; 4];
     getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(path.with_file_name(format!(".custody-tmp-{}-{name}", hex(&bytes))))
+    Ok(path.with_file_name(format!("{TEMP_PREFIX}{}-{name}", hex(&bytes))))
 }
 
 /// Removes what an interrupted run left beside `path`: temporary files named as
@@ -386,7 +389,7 @@ pub(super) fn clear_leftovers(path: &Path) {
         let file = entry.file_name();
         let file = file.to_string_lossy();
         let leftover = file
-            .strip_prefix(".custody-tmp-")
+            .strip_prefix(TEMP_PREFIX)
             .and_then(|rest| rest.split_once('-'))
             .is_some_and(|(id, rest)| {
                 id.len() == 8 && id.bytes().all(|b| b.is_ascii_hexdigit()) && rest == name
