@@ -46,17 +46,20 @@ fn actions_under(ledger: &Ledger, roots: &[String]) -> Vec<(String, String, Stri
     let mut found = Vec::new();
     for index in (size.saturating_sub(LOOK_BACK)..size).rev() {
         let Ok(leaf) = ledger.leaf(index) else { break };
-        let Ok(event) = serde_json::from_slice::<serde_json::Value>(&leaf) else { continue };
-        let action = event["action"].as_str().unwrap_or_default();
-        if !action.starts_with("fix.") || event["outcome"] != "ok" {
+        let Ok(event) = custody_ledger::Event::from_canonical(&leaf) else { continue };
+        let Some(action) = event.kind().filter(|a| a.is_fix()) else { continue };
+        if event.outcome != custody_ledger::Outcome::Ok {
             continue;
         }
-        let Some(path) = event["details"]["path"].as_str() else { continue };
+        let Some(path) = event.details.get("path").and_then(serde_json::Value::as_str) else {
+            continue;
+        };
         if !roots.iter().any(|r| Path::new(path).starts_with(r)) {
             continue;
         }
-        let when = event["time"].as_i64().map_or_else(String::new, crate::ledger::format_ms);
-        found.push((when, action.trim_start_matches("fix.").to_string(), path.to_string()));
+        let when = crate::ledger::format_ms(event.time);
+        let verb = action.as_str().trim_start_matches("fix.").to_string();
+        found.push((when, verb, path.to_string()));
         if found.len() == MAX_ACTIONS {
             break;
         }
@@ -78,7 +81,7 @@ pub fn certify(
     let user = crate::ledger::actor();
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
-    let mut event = Event::new(user.clone(), "scan.decommission", Outcome::Ok);
+    let mut event = Event::new(user.clone(), custody_ledger::Action::ScanDecommission, Outcome::Ok);
     event.details.insert("host".into(), json!(host));
     event.details.insert("roots".into(), json!(roots));
     for key in [

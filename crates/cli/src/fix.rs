@@ -266,11 +266,20 @@ fn describe(result: &fix::Done, target: &fix::Target) -> String {
     }
 }
 
+/// The ledger's name for a fix action.
+fn ledger_action(action: Action) -> custody_ledger::Action {
+    match action {
+        Action::Quarantine => custody_ledger::Action::FixQuarantine,
+        Action::Redact => custody_ledger::Action::FixRedact,
+        Action::Shred => custody_ledger::Action::FixShred,
+        Action::Ignore => custody_ledger::Action::FixIgnore,
+    }
+}
+
 fn record(ledger: &Ledger, result: &fix::Done, file: &Path) -> Result<()> {
     let outcome =
         if result.outcome == Outcome::Done { LedgerOutcome::Ok } else { LedgerOutcome::Error };
-    let mut event =
-        Event::new(crate::ledger::actor(), format!("fix.{}", result.action.as_str()), outcome);
+    let mut event = Event::new(crate::ledger::actor(), ledger_action(result.action), outcome);
     // The absolute path: the record must say which file, wherever the command ran.
     let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     event.details.insert("path".into(), json!(path.display().to_string()));
@@ -382,8 +391,11 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
             let target = to.clone().unwrap_or_else(|| entry.original.clone());
             if Ledger::exists(data_dir) {
                 let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
-                let mut event =
-                    Event::new(crate::ledger::actor(), "quarantine.restore", LedgerOutcome::Ok);
+                let mut event = Event::new(
+                    crate::ledger::actor(),
+                    custody_ledger::Action::QuarantineRestore,
+                    LedgerOutcome::Ok,
+                );
                 event.details.insert("quarantine_id".into(), json!(entry.id));
                 event.details.insert("path".into(), json!(target.display().to_string()));
                 ledger.append(&event).context("the restore could not be recorded in the ledger")?;

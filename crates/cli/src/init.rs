@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
-use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+use custody_ledger::{Ledger, LedgerOptions};
 use custody_vault::{Config, DEFAULT_CONFIG, Vault, layout};
 
 use crate::EXIT_OK;
@@ -167,9 +167,9 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     };
     // The vault and its first API key, for the owner's programs and `custody serve`.
     let vault = Vault::open(&layout::vault_path(data_dir), Config::parse(DEFAULT_CONFIG)?, root)?;
-    ledger.append(&Event::new("cli:owner", "apikey.create", Outcome::Ok))?;
-    let (_, credential) = vault.create_api_key("owner", "owner")?;
-    ledger.close();
+    let vault = custody_vault::AuditedVault::new(vault, ledger);
+    let (_, credential) = vault.create_api_key(&crate::records::OWNER, "owner", "owner")?;
+    drop(vault);
     println!("Set up {}:", data_dir.display());
     println!("  config.toml        what the vault keeps and who may read it (edit to suit)");
     println!("  keys/              the sealed root key and the ledger keys (back up offline)");

@@ -4,12 +4,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use custody_crypto::{Argon2Params, Key, PassphraseSeal};
-use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
-use custody_vault::layout;
+use custody_ledger::{Action, Event, Ledger, LedgerOptions, Outcome};
+use custody_vault::{ApiKeyInfo, AuditedVault, layout};
 
+use crate::client::{self, Remote};
 use crate::records::{self, Unlock};
+use crate::serve::DEFAULT_URL;
 use crate::{EXIT_OK, init};
 
 #[derive(Subcommand)]
@@ -25,6 +27,8 @@ pub enum KeysCommand {
         role: String,
         #[command(flatten)]
         unlock: Unlock,
+        #[command(flatten)]
+        server: ServerKey,
     },
     /// List the API keys (names, roles, dates; never the keys themselves).
     List {
@@ -33,6 +37,8 @@ pub enum KeysCommand {
         /// JSON lines instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        server: ServerKey,
     },
     /// Revoke an API key by name or id: it stops working at once.
     Revoke {
@@ -40,6 +46,8 @@ pub enum KeysCommand {
         name: String,
         #[command(flatten)]
         unlock: Unlock,
+        #[command(flatten)]
+        server: ServerKey,
     },
     /// Replace the key that wraps every customer's data key (do it yearly, or when someone
     /// who knew the passphrase leaves). Customer data is not re-encrypted; it stays readable.
@@ -64,13 +72,74 @@ pub enum KeysCommand {
     },
 }
 
+/// Manage keys through a running server instead of the data directory (needed while
+/// `custody serve` holds it): `--server URL` with an owner key.
+#[derive(Args)]
+pub struct ServerKey {
+    /// The running server's address (`http://127.0.0.1:8731`): act through its API with an
+    /// owner key instead of opening the data directory.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// With --server: read the owner's API key from FILE (its first line). Or set
+    /// CUSTODY_API_KEY.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    key_file: Option<PathBuf>,
+}
+
+impl ServerKey {
+    fn remote(&self) -> Option<Remote> {
+        self.server.as_ref().map(|url| Remote { url: url.clone(), key_file: self.key_file.clone() })
+    }
+}
+
+/// The vault and ledger of the data directory, or, when a running server holds them, an
+/// error that says the command to run instead.
+fn open_locally(data_dir: &Path, unlock: &Unlock, instead: &str) -> Result<AuditedVault> {
+    records::open(data_dir, unlock).map_err(|e| {
+        if matches!(e.downcast_ref::<custody_ledger::Error>(), Some(custody_ledger::Error::InUse(_))) {
+            anyhow::anyhow!(
+                "a running `custody serve` holds this data directory, so keys are managed through it:\n  custody {instead} --server {DEFAULT_URL} --key-file OWNER_KEY_FILE\n(use the server's address if it is not the default; the key must have the owner role)"
+            )
+        } else {
+            e
+        }
+    })
+}
+
+fn print_keys(keys: &[ApiKeyInfo], json: bool) {
+    for k in keys {
+        if json {
+            let line = serde_json::json!({"id": k.id, "name": k.name, "role": k.role,
+                "created_at": k.created_at, "revoked_at": k.revoked_at});
+            println!("{line}");
+        } else {
+            let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+            println!("{:<20} {:<8} {:<8} ck_{}_…", k.name, k.role, state, k.id);
+        }
+    }
+    if keys.is_empty() && !json {
+        println!("No API keys. Make one with `custody keys create --name NAME --role ROLE`.");
+    }
+}
+
+/// An API key as the server lists it.
+fn key_from_json(v: &serde_json::Value) -> ApiKeyInfo {
+    ApiKeyInfo {
+        id: v["id"].as_str().unwrap_or_default().to_string(),
+        name: v["name"].as_str().unwrap_or_default().to_string(),
+        role: v["role"].as_str().unwrap_or_default().to_string(),
+        created_at: v["created_at"].as_i64().unwrap_or_default(),
+        revoked_at: v["revoked_at"].as_i64(),
+    }
+}
+
 fn new_passphrase(file: Option<&Path>) -> Result<String> {
     init::new_passphrase(file, "CUSTODY_NEW_PASSPHRASE")
 }
 
 /// Records `action`, then seals `root` under `pass`: the new seal is written beside the old
 /// one and renamed over it, so a crash leaves one or the other, never neither.
-fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
+fn reseal(data_dir: &Path, root: &Key, pass: &str, action: Action) -> Result<()> {
     // Recorded before it happens, like every other access.
     if Ledger::exists(data_dir) {
         let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
@@ -89,44 +158,53 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: &str) -> Result<()> {
 
 pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
     match command {
-        KeysCommand::Create { name, role, unlock } => {
-            let vault = records::open(data_dir, unlock)?;
-            vault.ledger().append(&Event::new(
-                records::OWNER.actor,
-                "apikey.create",
-                Outcome::Ok,
-            ))?;
-            let (info, credential) = vault.vault().create_api_key(name, role)?;
+        KeysCommand::Create { name, role, server, .. } if server.server.is_some() => {
+            let remote = server.remote().expect("checked");
+            let body = serde_json::json!({"name": name, "role": role});
+            let made = remote.call("POST", "/v1/sys/keys", None, Some(&body))?;
+            println!(
+                "API key '{}' (role {}), shown only this once:",
+                made["name"].as_str().unwrap_or(name),
+                made["role"].as_str().unwrap_or(role)
+            );
+            println!("{}", made["key"].as_str().unwrap_or_default());
+        }
+        KeysCommand::Create { name, role, unlock, .. } => {
+            let vault = open_locally(
+                data_dir,
+                unlock,
+                &format!("keys create --name {name} --role {role}"),
+            )?;
+            let (info, credential) = vault.create_api_key(&records::OWNER, name, role)?;
             println!("API key '{}' (role {}), shown only this once:", info.name, info.role);
             println!("{credential}");
         }
-        KeysCommand::List { unlock, json } => {
-            let vault = records::open(data_dir, unlock)?;
-            let keys = vault.vault().list_api_keys()?;
-            for k in &keys {
-                if *json {
-                    let line = serde_json::json!({"id": k.id, "name": k.name, "role": k.role,
-                        "created_at": k.created_at, "revoked_at": k.revoked_at});
-                    println!("{line}");
-                } else {
-                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                    println!("{:<20} {:<8} {:<8} ck_{}_…", k.name, k.role, state, k.id);
-                }
-            }
-            if keys.is_empty() && !*json {
-                println!(
-                    "No API keys. Make one with `custody keys create --name NAME --role ROLE`."
-                );
-            }
+        KeysCommand::List { json, server, .. } if server.server.is_some() => {
+            let remote = server.remote().expect("checked");
+            let answer = remote.call("GET", "/v1/sys/keys", None, None)?;
+            let keys: Vec<ApiKeyInfo> = answer["keys"]
+                .as_array()
+                .map(|a| a.iter().map(key_from_json).collect())
+                .unwrap_or_default();
+            print_keys(&keys, *json);
         }
-        KeysCommand::Revoke { name, unlock } => {
-            let vault = records::open(data_dir, unlock)?;
-            vault.ledger().append(&Event::new(
-                records::OWNER.actor,
-                "apikey.revoke",
-                Outcome::Ok,
-            ))?;
-            let info = vault.vault().revoke_api_key(name)?;
+        KeysCommand::List { unlock, json, .. } => {
+            let vault = open_locally(data_dir, unlock, "keys list")?;
+            print_keys(&vault.list_api_keys(&records::OWNER)?, *json);
+        }
+        KeysCommand::Revoke { name, server, .. } if server.server.is_some() => {
+            let remote = server.remote().expect("checked");
+            let info = key_from_json(&remote.call(
+                "DELETE",
+                &format!("/v1/sys/keys/{}", client::encode(name)),
+                None,
+                None,
+            )?);
+            println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
+        }
+        KeysCommand::Revoke { name, unlock, .. } => {
+            let vault = open_locally(data_dir, unlock, &format!("keys revoke {name}"))?;
+            let info = vault.revoke_api_key(&records::OWNER, name)?;
             println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
         }
         KeysCommand::Rotate { unlock } => {
@@ -140,7 +218,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
         KeysCommand::Passphrase { unlock, new_passphrase_file } => {
             let root = records::unseal(data_dir, unlock)?;
             let pass = new_passphrase(new_passphrase_file.as_deref())?;
-            reseal(data_dir, &root, &pass, "keys.passphrase")?;
+            reseal(data_dir, &root, &pass, Action::KeysPassphrase)?;
             println!(
                 "Changed. The vault now opens with the new passphrase; the old one no longer works."
             );
@@ -154,7 +232,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             let lines = init::read_shares()?;
             let shares: Vec<&str> = lines.iter().map(String::as_str).collect();
             let root = layout::unseal_with_shares(data_dir, &shares)?;
-            reseal(data_dir, &root, &pass, "keys.recover")?;
+            reseal(data_dir, &root, &pass, Action::KeysRecover)?;
             println!(
                 "Recovered. The vault now opens with the new passphrase; the old one no longer works."
             );

@@ -216,7 +216,7 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
         return Ok(());
     }
     let ledger = Ledger::open(dir, LedgerOptions::default())?;
-    let mut event = Event::new(actor(), "scan.run", Outcome::Ok);
+    let mut event = Event::new(actor(), custody_ledger::Action::ScanRun, Outcome::Ok);
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     event.details.insert("roots".into(), json!(roots));
     for key in [

@@ -163,7 +163,27 @@ pub fn config(data_dir: &Path) -> Result<Config> {
 /// The root key, unsealed with the passphrase `unlock` names.
 pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
     let pass = init::read_passphrase(unlock.passphrase_file.as_deref())?;
-    Ok(layout::unseal_with_passphrase(data_dir, &pass)?)
+    match layout::unseal_with_passphrase(data_dir, &pass) {
+        Ok(root) => Ok(root),
+        Err(refused @ custody_vault::Error::Locked(_)) => {
+            // A wrong passphrase is evidence too (someone guessing at this computer). When a
+            // running server holds the ledger, it cannot be recorded from here.
+            if Ledger::exists(data_dir)
+                && let Ok(ledger) = Ledger::open(data_dir, LedgerOptions::default())
+            {
+                let gate = custody_vault::Gate::new(std::sync::Arc::new(ledger));
+                gate.auth_failed(&custody_vault::AuthFailure {
+                    via: "cli",
+                    reason: custody_vault::Refused::WrongPassphrase,
+                    source: None,
+                    presented_key: None,
+                    request_id: None,
+                })?;
+            }
+            Err(refused.into())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Unseals the root key and opens the vault and the ledger.

@@ -195,11 +195,22 @@ fn a_sealed_server_refuses_data_until_unsealed_and_one_share_is_not_enough() {
     let out = custody(&data, &["unseal", "--url", url]);
     assert!(out.status.success(), "{}", text(&out));
     let log = server.stop();
-    // Attempts are in the ledger: two refused, one accepted (the last call found it open).
+    // Attempts are in the ledger: two refused (`auth.failed`, one each), one accepted (the
+    // last call found it open).
     let events = ledger_events(&data);
     let unseals: Vec<&String> = events.iter().filter(|e| e.contains("sys.unseal")).collect();
-    assert_eq!(unseals.len(), 3, "{events:?}");
-    assert_eq!(unseals.iter().filter(|e| e.contains("denied")).count(), 2, "{unseals:?}");
+    assert_eq!(unseals.len(), 1, "{events:?}");
+    let refused: Vec<Value> = events
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter(|e| e["action"] == "auth.failed")
+        .collect();
+    assert_eq!(refused.len(), 2, "{events:?}");
+    assert_eq!(refused[0]["details"]["reason"], "wrong_passphrase");
+    assert_eq!(refused[1]["details"]["reason"], "wrong_shares");
+    assert!(refused.iter().all(|e| e["details"]["via"] == "unseal" && e["source"].is_string()));
+    // No fingerprint of a passphrase: it would be a fast guessing oracle.
+    assert!(refused.iter().all(|e| e["details"].get("fingerprint").is_none()));
     assert!(!log.contains(PASS));
 }
 
@@ -659,10 +670,11 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} missing");
     }
-    // A revoked key stops working at once; the ledger lock keeps `keys` away while serving.
+    // A revoked key stops working at once; the ledger lock keeps `keys` away from the data
+    // directory while serving, and the error names the command that works instead.
     let out = custody(&data, &["keys", "revoke", "owner"]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("in use by another custody process"), "{}", text(&out));
+    assert!(text(&out).contains("custody keys revoke owner --server"), "{}", text(&out));
     server.stop();
     let out = custody(&data, &["keys", "revoke", "owner"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -1004,4 +1016,132 @@ fn serve_speaks_tls_when_given_a_certificate_and_warns_without_it_off_loopback()
     std::thread::sleep(Duration::from_millis(300));
     let log = open.stop();
     assert!(log.contains("WARNING: listening on 0.0.0.0"), "{log}");
+}
+
+/// Every event of `action` in the data directory's ledger, parsed.
+fn events_of(data: &Path, action: &str) -> Vec<Value> {
+    ledger_events(data)
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(e).unwrap())
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// Issue 12: a staff key is made on a running server, used at once, revoked; the next call
+/// is 401 and recorded. Every refused credential writes exactly one `auth.failed` event,
+/// and the key presented is nowhere in the data directory or the log.
+#[test]
+fn api_keys_are_managed_while_serving_and_refused_keys_are_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let owner_file = dir.path().join("owner.key");
+    std::fs::write(&owner_file, &owner).unwrap();
+    let server = Server::start(&data, true);
+    let url = server.url.clone();
+    let owner_path = owner_file.to_str().unwrap();
+
+    // Without --server, the CLI says exactly what to run instead.
+    let out = custody(&data, &["keys", "create", "--name", "till-2", "--role", "staff"]);
+    assert!(!out.status.success());
+    let said = text(&out);
+    assert!(said.contains("custody keys create --name till-2 --role staff --server"), "{said}");
+
+    // Created through the running server, used at once.
+    let out = custody(
+        &data,
+        &[
+            "keys",
+            "create",
+            "--name",
+            "till-2",
+            "--role",
+            "staff",
+            "--server",
+            &url,
+            "--key-file",
+            owner_path,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let staff = credential(&String::from_utf8_lossy(&out.stdout));
+    let records = format!("{url}/v1/collections/customers/records");
+    let (status, created) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    assert_eq!(status, 201, "{created}");
+    let record = format!("{records}/{}", created["id"].as_str().unwrap());
+    assert_eq!(call("GET", &record, Some(&staff), None, None).0, 200);
+
+    // Listed (without secrets), by the owner only.
+    let out =
+        custody(&data, &["keys", "list", "--json", "--server", &url, "--key-file", owner_path]);
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(listed.contains("\"till-2\"") && !listed.contains(&staff), "{listed}");
+    let (status, body) = call("GET", &format!("{url}/v1/sys/keys"), Some(&staff), None, None);
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = call(
+        "POST",
+        &format!("{url}/v1/sys/keys"),
+        Some(&staff),
+        None,
+        Some(&json!({"name": "mine", "role": "owner"})),
+    );
+    assert_eq!(status, 403, "a staff key cannot make keys: {body}");
+    // The last owner key cannot be revoked (the owner would be locked out).
+    let (status, body) =
+        call("DELETE", &format!("{url}/v1/sys/keys/owner"), Some(&owner), None, None);
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("last_admin_key")), "{body}");
+
+    // Revoked through the server: the next call is 401.
+    let out =
+        custody(&data, &["keys", "revoke", "till-2", "--server", &url, "--key-file", owner_path]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(call("GET", &record, Some(&staff), None, None).0, 401);
+
+    // The other refusal paths, one call each.
+    let (id, _) = staff.trim_start_matches("ck_").split_once('_').unwrap();
+    let forged = format!("ck_{id}_{}", "a1".repeat(32));
+    let unknown = format!("ck_{}_{}", "f".repeat(id.len()), "b2".repeat(32));
+    assert_eq!(call("GET", &record, None, None, None).0, 401);
+    assert_eq!(call("GET", &record, Some("not-a-key"), None, None).0, 401);
+    assert_eq!(call("GET", &record, Some(&unknown), None, None).0, 401);
+    assert_eq!(call("GET", &record, Some(&forged), None, None).0, 401);
+    let log = server.stop();
+
+    let refused = events_of(&data, "auth.failed");
+    let reasons: Vec<&str> =
+        refused.iter().map(|e| e["details"]["reason"].as_str().unwrap()).collect();
+    assert_eq!(
+        reasons,
+        ["revoked_key", "missing", "malformed", "unknown_key", "wrong_secret"],
+        "one auth.failed per refused call: {refused:?}"
+    );
+    for e in &refused {
+        assert_eq!(e["outcome"], "denied");
+        assert_eq!(e["details"]["via"], "api");
+        assert!(e["source"].as_str().is_some_and(|s| s.len() == 64), "source pseudonym: {e}");
+    }
+    // The same key presented twice has the same fingerprint; a different one does not.
+    let revoked_fp = refused[0]["details"]["fingerprint"].as_str().unwrap();
+    assert_eq!(revoked_fp.len(), 32);
+    assert!(refused[1]["details"].get("fingerprint").is_none(), "nothing was presented");
+    assert_ne!(refused[3]["details"]["fingerprint"], refused[4]["details"]["fingerprint"]);
+    // The key-management calls are in the ledger, allowed and denied.
+    let created = events_of(&data, "apikey.create");
+    assert!(created.iter().any(|e| e["outcome"] == "ok" && e["details"]["key"] == "till-2"));
+    assert!(created.iter().any(|e| e["outcome"] == "denied"));
+    assert!(events_of(&data, "apikey.revoke").iter().any(|e| e["outcome"] == "ok"));
+    // No presented key, nor any part of its secret, is in the data directory or the log.
+    for key in [&staff, &forged, &unknown] {
+        let secret = key.rsplit('_').next().unwrap();
+        assert!(!log.contains(secret), "a key is in the server log");
+        for file in files(&data) {
+            let bytes = std::fs::read(&file).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a presented key is in {}",
+                file.display()
+            );
+        }
+    }
 }

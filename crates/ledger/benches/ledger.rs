@@ -15,7 +15,8 @@ use custody_ledger::merkle::{leaf_hash, verify_inclusion};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
 
 fn event(i: u64) -> Event {
-    let mut e = Event::new(format!("key:staff{}", i % 7), "record.read", Outcome::Ok);
+    let mut e =
+        Event::new(format!("key:staff{}", i % 7), custody_ledger::Action::RecordRead, Outcome::Ok);
     e.fields = vec!["name".into(), "phone".into(), "address".into()];
     e.purpose = Some("order_fulfillment".into());
     e.request_id = Some(format!("req-{i:012}"));

@@ -14,7 +14,7 @@ use crate::Error;
 use crate::event::{Event, Outcome, Pseudonym, PseudonymKey};
 use crate::merkle::{self, Frontier, Hash};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
-use crate::store::{LogStore, Selection, SqliteStore, StoreNodes, StoredEvent, StoredNode};
+use crate::store::{LogStore, SqliteStore, StoreNodes, StoredEvent, StoredNode, StoredRow};
 
 /// File names inside the data directory.
 const DB_FILE: &str = "ledger.db";
@@ -68,6 +68,8 @@ struct Columns {
 }
 
 impl Columns {
+    /// The columns as the ledger writes them for `event`; [`verify_store`] recomputes them
+    /// from each stored leaf and compares.
     fn of(event: &Event) -> Self {
         Columns {
             time: event.time,
@@ -412,37 +414,62 @@ impl Ledger {
         })
     }
 
+    /// The recorded events from position `from` on, in order, parsed: the typed stream a
+    /// reader (the watch engine, the decommission certificate) follows. Reads in pages, so
+    /// the log is never held in memory; an event that does not parse ends the stream with
+    /// its error (run [`Ledger::verify`] to see why).
+    pub fn events(&self, from: u64) -> Events<'_> {
+        Events { ledger: self, next: from, page: Vec::new().into_iter(), done: false }
+    }
+
     /// Writes an evidence bundle: the events matching `filter`, each with its inclusion
-    /// proof, and a checkpoint signed now that covers them all.
+    /// proof, and a checkpoint signed now that covers them all. Events are selected on
+    /// their canonical (hashed) form, never on the index columns, so an edited column
+    /// cannot leave an event out of a bundle that still verifies.
     pub fn export(&self, filter: &ExportFilter) -> Result<Bundle, Error> {
         let checkpoint = self.checkpoint()?;
-        let record = filter.record.as_deref().map(|r| self.pseudonym(r).as_str().to_string());
-        self.read(|c| {
-            let rows = c.select(&Selection {
-                from_ms: filter.from_ms,
-                to_ms: filter.to_ms,
-                below: checkpoint.size,
-                actor: filter.actor.as_deref(),
-                record: record.as_deref(),
-            })?;
-            let nodes = StoreNodes(c);
-            let mut events = Vec::new();
-            for (index, leaf) in rows {
-                let proof = merkle::inclusion_proof(&nodes, index, checkpoint.size)?;
-                let leaf = String::from_utf8(leaf)
-                    .map_err(|_| Error::Bundle(format!("event {index} is not UTF-8")))?;
-                events.push(BundleEvent {
-                    index,
-                    leaf,
-                    proof: proof.iter().map(|h| hex(h)).collect(),
-                });
+        let record = filter.record.as_deref().map(|r| self.pseudonym(r));
+        let wanted = |e: &Event| {
+            e.time >= filter.from_ms
+                && e.time <= filter.to_ms
+                && filter.actor.as_deref().is_none_or(|a| e.actor == a)
+                && record
+                    .as_ref()
+                    .is_none_or(|r| e.target.as_ref().and_then(|t| t.record.as_ref()) == Some(r))
+        };
+        let mut events = Vec::new();
+        let mut from = 0;
+        while from < checkpoint.size {
+            let page =
+                self.read(|c| c.events_from(from, VERIFY_PAGE.min(checkpoint.size - from)))?;
+            let Some(last) = page.last().map(|r| r.index) else { break };
+            for row in page {
+                let event = Event::from_canonical(&row.leaf).map_err(|e| {
+                    Error::Bundle(format!(
+                        "event {} cannot be read ({e}): run `custody ledger verify`",
+                        row.index
+                    ))
+                })?;
+                if row.index < checkpoint.size && wanted(&event) {
+                    let proof = self.read(|c| {
+                        merkle::inclusion_proof(&StoreNodes(c), row.index, checkpoint.size)
+                    })?;
+                    let leaf = String::from_utf8(row.leaf)
+                        .map_err(|_| Error::Bundle(format!("event {} is not UTF-8", row.index)))?;
+                    events.push(BundleEvent {
+                        index: row.index,
+                        leaf,
+                        proof: proof.iter().map(|h| hex(h)).collect(),
+                    });
+                }
             }
-            Ok(Bundle {
-                format: BUNDLE_FORMAT.into(),
-                verifier_key: self.verifier.to_key_string(),
-                checkpoint: checkpoint.note.clone(),
-                events,
-            })
+            from = last + 1;
+        }
+        Ok(Bundle {
+            format: BUNDLE_FORMAT.into(),
+            verifier_key: self.verifier.to_key_string(),
+            checkpoint: checkpoint.note.clone(),
+            events,
         })
     }
 
@@ -464,6 +491,47 @@ impl Drop for Ledger {
         self.shutdown();
     }
 }
+
+/// The typed event stream of [`Ledger::events`].
+pub struct Events<'l> {
+    ledger: &'l Ledger,
+    next: u64,
+    page: std::vec::IntoIter<StoredRow>,
+    done: bool,
+}
+
+impl Iterator for Events<'_> {
+    type Item = Result<(u64, Event), Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let row = if let Some(row) = self.page.next() {
+            row
+        } else {
+            match self.ledger.read(|c| c.events_from(self.next, EVENTS_PAGE)) {
+                Ok(page) => self.page = page.into_iter(),
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+            self.page.next()?
+        };
+        self.next = row.index + 1;
+        match Event::from_canonical(&row.leaf) {
+            Ok(event) => Some(Ok((row.index, event))),
+            Err(e) => {
+                self.done = true;
+                Some(Err(Error::Event(format!("event {}: {e}", row.index))))
+            }
+        }
+    }
+}
+
+/// Events read per page by [`Events`].
+const EVENTS_PAGE: u64 = 1024;
 
 /// What `verify` found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -537,11 +605,11 @@ fn verify_store(store: &dyn LogStore, verifier: &NoteVerifier) -> Result<VerifyR
     }
     loop {
         let page = store.events_from(frontier.size(), VERIFY_PAGE)?;
-        let Some(&(last, _)) = page.last() else { break };
+        let Some(last) = page.last().map(|r| r.index) else { break };
         let nodes = store.nodes_between(frontier.size() + 1, last + 1)?;
         let mut nodes = nodes.iter();
-        for (index, leaf) in &page {
-            let (index, expected) = (*index, frontier.size());
+        for row in &page {
+            let (index, leaf, expected) = (row.index, &row.leaf, frontier.size());
             if index != expected {
                 report.problem = Some(Problem {
                     position: expected,
@@ -549,18 +617,16 @@ fn verify_store(store: &dyn LogStore, verifier: &NoteVerifier) -> Result<VerifyR
                 });
                 return Ok(report);
             }
-            // Integrity comes from the hashes below; this cheap check only catches a leaf
-            // that was never an event of ours (a full parse per event would halve the rate).
-            if !leaf.starts_with(b"{\"v\":")
-                || !leaf.ends_with(b"}")
-                || std::str::from_utf8(leaf).is_err()
-            {
+            // Integrity comes from the hashes below; this light parse (the four indexed
+            // fields, borrowed) catches a leaf that was never an event of ours and gives the
+            // columns to compare once the hashes agree.
+            let Some(indexed) = IndexedFields::of(leaf) else {
                 report.problem = Some(Problem {
                     position: index,
                     what: format!("event {index} is not a recorded event: it was altered"),
                 });
                 return Ok(report);
-            }
+            };
             let mut mismatch: Option<String> = None;
             frontier.push(merkle::leaf_hash(leaf), |level, node_index, hash| {
                 if mismatch.is_some() {
@@ -587,6 +653,15 @@ fn verify_store(store: &dyn LogStore, verifier: &NoteVerifier) -> Result<VerifyR
                     Some(Problem { position: index, what: format!("event {index}: {what}") });
                 return Ok(report);
             }
+            if let Some(column) = indexed.differs_from(row) {
+                report.problem = Some(Problem {
+                    position: index,
+                    what: format!(
+                        "event {index}: its stored `{column}` column does not match the recorded event (it was edited; a search or export on that column would miss or misplace the event)"
+                    ),
+                });
+                return Ok(report);
+            }
             report.events += 1;
             if let Some(p) = check(&mut checkpoints, &frontier, &mut report) {
                 report.problem = Some(p);
@@ -604,6 +679,49 @@ fn verify_store(store: &dyn LogStore, verifier: &NoteVerifier) -> Result<VerifyR
         });
     }
     Ok(report)
+}
+
+/// The indexed fields of a stored leaf, parsed without copying.
+#[derive(Deserialize)]
+struct IndexedFields<'a> {
+    time: i64,
+    #[serde(borrow)]
+    actor: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    action: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    target: Option<IndexedTarget<'a>>,
+}
+
+#[derive(Deserialize)]
+struct IndexedTarget<'a> {
+    #[serde(borrow, default)]
+    record: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> IndexedFields<'a> {
+    fn of(leaf: &'a [u8]) -> Option<Self> {
+        if !leaf.starts_with(b"{\"v\":") {
+            return None;
+        }
+        serde_json::from_slice(leaf).ok()
+    }
+
+    /// The first index column of `row` that disagrees with the event, if any.
+    fn differs_from(&self, row: &StoredRow) -> Option<&'static str> {
+        let record = self.target.as_ref().and_then(|t| t.record.as_deref());
+        if row.time != self.time {
+            Some("time")
+        } else if row.actor != self.actor {
+            Some("actor")
+        } else if row.action != self.action {
+            Some("action")
+        } else if row.record.as_deref() != record {
+            Some("record")
+        } else {
+            None
+        }
+    }
 }
 
 struct Writer {
@@ -759,7 +877,7 @@ impl Writer {
         let warn = low && !self.low_disk_warned;
         self.low_disk_warned = low;
         warn.then(|| {
-            let mut e = Event::new("system", "ledger.low_disk", Outcome::Ok);
+            let mut e = Event::new("system", crate::Action::LedgerLowDisk, Outcome::Ok);
             e.details.insert("free_bytes".into(), free.into());
             e.details.insert("threshold_bytes".into(), self.options.min_free_bytes.into());
             e

@@ -8,6 +8,7 @@
 //!
 //! See [`manual`] for what the ledger proves and what it does not.
 
+pub mod action;
 mod error;
 pub mod event;
 mod ledger;
@@ -17,11 +18,12 @@ pub mod note;
 mod pg;
 pub mod store;
 
+pub use action::Action;
 pub use error::Error;
 pub use event::{Event, Outcome, Pseudonym, PseudonymKey, Target};
 pub use ledger::{
-    BUNDLE_FORMAT, Bundle, BundleEvent, BundleReport, ExportFilter, Ledger, LedgerOptions, Problem,
-    VerifyReport, Witnessed, verify_bundle,
+    BUNDLE_FORMAT, Bundle, BundleEvent, BundleReport, Events, ExportFilter, Ledger, LedgerOptions,
+    Problem, VerifyReport, Witnessed, verify_bundle,
 };
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use pg::PgStore;

@@ -7,7 +7,7 @@ use postgres::{Client, NoTls};
 
 use crate::Error;
 use crate::merkle::Hash;
-use crate::store::{LogStore, Selection, StoredEvent, StoredNode};
+use crate::store::{LogStore, StoredEvent, StoredNode, StoredRow};
 
 /// A ledger store in a PostgreSQL schema.
 pub struct PgStore {
@@ -123,18 +123,28 @@ impl LogStore for PgStore {
         Ok(row.get(0))
     }
 
-    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, Error> {
+    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<StoredRow>, Error> {
         let rows = self
             .client()
             .query(
                 &format!(
-                    "SELECT idx, leaf FROM {}.events WHERE idx >= $1 ORDER BY idx LIMIT $2",
+                    "SELECT idx, leaf, time, actor, action, record FROM {}.events WHERE idx >= $1 ORDER BY idx LIMIT $2",
                     self.schema
                 ),
                 &[&(from as i64), &(limit as i64)],
             )
             .map_err(|e| pg(&e))?;
-        Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| StoredRow {
+                index: r.get::<_, i64>(0) as u64,
+                leaf: r.get(1),
+                time: r.get(2),
+                actor: r.get(3),
+                action: r.get(4),
+                record: r.get(5),
+            })
+            .collect())
     }
 
     fn nodes_between(&self, first: u64, last: u64) -> Result<Vec<StoredNode>, Error> {
@@ -154,21 +164,6 @@ impl LogStore for PgStore {
                 })
             })
             .collect()
-    }
-
-    fn select(&self, s: &Selection<'_>) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        let rows = self
-            .client()
-            .query(
-                &format!(
-                    "SELECT idx, leaf FROM {}.events WHERE time >= $1 AND time <= $2 AND idx < $3
-                     AND ($4::TEXT IS NULL OR actor = $4) AND ($5::TEXT IS NULL OR record = $5) ORDER BY idx",
-                    self.schema
-                ),
-                &[&s.from_ms, &s.to_ms, &(s.below as i64), &s.actor, &s.record],
-            )
-            .map_err(|e| pg(&e))?;
-        Ok(rows.iter().map(|r| (r.get::<_, i64>(0) as u64, r.get(1))).collect())
     }
 
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error> {

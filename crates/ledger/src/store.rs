@@ -45,18 +45,23 @@ impl StoredNode {
     }
 }
 
-/// Which events an export selects.
-pub struct Selection<'a> {
-    /// From this time (ms), inclusive.
-    pub from_ms: i64,
-    /// To this time, inclusive.
-    pub to_ms: i64,
-    /// Only positions below this (the checkpoint's size).
-    pub below: u64,
-    /// Only this actor.
-    pub actor: Option<&'a str>,
-    /// Only this pseudonymised record.
-    pub record: Option<&'a str>,
+/// One stored event with the columns copied out of it. The columns are an index, not
+/// evidence: [`crate::Ledger::verify`] checks each against the canonical event (the leaf),
+/// and nothing that must be complete (an export) selects on them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredRow {
+    /// Position in the log.
+    pub index: u64,
+    /// The canonical event bytes.
+    pub leaf: Vec<u8>,
+    /// The `time` column.
+    pub time: i64,
+    /// The `actor` column.
+    pub actor: String,
+    /// The `action` column.
+    pub action: String,
+    /// The `record` column.
+    pub record: Option<String>,
 }
 
 /// What the ledger needs from a database. Implementations must make `append` atomic and
@@ -76,12 +81,10 @@ pub trait LogStore: Send {
     fn node(&self, level: u32, index: u64) -> Result<Hash, Error>;
     /// The leaf at `index`.
     fn leaf(&self, index: u64) -> Result<Vec<u8>, Error>;
-    /// Up to `limit` events from position `from`, in order.
-    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, Error>;
+    /// Up to `limit` events from position `from`, in order, with their index columns.
+    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<StoredRow>, Error>;
     /// Nodes with `done` in `first..=last`, ordered by `(done, level)`.
     fn nodes_between(&self, first: u64, last: u64) -> Result<Vec<StoredNode>, Error>;
-    /// Events matching an export selection, in order.
-    fn select(&self, selection: &Selection<'_>) -> Result<Vec<(u64, Vec<u8>)>, Error>;
     /// Stores a checkpoint note for `size` (replacing one of the same size).
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error>;
     /// All checkpoints, by size.
@@ -269,12 +272,19 @@ impl LogStore for SqliteStore {
         Ok(stmt.query_row([index as i64], |r| r.get(0))?)
     }
 
-    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT idx, leaf FROM events WHERE idx >= ?1 ORDER BY idx LIMIT ?2")?;
+    fn events_from(&self, from: u64, limit: u64) -> Result<Vec<StoredRow>, Error> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT idx, leaf, time, actor, action, record FROM events WHERE idx >= ?1 ORDER BY idx LIMIT ?2",
+        )?;
         let rows = stmt.query_map(params![from as i64, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
+            Ok(StoredRow {
+                index: r.get::<_, i64>(0)? as u64,
+                leaf: r.get(1)?,
+                time: r.get(2)?,
+                actor: r.get(3)?,
+                action: r.get(4)?,
+                record: r.get(5)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -291,18 +301,6 @@ impl LogStore for SqliteStore {
             Ok(StoredNode { done, level, hash: to_hash(hash)? })
         })
         .collect()
-    }
-
-    fn select(&self, s: &Selection<'_>) -> Result<Vec<(u64, Vec<u8>)>, Error> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT idx, leaf FROM events WHERE time >= ?1 AND time <= ?2 AND idx < ?3
-             AND (?4 IS NULL OR actor = ?4) AND (?5 IS NULL OR record = ?5) ORDER BY idx",
-        )?;
-        let rows = stmt
-            .query_map(params![s.from_ms, s.to_ms, s.below as i64, s.actor, s.record], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get(1)?))
-            })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn put_checkpoint(&mut self, size: u64, note: &str) -> Result<(), Error> {

@@ -10,7 +10,8 @@ use custody_ledger::{Event, ExportFilter, Ledger, LedgerOptions, Outcome, Target
 use rusqlite::{Connection, params};
 
 fn event(i: u64) -> Event {
-    let mut e = Event::new(format!("key:staff{}", i % 3), "record.read", Outcome::Ok);
+    let mut e =
+        Event::new(format!("key:staff{}", i % 3), custody_ledger::Action::RecordRead, Outcome::Ok);
     e.time = 1_700_000_000_000 + i as i64 * 1000;
     e.fields = vec!["name".into(), "phone".into()];
     e.purpose = Some("order_fulfillment".into());
@@ -81,7 +82,7 @@ fn proofs_verify_against_signed_checkpoints() {
 fn pseudonyms_keep_identifiers_out_of_the_database() {
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::init(dir.path(), LedgerOptions::default()).unwrap();
-    let mut e = Event::new("key:app", "record.read", Outcome::Ok);
+    let mut e = Event::new("key:app", custody_ledger::Action::RecordRead, Outcome::Ok);
     e.target = Some(Target {
         collection: "customers".into(),
         record: Some(ledger.pseudonym("jane.sample@example.com")),
@@ -165,8 +166,9 @@ fn verify_names_the_first_altered_position() {
                 )
                 .unwrap();
                 e["actor"] = "key:nobody".into();
+                // The index column too, as a careful attacker would.
                 c.execute(
-                    "UPDATE events SET leaf = ?1 WHERE idx = 5",
+                    "UPDATE events SET leaf = ?1, actor = 'key:nobody' WHERE idx = 5",
                     [serde_json::to_vec(&e).unwrap()],
                 )
                 .unwrap();
@@ -202,7 +204,7 @@ fn a_witnessed_checkpoint_exposes_rewritten_history() {
     // it, and re-signs every checkpoint: the log verifies on its own, but not against the
     // checkpoint that left the building.
     let c = db(dir.path());
-    c.execute("UPDATE events SET leaf = CAST(replace(CAST(leaf AS TEXT), 'staff0', 'staffX') AS BLOB) WHERE idx = 3", []).unwrap();
+    c.execute("UPDATE events SET leaf = CAST(replace(CAST(leaf AS TEXT), 'staff0', 'staffX') AS BLOB), actor = replace(actor, 'staff0', 'staffX') WHERE idx = 3", []).unwrap();
     rebuild_nodes(&c);
     c.execute("DELETE FROM checkpoints", []).unwrap();
     drop(c);
@@ -394,6 +396,28 @@ mod postgres_store {
         ledger.close();
         drop_schema(&schema);
     }
+
+    #[test]
+    fn an_edited_index_column_is_named_on_postgresql() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = schema("columns");
+        let ledger = pg_ledger(dir.path(), &schema);
+        for i in 0..40 {
+            ledger.append(&event(i)).unwrap();
+        }
+        ledger.close();
+        let open = || {
+            let reader = Box::new(PgStore::connect(PARAMS, &schema).unwrap());
+            let writer = Box::new(PgStore::connect(PARAMS, &schema).unwrap());
+            Ledger::open_with_stores(dir.path(), LedgerOptions::default(), reader, writer).unwrap()
+        };
+        let exec = |sql: &str| {
+            let mut c = postgres::Client::connect(PARAMS, postgres::NoTls).unwrap();
+            c.batch_execute(&sql.replace("{t}", &format!("{schema}.events"))).unwrap();
+        };
+        index_columns_are_checked(&open, &exec);
+        drop_schema(&schema);
+    }
 }
 
 #[test]
@@ -446,4 +470,80 @@ fn checkpoints_run_in_the_background_not_in_commits() {
     }
     std::thread::sleep(custody_ledger::Checkpointer::EVERY * 3);
     assert_eq!(size(), after, "commits did not checkpoint");
+}
+
+/// The index columns (`time`, `actor`, `action`, `record`) are copies for filtering: an edit
+/// to any of them is named at its position by `verify`, and an export still holds the event
+/// (it selects on the canonical event). `exec` runs SQL against the store's events table,
+/// written with `{t}` for the table name.
+fn index_columns_are_checked(open: &dyn Fn() -> Ledger, exec: &dyn Fn(&str)) {
+    let edits = [
+        ("time", "UPDATE {t} SET time = time + 1 WHERE idx = 7", 7),
+        ("actor", "UPDATE {t} SET actor = 'key:staff2' WHERE idx = 13", 13),
+        ("action", "UPDATE {t} SET action = 'record.create' WHERE idx = 21", 21),
+        ("record", "UPDATE {t} SET record = 'ab' WHERE idx = 33", 33),
+    ];
+    for (column, sql, position) in edits {
+        exec(sql);
+        let ledger = open();
+        let problem = ledger
+            .verify()
+            .unwrap()
+            .problem
+            .unwrap_or_else(|| panic!("an edited `{column}` column passed verification"));
+        assert_eq!(problem.position, position, "{column}: {}", problem.what);
+        assert!(problem.what.contains(&format!("`{column}`")), "{}", problem.what);
+        // The export for the event's real actor still has it.
+        let actor = format!("key:staff{}", position % 3);
+        let bundle = ledger
+            .export(&ExportFilter {
+                from_ms: 0,
+                to_ms: i64::MAX,
+                actor: Some(actor.clone()),
+                record: None,
+            })
+            .unwrap();
+        let expected: Vec<u64> = (0..40).filter(|i| i % 3 == position % 3).collect();
+        assert_eq!(
+            bundle.events.iter().map(|e| e.index).collect::<Vec<_>>(),
+            expected,
+            "{column}: the export for {actor} is incomplete"
+        );
+        let verified = verify_bundle(&bundle, &ledger.verifier().to_key_string()).unwrap();
+        assert_eq!(verified.events, expected.len());
+        // Undo, so the next edit is the only one.
+        ledger.close();
+        exec(&format!(
+            "UPDATE {{t}} SET time = {}, actor = 'key:staff{}', action = 'record.read', record = NULL WHERE idx = {position}",
+            event(position).time,
+            position % 3
+        ));
+        let ledger = open();
+        assert_eq!(ledger.verify().unwrap().problem, None, "{column}: undo");
+        ledger.close();
+    }
+}
+
+#[test]
+fn an_edited_index_column_is_named_and_exports_stay_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), 40).close();
+    let path = dir.path().to_path_buf();
+    index_columns_are_checked(&|| Ledger::open(&path, LedgerOptions::default()).unwrap(), &|sql| {
+        db(&path).execute(&sql.replace("{t}", "events"), []).unwrap();
+    });
+}
+
+#[test]
+fn events_stream_typed_from_any_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = filled(dir.path(), 2100);
+    let all: Vec<(u64, Event)> = ledger.events(0).map(Result::unwrap).collect();
+    assert_eq!(all.len(), 2100);
+    assert!(
+        all.iter().enumerate().all(|(i, (index, e))| *index == i as u64 && *e == event(*index))
+    );
+    let tail: Vec<u64> = ledger.events(2090).map(|r| r.unwrap().0).collect();
+    assert_eq!(tail, (2090..2100).collect::<Vec<_>>());
+    assert_eq!(ledger.events(5000).count(), 0);
 }

@@ -3,17 +3,23 @@
 //! through the batching writer.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Query, Request, State};
+use axum::extract::{
+    ConnectInfo, DefaultBodyLimit, FromRequestParts, MatchedPath, Path, Query, Request, State,
+};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::MethodRouter;
 use axum::{Json, Router};
-use custody_vault::{Access, ApiKeyInfo, ReadField, ReadMode, TOKENS_COLLECTION};
+use custody_vault::{
+    Access, ApiKeyInfo, AuthFailure, ReadField, ReadMode, Refused, TOKENS_COLLECTION,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -28,19 +34,37 @@ const SEARCH_LIMIT: usize = 100;
 
 type Answer = Result<(StatusCode, Value), ApiError>;
 
+/// Declares the route table once: [`ROUTES`] (what the OpenAPI test checks) and the router
+/// are both made from it, so a route cannot be served without being documented.
+macro_rules! routes {
+    ($($path:literal => $($method:ident $handler:ident),+;)*) => {
+        /// Every route the server has, as (method, path pattern).
+        pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path)),+),*];
+
+        fn with_routes(router: Router<Arc<App>>) -> Router<Arc<App>> {
+            router$(.route($path, MethodRouter::new()$(.$method($handler))+))*
+        }
+    };
+}
+
+routes! {
+    "/v1/health" => get health;
+    "/v1/openapi.json" => get openapi;
+    "/v1/sys/unseal" => post unseal;
+    "/v1/sys/rotate" => post rotate;
+    "/v1/sys/keys" => post create_key, get list_keys;
+    "/v1/sys/keys/{id}" => delete revoke_key;
+    "/v1/collections/{collection}/records" => post create, get search;
+    "/v1/collections/{collection}/records/{id}" => get read, patch update, delete erase;
+    "/v1/collections/{collection}/records/{id}/export" => get export;
+    "/v1/tokens" => post tokenize;
+    "/v1/tokens/reveal" => post reveal;
+}
+
 /// The routes, over `app`.
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.config().limits.max_body_bytes;
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/openapi.json", get(openapi))
-        .route("/v1/sys/unseal", post(unseal))
-        .route("/v1/sys/rotate", post(rotate))
-        .route("/v1/collections/{collection}/records", post(create).get(search))
-        .route("/v1/collections/{collection}/records/{id}", get(read).patch(update).delete(erase))
-        .route("/v1/collections/{collection}/records/{id}/export", get(export))
-        .route("/v1/tokens", post(tokenize))
-        .route("/v1/tokens/reveal", post(reveal))
+    with_routes(Router::new())
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn(access_log))
@@ -97,12 +121,51 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
 }
 
-fn authenticate(app: &App, vault: &Unsealed, headers: &HeaderMap) -> Result<Caller, ApiError> {
-    let credential = header_text(headers, header::AUTHORIZATION.as_str())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(ApiError::unauthorized)?;
-    let key: ApiKeyInfo =
-        vault.read(|v| v.authenticate(credential.trim()))?.ok_or_else(ApiError::unauthorized)?;
+/// The client's address, when the server was started with connection info (it always is;
+/// a router driven directly in tests has none).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
+    }
+}
+
+/// The caller's API key, or 401 after one `auth.failed` event (the reason, the source's
+/// pseudonym and a keyed fingerprint of what was presented; never the key).
+fn authenticate(
+    app: &App,
+    vault: &Unsealed,
+    headers: &HeaderMap,
+    peer: Peer,
+) -> Result<Caller, ApiError> {
+    let request_id = header_text(headers, "x-request-id").map_or_else(
+        || custody_crypto::random_token().unwrap_or_default(),
+        |r| r.chars().take(64).collect(),
+    );
+    let presented = header_text(headers, header::AUTHORIZATION.as_str());
+    let credential = presented.map(|v| v.strip_prefix("Bearer ").map(str::trim));
+    let checked = match credential {
+        None => Err(Refused::Missing),
+        Some(None) => Err(Refused::Malformed),
+        Some(Some(c)) => vault.read(|v| v.authenticate(c))?,
+    };
+    let key: ApiKeyInfo = match checked {
+        Ok(key) => key,
+        Err(reason) => {
+            app.gate().auth_failed(&AuthFailure {
+                via: "api",
+                reason,
+                source: peer.0,
+                presented_key: credential.flatten(),
+                request_id: Some(&request_id),
+            })?;
+            return Err(ApiError::unauthorized());
+        }
+    };
     let purpose = header_text(headers, "x-custody-purpose").map(str::to_string);
     if let Some(p) = &purpose
         && !app.config().purposes.contains(p)
@@ -113,22 +176,19 @@ fn authenticate(app: &App, vault: &Unsealed, headers: &HeaderMap) -> Result<Call
             app.config().purposes.join(", ")
         )));
     }
-    let request_id = header_text(headers, "x-request-id").map_or_else(
-        || custody_crypto::random_token().unwrap_or_default(),
-        |r| r.chars().take(64).collect(),
-    );
     Ok(Caller { actor: format!("key:{}", key.id), role: key.role, purpose, request_id })
 }
 
 /// Runs `work` for an authenticated caller on a blocking thread.
 async fn call(
     app: Arc<App>,
+    peer: Peer,
     headers: HeaderMap,
     work: impl FnOnce(&App, &Unsealed, &Caller) -> Answer + Send + 'static,
 ) -> Response {
     let answer = tokio::task::spawn_blocking(move || {
         let vault = app.unsealed().ok_or_else(ApiError::sealed)?;
-        let caller = authenticate(&app, &vault, &headers)?;
+        let caller = authenticate(&app, &vault, &headers, peer)?;
         work(&app, &vault, &caller)
     })
     .await
@@ -182,7 +242,7 @@ fn limit_reveals(app: &App, caller: &Caller, records: usize) -> Result<(), ApiEr
         // The refusal is evidence too (a key trying to read more than it should).
         app.gate().note(
             &caller.access(),
-            "limit.reveal",
+            custody_ledger::Action::LimitReveal,
             "vault",
             custody_ledger::Outcome::Denied,
         )?;
@@ -284,7 +344,11 @@ struct UnsealBody {
     shares: Option<Vec<String>>,
 }
 
-async fn unseal(State(app): State<Arc<App>>, body: Result<Json<Value>, JsonRejection>) -> Response {
+async fn unseal(
+    State(app): State<Arc<App>>,
+    peer: Peer,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
     let answer = tokio::task::spawn_blocking(move || -> Answer {
         let body: UnsealBody = json_body(body)?;
         let shares: Vec<&str> = body.shares.iter().flatten().map(String::as_str).collect();
@@ -297,7 +361,7 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Json<Value>, JsonRejec
                 ));
             }
         };
-        app.unseal(&secret)?;
+        app.unseal(&secret, peer.0)?;
         Ok((StatusCode::OK, json!({"status": "ready"})))
     })
     .await
@@ -307,8 +371,8 @@ async fn unseal(State(app): State<Arc<App>>, body: Result<Json<Value>, JsonRejec
     respond(answer)
 }
 
-async fn rotate(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    call(app, headers, move |app, vault, caller| {
+async fn rotate(State(app): State<Arc<App>>, peer: Peer, headers: HeaderMap) -> Response {
+    call(app, peer, headers, move |app, vault, caller| {
         app.gate().rotate(vault.config(), &caller.access())?;
         let Done::Rotated(rewrapped, version) = vault.write(Op::Rotate)? else {
             unreachable!("a rotation answers Rotated")
@@ -318,13 +382,103 @@ async fn rotate(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     .await
 }
 
+fn key_json(k: &ApiKeyInfo) -> Value {
+    json!({"id": k.id, "name": k.name, "role": k.role, "created_at": k.created_at,
+        "revoked_at": k.revoked_at})
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKeyBody {
+    name: String,
+    role: String,
+}
+
+/// `POST /v1/sys/keys`: a new API key, for an admin role (the owner). The credential is in
+/// the answer once; the vault keeps only its keyed hash.
+async fn create_key(
+    State(app): State<Arc<App>>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, peer, headers, move |app, vault, caller| {
+        let body: CreateKeyBody = json_body(body)?;
+        if !vault.config().roles.contains_key(&body.role) {
+            let roles: Vec<&str> = vault.config().roles.keys().map(String::as_str).collect();
+            return Err(ApiError::bad_request(format!(
+                "role must be one of: {}",
+                roles.join(", ")
+            )));
+        }
+        let access = caller.access();
+        let action = custody_ledger::Action::ApiKeyCreate;
+        app.gate().manage_keys(vault.config(), &access, action, &body.name, Some(&body.role))?;
+        let Done::KeyCreated(info, key) =
+            vault.write(Op::CreateKey { name: body.name, role: body.role })?
+        else {
+            unreachable!("a key creation answers KeyCreated")
+        };
+        let mut answer = key_json(&info);
+        answer["key"] = key.into();
+        Ok((StatusCode::CREATED, answer))
+    })
+    .await
+}
+
+/// `GET /v1/sys/keys`: every API key (never a secret), for an admin role.
+async fn list_keys(State(app): State<Arc<App>>, peer: Peer, headers: HeaderMap) -> Response {
+    call(app, peer, headers, move |app, vault, caller| {
+        let action = custody_ledger::Action::ApiKeyList;
+        app.gate().manage_keys(vault.config(), &caller.access(), action, "*", None)?;
+        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
+        Ok((StatusCode::OK, json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()})))
+    })
+    .await
+}
+
+/// `DELETE /v1/sys/keys/{id}`: revokes a key (by id or name) at once, for an admin role.
+/// The last working admin key is kept, so the owner cannot lock themselves out.
+async fn revoke_key(
+    State(app): State<Arc<App>>,
+    peer: Peer,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    call(app, peer, headers, move |app, vault, caller| {
+        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
+        let Some(target) = keys.iter().find(|k| k.id == id || k.name == id) else {
+            return Err(ApiError::not_found("API key"));
+        };
+        let access = caller.access();
+        let action = custody_ledger::Action::ApiKeyRevoke;
+        app.gate().manage_keys(vault.config(), &access, action, &target.id, Some(&target.role))?;
+        let is_admin = |k: &ApiKeyInfo| {
+            k.revoked_at.is_none() && vault.config().roles.get(&k.role).is_some_and(|r| r.admin)
+        };
+        if is_admin(target) && keys.iter().filter(|k| is_admin(k)).count() == 1 {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "last_admin_key",
+                "this is the last working owner key: create another owner key first",
+            ));
+        }
+        let Done::KeyRevoked(info) = vault.write(Op::RevokeKey { id: target.id.clone() })? else {
+            unreachable!("a revocation answers KeyRevoked")
+        };
+        Ok((StatusCode::OK, key_json(&info)))
+    })
+    .await
+}
+
 async fn create(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path(collection): Path<String>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         let values = body_values(body)?;
         fields_ok(app, &collection, values.keys(), false)?;
@@ -361,11 +515,12 @@ fn field_list(query: Option<&str>) -> Option<Vec<String>> {
 
 async fn read(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path((collection, id)): Path<(String, String)>,
     Query(query): Query<FieldsQuery>,
     headers: HeaderMap,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         limit_reveals(app, caller, 1)?;
         app.gate().read(vault.config(), &caller.access(), &collection, &id)?;
@@ -378,11 +533,12 @@ async fn read(
 
 async fn update(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path((collection, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         let values = body_values(body)?;
         fields_ok(app, &collection, values.keys(), false)?;
@@ -400,10 +556,11 @@ async fn update(
 
 async fn erase(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path((collection, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         app.gate().erase(vault.config(), &caller.access(), &collection, &id)?;
         let Done::Erased(linked) =
@@ -421,11 +578,12 @@ async fn erase(
 
 async fn search(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path(collection): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         let only = field_list(query.get("fields").map(String::as_str));
         let mut terms = query.iter().filter(|(k, _)| k.as_str() != "fields");
@@ -456,10 +614,11 @@ async fn search(
 
 async fn export(
     State(app): State<Arc<App>>,
+    peer: Peer,
     Path((collection, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         limit_reveals(app, caller, 1)?;
         app.gate().export(vault.config(), &caller.access(), &collection, &id)?;
@@ -484,10 +643,11 @@ struct TokenizeBody {
 
 async fn tokenize(
     State(app): State<Arc<App>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         let body: TokenizeBody = json_body(body)?;
         let kinds: Vec<&str> = vault
             .config()
@@ -523,10 +683,11 @@ struct RevealBody {
 
 async fn reveal(
     State(app): State<Arc<App>>,
+    peer: Peer,
     headers: HeaderMap,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    call(app, headers, move |app, vault, caller| {
+    call(app, peer, headers, move |app, vault, caller| {
         let body: RevealBody = json_body(body)?;
         if caller.purpose.is_none() {
             return Err(ApiError::new(
@@ -547,4 +708,31 @@ async fn reveal(
         Ok((StatusCode::OK, json!({"value": value, "mode": ReadMode::Plain.as_str()})))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every route served is in the OpenAPI document with its method, and the document
+    /// names no route the server does not have.
+    #[test]
+    fn the_openapi_document_matches_the_route_table() {
+        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(*path).and_then(|p| p.get(*method)).is_some(),
+                "{method} {path} is served but not in openapi.json"
+            );
+        }
+        for (path, methods) in paths {
+            for method in methods.as_object().unwrap().keys() {
+                assert!(
+                    ROUTES.contains(&(method.as_str(), path.as_str())),
+                    "openapi.json documents {method} {path}, which the server does not have"
+                );
+            }
+        }
+    }
 }

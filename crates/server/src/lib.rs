@@ -38,7 +38,9 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(app)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, api::router(app).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -84,7 +86,7 @@ pub fn run(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let app = Arc::new(App::open(data_dir)?);
     if let Some(p) = passphrase {
-        app.unseal(&Secret::Passphrase(p))?;
+        app.unseal(&Secret::Passphrase(p), None)?;
     }
     // Retention: once an hour while unsealed (and soon after unsealing).
     let retention = Arc::clone(&app);
@@ -143,7 +145,9 @@ pub fn run(
         });
         axum_server::from_tcp_rustls(listener, config)?
             .handle(handle)
-            .serve(api::router(Arc::clone(&app)).into_make_service())
+            .serve(
+                api::router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
+            )
             .await
     });
     // Whatever ended the serving, the writes already queued finish first.

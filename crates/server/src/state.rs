@@ -2,6 +2,7 @@
 //! vault writes into group commits, and the per-key reveal limit.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -10,8 +11,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use custody_crypto::Key;
-use custody_ledger::{Ledger, LedgerOptions, Outcome};
-use custody_vault::{Access, Config, Error, Expired, Gate, Vault, layout};
+use custody_ledger::{Action, Ledger, LedgerOptions, Outcome};
+use custody_vault::{
+    Access, ApiKeyInfo, AuthFailure, Config, Error, Expired, Gate, Refused, Vault, layout,
+};
 
 /// Vault connections for reads (SQLite in WAL mode reads concurrently).
 const READERS: usize = 4;
@@ -36,6 +39,10 @@ pub enum Op {
     Expire { now: i64 },
     /// Rotate the key-encryption key.
     Rotate,
+    /// Make an API key.
+    CreateKey { name: String, role: String },
+    /// Revoke an API key by id (or name).
+    RevokeKey { id: String },
 }
 
 /// What a write did.
@@ -50,6 +57,10 @@ pub enum Done {
     Expired(Expired),
     /// Keys rotated: data keys re-wrapped, and the new version.
     Rotated(usize, u32),
+    /// An API key made, with its credential (shown once).
+    KeyCreated(ApiKeyInfo, String),
+    /// An API key revoked.
+    KeyRevoked(ApiKeyInfo),
 }
 
 struct Job {
@@ -66,6 +77,10 @@ fn run_op(vault: &mut Vault, op: &Op) -> Result<Done, Error> {
         Op::Erase { collection, record } => vault.erase(collection, record).map(Done::Erased),
         Op::Expire { now } => vault.expire(*now).map(Done::Expired),
         Op::Rotate => vault.rotate_keys().map(|n| Done::Rotated(n, vault.kek_version())),
+        Op::CreateKey { name, role } => {
+            vault.create_api_key(name, role).map(|(info, key)| Done::KeyCreated(info, key))
+        }
+        Op::RevokeKey { id } => vault.revoke_api_key(id).map(Done::KeyRevoked),
     }
 }
 
@@ -229,8 +244,9 @@ impl App {
     }
 
     /// Unseals with a passphrase or shares. Attempts run one at a time, and each is
-    /// recorded in the ledger (`sys.unseal`, allowed or denied).
-    pub fn unseal(&self, secret: &Secret<'_>) -> Result<(), Error> {
+    /// recorded in the ledger: `sys.unseal` when it opens, `auth.failed` (with the source's
+    /// pseudonym) when the passphrase or shares are wrong.
+    pub fn unseal(&self, secret: &Secret<'_>, source: Option<IpAddr>) -> Result<(), Error> {
         // One attempt at a time; others are turned away at once instead of queueing, so a
         // flood of guesses cannot hold the owner's real attempt back.
         let Ok(_one_at_a_time) = self.unseal_attempt.try_lock() else {
@@ -245,12 +261,27 @@ impl App {
             Secret::Passphrase(p) => layout::unseal_with_passphrase(&self.data_dir, p),
             Secret::Shares(s) => layout::unseal_with_shares(&self.data_dir, s),
         };
-        let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
-        let outcome = if root.is_ok() { Outcome::Ok } else { Outcome::Denied };
-        self.gate.note(&access, "sys.unseal", "vault", outcome)?;
-        if root.is_err() {
-            // Guessing stays slow: one attempt at a time, and a pause after each failure.
-            std::thread::sleep(FAILED_UNSEAL_PAUSE);
+        match &root {
+            Ok(_) => {
+                let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
+                self.gate.note(&access, Action::SysUnseal, "vault", Outcome::Ok)?;
+            }
+            Err(Error::Locked(_)) => {
+                let reason = match secret {
+                    Secret::Passphrase(_) => Refused::WrongPassphrase,
+                    Secret::Shares(_) => Refused::WrongShares,
+                };
+                self.gate.auth_failed(&AuthFailure {
+                    via: "unseal",
+                    reason,
+                    source,
+                    presented_key: None,
+                    request_id: None,
+                })?;
+                // Guessing stays slow: one attempt at a time, and a pause after each failure.
+                std::thread::sleep(FAILED_UNSEAL_PAUSE);
+            }
+            Err(_) => {}
         }
         let unsealed = Unsealed::open(&self.data_dir, &self.config, &root?)?;
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
@@ -262,7 +293,7 @@ impl App {
     pub fn run_retention(&self) -> Result<Option<Expired>, Error> {
         let Some(vault) = self.unsealed() else { return Ok(None) };
         let access = Access { actor: "sys:retention", role: "-", purpose: None, request_id: None };
-        self.gate.note(&access, "retention.run", "vault", Outcome::Ok)?;
+        self.gate.note(&access, Action::RetentionRun, "vault", Outcome::Ok)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
         let Done::Expired(expired) = vault.write(Op::Expire { now })? else {
             unreachable!("an expiry answers Expired")

@@ -41,6 +41,42 @@ impl ApiKeyInfo {
     }
 }
 
+/// Why a presented credential was refused. Recorded in `auth.failed` events by its stable
+/// name; the caller is told only "unauthorized", whatever the reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refused {
+    /// No credential was sent.
+    Missing,
+    /// Something was sent that is not an API key (`Authorization` not `Bearer ck_…`).
+    Malformed,
+    /// An API key whose id no key has.
+    Unknown,
+    /// A key that was revoked.
+    Revoked,
+    /// A key with a known id whose secret part is wrong (a forgery or a typo).
+    WrongSecret,
+    /// A wrong unseal passphrase.
+    WrongPassphrase,
+    /// Recovery shares that do not rebuild this installation's root key.
+    WrongShares,
+}
+
+impl Refused {
+    /// The stable name recorded in the event's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Missing => "missing",
+            Refused::Malformed => "malformed",
+            Refused::Unknown => "unknown_key",
+            Refused::Revoked => "revoked_key",
+            Refused::WrongSecret => "wrong_secret",
+            Refused::WrongPassphrase => "wrong_passphrase",
+            Refused::WrongShares => "wrong_shares",
+        }
+    }
+}
+
 fn store_err(e: &rusqlite::Error) -> Error {
     Error::Store(e.to_string())
 }
@@ -118,18 +154,23 @@ impl Vault {
         self.api_key_by("id", &key.id).map(|k| k.expect("exists"))
     }
 
-    /// The key a presented credential belongs to, if it is valid and not revoked.
-    pub fn authenticate(&self, credential: &str) -> Result<Option<ApiKeyInfo>, Error> {
-        let Some(id) = ApiKeyMac::id_of(credential) else { return Ok(None) };
+    /// The key a presented credential belongs to if it is valid and not revoked, or why
+    /// it was refused.
+    pub fn authenticate(&self, credential: &str) -> Result<Result<ApiKeyInfo, Refused>, Error> {
+        let Some(id) = ApiKeyMac::id_of(credential) else { return Ok(Err(Refused::Malformed)) };
         let row: Option<(Vec<u8>, Option<i64>)> = self
             .conn()
             .prepare_cached("SELECT tag, revoked_at FROM api_keys WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
             .map_err(|e| store_err(&e))?;
-        let Some((tag, revoked)) = row else { return Ok(None) };
-        if revoked.is_some() || !ApiKeyMac::derive(self.root_key()).verify(credential, &tag) {
-            return Ok(None);
+        let Some((tag, revoked)) = row else { return Ok(Err(Refused::Unknown)) };
+        // The secret is checked first, so "revoked" is said only to a holder of the key.
+        if !ApiKeyMac::derive(self.root_key()).verify(credential, &tag) {
+            return Ok(Err(Refused::WrongSecret));
         }
-        self.api_key_by("id", id)
+        if revoked.is_some() {
+            return Ok(Err(Refused::Revoked));
+        }
+        Ok(self.api_key_by("id", id)?.ok_or(Refused::Unknown))
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use custody_ledger::{Event, Ledger, Outcome, Target};
+use custody_ledger::{Action, Event, Ledger, Outcome, Target};
 
 use crate::{Config, EXPORT_PURPOSE, Error, ReadField, ReadMode, Vault};
 
@@ -28,10 +28,38 @@ pub struct Access<'a> {
 
 /// What an access touches, as the ledger records it.
 struct Touch<'a> {
-    action: &'static str,
+    action: Action,
     collection: &'a str,
     record: Option<&'a str>,
     fields: Vec<String>,
+}
+
+/// A refused credential, as `auth.failed` records it.
+#[derive(Clone, Copy)]
+pub struct AuthFailure<'a> {
+    /// Where the credential was presented: `api`, `unseal`, `cli`.
+    pub via: &'static str,
+    /// Why it was refused.
+    pub reason: crate::Refused,
+    /// The client address, if known (recorded as a pseudonym).
+    pub source: Option<std::net::IpAddr>,
+    /// The API key presented, if any: recorded only as a keyed fingerprint. Never a
+    /// passphrase: a fast keyed hash of a near-miss passphrase would let whoever copies the
+    /// data directory test guesses without Argon2's cost.
+    pub presented_key: Option<&'a str>,
+    /// The request id, for correlation.
+    pub request_id: Option<&'a str>,
+}
+
+impl std::fmt::Debug for AuthFailure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthFailure")
+            .field("via", &self.via)
+            .field("reason", &self.reason)
+            .field("source", &self.source)
+            .field("presented_key", &self.presented_key.map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// The access decisions, each recorded in the ledger before it takes effect.
@@ -79,12 +107,30 @@ impl Gate {
         }
     }
 
+    /// Records a refused credential: one `auth.failed` event with the reason, the source's
+    /// pseudonym, and a keyed fingerprint of the API key presented (never the key). A
+    /// repeated fingerprint from many sources, or many fingerprints from one, is what a
+    /// guessing attack looks like.
+    pub fn auth_failed(&self, failure: &AuthFailure<'_>) -> Result<(), Error> {
+        let mut event = Event::new("anonymous", Action::AuthFailed, Outcome::Denied);
+        event.target = Some(Target { collection: "auth".into(), record: None });
+        event.request_id = failure.request_id.map(str::to_string);
+        event.source = failure.source.map(|ip| self.ledger.pseudonym(&ip.to_string()));
+        event.details.insert("via".into(), failure.via.into());
+        event.details.insert("reason".into(), failure.reason.as_str().into());
+        if let Some(key) = failure.presented_key {
+            let fingerprint = self.ledger.pseudonym(&format!("presented-credential\0{key}"));
+            event.details.insert("fingerprint".into(), fingerprint.as_str()[..32].into());
+        }
+        self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
+    }
+
     /// Records an event whose outcome is already known (a reveal, a search result, a
     /// rotation the caller has allowed).
     pub fn note(
         &self,
         access: &Access<'_>,
-        action: &'static str,
+        action: Action,
         collection: &str,
         outcome: Outcome,
     ) -> Result<(), Error> {
@@ -98,7 +144,7 @@ impl Gate {
         access: &Access<'_>,
         expired: crate::Expired,
     ) -> Result<(), Error> {
-        let mut event = Event::new(access.actor, "retention.done", Outcome::Ok);
+        let mut event = Event::new(access.actor, Action::RetentionDone, Outcome::Ok);
         event.target = Some(Target { collection: "vault".into(), record: None });
         event.details.insert("records_erased".into(), expired.records.into());
         event.details.insert("values_deleted".into(), expired.fields.into());
@@ -121,7 +167,7 @@ impl Gate {
                     && config.decide(access.role, &f.name, access.purpose) == ReadMode::Plain
             });
             let touch = Touch {
-                action: "token.reveal",
+                action: Action::TokenReveal,
                 collection: "tokens",
                 record: None,
                 fields: Vec::new(),
@@ -138,7 +184,7 @@ impl Gate {
         };
         let allowed = config.decide(access.role, field, access.purpose) == ReadMode::Plain;
         let touch = Touch {
-            action: "token.reveal",
+            action: Action::TokenReveal,
             collection,
             record: Some(record),
             fields: vec![field.clone()],
@@ -151,11 +197,43 @@ impl Gate {
     /// May `access` rotate the key-encryption key? Only an `admin` role. (`keys.rotate`)
     pub fn rotate(&self, config: &Config, access: &Access<'_>) -> Result<(), Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
-        let touch =
-            Touch { action: "keys.rotate", collection: "keys", record: None, fields: Vec::new() };
+        let touch = Touch {
+            action: Action::KeysRotate,
+            collection: "keys",
+            record: None,
+            fields: Vec::new(),
+        };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not rotate keys", access.role)
         })
+    }
+
+    /// May `access` create or revoke an API key (`apikey.create`, `apikey.revoke`)? Only
+    /// an `admin` role. Recorded with the key's name or id and role, never its secret.
+    pub fn manage_keys(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        action: Action,
+        key: &str,
+        role: Option<&str>,
+    ) -> Result<(), Error> {
+        let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
+        let outcome = if allowed { Outcome::Ok } else { Outcome::Denied };
+        let mut event = Event::new(access.actor, action, outcome);
+        event.target = Some(Target { collection: "api_keys".into(), record: None });
+        event.purpose = access.purpose.map(str::to_string);
+        event.request_id = access.request_id.map(str::to_string);
+        event.details.insert("key".into(), key.chars().take(100).collect::<String>().into());
+        if let Some(role) = role {
+            event.details.insert("role".into(), role.into());
+        }
+        self.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("role '{}' may not manage API keys", access.role)))
+        }
     }
 
     /// May `access` make a standalone token for a value of `field`? Only a role that may
@@ -165,7 +243,7 @@ impl Gate {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write)
             && config.decide(access.role, field, access.purpose) == ReadMode::Plain;
         let touch = Touch {
-            action: "token.create",
+            action: Action::TokenCreate,
             collection: crate::TOKENS_COLLECTION,
             record: None,
             fields: vec![field.to_string()],
@@ -184,7 +262,7 @@ impl Gate {
         fields: Vec<String>,
     ) -> Result<(), Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
-        let touch = Touch { action: "record.create", collection, record: None, fields };
+        let touch = Touch { action: Action::RecordCreate, collection, record: None, fields };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not create records", access.role)
         })
@@ -210,7 +288,7 @@ impl Gate {
             })
             .unwrap_or_default();
         let readable = !fields.is_empty();
-        let touch = Touch { action: "record.read", collection, record: Some(record), fields };
+        let touch = Touch { action: Action::RecordRead, collection, record: Some(record), fields };
         self.decide(access, touch, readable, || {
             format!("role '{}' may read no field of '{collection}'", access.role)
         })
@@ -226,7 +304,8 @@ impl Gate {
         fields: Vec<String>,
     ) -> Result<(), Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
-        let touch = Touch { action: "record.update", collection, record: Some(record), fields };
+        let touch =
+            Touch { action: Action::RecordUpdate, collection, record: Some(record), fields };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not change records", access.role)
         })
@@ -241,8 +320,12 @@ impl Gate {
         record: &str,
     ) -> Result<(), Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.erase);
-        let touch =
-            Touch { action: "record.erase", collection, record: Some(record), fields: Vec::new() };
+        let touch = Touch {
+            action: Action::RecordErase,
+            collection,
+            record: Some(record),
+            fields: Vec::new(),
+        };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not erase records", access.role)
         })
@@ -260,8 +343,12 @@ impl Gate {
     ) -> Result<(), Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.search)
             && config.decide(access.role, field, access.purpose) != ReadMode::None;
-        let touch =
-            Touch { action: "record.search", collection, record: None, fields: vec![field.into()] };
+        let touch = Touch {
+            action: Action::RecordSearch,
+            collection,
+            record: None,
+            fields: vec![field.into()],
+        };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not search '{field}' for this purpose", access.role)
         })
@@ -287,7 +374,8 @@ impl Gate {
                 fields.push(format!("{c}.{}", f.name));
             }
         }
-        let touch = Touch { action: "record.export", collection, record: Some(record), fields };
+        let touch =
+            Touch { action: Action::RecordExport, collection, record: Some(record), fields };
         self.decide(access, touch, all_plain, || {
             format!(
                 "an export needs the purpose '{EXPORT_PURPOSE}' and a role that reads every field plain for it (role '{}')",
@@ -384,16 +472,50 @@ impl AuditedVault {
         self.vault.update(collection, record, values)
     }
 
+    /// Makes an API key (recorded as `apikey.create` with its name and role; an admin role
+    /// only). Returns the key and its credential, to show once.
+    pub fn create_api_key(
+        &self,
+        access: &Access<'_>,
+        name: &str,
+        role: &str,
+    ) -> Result<(crate::ApiKeyInfo, String), Error> {
+        self.gate.manage_keys(
+            self.vault.config(),
+            access,
+            Action::ApiKeyCreate,
+            name,
+            Some(role),
+        )?;
+        self.vault.create_api_key(name, role)
+    }
+
+    /// Lists the API keys (recorded as `apikey.list`; an admin role only).
+    pub fn list_api_keys(&self, access: &Access<'_>) -> Result<Vec<crate::ApiKeyInfo>, Error> {
+        self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyList, "*", None)?;
+        self.vault.list_api_keys()
+    }
+
+    /// Revokes an API key by name or id (recorded as `apikey.revoke`; an admin role only).
+    pub fn revoke_api_key(
+        &self,
+        access: &Access<'_>,
+        name: &str,
+    ) -> Result<crate::ApiKeyInfo, Error> {
+        self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyRevoke, name, None)?;
+        self.vault.revoke_api_key(name)
+    }
+
     /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The
     /// caller decides who may; the command line allows only the owner.
     pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
-        self.gate.note(access, "keys.rotate", "keys", Outcome::Ok)?;
+        self.gate.note(access, Action::KeysRotate, "keys", Outcome::Ok)?;
         self.vault.rotate_keys()
     }
 
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).
     pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
-        self.gate.note(access, "retention.run", "vault", Outcome::Ok)?;
+        self.gate.note(access, Action::RetentionRun, "vault", Outcome::Ok)?;
         let expired = self.vault.expire(now)?;
         self.gate.retention_done(access, expired)?;
         Ok(expired)

@@ -15,8 +15,8 @@ pub mod layout;
 mod normalize;
 mod store;
 
-pub use apikeys::ApiKeyInfo;
-pub use audited::{Access, AuditedVault, Export, Gate};
+pub use apikeys::{ApiKeyInfo, Refused};
+pub use audited::{Access, AuditedVault, AuthFailure, Export, Gate};
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
     ReadMode, Role, Sensitivity, TOKENS_COLLECTION, TokenKind,
