@@ -2,8 +2,8 @@
 //! owner's passphrase and split into a recovery kit, and the ledger.
 
 use std::fmt::Write as _;
-use std::fs::{self, OpenOptions};
-use std::io::{IsTerminal, Write};
+use std::fs;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -88,20 +88,10 @@ pub fn check_strength(pass: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a new file only the owner can read.
+/// Writes `bytes` to a new file only the owner can read (never over an existing one).
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f =
-        options.open(path).with_context(|| format!("cannot create '{}'", path.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+    custody_store::files::write_private(path, bytes)
+        .with_context(|| format!("cannot create '{}'", path.display()))
 }
 
 fn recovery_kit(shares: &[String]) -> String {
@@ -127,7 +117,8 @@ fn recovery_kit(shares: &[String]) -> String {
 }
 
 pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
-    let config_path = data_dir.join(layout::CONFIG_FILE);
+    let data = custody_store::DataDir::new(data_dir);
+    let config_path = data.config();
     if config_path.exists() {
         bail!(
             "'{}' is already set up (it has a config.toml); nothing was changed",
@@ -135,23 +126,19 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
         );
     }
     let pass = passphrase(args)?;
-    let keys = data_dir.join("keys");
+    let keys = data.keys();
     // Tighten only what this command creates: an existing folder the user pointed at (their
     // home, a share) keeps its permissions.
-    let created_data_dir = !data_dir.exists();
-    fs::create_dir_all(&keys).with_context(|| format!("cannot create '{}'", keys.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if created_data_dir {
-            fs::set_permissions(data_dir, fs::Permissions::from_mode(0o700))?;
-        }
-        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))?;
+    if !data_dir.exists() {
+        custody_store::files::private_dir(data_dir)
+            .with_context(|| format!("cannot create '{}'", data_dir.display()))?;
     }
+    custody_store::files::private_dir(&keys)
+        .with_context(|| format!("cannot create '{}'", keys.display()))?;
     let root = Key::random()?;
     let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
     write_private(&layout::sealed_root_path(data_dir), layout::sealed_root_text(&seal).as_bytes())?;
-    let kit_path = data_dir.join("recovery-kit.txt");
+    let kit_path = data.recovery_kit();
     write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;
     // Files are quarantined to this public key without the passphrase; its secret half is

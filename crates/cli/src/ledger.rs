@@ -83,7 +83,7 @@ pub struct ExportArgs {
     out: PathBuf,
 }
 
-use custody_ledger::hex;
+use custody_store::hex::encode as hex;
 
 fn open(dir: &Path) -> Result<Ledger> {
     if !Ledger::exists(dir) {

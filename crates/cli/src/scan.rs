@@ -1,6 +1,6 @@
 //! `custody scan`: arguments, output wiring and exit codes.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 
@@ -310,12 +310,6 @@ fn open_cache(
 /// Creates (or truncates) an output file that only the owner can read: findings are
 /// masked by default, but paths and counts are still nobody else's business.
 fn create_private(path: &PathBuf) -> Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path).with_context(|| format!("cannot create output file '{}'", path.display()))
+    custody_store::files::create_private_truncating(path)
+        .with_context(|| format!("cannot create output file '{}'", path.display()))
 }

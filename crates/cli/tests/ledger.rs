@@ -177,8 +177,8 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
         |name: &str| sealed.lines().find_map(|l| l.strip_prefix(name)).unwrap().trim().to_string();
     let seal = custody_crypto::PassphraseSeal {
         params: custody_crypto::Argon2Params::default(),
-        salt: custody_ledger::unhex(&field("salt ")).unwrap().try_into().unwrap(),
-        sealed: custody_ledger::unhex(&field("sealed ")).unwrap(),
+        salt: custody_store::hex::decode(&field("salt ")).unwrap().try_into().unwrap(),
+        sealed: custody_store::hex::decode(&field("sealed ")).unwrap(),
     };
     assert_eq!(seal.open(b"correct horse battery staple").unwrap(), from_shares);
     assert!(seal.open(b"correct horse battery stapler").is_err());

@@ -501,7 +501,7 @@ fn files(dir: &Path) -> Vec<PathBuf> {
 fn encodings(value: &str) -> Vec<Vec<u8>> {
     use base64::Engine as _;
     let mut out = vec![value.as_bytes().to_vec(), value.to_lowercase().into_bytes()];
-    out.push(custody_ledger::hex(value.as_bytes()).into_bytes());
+    out.push(custody_store::hex::encode(value.as_bytes()).into_bytes());
     out.push(base64::engine::general_purpose::STANDARD.encode(value).into_bytes());
     out.push(value.encode_utf16().flat_map(u16::to_le_bytes).collect());
     out

@@ -16,11 +16,7 @@ use crate::merkle::{self, Frontier, Hash};
 use crate::note::{Checkpoint, NoteSigner, NoteVerifier};
 use crate::store::{LogStore, SqliteStore, StoreNodes, StoredEvent, StoredNode, StoredRow};
 
-/// File names inside the data directory.
-const DB_FILE: &str = "ledger.db";
-const KEY_DIR: &str = "keys";
-const SIGNING_KEY: &str = "ledger-signing.key";
-const PSEUDONYM_KEY: &str = "ledger-pseudonym.key";
+use custody_store::{DataDir, files};
 
 /// How the ledger checkpoints and watches the disk.
 #[derive(Clone, Debug)]
@@ -95,9 +91,6 @@ pub struct Ledger {
     _lock: std::fs::File,
 }
 
-/// The lock file that makes a ledger's writer exclusive across processes.
-const LOCK_FILE: &str = "ledger.lock";
-
 impl std::fmt::Debug for Ledger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Ledger({})", self.dir.display())
@@ -118,20 +111,15 @@ fn random_key() -> Result<[u8; 32], Error> {
     Ok(key)
 }
 
-/// Creates the key directory and the two keys, unless they exist.
+/// Creates the key directory (owner-only) and the two keys, unless they exist.
 fn create_keys(dir: &Path) -> Result<(), Error> {
-    let keys = dir.join(KEY_DIR);
-    fs::create_dir_all(&keys).map_err(io("creating", &keys))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&keys, fs::Permissions::from_mode(0o700))
-            .map_err(io("protecting", &keys))?;
-    }
-    for name in [SIGNING_KEY, PSEUDONYM_KEY] {
-        let path = keys.join(name);
+    let data = DataDir::new(dir);
+    let keys = data.keys();
+    files::private_dir(&keys).map_err(io("creating", &keys))?;
+    for path in [data.ledger_signing_key(), data.ledger_pseudonym_key()] {
         if !path.exists() {
-            write_secret(&path, hex(&random_key()?).as_bytes())?;
+            files::write_private(&path, hex(&random_key()?).as_bytes())
+                .map_err(io("creating key file", &path))?;
         }
     }
     Ok(())
@@ -144,27 +132,9 @@ fn set_origin(store: &mut dyn LogStore) -> Result<(), Error> {
     store.set_meta("format", "1")
 }
 
-/// Writes a secret file readable by the owner only, durably.
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    use std::io::Write as _;
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut f = options.open(path).map_err(io("creating key file", path))?;
-    f.write_all(bytes).map_err(io("writing key file", path))?;
-    f.sync_all().map_err(io("syncing key file", path))
-}
-
 fn read_key(path: &Path) -> Result<[u8; 32], Error> {
     let text = fs::read_to_string(path).map_err(io("reading key file", path))?;
-    // `unhex` never slices inside a character, so a damaged file is an error, not a panic.
-    crate::unhex(text.trim())
-        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
-        .ok_or_else(|| Error::BadKey(path.to_path_buf()))
+    custody_store::hex::decode_key(&text).ok_or_else(|| Error::BadKey(path.to_path_buf()))
 }
 
 use crate::hex;
@@ -172,7 +142,7 @@ use crate::hex;
 impl Ledger {
     /// Whether `dir` holds a ledger.
     pub fn exists(dir: &Path) -> bool {
-        dir.join(DB_FILE).is_file()
+        DataDir::new(dir).ledger_db().is_file()
     }
 
     /// Creates a ledger in `dir` (creating the directory), with new keys.
@@ -181,7 +151,7 @@ impl Ledger {
             return Err(Error::AlreadyInitialised(dir.to_path_buf()));
         }
         create_keys(dir)?;
-        let mut store = SqliteStore::open(&dir.join(DB_FILE), true)?;
+        let mut store = SqliteStore::open(&DataDir::new(dir).ledger_db(), true)?;
         set_origin(&mut store)?;
         drop(store);
         Self::open(dir, options)
@@ -208,7 +178,7 @@ impl Ledger {
         if !Self::exists(dir) {
             return Err(Error::NotInitialised(dir.to_path_buf()));
         }
-        let db = dir.join(DB_FILE);
+        let db = DataDir::new(dir).ledger_db();
         let reader = Box::new(SqliteStore::open(&db, false)?);
         let writer = Box::new(SqliteStore::open(&db, false)?);
         Self::open_with_stores(dir, options, reader, writer)
@@ -223,7 +193,8 @@ impl Ledger {
         reader: Box<dyn LogStore>,
         writer_store: Box<dyn LogStore>,
     ) -> Result<Ledger, Error> {
-        let lock_path = dir.join(LOCK_FILE);
+        let data = DataDir::new(dir);
+        let lock_path = data.ledger_lock();
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -239,9 +210,8 @@ impl Ledger {
         }
         let origin =
             reader.meta("origin")?.ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
-        let keys = dir.join(KEY_DIR);
-        let signer = NoteSigner::new(origin, read_key(&keys.join(SIGNING_KEY))?);
-        let pseudonyms = PseudonymKey::from_bytes(read_key(&keys.join(PSEUDONYM_KEY))?);
+        let signer = NoteSigner::new(origin, read_key(&data.ledger_signing_key())?);
+        let pseudonyms = PseudonymKey::from_bytes(read_key(&data.ledger_pseudonym_key())?);
         let verifier = signer.verifier();
         let size = writer_store.size()?;
         let frontier = Frontier::load(&StoreNodes(writer_store.as_ref()), size)?;

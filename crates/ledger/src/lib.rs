@@ -29,20 +29,4 @@ pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use pg::PgStore;
 pub use store::{Checkpointer, LogStore, SqliteStore};
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::with_capacity(2 * bytes.len());
-    for b in bytes {
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
-/// Decodes lowercase or uppercase hex; `None` if `s` is not whole bytes of hex.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
+pub(crate) use custody_store::hex::{decode as unhex, encode as hex};

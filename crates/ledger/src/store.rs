@@ -208,6 +208,11 @@ impl SqliteStore {
         if create {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
+        custody_store::files::private_sqlite(path, create).map_err(|source| Error::Io {
+            what: "protecting",
+            path: path.to_path_buf(),
+            source,
+        })?;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -28,8 +28,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::Finding;
 
-/// The cache file inside a data directory.
-pub const CACHE_FILE: &str = "scan-cache.db";
 /// Bumped when what a scan finds changes in a way the version number does not show.
 const FORMAT: u32 = 1;
 /// Results are committed at least this often (files), so an interrupted scan resumes.
@@ -179,9 +177,10 @@ pub(crate) enum Hit {
 impl ScanCache {
     /// Opens (or creates) the cache in `data_dir` for scans configured as `config`.
     pub fn open(data_dir: &Path, config: &str) -> Result<Self, CacheError> {
-        let path = data_dir.join(CACHE_FILE);
+        let path = custody_store::DataDir::new(data_dir).scan_cache();
         let fail =
             |e: &dyn std::fmt::Display| CacheError { path: path.clone(), reason: e.to_string() };
+        custody_store::files::private_sqlite(&path, true).map_err(|e| fail(&e))?;
         let open = || -> rusqlite::Result<(Connection, Connection)> {
             let write = Connection::open(&path)?;
             write.pragma_update(None, "journal_mode", "WAL")?;
@@ -209,11 +208,6 @@ impl ScanCache {
             Ok((write, read))
         };
         let (write, read) = open().map_err(|e| fail(&e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
-        }
         Ok(Self {
             path,
             read: Mutex::new(read),
@@ -224,7 +218,7 @@ impl ScanCache {
 
     /// Throws the cache away and starts a new one (after it was found damaged).
     pub fn reset(data_dir: &Path, config: &str) -> Result<Self, CacheError> {
-        let path = data_dir.join(CACHE_FILE);
+        let path = custody_store::DataDir::new(data_dir).scan_cache();
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }

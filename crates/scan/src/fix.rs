@@ -133,18 +133,7 @@ impl FixError {
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed and
 /// renamed into place: readers see the old content or the new, never half of it.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let tmp = quarantine::temp_beside(path)?;
-    let result = (|| {
-        let mut file = quarantine::create_private(&tmp)?;
-        file.write_all(bytes)?;
-        quarantine::set_mode(&file, mode)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    custody_store::files::replace(path, bytes, mode)
 }
 
 /// One file to act on, with what was found in it (inside it, for a container).
@@ -512,12 +501,12 @@ impl Fixer {
             .map_err(|e| Stop::Skip(format!("{e}; quarantine it instead")))?;
         drop(bytes);
         // The new content, complete and flushed, beside the original.
-        let tmp = quarantine::temp_beside(path).map_err(FixError::from_io(path))?;
+        let tmp = custody_store::files::temp_beside(path).map_err(FixError::from_io(path))?;
         let written = (|| {
-            let mut file = quarantine::create_private(&tmp)?;
+            let mut file = custody_store::files::create_private(&tmp)?;
             file.write_all(&redacted.bytes)?;
             if let Some(mode) = quarantine::mode_of(&meta) {
-                quarantine::set_mode(&file, mode)?;
+                custody_store::files::set_mode(&file, mode)?;
             }
             file.sync_all()
         })();

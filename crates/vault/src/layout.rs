@@ -15,24 +15,21 @@ use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
 
 use crate::{Config, Error, Vault};
 
-/// The configuration file inside the data directory.
-pub const CONFIG_FILE: &str = "config.toml";
-/// The vault database inside the data directory.
-pub const VAULT_FILE: &str = "vault.db";
+use custody_store::DataDir;
 
 /// Where the sealed root key lives in a data directory.
 pub fn sealed_root_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("keys").join("root.sealed")
+    DataDir::new(data_dir).sealed_root()
 }
 
 /// The vault database of a data directory.
 pub fn vault_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(VAULT_FILE)
+    DataDir::new(data_dir).vault_db()
 }
 
 /// The data directory's configuration; an error with the next step if it is not set up.
 pub fn load_config(data_dir: &Path) -> Result<Config, Error> {
-    let path = data_dir.join(CONFIG_FILE);
+    let path = DataDir::new(data_dir).config();
     if !path.exists() {
         return Err(Error::Config(format!(
             "'{}' is not set up yet: run `custody init` first",
@@ -51,8 +48,8 @@ pub fn sealed_root_text(seal: &PassphraseSeal) -> String {
         seal.params.memory_kib,
         seal.params.iterations,
         seal.params.parallelism,
-        custody_ledger::hex(&seal.salt),
-        custody_ledger::hex(&seal.sealed)
+        custody_store::hex::encode(&seal.salt),
+        custody_store::hex::encode(&seal.sealed)
     )
 }
 
@@ -85,7 +82,7 @@ pub fn read_sealed_root(data_dir: &Path) -> Result<PassphraseSeal, Error> {
     }
     let mut field = |name: &str| -> Result<Vec<u8>, Error> {
         let h = lines.next().and_then(|l| l.strip_prefix(name)).ok_or_else(broken)?;
-        custody_ledger::unhex(h.trim()).ok_or_else(broken)
+        custody_store::hex::decode(h.trim()).ok_or_else(broken)
     };
     let salt = field("salt ")?.try_into().map_err(|_| broken())?;
     let sealed = field("sealed ")?;

@@ -163,6 +163,9 @@ pub fn mask_field(config: &Config, collection: &str, field: &str, value: &str) -
 impl Vault {
     /// Opens (creating if needed) the vault database, unsealed with `root`.
     pub fn open(path: &Path, config: Config, root: Key) -> Result<Self, Error> {
+        // Owner-only from its first byte, whatever the umask (its -wal and -shm follow it).
+        custody_store::files::private_sqlite(path, true)
+            .map_err(|e| Error::Store(format!("cannot protect '{}': {e}", path.display())))?;
         let conn = Connection::open(path).map_err(|e| store_err(&e))?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| store_err(&e))?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(|e| store_err(&e))?;

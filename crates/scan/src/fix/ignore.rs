@@ -9,7 +9,7 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::FixError;
-use custody_ledger::hex;
+use custody_store::DataDir;
+use custody_store::hex::encode as hex;
 
 /// The list of ignored findings of a data directory.
 pub struct IgnoreList {
@@ -49,8 +50,8 @@ impl IgnoreList {
     /// Loads the list (creating its key when `create` and there is none). `Ok(None)`
     /// when nothing was ever ignored and `create` is false.
     pub fn load(data_dir: &Path, create: bool) -> Result<Option<Self>, FixError> {
-        let key_path = data_dir.join("keys").join("ignore.key");
-        let file = data_dir.join("ignored.jsonl");
+        let data = DataDir::new(data_dir);
+        let (key_path, file) = (data.ignore_key(), data.ignore_list());
         let key = match fs::read_to_string(&key_path) {
             Ok(text) => super::quarantine::unhex_key(&text)
                 .ok_or(FixError::Damaged { path: key_path.clone() })?,
@@ -63,7 +64,8 @@ impl IgnoreList {
                     path: key_path.clone(),
                     source: io::Error::other(e.to_string()),
                 })?;
-                fs::create_dir_all(data_dir.join("keys")).map_err(FixError::from_io(&key_path))?;
+                custody_store::files::private_dir(&data.keys())
+                    .map_err(FixError::from_io(&key_path))?;
                 super::write_atomically(&key_path, format!("{}\n", hex(&key)).as_bytes(), 0o600)
                     .map_err(FixError::from_io(&key_path))?;
                 key
@@ -150,14 +152,8 @@ impl IgnoreList {
         };
         let mut text = serde_json::to_string(&line).expect("a line serialises");
         text.push('\n');
-        let mut options = OpenOptions::new();
-        options.create(true).append(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&self.file).map_err(FixError::from_io(&self.file))?;
+        let mut file = custody_store::files::append_private(&self.file)
+            .map_err(FixError::from_io(&self.file))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_data())
             .map_err(FixError::from_io(&self.file))?;

@@ -11,12 +11,16 @@
 //! may the caller remove or replace the original. A process killed at any point leaves the
 //! original where it was, or a complete quarantined copy (or both).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use custody_crypto::sealed_file::{self, OpeningKey, SealingKey};
-use custody_ledger::{hex, unhex};
+use custody_store::DataDir;
+use custody_store::files::{
+    TEMP_PREFIX, create_private, private_dir as create_private_dir, set_mode, temp_beside,
+};
+use custody_store::hex::{decode as unhex, encode as hex};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -24,12 +28,12 @@ use super::FixError;
 
 /// The quarantine folder of a data directory.
 pub fn dir(data_dir: &Path) -> PathBuf {
-    data_dir.join("quarantine")
+    DataDir::new(data_dir).quarantine()
 }
 
 /// Where the public key is kept.
 pub fn sealing_key_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("keys").join("quarantine.pub")
+    DataDir::new(data_dir).quarantine_public_key()
 }
 
 /// Writes the public key (at `custody init`, or when it is first needed).
@@ -40,7 +44,7 @@ pub fn write_sealing_key(data_dir: &Path, key: SealingKey) -> io::Result<()> {
     }
     let bytes = key.to_bytes();
     let text = format!("custody-quarantine-key v1\n{}\ncheck {}\n", hex(&bytes), key_check(&bytes));
-    super::write_atomically(&path, text.as_bytes(), 0o644)
+    custody_store::files::replace(&path, text.as_bytes(), 0o644)
 }
 
 /// Reads the public key; [`FixError::NoQuarantineKey`] when it was never written.
@@ -199,7 +203,7 @@ impl Quarantine {
         };
         let record = serde_json::to_vec_pretty(&entry).expect("an entry serialises");
         let record_path = self.dir.join(format!("{id}.json"));
-        let done = super::write_atomically(&record_path, &record, 0o600)
+        let done = custody_store::files::replace(&record_path, &record, 0o600)
             .and_then(|()| fs::rename(&sealed_tmp, &sealed_path))
             .and_then(|()| File::open(&self.dir)?.sync_all());
         if let Err(source) = done {
@@ -362,20 +366,8 @@ fn new_id() -> io::Result<String> {
     Ok(format!("q-{}", hex(&bytes)))
 }
 
-/// How [`temp_beside`] names start (and [`clear_leftovers`] recognises them).
-const TEMP_PREFIX: &str = ".custody-tmp-";
-
-/// A new, unused name in the same folder as `path` (so a rename replaces atomically),
-/// ending with the file's own name (so its format is still recognised by name).
-pub(super) fn temp_beside(path: &Path) -> io::Result<PathBuf> {
-    let mut bytes = [0u8; 4];
-    getrandom::fill(&mut bytes).map_err(|e| io::Error::other(e.to_string()))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(path.with_file_name(format!("{TEMP_PREFIX}{}-{name}", hex(&bytes))))
-}
-
 /// Removes what an interrupted run left beside `path`: temporary files named as
-/// [`temp_beside`] names them for this file (a redacted copy never renamed into place).
+/// [`temp_beside`](custody_store::files::temp_beside) names them for this file (a redacted copy never renamed into place).
 /// Nothing is lost by it: a temporary file never holds the only copy of anything, and a
 /// run still using one fails its rename and leaves the original as it was.
 pub(super) fn clear_leftovers(path: &Path) {
@@ -400,27 +392,6 @@ pub(super) fn clear_leftovers(path: &Path) {
     }
 }
 
-pub(super) fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
-    }
-    Ok(())
-}
-
 // `None` only where there are no Unix permissions.
 #[allow(clippy::unnecessary_wraps)]
 pub(super) fn mode_of(meta: &fs::Metadata) -> Option<u32> {
@@ -436,20 +407,7 @@ pub(super) fn mode_of(meta: &fs::Metadata) -> Option<u32> {
     }
 }
 
-pub(super) fn set_mode(file: &File, mode: u32) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        file.set_permissions(fs::Permissions::from_mode(mode))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (file, mode);
-        Ok(())
-    }
-}
-
 /// A 32-byte key written as hex (one line).
 pub(super) fn unhex_key(text: &str) -> Option<[u8; 32]> {
-    unhex(text.trim())?.try_into().ok()
+    custody_store::hex::decode_key(text)
 }

@@ -24,7 +24,7 @@ pub fn shred(path: &Path) -> io::Result<u64> {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
     }
     let len = meta.len();
-    let hidden = super::quarantine::temp_beside(&path.with_file_name("x"))?;
+    let hidden = custody_store::files::temp_beside(&path.with_file_name("x"))?;
     fs::rename(path, &hidden)?;
     let path = hidden.as_path();
     let mut file = OpenOptions::new().write(true).open(path)?;
