@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -309,7 +309,7 @@ fn open_cache(
 
 /// Creates (or truncates) an output file that only the owner can read: findings are
 /// masked by default, but paths and counts are still nobody else's business.
-fn create_private(path: &PathBuf) -> Result<File> {
+fn create_private(path: &Path) -> Result<File> {
     custody_store::files::create_private_truncating(path)
         .with_context(|| format!("cannot create output file '{}'", path.display()))
 }
