@@ -290,8 +290,9 @@ fn open_cache(
     // Everything that changes what is reported: another configuration scans again.
     // (The detector's settings include the current year, which dates of birth depend on.)
     let config = format!(
-        "detector={detector:?}|limits={:?}|ignored={}",
-        args.limits(),
+        "detector={}|limits={}|ignored={}",
+        detector.fingerprint(),
+        args.limits().fingerprint(),
         ignored.map_or_else(String::new, custody_scan::fix::ignore::IgnoreList::digest)
     );
     let cache = custody_scan::cache::ScanCache::open(data_dir, &config).or_else(|e| {

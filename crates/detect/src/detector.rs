@@ -141,6 +141,26 @@ impl Default for DetectorConfig {
 pub const DEFAULT_MIN_CONFIDENCE: f32 = 0.3;
 
 impl DetectorConfig {
+    /// A stable text naming every setting that changes what is detected, for keys such as
+    /// the scan cache's: the kinds by name, the context window, the threshold (exact, as
+    /// its bits) and the year dates of birth are checked against. Unlike `Debug`, it does
+    /// not change when a field is renamed or reordered.
+    pub fn fingerprint(&self) -> String {
+        let kinds: Vec<&str> = Kind::ALL
+            .iter()
+            .zip(self.enabled)
+            .filter(|(_, on)| *on)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        format!(
+            "kinds={};window={};min={:08x};year={}",
+            kinds.join(","),
+            self.context_window,
+            self.min_confidence.to_bits(),
+            self.current_year
+        )
+    }
+
     /// Restricts detection to `kinds` (an empty slice enables every kind).
     #[must_use]
     pub fn with_kinds(mut self, kinds: &[Kind]) -> Self {

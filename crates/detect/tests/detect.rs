@@ -384,3 +384,19 @@ fn vault_tokens_are_not_findings() {
         &found[..found.len().min(5)]
     );
 }
+
+/// The scan cache keys on this: equal settings give equal text, any change another.
+#[test]
+fn config_fingerprints_are_stable_and_name_every_setting() {
+    let base = custody_detect::DetectorConfig::default();
+    assert_eq!(base.fingerprint(), custody_detect::DetectorConfig::default().fingerprint());
+    assert!(base.fingerprint().contains("credit_card"), "{}", base.fingerprint());
+    let mut other = custody_detect::DetectorConfig::default();
+    other.min_confidence += 0.01;
+    assert_ne!(base.fingerprint(), other.fingerprint());
+    let mut other = custody_detect::DetectorConfig::default();
+    other.current_year += 1;
+    assert_ne!(base.fingerprint(), other.fingerprint());
+    let only = custody_detect::DetectorConfig::default().with_kinds(&[custody_detect::Kind::Email]);
+    assert!(only.fingerprint().starts_with("kinds=email;"), "{}", only.fingerprint());
+}

@@ -27,6 +27,24 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// A stable text of every limit, for keys such as the scan cache's. Where parsers run
+    /// is named, not the program (a moved binary finds the same).
+    pub fn fingerprint(&self) -> String {
+        let isolation = match self.isolation {
+            crate::Isolation::Thread => "thread",
+            crate::Isolation::Child { .. } => "child",
+        };
+        format!(
+            "depth={};members={};unpacked={};total={};ratio={};ms={};isolation={isolation}",
+            self.max_depth,
+            self.max_members,
+            self.max_unpacked,
+            self.max_total,
+            self.max_ratio,
+            self.max_time.as_millis()
+        )
+    }
+
     /// Below this many unpacked bytes the ratio is not checked (tiny archives of
     /// repetitive text compress extremely well and are harmless).
     pub const RATIO_FLOOR: u64 = 16 * 1024 * 1024;
