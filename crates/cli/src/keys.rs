@@ -148,10 +148,9 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: Action) -> Result<()>
     }
     let sealed_path = layout::sealed_root_path(data_dir);
     let seal = PassphraseSeal::seal(root, pass.as_bytes(), Argon2Params::default())?;
-    let fresh = sealed_path.with_extension("sealed.new");
-    let _ = std::fs::remove_file(&fresh);
-    init::write_private(&fresh, layout::sealed_root_text(&seal).as_bytes())?;
-    std::fs::rename(&fresh, &sealed_path)
+    // Beside, synced, renamed over, the directory synced: after a power cut the old
+    // passphrase (say, of someone who left) cannot come back.
+    custody_store::files::replace(&sealed_path, layout::sealed_root_text(&seal).as_bytes(), 0o600)
         .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
     Ok(())
 }

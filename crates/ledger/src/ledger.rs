@@ -414,6 +414,12 @@ impl Ledger {
                 self.read(|c| c.events_from(from, VERIFY_PAGE.min(checkpoint.size - from)))?;
             let Some(last) = page.last().map(|r| r.index) else { break };
             for row in page {
+                if row.index != from {
+                    return Err(Error::Bundle(format!(
+                        "event {from} is missing from the log: run `custody ledger verify`"
+                    )));
+                }
+                from += 1;
                 let event = Event::from_canonical(&row.leaf).map_err(|e| {
                     Error::Bundle(format!(
                         "event {} cannot be read ({e}): run `custody ledger verify`",
@@ -433,7 +439,7 @@ impl Ledger {
                     });
                 }
             }
-            from = last + 1;
+            debug_assert_eq!(from, last + 1);
         }
         Ok(Bundle {
             format: BUNDLE_FORMAT.into(),
@@ -489,6 +495,13 @@ impl Iterator for Events<'_> {
             }
             self.page.next()?
         };
+        if row.index != self.next {
+            self.done = true;
+            return Some(Err(Error::Event(format!(
+                "event {} is missing (the next stored event is {})",
+                self.next, row.index
+            ))));
+        }
         self.next = row.index + 1;
         match Event::from_canonical(&row.leaf) {
             Ok(event) => Some(Ok((row.index, event))),

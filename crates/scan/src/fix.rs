@@ -130,12 +130,6 @@ impl FixError {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, flushed and
-/// renamed into place: readers see the old content or the new, never half of it.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    custody_store::files::replace(path, bytes, mode)
-}
-
 /// One file to act on, with what was found in it (inside it, for a container).
 pub struct Target {
     /// The file on disk.

@@ -160,8 +160,14 @@ fn authenticate(
                 via: "api",
                 reason,
                 source: peer.0,
-                presented_key: credential.flatten(),
-                request_id: Some(&request_id),
+                // Only what is shaped like an API key is fingerprinted: anything else after
+                // `Bearer ` could be a password pasted by mistake.
+                presented_key: credential
+                    .flatten()
+                    .filter(|c| custody_crypto::ApiKeyMac::id_of(c).is_some()),
+                // The caller's own request id is not recorded for a caller nobody knows:
+                // it would let anyone write text of their choosing into the ledger.
+                request_id: None,
             })?;
             return Err(ApiError::unauthorized());
         }
@@ -404,16 +410,18 @@ async fn create_key(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         let body: CreateKeyBody = json_body(body)?;
-        if !vault.config().roles.contains_key(&body.role) {
+        let access = caller.access();
+        let action = custody_ledger::Action::ApiKeyCreate;
+        // Decided (and recorded) first: a role that may not manage keys learns nothing more.
+        let role = vault.config().roles.contains_key(&body.role).then_some(body.role.as_str());
+        app.gate().manage_keys(vault.config(), &access, action, &body.name, role)?;
+        if role.is_none() {
             let roles: Vec<&str> = vault.config().roles.keys().map(String::as_str).collect();
             return Err(ApiError::bad_request(format!(
                 "role must be one of: {}",
                 roles.join(", ")
             )));
         }
-        let access = caller.access();
-        let action = custody_ledger::Action::ApiKeyCreate;
-        app.gate().manage_keys(vault.config(), &access, action, &body.name, Some(&body.role))?;
         let Done::KeyCreated(info, key) =
             vault.write(Op::CreateKey { name: body.name, role: body.role })?
         else {
@@ -446,13 +454,17 @@ async fn revoke_key(
     headers: HeaderMap,
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
-        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
-        let Some(target) = keys.iter().find(|k| k.id == id || k.name == id) else {
-            return Err(ApiError::not_found("API key"));
-        };
         let access = caller.access();
         let action = custody_ledger::Action::ApiKeyRevoke;
-        app.gate().manage_keys(vault.config(), &access, action, &target.id, Some(&target.role))?;
+        let id = custody_vault::key_ref(&id);
+        // Decided (and recorded) first: a role that may not manage keys learns nothing more.
+        app.gate().manage_keys(vault.config(), &access, action, id, None)?;
+        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
+        let Some(target) =
+            keys.iter().find(|k| k.id == id).or_else(|| keys.iter().find(|k| k.name == id))
+        else {
+            return Err(ApiError::not_found("API key"));
+        };
         let is_admin = |k: &ApiKeyInfo| {
             k.revoked_at.is_none() && vault.config().roles.get(&k.role).is_some_and(|r| r.admin)
         };

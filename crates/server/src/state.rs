@@ -80,7 +80,7 @@ fn run_op(vault: &mut Vault, op: &Op) -> Result<Done, Error> {
         Op::CreateKey { name, role } => {
             vault.create_api_key(name, role).map(|(info, key)| Done::KeyCreated(info, key))
         }
-        Op::RevokeKey { id } => vault.revoke_api_key(id).map(Done::KeyRevoked),
+        Op::RevokeKey { id } => vault.revoke_api_key_by_id(id, true).map(Done::KeyRevoked),
     }
 }
 
@@ -271,6 +271,9 @@ impl App {
                     Secret::Passphrase(_) => Refused::WrongPassphrase,
                     Secret::Shares(_) => Refused::WrongShares,
                 };
+                // Guessing stays slow: one attempt at a time, and a pause after each failure
+                // (before recording, so a ledger that cannot write does not make it fast).
+                std::thread::sleep(FAILED_UNSEAL_PAUSE);
                 self.gate.auth_failed(&AuthFailure {
                     via: "unseal",
                     reason,
@@ -278,10 +281,14 @@ impl App {
                     presented_key: None,
                     request_id: None,
                 })?;
-                // Guessing stays slow: one attempt at a time, and a pause after each failure.
-                std::thread::sleep(FAILED_UNSEAL_PAUSE);
             }
-            Err(_) => {}
+            Err(_) => {
+                // Not a wrong secret (a damaged seal, an unreadable configuration): recorded
+                // as a failed unseal, not as a refused credential.
+                std::thread::sleep(FAILED_UNSEAL_PAUSE);
+                let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
+                self.gate.note(&access, Action::SysUnseal, "vault", Outcome::Error)?;
+            }
         }
         let unsealed = Unsealed::open(&self.data_dir, &self.config, &root?)?;
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));

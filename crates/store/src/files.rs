@@ -45,7 +45,10 @@ pub fn create_private_truncating(path: &Path) -> io::Result<File> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(FILE_MODE);
     }
-    options.open(path)
+    let file = options.open(path)?;
+    // An existing file keeps its mode through `open`: tightened here.
+    set_mode(&file, FILE_MODE)?;
+    Ok(file)
 }
 
 /// Writes `bytes` to a new owner-only file and syncs it (and its directory) to disk.
@@ -66,13 +69,17 @@ pub fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
         file.write_all(bytes)?;
         set_mode(&file, mode)?;
         file.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_parent(path)
+        fs::rename(&tmp, path)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+        return result;
     }
-    result
+    // The new content is in place: a failed directory sync now is not a failed replace
+    // (telling the caller so would make it undo what is done). The rename is as durable as
+    // the file system makes it.
+    let _ = sync_parent(path);
+    Ok(())
 }
 
 /// The prefix of every temporary file custody writes beside another: the clean-up that
@@ -138,7 +145,12 @@ pub fn private_sqlite(path: &Path, create: bool) -> io::Result<()> {
     for suffix in ["", "-wal", "-shm"] {
         let mut side = path.as_os_str().to_owned();
         side.push(suffix);
-        restrict(Path::new(&side))?;
+        match restrict(Path::new(&side)) {
+            // Another user's file (a data directory shared with an auditor's account): it is
+            // read as it is, not refused.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            other => other?,
+        }
     }
     Ok(())
 }

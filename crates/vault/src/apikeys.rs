@@ -77,6 +77,12 @@ impl Refused {
     }
 }
 
+/// What a key argument refers to: the public id when a whole credential (`ck_ID_SECRET`)
+/// was pasted, so the secret is never looked up, recorded or echoed; the argument otherwise.
+pub fn key_ref(arg: &str) -> &str {
+    ApiKeyMac::id_of(arg.trim()).unwrap_or(arg)
+}
+
 fn store_err(e: &rusqlite::Error) -> Error {
     Error::Store(e.to_string())
 }
@@ -137,14 +143,39 @@ impl Vault {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
-    /// Revokes the key named `name` (or with that id): it stops working at once.
+    /// Revokes the key named `name` (or with that id, or the key itself pasted whole): it
+    /// stops working at once.
     pub fn revoke_api_key(&self, name: &str) -> Result<ApiKeyInfo, Error> {
+        let name = key_ref(name);
         let key = match self.api_key_by("name", name)? {
             Some(k) => k,
             None => self
                 .api_key_by("id", name)?
                 .ok_or_else(|| Error::NotFound(format!("API key '{name}'")))?,
         };
+        self.revoke_api_key_by_id(&key.id, false)
+    }
+
+    /// Revokes the key with this id. With `keep_last_admin`, the last working key of an
+    /// admin role is refused ([`Error::Conflict`]): checked here, in the one writer, so two
+    /// revocations at once cannot both pass.
+    pub fn revoke_api_key_by_id(
+        &self,
+        id: &str,
+        keep_last_admin: bool,
+    ) -> Result<ApiKeyInfo, Error> {
+        let key = self.api_key_by("id", id)?.ok_or_else(|| Error::NotFound("API key".into()))?;
+        if keep_last_admin {
+            let admin = |k: &ApiKeyInfo| {
+                k.revoked_at.is_none() && self.config().roles.get(&k.role).is_some_and(|r| r.admin)
+            };
+            let keys = self.list_api_keys()?;
+            if admin(&key) && keys.iter().filter(|k| admin(k)).count() == 1 {
+                return Err(Error::Conflict(
+                    "this is the last working owner key: create another owner key first".into(),
+                ));
+            }
+        }
         self.conn()
             .execute(
                 "UPDATE api_keys SET revoked_at = CAST(strftime('%s','now') AS INTEGER) WHERE id = ?1 AND revoked_at IS NULL",

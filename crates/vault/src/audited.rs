@@ -62,16 +62,34 @@ impl std::fmt::Debug for AuthFailure<'_> {
     }
 }
 
+/// Refused credentials recorded per source and minute; past it they are counted, and the
+/// count is recorded once the minute is over. Bounds what an unauthenticated flood can
+/// write into a log that is never pruned.
+const AUTH_FAILED_PER_SOURCE: u32 = 20;
+/// Refused credentials recorded per minute from all sources together.
+const AUTH_FAILED_PER_MINUTE: u32 = 300;
+
+/// This minute's count of recorded refusals, and what was left unrecorded.
+#[derive(Debug, Default)]
+struct AuthBudget {
+    minute: u64,
+    total: u32,
+    per_source: std::collections::HashMap<Option<std::net::IpAddr>, u32>,
+    suppressed: u64,
+    suppressed_sources: std::collections::HashSet<Option<std::net::IpAddr>>,
+}
+
 /// The access decisions, each recorded in the ledger before it takes effect.
 #[derive(Clone, Debug)]
 pub struct Gate {
     ledger: Arc<Ledger>,
+    auth_budget: Arc<std::sync::Mutex<AuthBudget>>,
 }
 
 impl Gate {
     /// A gate writing to `ledger`.
     pub fn new(ledger: Arc<Ledger>) -> Self {
-        Self { ledger }
+        Self { ledger, auth_budget: Arc::default() }
     }
 
     /// The ledger.
@@ -111,7 +129,46 @@ impl Gate {
     /// pseudonym, and a keyed fingerprint of the API key presented (never the key). A
     /// repeated fingerprint from many sources, or many fingerprints from one, is what a
     /// guessing attack looks like.
+    ///
+    /// At most [`AUTH_FAILED_PER_SOURCE`] a minute per source address and
+    /// [`AUTH_FAILED_PER_MINUTE`] in all are recorded one by one; the rest are counted, and
+    /// the first refusal of a later minute records the count (`suppressed`, `sources`) in
+    /// an `auth.failed` event of reason `burst`. The caller is refused either way.
     pub fn auth_failed(&self, failure: &AuthFailure<'_>) -> Result<(), Error> {
+        let minute = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() / 60);
+        self.auth_failed_at(failure, minute)
+    }
+
+    fn auth_failed_at(&self, failure: &AuthFailure<'_>, minute: u64) -> Result<(), Error> {
+        let burst = {
+            let mut budget =
+                self.auth_budget.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut burst = None;
+            if budget.minute != minute {
+                if budget.suppressed > 0 {
+                    burst = Some((budget.suppressed, budget.suppressed_sources.len()));
+                }
+                *budget = AuthBudget { minute, ..AuthBudget::default() };
+            }
+            let seen = budget.per_source.get(&failure.source).copied().unwrap_or(0);
+            if seen >= AUTH_FAILED_PER_SOURCE || budget.total >= AUTH_FAILED_PER_MINUTE {
+                budget.suppressed += 1;
+                budget.suppressed_sources.insert(failure.source);
+                drop(budget);
+                if let Some((events, sources)) = burst {
+                    self.record_burst(events, sources)?;
+                }
+                return Ok(());
+            }
+            *budget.per_source.entry(failure.source).or_default() += 1;
+            budget.total += 1;
+            burst
+        };
+        if let Some((events, sources)) = burst {
+            self.record_burst(events, sources)?;
+        }
         let mut event = Event::new("anonymous", Action::AuthFailed, Outcome::Denied);
         event.target = Some(Target { collection: "auth".into(), record: None });
         event.request_id = failure.request_id.map(str::to_string);
@@ -122,6 +179,16 @@ impl Gate {
             let fingerprint = self.ledger.pseudonym(&format!("presented-credential\0{key}"));
             event.details.insert("fingerprint".into(), fingerprint.as_str()[..32].into());
         }
+        self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
+    }
+
+    /// The refusals of an earlier minute that were counted, not recorded one by one.
+    fn record_burst(&self, events: u64, sources: usize) -> Result<(), Error> {
+        let mut event = Event::new("anonymous", Action::AuthFailed, Outcome::Denied);
+        event.target = Some(Target { collection: "auth".into(), record: None });
+        event.details.insert("reason".into(), "burst".into());
+        event.details.insert("suppressed".into(), events.into());
+        event.details.insert("sources".into(), sources.into());
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
@@ -224,6 +291,8 @@ impl Gate {
         event.target = Some(Target { collection: "api_keys".into(), record: None });
         event.purpose = access.purpose.map(str::to_string);
         event.request_id = access.request_id.map(str::to_string);
+        // A pasted credential is recorded by its public id only.
+        let key = crate::key_ref(key);
         event.details.insert("key".into(), key.chars().take(100).collect::<String>().into());
         if let Some(role) = role {
             event.details.insert("role".into(), role.into());
@@ -565,5 +634,47 @@ impl AuditedVault {
     ) -> Result<Export, Error> {
         self.gate.export(self.vault.config(), access, collection, record)?;
         self.vault.export(collection, record, access.role, access.purpose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use custody_ledger::LedgerOptions;
+
+    use super::*;
+    use crate::Refused;
+
+    /// An unauthenticated flood writes a bounded number of events: per source, then in all,
+    /// and what was left out is counted in one `burst` event the next minute.
+    #[test]
+    fn refused_credentials_are_recorded_within_a_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let gate = Gate::new(Arc::new(Ledger::init(dir.path(), LedgerOptions::default()).unwrap()));
+        let from = |last: u8| AuthFailure {
+            via: "api",
+            reason: Refused::Unknown,
+            source: Some(std::net::IpAddr::from([203, 0, 113, last])),
+            presented_key: None,
+            request_id: None,
+        };
+        for _ in 0..25 {
+            gate.auth_failed_at(&from(1), 100).unwrap();
+        }
+        assert_eq!(gate.ledger().size().unwrap(), 20, "per source");
+        for last in 2..=40 {
+            for _ in 0..10 {
+                gate.auth_failed_at(&from(last), 100).unwrap();
+            }
+        }
+        assert_eq!(gate.ledger().size().unwrap(), u64::from(AUTH_FAILED_PER_MINUTE), "in all");
+        // The next minute: the count of what was left out, then the refusal itself.
+        gate.auth_failed_at(&from(1), 101).unwrap();
+        let events: Vec<Event> = gate.ledger().events(0).map(|e| e.unwrap().1).collect();
+        let burst = &events[events.len() - 2];
+        assert_eq!(burst.details["reason"], "burst");
+        assert_eq!(burst.details["suppressed"], 25 + 39 * 10 - 300);
+        // Source 1 past its 20, and sources 30 to 40 past the 300.
+        assert_eq!(burst.details["sources"], 1 + 11, "{burst:?}");
+        assert_eq!(events.last().unwrap().details["reason"], "unknown_key");
     }
 }

@@ -15,7 +15,7 @@ pub mod layout;
 mod normalize;
 mod store;
 
-pub use apikeys::{ApiKeyInfo, Refused};
+pub use apikeys::{ApiKeyInfo, Refused, key_ref};
 pub use audited::{Access, AuditedVault, AuthFailure, Export, Gate};
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,

@@ -66,9 +66,18 @@ impl IgnoreList {
                 })?;
                 custody_store::files::private_dir(&data.keys())
                     .map_err(FixError::from_io(&key_path))?;
-                super::write_atomically(&key_path, format!("{}\n", hex(&key)).as_bytes(), 0o600)
-                    .map_err(FixError::from_io(&key_path))?;
-                key
+                // Create-only: two runs at once keep the first key, never overwrite it.
+                let text = format!("{}\n", hex(&key));
+                match custody_store::files::write_private(&key_path, text.as_bytes()) {
+                    Ok(()) => key,
+                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                        let text =
+                            fs::read_to_string(&key_path).map_err(FixError::from_io(&key_path))?;
+                        super::quarantine::unhex_key(&text)
+                            .ok_or(FixError::Damaged { path: key_path.clone() })?
+                    }
+                    Err(e) => return Err(FixError::Io { path: key_path, source: e }),
+                }
             }
             Err(e) => return Err(FixError::Io { path: key_path, source: e }),
         };
