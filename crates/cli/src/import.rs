@@ -46,7 +46,21 @@ fn synonym(column: &str) -> Option<&'static str> {
         "full_name" | "customer" | "customer_name" | "client" | "contact" => "name",
         "e_mail" | "email_address" | "mail" => "email",
         "telephone" | "tel" | "phone_number" | "mobile" | "cell" => "phone",
-        "street_address" | "postal_address" | "mailing_address" => "address",
+        "postal_address" | "mailing_address" | "full_address" | "home_address" => "address",
+        "street" | "address_1" | "address1" | "address_line_1" | "addr1" | "street_line_1"
+        | "street_1" | "billing_address_1" | "shipping_address_1" => "address_street",
+        "address_2" | "address2" | "address_line_2" | "addr2" | "apt" | "apartment" | "suite"
+        | "unit" | "street_line_2" | "street_2" | "billing_address_2" | "shipping_address_2" => {
+            "address_unit"
+        }
+        "city" | "town" | "billing_city" | "shipping_city" => "address_city",
+        "state" | "province" | "region" | "state_province" | "state_or_province"
+        | "billing_state" | "shipping_state" | "county_state" => "address_region",
+        "zip" | "zip_code" | "zipcode" | "postal_code" | "postcode" | "post_code" | "postal"
+        | "billing_zip" | "shipping_zip" | "billing_postcode" | "shipping_postcode" => {
+            "address_postal_code"
+        }
+        "country" | "country_code" | "billing_country" | "shipping_country" => "address_country",
         "dob" | "birthday" | "birth_date" | "date_of_birth" => "date_of_birth",
         "social_security_number" | "ssn" | "social" => "ssn",
         "card" | "credit_card" | "card_no" | "cc_number" | "pan" => "card_number",
@@ -85,11 +99,13 @@ fn mapping(
         .iter()
         .map(|f| f.name.as_str())
         .collect();
+    let compounds: Vec<String> =
+        config.collections[collection].fields.iter().filter_map(|f| f.part_of.clone()).collect();
     let mut explicit = BTreeMap::new();
     for m in maps {
         let (column, field) =
             m.rsplit_once('=').with_context(|| format!("--map '{m}' is not COLUMN=FIELD"))?;
-        if !fields.contains(&field.trim()) {
+        if !fields.contains(&field.trim()) && !compounds.iter().any(|c| c == field.trim()) {
             bail!(
                 "--map '{m}': '{}' is not a field of {collection} ({})",
                 field.trim(),
@@ -101,15 +117,27 @@ fn mapping(
         };
         explicit.insert(i, field.trim().to_string());
     }
+    // Address fields: a column may hold the whole address (parsed into its parts), or one
+    // part. "Street address" is the street when other columns hold the other parts.
+    let has_parts = headers.iter().any(|h| {
+        let k = key(h);
+        synonym(&k).is_some_and(|s| s.starts_with("address_") && s != "address_street")
+    });
+    let known = |f: &str| fields.contains(&f) || compounds.iter().any(|c| c == f);
     let mut out = Vec::new();
     for (i, header) in headers.iter().enumerate() {
         let field = explicit.get(&i).cloned().or_else(|| {
             let k = key(header);
+            if k == "street_address" {
+                let target = if has_parts { "address_street" } else { "address" };
+                return known(target).then(|| target.to_string());
+            }
             fields
                 .iter()
                 .find(|f| **f == k)
                 .map(|f| (*f).to_string())
-                .or_else(|| synonym(&k).filter(|s| fields.contains(s)).map(str::to_string))
+                .or_else(|| compounds.iter().find(|c| **c == k).cloned())
+                .or_else(|| synonym(&k).filter(|s| known(s)).map(str::to_string))
         });
         if let Some(field) = field {
             if out.iter().any(|(_, f)| *f == field) {
@@ -149,13 +177,26 @@ fn check_row(
         if raw.is_empty() {
             continue;
         }
-        let ty = spec.fields.iter().find(|f| &f.name == field).expect("mapped fields exist").ty;
-        match normalize(field, ty, raw) {
-            Ok(_) => {
-                values.insert(field.clone(), raw.to_string());
+        // A whole address in one column becomes its parts (as well as it can be read).
+        let given = custody_vault::address::Given::Text(raw);
+        let pairs = match custody_vault::address::expand(config, collection, field, &given) {
+            Ok(parts) if !parts.is_empty() => parts,
+            _ => vec![(field.clone(), raw.to_string())],
+        };
+        for (field, raw) in pairs {
+            let ty = spec.fields.iter().find(|f| f.name == field).expect("mapped fields exist").ty;
+            match normalize(&field, ty, &raw) {
+                Ok(_) => {
+                    values.insert(field, raw);
+                }
+                Err(e) => problems.push(e.to_string()),
             }
-            Err(e) => problems.push(e.to_string()),
         }
+    }
+    if problems.is_empty()
+        && let Err(e) = custody_vault::address::check_parts(config, collection, &values)
+    {
+        problems.push(e.to_string());
     }
     for f in spec.fields.iter().filter(|f| f.required && !values.contains_key(&f.name)) {
         if !problems.iter().any(|p| p.contains(&format!("'{}'", f.name))) {

@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod keys;
 mod ledger;
+mod migrate;
 mod progress;
 mod records;
 mod scan;
@@ -69,6 +70,9 @@ enum Command {
     /// Apply retention now (the server does it hourly by itself).
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Bring a data directory made by an earlier custody up to date: free-text addresses
+    /// become their parts (street, unit, city, region, postal code, country).
+    Migrate(migrate::MigrateArgs),
     /// Run the vault's HTTP API (default http://127.0.0.1:8731).
     Serve(serve::ServeArgs),
     /// Unseal a running server with the passphrase or two recovery shares.
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Keys(command) => keys::run(&cli.data_dir, &command),
         Command::Serve(args) => serve::serve(&cli.data_dir, &args),
         Command::Import(args) => import::run(&cli.data_dir, &args),
+        Command::Migrate(args) => migrate::run(&cli.data_dir, &args),
         Command::Retention(RetentionCommand::Run { unlock }) => {
             records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
         }

@@ -149,7 +149,7 @@ fn jane() -> Value {
         "name": "Jane Quinton-Doe",
         "email": "Jane.Quinton@Example.com",
         "phone": "+1 415 555 0134",
-        "address": "742 Evergreen Terrace, Springfield, OR 97403, US",
+        "address": "742 Evergreen Terrace, Apt 2, Springfield, OR 97403, US",
         "date_of_birth": "1984-03-09",
         "ssn": "219-44-7321",
         "card_number": "4539 5260 1815 9083",
@@ -266,7 +266,8 @@ fn every_role_field_and_purpose_reads_as_configured() {
             }
         }
     }
-    assert_eq!(cells, 4 * 5 * 9);
+    // Nine fields, the address one of them in six parts.
+    assert_eq!(cells, 4 * 5 * 14);
     // Spot checks of the policy the issue names.
     let (_, app) = call("GET", &record, Some(&keys["app"]), Some("order_fulfillment"), None);
     assert_eq!(app["fields"]["card_number"]["mode"], "token");
@@ -1150,4 +1151,192 @@ fn api_keys_are_managed_while_serving_and_refused_keys_are_recorded() {
             );
         }
     }
+}
+
+/// Issue 12: an address in parts through the API (an object or one line), searchable by
+/// region and country; bad parts are a 400 naming the part, never echoing the value.
+#[test]
+fn addresses_are_kept_in_parts_and_bad_parts_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    let create = |address: Value| {
+        call(
+            "POST",
+            &records,
+            Some(&owner),
+            Some("order_fulfillment"),
+            Some(&json!({"fields": {"name": "Ada Quist", "address": address}})),
+        )
+    };
+    let (status, a) = create(json!({
+        "street": "1200 Getty Center Dr", "unit": "Suite 400", "city": "Los Angeles",
+        "region": "california", "postal_code": "90049", "country": "usa"
+    }));
+    assert_eq!(status, 201, "{a}");
+    let (status, b) = create(json!("500 Oak Ave, Portland OR 97204"));
+    assert_eq!(status, 201, "{b}");
+    let (status, c) = create(json!({"street": "1 Martin Pl", "city": "Sydney", "region": "NSW",
+        "postal_code": "2000", "country": "AU"}));
+    assert_eq!(status, 201, "{c}");
+    let read = |v: &Value| {
+        let url = format!("{records}/{}", v["id"].as_str().unwrap());
+        call("GET", &url, Some(&owner), Some("order_fulfillment"), None).1
+    };
+    let a = read(&a);
+    let part = |r: &Value, p: &str| r["fields"][format!("address_{p}")]["value"].clone();
+    assert_eq!(part(&a, "region"), "US-CA");
+    assert_eq!(part(&a, "country"), "US");
+    assert_eq!(part(&a, "unit"), "Suite 400");
+    assert_eq!(a["fields"]["address_region"]["mode"], "plain");
+    let b = read(&b);
+    assert_eq!((part(&b, "city"), part(&b, "region")), (json!("Portland"), json!("US-OR")));
+    assert_eq!(part(&b, "country"), "US", "inferred from the state and the ZIP");
+    // Without a purpose the owner sees parts masked, one mode each.
+    let (_, masked) =
+        call("GET", &format!("{records}/{}", a["id"].as_str().unwrap()), Some(&owner), None, None);
+    assert_eq!(masked["fields"]["address_street"]["mode"], "masked");
+    assert_ne!(masked["fields"]["address_street"]["value"], "1200 Getty Center Dr");
+    // Searchable by region and by country, so a breach can be scoped by state.
+    let search = |q: &str| {
+        let (status, found) = call("GET", &format!("{records}?{q}"), Some(&owner), None, None);
+        assert_eq!(status, 200, "{found}");
+        found["count"].as_u64().unwrap()
+    };
+    assert_eq!(search("address_region=US-OR"), 1);
+    assert_eq!(search("address_region=Oregon"), 1);
+    assert_eq!(search("address_country=US"), 2);
+    assert_eq!(search("address_country=AU"), 1);
+    // Bad parts: 400, the part named, the value never echoed.
+    for (address, part) in [
+        (json!({"street": "1 Main St", "country": "Atlantis"}), "address_country"),
+        (
+            json!({"street": "1 Main St", "postal_code": "9X0210", "country": "US"}),
+            "address_postal_code",
+        ),
+        (json!({"region": "Ontario", "country": "US"}), "address_region"),
+        (json!({"region": "QC", "postal_code": "54321", "country": "CA"}), "address_postal_code"),
+        (json!({"planet": "Mars"}), "address"),
+    ] {
+        let text = address.to_string();
+        let (status, body) = create(address);
+        assert_eq!(status, 400, "{text}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("'{part}'")), "{text}: {message}");
+        for word in ["Atlantis", "9X0210", "Ontario", "54321", "Mars"] {
+            assert!(!message.contains(word), "{message} echoes the value");
+        }
+    }
+    // An update of the region alone is checked against the stored country.
+    let url = format!("{records}/{}", c["id"].as_str().unwrap());
+    let patch = |region: &str| {
+        call(
+            "PATCH",
+            &url,
+            Some(&owner),
+            None,
+            Some(&json!({"fields": {"address": {"region": region}}})),
+        )
+    };
+    assert_eq!(patch("Texas").0, 400, "Texas is not in Australia");
+    assert_eq!(patch("vic").0, 200);
+    assert_eq!(part(&read(&c), "region"), "AU-VIC");
+    server.stop();
+}
+
+/// Issue 12: import maps address columns (part by part, or one column parsed), and an
+/// earlier data directory with free-text addresses migrates, counting what was read.
+#[test]
+fn address_columns_import_and_free_text_addresses_migrate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    // Part by part, with the usual header names.
+    let csv = dir.path().join("customers.csv");
+    std::fs::write(
+        &csv,
+        "Full Name,Street Address,Apt,City,State,ZIP Code,Country\n\
+         Ada Quist,1200 Getty Center Dr,Suite 400,Los Angeles,CA,90049,US\n\
+         Bo Ruiz,12 Elm St,,Austin,Texas,7870,US\n",
+    )
+    .unwrap();
+    let out = text(&custody(&data, &["import", csv.to_str().unwrap()]));
+    for (column, field) in [
+        ("Street Address", "address_street"),
+        ("Apt", "address_unit"),
+        ("City", "address_city"),
+        ("State", "address_region"),
+        ("ZIP Code", "address_postal_code"),
+        ("Country", "address_country"),
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(column) && l.contains(&format!("→ {field}"))),
+            "{column}: {out}"
+        );
+    }
+    assert!(out.contains("line 3: field 'address_postal_code'"), "a four-digit ZIP: {out}");
+    assert!(!out.contains("7870"), "the bad value is not echoed: {out}");
+    // One column holding the whole address.
+    let single = dir.path().join("single.csv");
+    std::fs::write(&single, "name,address\nCy Dahl,\"9 Oregon Trail, Boise, ID 83702\"\n").unwrap();
+    let applied = custody(&data, &["import", single.to_str().unwrap(), "--apply"]);
+    assert!(applied.status.success(), "{}", text(&applied));
+    assert!(text(&applied).contains("Imported 1 record"), "{}", text(&applied));
+
+    // An earlier installation: the address was one text field.
+    let old = dir.path().join("old");
+    init(&old);
+    let config = old.join("config.toml");
+    let current = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, current.replacen("type = \"address\"", "type = \"text\"", 1)).unwrap();
+    let mut ids = Vec::new();
+    for address in [
+        "742 Evergreen Terrace, Springfield, OR 97403, US",
+        "100 Queen St W, Toronto, ON M5H 2N2, Canada",
+        "Flat 3, 10 Downing Street, London SW1A 2AA",
+    ] {
+        let out = custody(
+            &old,
+            &["records", "add", "customers", "name=Old Customer", &format!("address={address}")],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let migrated = custody(&old, &["migrate"]);
+    let said = text(&migrated);
+    assert!(migrated.status.success(), "{said}");
+    assert!(
+        said.contains("3 address(es) moved into parts: 2 with region and country, 0 with the country only, 1 kept whole as the street"),
+        "{said}"
+    );
+    assert!(old.join("config.toml.before-migrate").is_file());
+    assert!(std::fs::read_to_string(&config).unwrap().contains("type = \"address\""));
+    let show = |id: &str| {
+        let out = custody(
+            &old,
+            &["records", "show", "customers", id, "--purpose", "billing", "--reveal", "--json"],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let first = show(&ids[0]);
+    assert_eq!(first["fields"]["address_region"]["value"], "US-OR");
+    assert_eq!(first["fields"]["address_street"]["value"], "742 Evergreen Terrace");
+    assert!(first["fields"].get("address").is_none(), "the old value is gone");
+    let third = show(&ids[2]);
+    assert_eq!(
+        third["fields"]["address_street"]["value"],
+        "Flat 3, 10 Downing Street, London SW1A 2AA"
+    );
+    assert!(third["fields"].get("address_country").is_none());
+    // Recorded, and a second run has nothing to do.
+    assert!(
+        ledger_events(&old)
+            .iter()
+            .any(|e| e.contains("\"vault.migrate\"") && e.contains("\"records\":3"))
+    );
+    let again = custody(&old, &["migrate"]);
+    assert!(text(&again).contains("up to date"), "{}", text(&again));
 }

@@ -66,11 +66,14 @@ pub enum Action {
     TokenCreate,
     /// A token's value was revealed (`token.reveal`).
     TokenReveal,
+    /// Stored values were moved to a newer layout (`vault.migrate`), such as free-text
+    /// addresses into their parts.
+    VaultMigrate,
 }
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::ApiKeyCreate,
         Action::ApiKeyList,
         Action::ApiKeyRevoke,
@@ -98,6 +101,7 @@ impl Action {
         Action::SysUnseal,
         Action::TokenCreate,
         Action::TokenReveal,
+        Action::VaultMigrate,
     ];
 
     /// The stable name, as stored in the event.
@@ -130,6 +134,7 @@ impl Action {
             Action::SysUnseal => "sys.unseal",
             Action::TokenCreate => "token.create",
             Action::TokenReveal => "token.reveal",
+            Action::VaultMigrate => "vault.migrate",
         }
     }
 

@@ -291,8 +291,12 @@ fn json_value(body: Result<Json<Value>, JsonRejection>, hint: &str) -> Result<Va
     })
 }
 
-/// The values of a create or update body: strings, or numbers written as text.
+/// The values of a create or update body: strings, or numbers written as text. An address
+/// field takes an object of parts (`{"street": …, "region": "OR", …}`) or one line of text
+/// (read into parts as well as it can be); either becomes its part fields.
 fn body_values(
+    app: &App,
+    collection: &str,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let body = json_value(
@@ -303,19 +307,41 @@ fn body_values(
         .get("fields")
         .and_then(Value::as_object)
         .ok_or_else(|| ApiError::bad_request("the body needs a \"fields\" object"))?;
+    let text_of = |name: &str, value: &Value| match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => Err(ApiError::bad_request(format!(
+            "field '{}': the value must be a string or a number",
+            name.chars().take(64).collect::<String>()
+        ))),
+    };
     let mut values = BTreeMap::new();
     for (name, value) in fields {
-        let text = match value {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "field '{}': the value must be a string or a number",
-                    name.chars().take(64).collect::<String>()
-                )));
+        let is_address =
+            !custody_vault::address::part_fields(app.config(), collection, name).is_empty();
+        if is_address {
+            let texts: Vec<(String, String)> = match value {
+                Value::Object(parts) => parts
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), text_of(&format!("{name}.{k}"), v)?)))
+                    .collect::<Result<_, ApiError>>()?,
+                other => vec![(String::new(), text_of(name, other)?)],
+            };
+            let given = if matches!(value, Value::Object(_)) {
+                custody_vault::address::Given::Parts(
+                    texts.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                )
+            } else {
+                custody_vault::address::Given::Text(&texts[0].1)
+            };
+            for (field, text) in
+                custody_vault::address::expand(app.config(), collection, name, &given)?
+            {
+                values.insert(field, text);
             }
-        };
-        values.insert(name.clone(), text);
+            continue;
+        }
+        values.insert(name.clone(), text_of(name, value)?);
     }
     if values.is_empty() {
         return Err(ApiError::bad_request("\"fields\" is empty"));
@@ -492,7 +518,7 @@ async fn create(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        let values = body_values(body)?;
+        let values = body_values(app, &collection, body)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let access = caller.access();
         app.gate().create(
@@ -552,7 +578,7 @@ async fn update(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        let values = body_values(body)?;
+        let values = body_values(app, &collection, body)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let fields = values.keys().cloned().collect();
         app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;

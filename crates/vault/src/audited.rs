@@ -492,9 +492,10 @@ impl AuditedVault {
         collection: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<String, Error> {
+        let values = crate::address::expand_values(self.vault.config(), collection, values)?;
         let fields = values.keys().cloned().collect();
         self.gate.create(self.vault.config(), access, collection, fields)?;
-        self.vault.insert(collection, values)
+        self.vault.insert(collection, &values)
     }
 
     /// Creates many records in one commit (an import): one `record.create` event per
@@ -507,6 +508,7 @@ impl AuditedVault {
         rows: &[BTreeMap<String, String>],
     ) -> Result<Vec<Result<String, Error>>, Error> {
         for values in rows {
+            let values = crate::address::expand_values(self.vault.config(), collection, values)?;
             self.gate.create(
                 self.vault.config(),
                 access,
@@ -536,9 +538,10 @@ impl AuditedVault {
         record: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
+        let values = crate::address::expand_values(self.vault.config(), collection, values)?;
         let fields = values.keys().cloned().collect();
         self.gate.update(self.vault.config(), access, collection, record, fields)?;
-        self.vault.update(collection, record, values)
+        self.vault.update(collection, record, &values)
     }
 
     /// Makes an API key (recorded as `apikey.create` with its name and role; an admin role
@@ -573,6 +576,30 @@ impl AuditedVault {
     ) -> Result<crate::ApiKeyInfo, Error> {
         self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyRevoke, name, None)?;
         self.vault.revoke_api_key(name)
+    }
+
+    /// Moves free-text addresses into the parts of an address field (recorded as
+    /// `vault.migrate` with the counts before it happens; the owner only).
+    pub fn migrate_to_address(
+        &mut self,
+        access: &Access<'_>,
+        collection: &str,
+        old: &str,
+        address: &str,
+    ) -> Result<crate::AddressMigration, Error> {
+        if !self.vault.config().roles.get(access.role).is_some_and(|r| r.admin) {
+            return Err(Error::Forbidden(format!(
+                "role '{}' may not migrate the vault",
+                access.role
+            )));
+        }
+        let mut event = Event::new(access.actor, Action::VaultMigrate, Outcome::Ok);
+        event.target = Some(Target { collection: collection.to_string(), record: None });
+        event.fields = vec![old.to_string()];
+        event.details.insert("to".into(), "address".into());
+        event.details.insert("records".into(), self.vault.count_values(collection, old)?.into());
+        self.gate.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
+        self.vault.migrate_to_address(collection, old, address)
     }
 
     /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The

@@ -60,6 +60,51 @@ pub enum FieldType {
     Money,
     /// The id of a record in another collection.
     Reference,
+    /// A postal address: in the configuration, one field that stands for six part fields
+    /// named `NAME_street`, `NAME_unit`, `NAME_city`, `NAME_region`, `NAME_postal_code` and
+    /// `NAME_country` (see [`crate::address`]). Role rules for `NAME` apply to every part
+    /// that has no rule of its own.
+    Address,
+    /// House number and street (a part of an address).
+    Street,
+    /// Apartment, suite, floor (a part of an address).
+    Unit,
+    /// City or town (a part of an address).
+    City,
+    /// State, province or territory, ISO 3166-2 where known (a part of an address).
+    Region,
+    /// ZIP or postal code (a part of an address).
+    PostalCode,
+    /// ISO 3166-1 alpha-2 country (a part of an address).
+    Country,
+}
+
+impl FieldType {
+    /// The address part a field of this type holds.
+    pub fn address_part(self) -> Option<crate::address::Part> {
+        use crate::address::Part;
+        Some(match self {
+            FieldType::Street => Part::Street,
+            FieldType::Unit => Part::Unit,
+            FieldType::City => Part::City,
+            FieldType::Region => Part::Region,
+            FieldType::PostalCode => Part::PostalCode,
+            FieldType::Country => Part::Country,
+            _ => return None,
+        })
+    }
+
+    fn of_part(part: crate::address::Part) -> Self {
+        use crate::address::Part;
+        match part {
+            Part::Street => FieldType::Street,
+            Part::Unit => FieldType::Unit,
+            Part::City => FieldType::City,
+            Part::Region => FieldType::Region,
+            Part::PostalCode => FieldType::PostalCode,
+            Part::Country => FieldType::Country,
+        }
+    }
 }
 
 /// How sensitive a field is.
@@ -123,6 +168,13 @@ pub struct Field {
     /// refer to a record are exported and erased with it (a customer's orders).
     #[serde(default)]
     pub references: Option<String>,
+    /// For an `address` field: which parts get a blind index (`region` and `country` by
+    /// default, so a breach can be scoped by state).
+    #[serde(default)]
+    pub searchable_parts: Option<Vec<String>>,
+    /// For a part field made from an `address` field: that field's name.
+    #[serde(skip)]
+    pub part_of: Option<String>,
 }
 
 /// A collection of records.
@@ -223,6 +275,7 @@ impl Config {
     pub fn parse(text: &str) -> Result<Self, Error> {
         let mut config: Config =
             toml::from_str(text).map_err(|e| Error::Config(e.message().to_string()))?;
+        config.expand_addresses()?;
         config.check()?;
         // Standalone tokens (`POST /v1/tokens`) live in a hidden collection with one field
         // per tokenised field name, so they follow the same validation, policy, reveal,
@@ -248,6 +301,97 @@ impl Config {
     /// The default configuration.
     pub fn default_config() -> Self {
         Self::parse(DEFAULT_CONFIG).expect("the shipped configuration is valid (tested)")
+    }
+
+    /// Replaces each `address` field by its six part fields, and gives each part the rules
+    /// roles have for the address (unless they name the part themselves).
+    fn expand_addresses(&mut self) -> Result<(), Error> {
+        use crate::address::Part;
+        let mut compounds = Vec::new();
+        for (cname, collection) in &mut self.collections {
+            let mut fields = Vec::with_capacity(collection.fields.len() + 5);
+            for field in std::mem::take(&mut collection.fields) {
+                if field.ty != FieldType::Address {
+                    if field.searchable_parts.is_some() {
+                        return Err(Error::Config(format!(
+                            "collection '{cname}', field '{}': searchable_parts is for type = \"address\"",
+                            field.name
+                        )));
+                    }
+                    fields.push(field);
+                    continue;
+                }
+                if field.searchable || field.token != TokenKind::None || field.references.is_some()
+                {
+                    return Err(Error::Config(format!(
+                        "collection '{cname}', field '{}': an address is searched by its parts (searchable_parts) and has no token",
+                        field.name
+                    )));
+                }
+                let searchable: Vec<Part> = match &field.searchable_parts {
+                    None => Part::ALL.into_iter().filter(|p| p.searchable_by_default()).collect(),
+                    Some(names) => names
+                        .iter()
+                        .map(|n| {
+                            Part::from_name(n).ok_or_else(|| {
+                                Error::Config(format!(
+                                    "collection '{cname}', field '{}': unknown address part '{n}' (street, unit, city, region, postal_code, country)",
+                                    field.name
+                                ))
+                            })
+                        })
+                        .collect::<Result<_, _>>()?,
+                };
+                for part in Part::ALL {
+                    fields.push(Field {
+                        name: format!("{}_{}", field.name, part.as_str()),
+                        ty: FieldType::of_part(part),
+                        searchable: searchable.contains(&part),
+                        required: false,
+                        searchable_parts: None,
+                        part_of: Some(field.name.clone()),
+                        ..field.clone()
+                    });
+                }
+                compounds.push(field.name.clone());
+            }
+            // One address per collection: the API's `address` object names its parts.
+            let mut parts: Vec<Part> = fields.iter().filter_map(|f| f.ty.address_part()).collect();
+            let count = parts.len();
+            parts.sort();
+            parts.dedup();
+            if parts.len() != count {
+                return Err(Error::Config(format!(
+                    "collection '{cname}': more than one field holds the same address part"
+                )));
+            }
+            collection.fields = fields;
+        }
+        for role in self.roles.values_mut() {
+            for compound in &compounds {
+                if let Some(rule) = role.fields.get(compound).cloned() {
+                    for part in Part::ALL {
+                        role.fields
+                            .entry(format!("{compound}_{}", part.as_str()))
+                            .or_insert_with(|| rule.clone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The fields of `collection` that hold address parts, as (part, field name).
+    pub fn address_fields(&self, collection: &str) -> Vec<(crate::address::Part, &str)> {
+        self.collections
+            .get(collection)
+            .map(|c| {
+                c.fields
+                    .iter()
+                    .filter_map(|f| f.ty.address_part().map(|p| (p, f.name.as_str())))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn check(&self) -> Result<(), Error> {

@@ -7,6 +7,7 @@
 //! ([`Config::decide`]: a read mode per role, field and purpose, deny by default). Storage,
 //! encryption (custody-crypto), retention and erasure build on it.
 
+pub mod address;
 mod apikeys;
 mod audited;
 mod config;
@@ -23,4 +24,4 @@ pub use config::{
 };
 pub use error::Error;
 pub use normalize::normalize;
-pub use store::{Expired, ReadField, Vault, mask_field};
+pub use store::{AddressMigration, Expired, ReadField, Vault, mask_field};

@@ -90,6 +90,36 @@ pub fn normalize(field: &str, ty: FieldType, raw: &str) -> Result<String, Error>
             }
         }
         FieldType::Reference => Ok(value.to_string()),
+        FieldType::Street | FieldType::Unit | FieldType::City => {
+            let folded = value.split_whitespace().collect::<Vec<_>>().join(" ");
+            if folded.chars().count() > 200 {
+                return Err(invalid(field, "must be at most 200 characters"));
+            }
+            Ok(folded)
+        }
+        FieldType::Country => crate::address::country_code(value)
+            .map(str::to_string)
+            .ok_or_else(|| invalid(field, "must be an ISO 3166-1 country code (US, CA, GB, …)")),
+        // Completed with the record's country in `address::normalize_parts`; on its own (a
+        // search) a full code or a name that only one known country has becomes its code.
+        FieldType::Region => {
+            let found = ["US", "CA", "AU"]
+                .iter()
+                .filter_map(|c| crate::address::region_code(c, value))
+                .collect::<Vec<_>>();
+            match found.as_slice() {
+                [code] => Ok(code.clone()),
+                _ if value.chars().count() > 64 => {
+                    Err(invalid(field, "must be at most 64 characters"))
+                }
+                _ => Ok(value.split_whitespace().collect::<Vec<_>>().join(" ").to_uppercase()),
+            }
+        }
+        // Its shape is checked against the record's country in `address::normalize_parts`.
+        FieldType::PostalCode => {
+            crate::address::postal_code(None, value).map_err(|rule| invalid(field, rule))
+        }
+        FieldType::Address => Err(invalid(field, "is an address: give its parts")),
     }
 }
 

@@ -24,6 +24,7 @@ use custody_crypto::{
 use custody_detect::Kind;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::address::Part;
 use crate::{Config, Error, FieldType, ReadMode, TOKENS_COLLECTION, TokenKind, normalize};
 
 const SCHEMA: &str = "
@@ -98,6 +99,19 @@ fn crypto_err(e: &custody_crypto::Error) -> Error {
     Error::Crypto(e.to_string())
 }
 
+/// What [`Vault::migrate_to_address`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressMigration {
+    /// Addresses moved.
+    pub records: u64,
+    /// Read into parts with region and country known.
+    pub region_and_country: u64,
+    /// Read into parts with the country known, not the region.
+    pub country_only: u64,
+    /// Kept whole as the street: region and country unknown.
+    pub street_only: u64,
+}
+
 /// How a field's values are masked, by type and name.
 fn mask_kind(field: &str, ty: FieldType) -> Kind {
     match ty {
@@ -106,6 +120,9 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
         FieldType::CardNumber => Kind::CreditCard,
         FieldType::Ssn => Kind::UsSsn,
         FieldType::Date | FieldType::CardExpiry | FieldType::Money => Kind::DateOfBirth,
+        FieldType::Street | FieldType::Unit | FieldType::City | FieldType::PostalCode => {
+            Kind::StreetAddress
+        }
         _ if field.contains("address") => Kind::StreetAddress,
         _ => Kind::PersonName,
     }
@@ -292,6 +309,7 @@ impl Vault {
             .get(collection)
             .ok_or_else(|| Error::NotFound(format!("collection '{collection}'")))?
             .clone();
+        let values = &crate::address::expand_values(&self.config, collection, values)?;
         for f in spec.fields.iter().filter(|f| f.required) {
             if !values.contains_key(&f.name) {
                 return Err(Error::Invalid { field: f.name.clone(), rule: "is required" });
@@ -302,6 +320,11 @@ impl Vault {
             let (ty, ..) = self.field_spec(collection, field)?;
             normalised.insert(field.clone(), normalize(field, ty, raw)?);
         }
+        crate::address::normalize_parts(
+            &self.config.address_fields(collection),
+            &mut normalised,
+            None,
+        )?;
         let record = custody_crypto::record_id().map_err(|e| crypto_err(&e))?;
         let dek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped = wrap_dek(&self.kek, self.kek_version, collection, &record, &dek)
@@ -628,10 +651,27 @@ impl Vault {
         values: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
         let dek = self.data_key(collection, record)?;
-        let mut prepared = Vec::new();
+        let values = &crate::address::expand_values(&self.config, collection, values)?;
+        let mut normalised = BTreeMap::new();
         for (field, raw) in values {
+            let (ty, ..) = self.field_spec(collection, field)?;
+            normalised.insert(field.clone(), normalize(field, ty, raw)?);
+        }
+        let parts = self.config.address_fields(collection);
+        let country_field = parts.iter().find(|(p, _)| *p == Part::Country).map(|(_, n)| *n);
+        let touches_address = parts.iter().any(|(_, n)| normalised.contains_key(*n));
+        // An update of the region or postal code alone is checked against the stored country.
+        let stored_country = match country_field {
+            Some(c) if touches_address && !normalised.contains_key(c) => {
+                self.stored_plain(&dek, collection, record, c)?
+            }
+            _ => None,
+        };
+        crate::address::normalize_parts(&parts, &mut normalised, stored_country.as_deref())?;
+        let mut prepared = Vec::new();
+        for (field, value) in &normalised {
             let (ty, token_kind, searchable, luhn_valid) = self.field_spec(collection, field)?;
-            let value = normalize(field, ty, raw)?;
+            let value = value.clone();
             let context = FieldContext { collection, record, field, key_version: 1 };
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
             let token =
@@ -672,6 +712,108 @@ impl Vault {
             }
         }
         tx.commit().map_err(|e| store_err(&e))
+    }
+
+    /// Moves the values of a free-text field `old` (an address kept as one line by an
+    /// earlier configuration) into the parts of the address field `address`: each is read
+    /// into parts where it can be ([`crate::address::parse`]), otherwise kept whole as the
+    /// street with region and country unknown; the old value is then deleted. One
+    /// transaction: all of it or nothing. The configuration must already have the parts.
+    pub fn migrate_to_address(
+        &mut self,
+        collection: &str,
+        old: &str,
+        address: &str,
+    ) -> Result<AddressMigration, Error> {
+        let parts = crate::address::part_fields(&self.config, collection, address);
+        let street =
+            parts.iter().find(|(p, _)| *p == Part::Street).map(|(_, n)| n.clone()).ok_or_else(
+                || Error::Config(format!("'{address}' is not an address field of '{collection}'")),
+            )?;
+        let rows: Vec<(String, u32, Vec<u8>)> = self
+            .conn
+            .prepare("SELECT record, key_version, envelope FROM fields WHERE collection = ?1 AND field = ?2 ORDER BY record")
+            .and_then(|mut s| {
+                s.query_map(params![collection, old], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|e| store_err(&e))?;
+        let mut report = AddressMigration::default();
+        let config = self.config.clone();
+        self.batch(|v| -> Result<(), Error> {
+            for (record, key_version, envelope) in &rows {
+                let dek = v.data_key(collection, record)?;
+                let context = FieldContext { collection, record, field: old, key_version: *key_version };
+                let plain = open(&dek, &context, envelope).map_err(|e| crypto_err(&e))?;
+                let text = String::from_utf8(plain)
+                    .map_err(|_| Error::Crypto("stored value is not text".into()))?;
+                let given = crate::address::Given::Text(&text);
+                let mut values: BTreeMap<String, String> =
+                    crate::address::expand(&config, collection, address, &given)?.into_iter().collect();
+                let read = crate::address::check_parts(&config, collection, &values).is_ok()
+                    && !values.is_empty();
+                if !read {
+                    values = BTreeMap::from([(street.clone(), text.clone())]);
+                }
+                let has = |part: Part| {
+                    parts.iter().any(|(p, n)| *p == part && values.contains_key(n))
+                };
+                report.records += 1;
+                if has(Part::Region) && has(Part::Country) {
+                    report.region_and_country += 1;
+                } else if has(Part::Country) {
+                    report.country_only += 1;
+                } else {
+                    report.street_only += 1;
+                }
+                v.update(collection, record, &values)?;
+                for table in ["fields", "blind", "tokens"] {
+                    v.conn
+                        .execute(
+                            &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"),
+                            params![collection, record, old],
+                        )
+                        .map_err(|e| store_err(&e))?;
+                }
+            }
+            Ok(())
+        })??;
+        Ok(report)
+    }
+
+    /// How many records hold a value of `field` (stored, whether or not the configuration
+    /// still has the field).
+    pub fn count_values(&self, collection: &str, field: &str) -> Result<u64, Error> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM fields WHERE collection = ?1 AND field = ?2",
+                params![collection, field],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(|e| store_err(&e))
+    }
+
+    /// The stored value of one field, decrypted (for checks inside the vault, never
+    /// returned to a caller).
+    fn stored_plain(
+        &self,
+        dek: &Key,
+        collection: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<Option<String>, Error> {
+        let row: Option<(u32, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT key_version, envelope FROM fields WHERE collection = ?1 AND record = ?2 AND field = ?3")
+            .and_then(|mut s| s.query_row(params![collection, record, field], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .map_err(|e| store_err(&e))?;
+        let Some((key_version, envelope)) = row else { return Ok(None) };
+        let context = FieldContext { collection, record, field, key_version };
+        let plain = open(dek, &context, &envelope).map_err(|e| crypto_err(&e))?;
+        String::from_utf8(plain)
+            .map(Some)
+            .map_err(|_| Error::Crypto("stored value is not text".into()))
     }
 
     /// Moves WAL checkpoints of this (writing) connection to a background thread, so a
