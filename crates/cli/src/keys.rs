@@ -211,7 +211,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             let rewrapped = vault.rotate_keys(&records::OWNER)?;
             println!(
                 "Rotated: {rewrapped} customer key(s) re-wrapped under a new key (version {}).",
-                vault.vault().kek_version()
+                vault.kek_version()
             );
         }
         KeysCommand::Passphrase { unlock, new_passphrase_file } => {

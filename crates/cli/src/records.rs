@@ -257,7 +257,7 @@ pub fn run(data_dir: &Path, command: &RecordsCommand) -> Result<u8> {
                 let (mode, value) = match (&field.value, field.mode) {
                     (None, _) => ("none", None),
                     (Some(v), ReadMode::Plain) if !reveal => {
-                        ("masked", Some(vault.vault().mask(collection, name, v)?))
+                        ("masked", Some(vault.mask(collection, name, v)?))
                     }
                     (Some(v), mode) => (ReadMode::as_str(mode), Some(v.clone())),
                 };

@@ -405,8 +405,8 @@ async fn unseal(
 
 async fn rotate(State(app): State<Arc<App>>, peer: Peer, headers: HeaderMap) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
-        app.gate().rotate(vault.config(), &caller.access())?;
-        let Done::Rotated(rewrapped, version) = vault.write(Op::Rotate)? else {
+        let permit = app.gate().rotate(vault.config(), &caller.access())?;
+        let Done::Rotated(rewrapped, version) = vault.write(Op::Rotate { permit })? else {
             unreachable!("a rotation answers Rotated")
         };
         Ok((StatusCode::OK, json!({"rewrapped": rewrapped, "kek_version": version})))
@@ -440,7 +440,7 @@ async fn create_key(
         let action = custody_ledger::Action::ApiKeyCreate;
         // Decided (and recorded) first: a role that may not manage keys learns nothing more.
         let role = vault.config().roles.contains_key(&body.role).then_some(body.role.as_str());
-        app.gate().manage_keys(vault.config(), &access, action, &body.name, role)?;
+        let permit = app.gate().manage_keys(vault.config(), &access, action, &body.name, role)?;
         if role.is_none() {
             let roles: Vec<&str> = vault.config().roles.keys().map(String::as_str).collect();
             return Err(ApiError::bad_request(format!(
@@ -449,7 +449,7 @@ async fn create_key(
             )));
         }
         let Done::KeyCreated(info, key) =
-            vault.write(Op::CreateKey { name: body.name, role: body.role })?
+            vault.write(Op::CreateKey { permit, name: body.name, role: body.role })?
         else {
             unreachable!("a key creation answers KeyCreated")
         };
@@ -464,8 +464,8 @@ async fn create_key(
 async fn list_keys(State(app): State<Arc<App>>, peer: Peer, headers: HeaderMap) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         let action = custody_ledger::Action::ApiKeyList;
-        app.gate().manage_keys(vault.config(), &caller.access(), action, "*", None)?;
-        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
+        let permit = app.gate().manage_keys(vault.config(), &caller.access(), action, "*", None)?;
+        let keys = vault.read(|v| v.list_api_keys(&permit))?;
         Ok((StatusCode::OK, json!({"keys": keys.iter().map(key_json).collect::<Vec<_>>()})))
     })
     .await
@@ -484,8 +484,8 @@ async fn revoke_key(
         let action = custody_ledger::Action::ApiKeyRevoke;
         let id = custody_vault::key_ref(&id);
         // Decided (and recorded) first: a role that may not manage keys learns nothing more.
-        app.gate().manage_keys(vault.config(), &access, action, id, None)?;
-        let keys = vault.read(custody_vault::Vault::list_api_keys)?;
+        let permit = app.gate().manage_keys(vault.config(), &access, action, id, None)?;
+        let keys = vault.read(|v| v.list_api_keys(&permit))?;
         let Some(target) =
             keys.iter().find(|k| k.id == id).or_else(|| keys.iter().find(|k| k.name == id))
         else {
@@ -501,7 +501,9 @@ async fn revoke_key(
                 "this is the last working owner key: create another owner key first",
             ));
         }
-        let Done::KeyRevoked(info) = vault.write(Op::RevokeKey { id: target.id.clone() })? else {
+        let Done::KeyRevoked(info) =
+            vault.write(Op::RevokeKey { permit, id: target.id.clone() })?
+        else {
             unreachable!("a revocation answers KeyRevoked")
         };
         Ok((StatusCode::OK, key_json(&info)))
@@ -521,19 +523,19 @@ async fn create(
         let values = body_values(app, &collection, body)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let access = caller.access();
-        app.gate().create(
+        let permit = app.gate().create(
             vault.config(),
             &access,
             &collection,
             values.keys().cloned().collect(),
         )?;
-        let Done::Created(id) =
-            vault.write(Op::Insert { collection: collection.clone(), values })?
+        let Done::Created(id, permit) =
+            vault.write(Op::Insert { permit, collection: collection.clone(), values })?
         else {
             unreachable!("an insert answers Created")
         };
         // The creator sees what it stored as its role reads it without a purpose.
-        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, None))?;
+        let fields = vault.read(|v| v.read(&permit, &collection, &id))?;
         Ok((
             StatusCode::CREATED,
             json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
@@ -561,8 +563,8 @@ async fn read(
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         limit_reveals(app, caller, 1)?;
-        app.gate().read(vault.config(), &caller.access(), &collection, &id)?;
-        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
+        let permit = app.gate().read(vault.config(), &caller.access(), &collection, &id)?;
+        let fields = vault.read(|v| v.read(&permit, &collection, &id))?;
         let only = field_list(query.fields.as_deref());
         Ok((StatusCode::OK, json!({"id": id, "collection": collection, "fields": fields_json(&fields, only.as_deref())})))
     })
@@ -581,9 +583,18 @@ async fn update(
         let values = body_values(app, &collection, body)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let fields = values.keys().cloned().collect();
-        app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;
-        vault.write(Op::Update { collection: collection.clone(), record: id.clone(), values })?;
-        let fields = vault.read(|v| v.read(&collection, &id, &caller.role, None))?;
+        let permit =
+            app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;
+        let Done::Updated(permit) = vault.write(Op::Update {
+            permit,
+            collection: collection.clone(),
+            record: id.clone(),
+            values,
+        })?
+        else {
+            unreachable!("an update answers Updated")
+        };
+        let fields = vault.read(|v| v.read(&permit, &collection, &id))?;
         Ok((
             StatusCode::OK,
             json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
@@ -600,9 +611,12 @@ async fn erase(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        app.gate().erase(vault.config(), &caller.access(), &collection, &id)?;
-        let Done::Erased(linked) =
-            vault.write(Op::Erase { collection: collection.clone(), record: id.clone() })?
+        let permit = app.gate().erase(vault.config(), &caller.access(), &collection, &id)?;
+        let Done::Erased(linked) = vault.write(Op::Erase {
+            permit,
+            collection: collection.clone(),
+            record: id.clone(),
+        })?
         else {
             unreachable!("an erase answers Erased")
         };
@@ -632,14 +646,13 @@ async fn search(
         };
         fields_ok(app, &collection, [field], true)?;
         let access = caller.access();
-        app.gate().search(vault.config(), &access, &collection, field)?;
-        let ids = vault.read(|v| v.search(&collection, field, value))?;
+        let permit = app.gate().search(vault.config(), &access, &collection, field)?;
+        let ids = vault.read(|v| v.search(&permit, &collection, field, value))?;
         limit_reveals(app, caller, ids.len().min(SEARCH_LIMIT))?;
         let mut records = Vec::new();
         for id in ids.iter().take(SEARCH_LIMIT) {
-            app.gate().read(vault.config(), &access, &collection, id)?;
-            let fields =
-                vault.read(|v| v.read(&collection, id, &caller.role, caller.purpose.as_deref()))?;
+            let permit = app.gate().read(vault.config(), &access, &collection, id)?;
+            let fields = vault.read(|v| v.read(&permit, &collection, id))?;
             records.push(json!({"id": id, "fields": fields_json(&fields, only.as_deref())}));
         }
         Ok((
@@ -659,9 +672,9 @@ async fn export(
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
         limit_reveals(app, caller, 1)?;
-        app.gate().export(vault.config(), &caller.access(), &collection, &id)?;
+        let permit = app.gate().export(vault.config(), &caller.access(), &collection, &id)?;
         let (main, linked) =
-            vault.read(|v| v.export(&collection, &id, &caller.role, caller.purpose.as_deref()))?;
+            vault.read(|v| v.export(&permit, &collection, &id))?;
         limit_reveals(app, caller, linked.len())?;
         let mut by_collection: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (c, r, fields) in &linked {
@@ -701,13 +714,13 @@ async fn tokenize(
         }
         limit_reveals(app, caller, 1)?;
         let values = BTreeMap::from([(body.kind.clone(), body.value)]);
-        app.gate().tokenize(vault.config(), &caller.access(), &body.kind)?;
-        let Done::Created(id) =
-            vault.write(Op::Insert { collection: TOKENS_COLLECTION.into(), values })?
+        let permit = app.gate().tokenize(vault.config(), &caller.access(), &body.kind)?;
+        let Done::Created(id, permit) =
+            vault.write(Op::Insert { permit, collection: TOKENS_COLLECTION.into(), values })?
         else {
             unreachable!("an insert answers Created")
         };
-        let token = vault.read(|v| v.token_of(TOKENS_COLLECTION, &id, &body.kind))?;
+        let token = vault.read(|v| v.token_of(&permit, TOKENS_COLLECTION, &id, &body.kind))?;
         Ok((StatusCode::CREATED, json!({"token": token, "kind": body.kind})))
     })
     .await
@@ -738,11 +751,9 @@ async fn reveal(
         let access = caller.access();
         let target = vault.read(|v| v.token_target(&body.token))?;
         // Decrypted only once the event (with the record and field) is durable.
-        app.gate().reveal(vault.config(), &access, target.as_ref())?;
+        let permit = app.gate().reveal(vault.config(), &access, target.as_ref())?;
         let (collection, record, field) = target.expect("the gate refuses a missing token");
-        let value = vault.read(|v| {
-            v.reveal_field(&collection, &record, &field, &caller.role, caller.purpose.as_deref())
-        })?;
+        let value = vault.read(|v| v.reveal_field(&permit, &collection, &record, &field))?;
         Ok((StatusCode::OK, json!({"value": value, "mode": ReadMode::Plain.as_str()})))
     })
     .await

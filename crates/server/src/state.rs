@@ -13,7 +13,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use custody_crypto::Key;
 use custody_ledger::{Action, Ledger, LedgerOptions, Outcome};
 use custody_vault::{
-    Access, ApiKeyInfo, AuthFailure, Config, Error, Expired, Gate, Refused, Vault, layout,
+    Access, ApiKeyInfo, AuthFailure, Config, Error, Expired, Gate, Permit, Refused, Vault, layout,
 };
 
 /// Vault connections for reads (SQLite in WAL mode reads concurrently).
@@ -27,30 +27,30 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A write for the writer thread.
+/// A write for the writer thread, with the permit the gate gave for it.
 pub enum Op {
     /// Create a record.
-    Insert { collection: String, values: BTreeMap<String, String> },
+    Insert { permit: Permit, collection: String, values: BTreeMap<String, String> },
     /// Change fields of a record.
-    Update { collection: String, record: String, values: BTreeMap<String, String> },
+    Update { permit: Permit, collection: String, record: String, values: BTreeMap<String, String> },
     /// Erase a record (and its linked records).
-    Erase { collection: String, record: String },
+    Erase { permit: Permit, collection: String, record: String },
     /// Apply retention as of a time.
-    Expire { now: i64 },
+    Expire { permit: Permit, now: i64 },
     /// Rotate the key-encryption key.
-    Rotate,
+    Rotate { permit: Permit },
     /// Make an API key.
-    CreateKey { name: String, role: String },
-    /// Revoke an API key by id (or name).
-    RevokeKey { id: String },
+    CreateKey { permit: Permit, name: String, role: String },
+    /// Revoke an API key by id.
+    RevokeKey { permit: Permit, id: String },
 }
 
 /// What a write did.
 pub enum Done {
-    /// The new record's id.
-    Created(String),
-    /// Fields changed.
-    Updated,
+    /// The new record's id, and the permit (which reads it back).
+    Created(String, Permit),
+    /// Fields changed; the permit reads the record back.
+    Updated(Permit),
     /// Erased, with this many linked records.
     Erased(usize),
     /// Retention applied.
@@ -68,19 +68,27 @@ struct Job {
     reply: Sender<Result<Done, Error>>,
 }
 
-fn run_op(vault: &mut Vault, op: &Op) -> Result<Done, Error> {
+fn run_op(vault: &mut Vault, op: Op) -> Result<Done, Error> {
     match op {
-        Op::Insert { collection, values } => vault.insert(collection, values).map(Done::Created),
-        Op::Update { collection, record, values } => {
-            vault.update(collection, record, values).map(|()| Done::Updated)
+        Op::Insert { mut permit, collection, values } => {
+            vault.insert(&mut permit, &collection, &values).map(|id| Done::Created(id, permit))
         }
-        Op::Erase { collection, record } => vault.erase(collection, record).map(Done::Erased),
-        Op::Expire { now } => vault.expire(*now).map(Done::Expired),
-        Op::Rotate => vault.rotate_keys().map(|n| Done::Rotated(n, vault.kek_version())),
-        Op::CreateKey { name, role } => {
-            vault.create_api_key(name, role).map(|(info, key)| Done::KeyCreated(info, key))
+        Op::Update { permit, collection, record, values } => {
+            vault.update(&permit, &collection, &record, &values).map(|()| Done::Updated(permit))
         }
-        Op::RevokeKey { id } => vault.revoke_api_key_by_id(id, true).map(Done::KeyRevoked),
+        Op::Erase { permit, collection, record } => {
+            vault.erase(&permit, &collection, &record).map(Done::Erased)
+        }
+        Op::Expire { permit, now } => vault.expire(&permit, now).map(Done::Expired),
+        Op::Rotate { permit } => {
+            vault.rotate_keys(&permit).map(|n| Done::Rotated(n, vault.kek_version()))
+        }
+        Op::CreateKey { permit, name, role } => vault
+            .create_api_key(&permit, &name, &role)
+            .map(|(info, key)| Done::KeyCreated(info, key)),
+        Op::RevokeKey { permit, id } => {
+            vault.revoke_api_key_by_id(&permit, &id, true).map(Done::KeyRevoked)
+        }
     }
 }
 
@@ -96,12 +104,12 @@ fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let results =
-            vault.batch(|v| batch.iter().map(|job| run_op(v, &job.op)).collect::<Vec<_>>());
+        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|j| (j.op, j.reply)).unzip();
+        let results = vault.batch(|v| ops.into_iter().map(|op| run_op(v, op)).collect::<Vec<_>>());
         match results {
             Ok(results) => {
-                for (job, result) in batch.into_iter().zip(results) {
-                    let _ = job.reply.send(result);
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
                 }
             }
             Err(e) => {
@@ -109,8 +117,8 @@ fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
                 if let Err(reload) = vault.reload_kek() {
                     eprintln!("vault writer: cannot reload the key-encryption key: {reload}");
                 }
-                for job in batch {
-                    let _ = job.reply.send(Err(e.clone()));
+                for reply in replies {
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
@@ -300,9 +308,9 @@ impl App {
     pub fn run_retention(&self) -> Result<Option<Expired>, Error> {
         let Some(vault) = self.unsealed() else { return Ok(None) };
         let access = Access { actor: "sys:retention", role: "-", purpose: None, request_id: None };
-        self.gate.note(&access, Action::RetentionRun, "vault", Outcome::Ok)?;
+        let permit = self.gate.allow(&access, Action::RetentionRun, "vault")?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-        let Done::Expired(expired) = vault.write(Op::Expire { now })? else {
+        let Done::Expired(expired) = vault.write(Op::Expire { permit, now })? else {
             unreachable!("an expiry answers Expired")
         };
         self.gate.retention_done(&access, expired)?;

@@ -7,7 +7,12 @@
 use custody_crypto::ApiKeyMac;
 use rusqlite::{OptionalExtension, params};
 
-use crate::{Error, Vault};
+use custody_ledger::Action;
+
+use crate::{Error, Permit, Vault};
+
+/// The collection name API-key permits are for.
+pub(crate) const API_KEYS: &str = "api_keys";
 
 pub(crate) const API_KEYS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE, role TEXT NOT NULL, tag BLOB NOT NULL, created_at INTEGER NOT NULL,
@@ -89,7 +94,13 @@ fn store_err(e: &rusqlite::Error) -> Error {
 
 impl Vault {
     /// Makes a new API key for `role`; returns the credential, to show once.
-    pub fn create_api_key(&self, name: &str, role: &str) -> Result<(ApiKeyInfo, String), Error> {
+    pub fn create_api_key(
+        &self,
+        permit: &Permit,
+        name: &str,
+        role: &str,
+    ) -> Result<(ApiKeyInfo, String), Error> {
+        permit.check(&[Action::ApiKeyCreate], API_KEYS, None)?;
         if !self.config().roles.contains_key(role) {
             return Err(Error::Invalid {
                 field: "role".into(),
@@ -133,8 +144,13 @@ impl Vault {
             .map_err(|e| store_err(&e))
     }
 
-    /// Every API key, oldest first.
-    pub fn list_api_keys(&self) -> Result<Vec<ApiKeyInfo>, Error> {
+    /// Every API key, oldest first (a permit to list keys, or to revoke one).
+    pub fn list_api_keys(&self, permit: &Permit) -> Result<Vec<ApiKeyInfo>, Error> {
+        permit.check(&[Action::ApiKeyList, Action::ApiKeyRevoke], API_KEYS, None)?;
+        self.list_api_keys_raw()
+    }
+
+    fn list_api_keys_raw(&self) -> Result<Vec<ApiKeyInfo>, Error> {
         let mut stmt = self
             .conn()
             .prepare("SELECT id, name, role, created_at, revoked_at FROM api_keys ORDER BY created_at, name")
@@ -145,7 +161,7 @@ impl Vault {
 
     /// Revokes the key named `name` (or with that id, or the key itself pasted whole): it
     /// stops working at once.
-    pub fn revoke_api_key(&self, name: &str) -> Result<ApiKeyInfo, Error> {
+    pub fn revoke_api_key(&self, permit: &Permit, name: &str) -> Result<ApiKeyInfo, Error> {
         let name = key_ref(name);
         let key = match self.api_key_by("name", name)? {
             Some(k) => k,
@@ -153,7 +169,7 @@ impl Vault {
                 .api_key_by("id", name)?
                 .ok_or_else(|| Error::NotFound(format!("API key '{name}'")))?,
         };
-        self.revoke_api_key_by_id(&key.id, false)
+        self.revoke_api_key_by_id(permit, &key.id, false)
     }
 
     /// Revokes the key with this id. With `keep_last_admin`, the last working key of an
@@ -161,15 +177,17 @@ impl Vault {
     /// revocations at once cannot both pass.
     pub fn revoke_api_key_by_id(
         &self,
+        permit: &Permit,
         id: &str,
         keep_last_admin: bool,
     ) -> Result<ApiKeyInfo, Error> {
+        permit.check(&[Action::ApiKeyRevoke], API_KEYS, None)?;
         let key = self.api_key_by("id", id)?.ok_or_else(|| Error::NotFound("API key".into()))?;
         if keep_last_admin {
             let admin = |k: &ApiKeyInfo| {
                 k.revoked_at.is_none() && self.config().roles.get(&k.role).is_some_and(|r| r.admin)
             };
-            let keys = self.list_api_keys()?;
+            let keys = self.list_api_keys_raw()?;
             if admin(&key) && keys.iter().filter(|k| admin(k)).count() == 1 {
                 return Err(Error::Conflict(
                     "this is the last working owner key: create another owner key first".into(),

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use custody_ledger::{Action, Event, Ledger, Outcome, Target};
 
-use crate::{Config, EXPORT_PURPOSE, Error, ReadField, ReadMode, Vault};
+use crate::{Config, EXPORT_PURPOSE, Error, Permit, ReadField, ReadMode, Vault};
 
 /// Who asks, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,16 +109,23 @@ impl Gate {
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
-    /// Records the attempt, allowed or denied; a denial is answered with `Forbidden(why)`.
+    /// Records the attempt, allowed or denied; an allowed one gets its [`Permit`] once the
+    /// event is durable, a denial is answered with `Forbidden(why)`.
     fn decide(
         &self,
         access: &Access<'_>,
         touch: Touch<'_>,
         allowed: bool,
         why: impl FnOnce() -> String,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         if allowed {
-            self.record(access, touch, Outcome::Ok)
+            let permit = Permit::new(touch.action, touch.collection, access);
+            let permit = match touch.record {
+                Some(record) => permit.on_record(record),
+                None => permit,
+            };
+            self.record(access, touch, Outcome::Ok)?;
+            Ok(permit)
         } else {
             self.record(access, touch, Outcome::Denied)?;
             Err(Error::Forbidden(why()))
@@ -204,6 +211,19 @@ impl Gate {
         self.record(access, Touch { action, collection, record: None, fields: Vec::new() }, outcome)
     }
 
+    /// Records `action` as allowed and gives its permit: for what the caller has already
+    /// decided may happen (a retention run, the owner at the command line rotating keys or
+    /// migrating the vault).
+    pub fn allow(
+        &self,
+        access: &Access<'_>,
+        action: Action,
+        collection: &str,
+    ) -> Result<Permit, Error> {
+        self.note(access, action, collection, Outcome::Ok)?;
+        Ok(Permit::new(action, collection, access))
+    }
+
     /// Records what a retention run removed (`retention.done`, with the counts), after
     /// `retention.run` recorded that it started.
     pub fn retention_done(
@@ -227,7 +247,7 @@ impl Gate {
         config: &Config,
         access: &Access<'_>,
         target: Option<&(String, String, String)>,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let Some((collection, record, field)) = target else {
             let may_reveal_some = config.collections.values().flat_map(|c| &c.fields).any(|f| {
                 f.token != crate::TokenKind::None
@@ -259,10 +279,11 @@ impl Gate {
         self.decide(access, touch, allowed, || {
             format!("revealing '{field}' needs a role and purpose allowed to read it plain")
         })
+        .map(|permit| permit.on_field(field))
     }
 
     /// May `access` rotate the key-encryption key? Only an `admin` role. (`keys.rotate`)
-    pub fn rotate(&self, config: &Config, access: &Access<'_>) -> Result<(), Error> {
+    pub fn rotate(&self, config: &Config, access: &Access<'_>) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
         let touch = Touch {
             action: Action::KeysRotate,
@@ -284,11 +305,11 @@ impl Gate {
         action: Action,
         key: &str,
         role: Option<&str>,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
         let outcome = if allowed { Outcome::Ok } else { Outcome::Denied };
         let mut event = Event::new(access.actor, action, outcome);
-        event.target = Some(Target { collection: "api_keys".into(), record: None });
+        event.target = Some(Target { collection: crate::apikeys::API_KEYS.into(), record: None });
         event.purpose = access.purpose.map(str::to_string);
         event.request_id = access.request_id.map(str::to_string);
         // A pasted credential is recorded by its public id only.
@@ -299,7 +320,7 @@ impl Gate {
         }
         self.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
         if allowed {
-            Ok(())
+            Ok(Permit::new(action, crate::apikeys::API_KEYS, access))
         } else {
             Err(Error::Forbidden(format!("role '{}' may not manage API keys", access.role)))
         }
@@ -308,7 +329,12 @@ impl Gate {
     /// May `access` make a standalone token for a value of `field`? Only a role that may
     /// write and reads that field plain for the purpose: otherwise tokenising would let it
     /// test guesses against tokens it holds. (`token.create`)
-    pub fn tokenize(&self, config: &Config, access: &Access<'_>, field: &str) -> Result<(), Error> {
+    pub fn tokenize(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        field: &str,
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write)
             && config.decide(access.role, field, access.purpose) == ReadMode::Plain;
         let touch = Touch {
@@ -329,7 +355,7 @@ impl Gate {
         access: &Access<'_>,
         collection: &str,
         fields: Vec<String>,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
         let touch = Touch { action: Action::RecordCreate, collection, record: None, fields };
         self.decide(access, touch, allowed, || {
@@ -344,7 +370,7 @@ impl Gate {
         access: &Access<'_>,
         collection: &str,
         record: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let fields: Vec<String> = config
             .collections
             .get(collection)
@@ -371,7 +397,7 @@ impl Gate {
         collection: &str,
         record: &str,
         fields: Vec<String>,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.write);
         let touch =
             Touch { action: Action::RecordUpdate, collection, record: Some(record), fields };
@@ -387,7 +413,7 @@ impl Gate {
         access: &Access<'_>,
         collection: &str,
         record: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.erase);
         let touch = Touch {
             action: Action::RecordErase,
@@ -409,7 +435,7 @@ impl Gate {
         access: &Access<'_>,
         collection: &str,
         field: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.search)
             && config.decide(access.role, field, access.purpose) != ReadMode::None;
         let touch = Touch {
@@ -421,6 +447,7 @@ impl Gate {
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not search '{field}' for this purpose", access.role)
         })
+        .map(|permit| permit.on_field(field))
     }
 
     /// May `access` export a record and the records that refer to it, all in plain?
@@ -432,7 +459,7 @@ impl Gate {
         access: &Access<'_>,
         collection: &str,
         record: &str,
-    ) -> Result<(), Error> {
+    ) -> Result<Permit, Error> {
         let collections = std::iter::once(collection.to_string())
             .chain(config.referrers(collection).into_iter().map(|(c, _)| c));
         let mut fields = Vec::new();
@@ -480,9 +507,19 @@ impl AuditedVault {
         self.gate.ledger()
     }
 
-    /// The vault, for what needs no audit (configuration, masking).
-    pub fn vault(&self) -> &Vault {
-        &self.vault
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        self.vault.config()
+    }
+
+    /// The masked form of a value of `field` (no data is read).
+    pub fn mask(&self, collection: &str, field: &str, value: &str) -> Result<String, Error> {
+        self.vault.mask(collection, field, value)
+    }
+
+    /// The version of the key-encryption key in use.
+    pub fn kek_version(&self) -> u32 {
+        self.vault.kek_version()
     }
 
     /// Creates a record (recorded as `record.create`).
@@ -494,8 +531,8 @@ impl AuditedVault {
     ) -> Result<String, Error> {
         let values = crate::address::expand_values(self.vault.config(), collection, values)?;
         let fields = values.keys().cloned().collect();
-        self.gate.create(self.vault.config(), access, collection, fields)?;
-        self.vault.insert(collection, &values)
+        let mut permit = self.gate.create(self.vault.config(), access, collection, fields)?;
+        self.vault.insert(&mut permit, collection, &values)
     }
 
     /// Creates many records in one commit (an import): one `record.create` event per
@@ -507,16 +544,22 @@ impl AuditedVault {
         collection: &str,
         rows: &[BTreeMap<String, String>],
     ) -> Result<Vec<Result<String, Error>>, Error> {
+        let mut permits = Vec::with_capacity(rows.len());
         for values in rows {
             let values = crate::address::expand_values(self.vault.config(), collection, values)?;
-            self.gate.create(
+            permits.push(self.gate.create(
                 self.vault.config(),
                 access,
                 collection,
                 values.keys().cloned().collect(),
-            )?;
+            )?);
         }
-        self.vault.batch(|v| rows.iter().map(|values| v.insert(collection, values)).collect())
+        self.vault.batch(|v| {
+            rows.iter()
+                .zip(&mut permits)
+                .map(|(values, permit)| v.insert(permit, collection, values))
+                .collect()
+        })
     }
 
     /// Reads a record (recorded as `record.read`, with the fields read).
@@ -526,8 +569,8 @@ impl AuditedVault {
         collection: &str,
         record: &str,
     ) -> Result<BTreeMap<String, ReadField>, Error> {
-        self.gate.read(self.vault.config(), access, collection, record)?;
-        self.vault.read(collection, record, access.role, access.purpose)
+        let permit = self.gate.read(self.vault.config(), access, collection, record)?;
+        self.vault.read(&permit, collection, record)
     }
 
     /// Replaces some fields of a record (recorded as `record.update` with the field names).
@@ -540,8 +583,8 @@ impl AuditedVault {
     ) -> Result<(), Error> {
         let values = crate::address::expand_values(self.vault.config(), collection, values)?;
         let fields = values.keys().cloned().collect();
-        self.gate.update(self.vault.config(), access, collection, record, fields)?;
-        self.vault.update(collection, record, &values)
+        let permit = self.gate.update(self.vault.config(), access, collection, record, fields)?;
+        self.vault.update(&permit, collection, record, &values)
     }
 
     /// Makes an API key (recorded as `apikey.create` with its name and role; an admin role
@@ -552,20 +595,21 @@ impl AuditedVault {
         name: &str,
         role: &str,
     ) -> Result<(crate::ApiKeyInfo, String), Error> {
-        self.gate.manage_keys(
+        let permit = self.gate.manage_keys(
             self.vault.config(),
             access,
             Action::ApiKeyCreate,
             name,
             Some(role),
         )?;
-        self.vault.create_api_key(name, role)
+        self.vault.create_api_key(&permit, name, role)
     }
 
     /// Lists the API keys (recorded as `apikey.list`; an admin role only).
     pub fn list_api_keys(&self, access: &Access<'_>) -> Result<Vec<crate::ApiKeyInfo>, Error> {
-        self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyList, "*", None)?;
-        self.vault.list_api_keys()
+        let permit =
+            self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyList, "*", None)?;
+        self.vault.list_api_keys(&permit)
     }
 
     /// Revokes an API key by name or id (recorded as `apikey.revoke`; an admin role only).
@@ -574,8 +618,9 @@ impl AuditedVault {
         access: &Access<'_>,
         name: &str,
     ) -> Result<crate::ApiKeyInfo, Error> {
-        self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyRevoke, name, None)?;
-        self.vault.revoke_api_key(name)
+        let permit =
+            self.gate.manage_keys(self.vault.config(), access, Action::ApiKeyRevoke, name, None)?;
+        self.vault.revoke_api_key(&permit, name)
     }
 
     /// Moves free-text addresses into the parts of an address field (recorded as
@@ -599,20 +644,21 @@ impl AuditedVault {
         event.details.insert("to".into(), "address".into());
         event.details.insert("records".into(), self.vault.count_values(collection, old)?.into());
         self.gate.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
-        self.vault.migrate_to_address(collection, old, address)
+        let permit = Permit::new(Action::VaultMigrate, collection, access);
+        self.vault.migrate_to_address(&permit, collection, old, address)
     }
 
     /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The
     /// caller decides who may; the command line allows only the owner.
     pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
-        self.gate.note(access, Action::KeysRotate, "keys", Outcome::Ok)?;
-        self.vault.rotate_keys()
+        let permit = self.gate.allow(access, Action::KeysRotate, "keys")?;
+        self.vault.rotate_keys(&permit)
     }
 
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).
     pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
-        self.gate.note(access, Action::RetentionRun, "vault", Outcome::Ok)?;
-        let expired = self.vault.expire(now)?;
+        let permit = self.gate.allow(access, Action::RetentionRun, "vault")?;
+        let expired = self.vault.expire(&permit, now)?;
         self.gate.retention_done(access, expired)?;
         Ok(expired)
     }
@@ -626,17 +672,17 @@ impl AuditedVault {
         field: &str,
         value: &str,
     ) -> Result<Vec<String>, Error> {
-        self.gate.search(self.vault.config(), access, collection, field)?;
-        self.vault.search(collection, field, value)
+        let permit = self.gate.search(self.vault.config(), access, collection, field)?;
+        self.vault.search(&permit, collection, field, value)
     }
 
     /// Reveals a token (recorded as `token.reveal` with the record and field, denied
     /// attempts too); the value is decrypted only after the event is durable.
     pub fn reveal(&self, access: &Access<'_>, token: &str) -> Result<String, Error> {
         let target = self.vault.token_target(token)?;
-        self.gate.reveal(self.vault.config(), access, target.as_ref())?;
+        let permit = self.gate.reveal(self.vault.config(), access, target.as_ref())?;
         let (collection, record, field) = target.expect("the gate refuses a missing token");
-        self.vault.reveal_field(&collection, &record, &field, access.role, access.purpose)
+        self.vault.reveal_field(&permit, &collection, &record, &field)
     }
 
     /// Erases a record and the records that refer to it (recorded as `record.erase`).
@@ -647,8 +693,8 @@ impl AuditedVault {
         collection: &str,
         record: &str,
     ) -> Result<usize, Error> {
-        self.gate.erase(self.vault.config(), access, collection, record)?;
-        self.vault.erase(collection, record)
+        let permit = self.gate.erase(self.vault.config(), access, collection, record)?;
+        self.vault.erase(&permit, collection, record)
     }
 
     /// A data-subject export: the record and every record that refers to it, plain
@@ -659,8 +705,8 @@ impl AuditedVault {
         collection: &str,
         record: &str,
     ) -> Result<Export, Error> {
-        self.gate.export(self.vault.config(), access, collection, record)?;
-        self.vault.export(collection, record, access.role, access.purpose)
+        let permit = self.gate.export(self.vault.config(), access, collection, record)?;
+        self.vault.export(&permit, collection, record)
     }
 }
 

@@ -14,6 +14,7 @@ mod config;
 mod error;
 pub mod layout;
 mod normalize;
+mod permit;
 mod store;
 
 pub use apikeys::{ApiKeyInfo, Refused, key_ref};
@@ -24,4 +25,5 @@ pub use config::{
 };
 pub use error::Error;
 pub use normalize::normalize;
+pub use permit::Permit;
 pub use store::{AddressMigration, Expired, ReadField, Vault, mask_field};

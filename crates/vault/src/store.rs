@@ -24,6 +24,9 @@ use custody_crypto::{
 use custody_detect::Kind;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use custody_ledger::Action;
+
+use crate::Permit;
 use crate::address::Part;
 use crate::{Config, Error, FieldType, ReadMode, TOKENS_COLLECTION, TokenKind, normalize};
 
@@ -297,8 +300,24 @@ impl Vault {
             .map_err(|e| crypto_err(&e))
     }
 
-    /// Validates and stores a new record; returns its id.
+    /// Validates and stores a new record; returns its id (and sets it on the permit, which
+    /// then reads the record back as its role sees it without a purpose).
     pub fn insert(
+        &mut self,
+        permit: &mut Permit,
+        collection: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<String, Error> {
+        permit.check(&[Action::RecordCreate, Action::TokenCreate], collection, None)?;
+        if permit.record.is_some() {
+            return Err(Error::Forbidden("a permit creates one record".into()));
+        }
+        let id = self.insert_raw(collection, values)?;
+        permit.record = Some(id.clone());
+        Ok(id)
+    }
+
+    fn insert_raw(
         &mut self,
         collection: &str,
         values: &BTreeMap<String, String>,
@@ -365,8 +384,23 @@ impl Vault {
         Ok(record)
     }
 
-    /// Reads a record as `role` for `purpose`: every field with the mode applied.
+    /// Reads a record with the permit's role and purpose: every field with the mode applied.
+    /// A permit to create or change the record reads it without a purpose (never plain).
     pub fn read(
+        &self,
+        permit: &Permit,
+        collection: &str,
+        record: &str,
+    ) -> Result<BTreeMap<String, ReadField>, Error> {
+        permit.check(&[Action::RecordRead], collection, Some(record)).or_else(|_| {
+            permit.check(&[Action::RecordCreate, Action::RecordUpdate], collection, Some(record))
+        })?;
+        let purpose =
+            if permit.action == Action::RecordRead { permit.purpose.as_deref() } else { None };
+        self.read_raw(collection, record, &permit.role, purpose)
+    }
+
+    fn read_raw(
         &self,
         collection: &str,
         record: &str,
@@ -414,7 +448,19 @@ impl Vault {
     }
 
     /// Records whose searchable `field` equals `value` (after normalisation).
-    pub fn search(&self, collection: &str, field: &str, value: &str) -> Result<Vec<String>, Error> {
+    pub fn search(
+        &self,
+        permit: &Permit,
+        collection: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Vec<String>, Error> {
+        permit.check(&[Action::RecordSearch], collection, None)?;
+        permit.check_field(field)?;
+        self.search_raw(collection, field, value)
+    }
+
+    fn search_raw(&self, collection: &str, field: &str, value: &str) -> Result<Vec<String>, Error> {
         let (ty, _, searchable, _) = self.field_spec(collection, field)?;
         if !searchable {
             return Err(Error::Invalid { field: field.into(), rule: "is not searchable" });
@@ -431,38 +477,37 @@ impl Vault {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
-    /// The plain value of one field, for a role and purpose allowed to read it plain.
+    /// The plain value of one field, for the permit's role and purpose if they may read it
+    /// plain (a `token.reveal` permit for this record and field).
     pub fn reveal_field(
         &self,
+        permit: &Permit,
         collection: &str,
         record: &str,
         field: &str,
-        role: &str,
-        purpose: Option<&str>,
     ) -> Result<String, Error> {
+        permit.check(&[Action::TokenReveal], collection, Some(record))?;
+        permit.check_field(field)?;
+        let (role, purpose) = (permit.role.as_str(), permit.purpose.as_deref());
         if self.config.decide(role, field, purpose) != ReadMode::Plain {
             return Err(Error::Forbidden(format!(
                 "revealing '{field}' needs a role and purpose allowed to read it plain"
             )));
         }
-        let read = self.read(collection, record, role, purpose)?;
+        let read = self.read_raw(collection, record, role, purpose)?;
         read.get(field).and_then(|f| f.value.clone()).ok_or_else(|| Error::NotFound("token".into()))
-    }
-
-    /// The value behind a token, for a role and purpose allowed to read it plain
-    /// (unaudited: [`crate::AuditedVault::reveal`] records it first).
-    pub fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
-        let (collection, record, field) =
-            self.token_target(token)?.ok_or_else(|| Error::NotFound("token".into()))?;
-        self.reveal_field(&collection, &record, &field, role, purpose)
     }
 
     /// The records of other collections that refer to this one (a customer's orders), as
     /// (collection, record) pairs.
-    pub fn linked(&self, collection: &str, record: &str) -> Result<Vec<(String, String)>, Error> {
+    pub(crate) fn linked(
+        &self,
+        collection: &str,
+        record: &str,
+    ) -> Result<Vec<(String, String)>, Error> {
         let mut out = Vec::new();
         for (c, field) in self.config.referrers(collection) {
-            for r in self.search(&c, &field, record)? {
+            for r in self.search_raw(&c, &field, record)? {
                 out.push((c.clone(), r));
             }
         }
@@ -472,7 +517,17 @@ impl Vault {
     /// Erases a record and the records that refer to it (a customer's orders): data keys,
     /// blind indexes, tokens and sealed fields, all or nothing. Afterwards nothing of them
     /// can be decrypted, searched or revealed. Returns how many linked records went too.
-    pub fn erase(&mut self, collection: &str, record: &str) -> Result<usize, Error> {
+    pub fn erase(
+        &mut self,
+        permit: &Permit,
+        collection: &str,
+        record: &str,
+    ) -> Result<usize, Error> {
+        permit.check(&[Action::RecordErase], collection, Some(record))?;
+        self.erase_raw(collection, record)
+    }
+
+    fn erase_raw(&mut self, collection: &str, record: &str) -> Result<usize, Error> {
         let linked = self.linked(collection, record)?;
         let mut targets: Vec<(String, String)> =
             std::iter::once((collection.into(), record.into()))
@@ -529,8 +584,15 @@ impl Vault {
         Ok(linked.len())
     }
 
-    /// The token stored for one field of a record.
-    pub fn token_of(&self, collection: &str, record: &str, field: &str) -> Result<String, Error> {
+    /// The token stored for one field of a record just made with this permit.
+    pub fn token_of(
+        &self,
+        permit: &Permit,
+        collection: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<String, Error> {
+        permit.check(&[Action::TokenCreate, Action::RecordCreate], collection, Some(record))?;
         self.conn
             .query_row(
                 "SELECT token FROM fields WHERE collection = ?1 AND record = ?2 AND field = ?3",
@@ -553,18 +615,20 @@ impl Vault {
             .map_err(|e| store_err(&e))
     }
 
-    /// A record and the records that refer to it, read as `role` for `purpose`.
+    /// A record and the records that refer to it, read with the permit's role and purpose
+    /// (a `record.export` permit for this record).
     pub fn export(
         &self,
+        permit: &Permit,
         collection: &str,
         record: &str,
-        role: &str,
-        purpose: Option<&str>,
     ) -> Result<crate::audited::Export, Error> {
-        let main = self.read(collection, record, role, purpose)?;
+        permit.check(&[Action::RecordExport], collection, Some(record))?;
+        let (role, purpose) = (permit.role.as_str(), permit.purpose.as_deref());
+        let main = self.read_raw(collection, record, role, purpose)?;
         let mut linked = Vec::new();
         for (c, r) in self.linked(collection, record)? {
-            let fields = self.read(&c, &r, role, purpose)?;
+            let fields = self.read_raw(&c, &r, role, purpose)?;
             linked.push((c, r, fields));
         }
         Ok((main, linked))
@@ -590,7 +654,12 @@ impl Vault {
     /// destroyed); fields with `retention_days` lose values stored before the cut-off (their
     /// envelope, token and index are deleted; `secure_delete` zeroes the freed pages). One
     /// transaction per record erased, one for all fields. Returns what was removed.
-    pub fn expire(&mut self, now: i64) -> Result<Expired, Error> {
+    pub fn expire(&mut self, permit: &Permit, now: i64) -> Result<Expired, Error> {
+        permit.check(&[Action::RetentionRun], "vault", None)?;
+        self.expire_raw(now)
+    }
+
+    fn expire_raw(&mut self, now: i64) -> Result<Expired, Error> {
         let mut expired = Expired::default();
         // A copy, so erasing (which borrows the vault mutably) can run inside the loop.
         let collections = self.config.collections.clone();
@@ -609,7 +678,7 @@ impl Vault {
             };
             for record in stale {
                 // A linked record may already have gone with its customer.
-                match self.erase(collection, &record) {
+                match self.erase_raw(collection, &record) {
                     Ok(linked) => expired.records += 1 + linked,
                     Err(Error::NotFound(_)) => {}
                     Err(e) => return Err(e),
@@ -645,6 +714,17 @@ impl Vault {
 
     /// Replaces the values of some fields of a record (validated first; all or nothing).
     pub fn update(
+        &mut self,
+        permit: &Permit,
+        collection: &str,
+        record: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        permit.check(&[Action::RecordUpdate], collection, Some(record))?;
+        self.update_raw(collection, record, values)
+    }
+
+    fn update_raw(
         &mut self,
         collection: &str,
         record: &str,
@@ -721,10 +801,12 @@ impl Vault {
     /// transaction: all of it or nothing. The configuration must already have the parts.
     pub fn migrate_to_address(
         &mut self,
+        permit: &Permit,
         collection: &str,
         old: &str,
         address: &str,
     ) -> Result<AddressMigration, Error> {
+        permit.check(&[Action::VaultMigrate], collection, None)?;
         let parts = crate::address::part_fields(&self.config, collection, address);
         let street =
             parts.iter().find(|(p, _)| *p == Part::Street).map(|(_, n)| n.clone()).ok_or_else(
@@ -766,7 +848,7 @@ impl Vault {
                 } else {
                     report.street_only += 1;
                 }
-                v.update(collection, record, &values)?;
+                v.update_raw(collection, record, &values)?;
                 for table in ["fields", "blind", "tokens"] {
                     v.conn
                         .execute(
@@ -868,7 +950,8 @@ impl Vault {
     /// Key rotation: a new KEK version wraps every data key; versions nothing refers to any
     /// more are deleted. Returns how many data keys were re-wrapped. The sealed fields are
     /// untouched: their data keys do not change.
-    pub fn rotate_keys(&mut self) -> Result<usize, Error> {
+    pub fn rotate_keys(&mut self, permit: &Permit) -> Result<usize, Error> {
+        permit.check(&[Action::KeysRotate], "keys", None)?;
         let new_version = self.kek_version + 1;
         let new_kek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped_kek =

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use custody_crypto::Key;
-use custody_vault::{Config, Error, ReadMode, Vault};
+use custody_ledger::{Ledger, LedgerOptions};
+use custody_vault::{Access, AuditedVault, Config, Error, Expired, ReadField, ReadMode, Vault};
 
 fn jane() -> BTreeMap<String, String> {
     [
@@ -23,8 +24,85 @@ fn jane() -> BTreeMap<String, String> {
     .collect()
 }
 
-fn vault(dir: &Path) -> Vault {
+fn raw_vault(dir: &Path) -> Vault {
     Vault::open(&dir.join("vault.db"), Config::default_config(), Key::from_bytes([7; 32])).unwrap()
+}
+
+/// The vault as every caller reaches it: through the gate, each access in the ledger
+/// first (the raw store's data methods need the gate's permits). Reads take a role and a
+/// purpose; changes are the owner's.
+struct V(AuditedVault);
+
+fn access<'a>(role: &'a str, purpose: Option<&'a str>) -> Access<'a> {
+    Access { actor: "test", role, purpose, request_id: None }
+}
+
+const OWNER: Access<'static> =
+    Access { actor: "test", role: "owner", purpose: None, request_id: None };
+
+impl V {
+    fn insert(&mut self, c: &str, values: &BTreeMap<String, String>) -> Result<String, Error> {
+        self.0.insert(&OWNER, c, values)
+    }
+
+    fn read(
+        &self,
+        c: &str,
+        id: &str,
+        role: &str,
+        purpose: Option<&str>,
+    ) -> Result<BTreeMap<String, ReadField>, Error> {
+        self.0.read(&access(role, purpose), c, id)
+    }
+
+    fn reveal(&self, token: &str, role: &str, purpose: Option<&str>) -> Result<String, Error> {
+        self.0.reveal(&access(role, purpose), token)
+    }
+
+    fn search(&self, c: &str, field: &str, value: &str) -> Result<Vec<String>, Error> {
+        self.0.search(&OWNER, c, field, value)
+    }
+
+    fn update(
+        &mut self,
+        c: &str,
+        id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(), Error> {
+        self.0.update(&OWNER, c, id, values)
+    }
+
+    fn erase(&mut self, c: &str, id: &str) -> Result<usize, Error> {
+        self.0.erase(&OWNER, c, id)
+    }
+
+    fn expire(&mut self, now: i64) -> Result<Expired, Error> {
+        self.0.expire(&OWNER, now)
+    }
+
+    fn rotate_keys(&mut self) -> Result<usize, Error> {
+        self.0.rotate_keys(&OWNER)
+    }
+
+    fn kek_version(&self) -> u32 {
+        self.0.kek_version()
+    }
+
+    /// The token of a field, as the owner reads it without a purpose.
+    fn token_of(&self, c: &str, id: &str, field: &str) -> Result<String, Error> {
+        let read = self.0.read(&OWNER, c, id)?;
+        read.get(field).and_then(|f| f.value.clone()).ok_or_else(|| Error::NotFound(field.into()))
+    }
+}
+
+fn vault(dir: &Path) -> V {
+    let ledger_dir = dir.join("test-ledger");
+    let ledger = if Ledger::exists(&ledger_dir) {
+        Ledger::open(&ledger_dir, LedgerOptions::default())
+    } else {
+        Ledger::init(&ledger_dir, LedgerOptions::default())
+    };
+    V(AuditedVault::new(raw_vault(dir), ledger.unwrap()))
 }
 
 #[test]
@@ -54,8 +132,9 @@ fn reads_follow_role_and_purpose() {
     let ssn_token = app["ssn"].value.as_deref().unwrap();
     assert!(ssn_token.starts_with('9') && ssn_token.ends_with("-3456"), "{ssn_token}");
     assert_eq!(app["date_of_birth"].value, None);
-    let auditor = v.read("customers", &id, "auditor", Some("billing")).unwrap();
-    assert!(auditor.values().all(|f| f.value.is_none() && f.mode == ReadMode::None));
+    // A role that reads no field is refused outright (and the refusal is recorded).
+    let auditor = v.read("customers", &id, "auditor", Some("billing"));
+    assert!(matches!(auditor, Err(Error::Forbidden(_))), "{auditor:?}");
 
     // Tokens reveal only for a role and purpose allowed to read the field plain.
     assert_eq!(v.reveal(&token, "owner", Some("billing")).unwrap(), "4539526018159083");
@@ -161,8 +240,17 @@ fn no_plaintext_value_anywhere_in_the_data_directory() {
         "4539526018159083",
         "4539 5260 1815 9083",
     ];
-    for entry in std::fs::read_dir(dir.path()).unwrap() {
-        let path = entry.unwrap().path();
+    // Every file, the ledger's included.
+    let mut files = Vec::new();
+    let mut dirs = vec![dir.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() { dirs.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("ledger.db")), "{files:?}");
+    for path in files {
         let bytes = std::fs::read(&path).unwrap();
         for needle in needles {
             assert!(
@@ -222,7 +310,7 @@ fn every_access_is_in_the_ledger_before_it_happens() {
     use custody_vault::{Access, AuditedVault};
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::init(&dir.path().join("ledger"), LedgerOptions::default()).unwrap();
-    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let mut av = AuditedVault::new(raw_vault(dir.path()), ledger);
     let owner = Access {
         actor: "key:owner",
         role: "owner",
@@ -271,7 +359,7 @@ fn no_value_is_released_while_the_ledger_cannot_record() {
     let dir = tempfile::tempdir().unwrap();
     let ledger_dir = dir.path().join("ledger");
     let ledger = Ledger::init(&ledger_dir, LedgerOptions::default()).unwrap();
-    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let mut av = AuditedVault::new(raw_vault(dir.path()), ledger);
     let owner =
         Access { actor: "key:owner", role: "owner", purpose: Some("billing"), request_id: None };
     let id = av.insert(&owner, "customers", &jane()).unwrap();
@@ -306,7 +394,7 @@ fn searches_are_recorded_without_the_value_and_need_permission() {
     use custody_vault::{Access, AuditedVault, Error};
     let dir = tempfile::tempdir().unwrap();
     let ledger = Ledger::init(&dir.path().join("ledger"), LedgerOptions::default()).unwrap();
-    let mut av = AuditedVault::new(vault(dir.path()), ledger);
+    let mut av = AuditedVault::new(raw_vault(dir.path()), ledger);
     let access = |role| Access { actor: "key:x", role, purpose: Some("billing"), request_id: None };
     let id = av.insert(&access("owner"), "customers", &jane()).unwrap();
     let email = jane()["email"].clone();
@@ -404,7 +492,7 @@ fn a_vault_from_before_retention_dates_its_values_at_upgrade() {
 #[test]
 fn customers_sharing_a_card_keep_their_tokens_when_one_is_erased() {
     let dir = tempfile::tempdir().unwrap();
-    let token_of = |v: &Vault, id: &str| {
+    let token_of = |v: &V, id: &str| {
         v.read("customers", id, "staff", Some("billing")).unwrap()["card_number"]
             .value
             .clone()
@@ -464,4 +552,52 @@ fn ssn_tokens_are_unique_even_when_the_last_four_digits_are_shared() {
     for (token, ssn) in made.iter().step_by(10) {
         assert_eq!(&v.reveal(token, "owner", Some("billing")).unwrap(), ssn);
     }
+}
+
+/// Issue 12: the store's data methods need the gate's permit, made only once the event is
+/// in the ledger, and a permit opens exactly what it was granted for.
+#[test]
+fn a_permit_opens_only_what_the_gate_granted() {
+    use std::sync::Arc;
+
+    use custody_vault::Gate;
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let a = v.insert("customers", &jane()).unwrap();
+    let b = v.insert("customers", &jane()).unwrap();
+    drop(v);
+    let mut raw = raw_vault(dir.path());
+    let ledger = Ledger::open(&dir.path().join("test-ledger"), LedgerOptions::default()).unwrap();
+    let gate = Gate::new(Arc::new(ledger));
+    let config = Config::default_config();
+    let staff = access("staff", Some("order_fulfillment"));
+    let before = gate.ledger().size().unwrap();
+    let read_a = gate.read(&config, &staff, "customers", &a).unwrap();
+    assert_eq!(gate.ledger().size().unwrap(), before + 1, "the permit came after the event");
+    assert!(raw.read(&read_a, "customers", &a).is_ok());
+    assert!(matches!(raw.read(&read_a, "customers", &b), Err(Error::Forbidden(_))));
+    assert!(matches!(raw.read(&read_a, "orders", &a), Err(Error::Forbidden(_))));
+    assert!(matches!(raw.erase(&read_a, "customers", &a), Err(Error::Forbidden(_))));
+    assert!(matches!(raw.export(&read_a, "customers", &a), Err(Error::Forbidden(_))));
+    // A search permit is for its field only, and finds ids without reading them.
+    let owner = access("owner", None);
+    let search = gate.search(&config, &owner, "customers", "email").unwrap();
+    assert_eq!(
+        raw.search(&search, "customers", "email", "jane.sample@example.com").unwrap().len(),
+        2
+    );
+    assert!(matches!(
+        raw.search(&search, "customers", "phone", "+12015550123"),
+        Err(Error::Forbidden(_))
+    ));
+    assert!(matches!(raw.read(&search, "customers", &a), Err(Error::Forbidden(_))));
+    // A create permit makes one record.
+    let mut create = gate.create(&config, &owner, "customers", vec!["name".into()]).unwrap();
+    let name = BTreeMap::from([("name".to_string(), "C D".to_string())]);
+    let c = raw.insert(&mut create, "customers", &name).unwrap();
+    assert_eq!(create.record(), Some(c.as_str()));
+    assert!(matches!(raw.insert(&mut create, "customers", &name), Err(Error::Forbidden(_))));
+    // A refusal gives no permit at all.
+    let auditor = access("auditor", Some("billing"));
+    assert!(gate.read(&config, &auditor, "customers", &a).is_err());
 }
