@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use custody_crypto::sealed_file::OpeningKey;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome as LedgerOutcome};
-use custody_scan::fix::{self, Action, Fixer, Outcome, quarantine};
+use custody_remedy::{self as fix, Action, Fixer, Outcome, quarantine};
 use custody_scan::{ScanOptions, Scanner};
 use serde_json::json;
 

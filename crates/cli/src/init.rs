@@ -143,7 +143,7 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;
     // Files are quarantined to this public key without the passphrase; its secret half is
     // derived from the root key.
-    custody_scan::fix::quarantine::write_sealing_key(
+    custody_remedy::quarantine::write_sealing_key(
         data_dir,
         custody_crypto::sealed_file::OpeningKey::from_root(&root).sealing_key(),
     )?;

@@ -168,8 +168,8 @@ fn next_step(err: &anyhow::Error) -> Option<&'static str> {
                 _ => "check there is free disk space where the output goes",
             });
         }
-        if let Some(e) = cause.downcast_ref::<custody_scan::fix::FixError>() {
-            use custody_scan::fix::FixError;
+        if let Some(e) = cause.downcast_ref::<custody_remedy::FixError>() {
+            use custody_remedy::FixError;
             match e {
                 FixError::Exists { .. } => {
                     return Some(

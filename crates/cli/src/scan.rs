@@ -179,7 +179,7 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let ignored = if args.decommission {
         None
     } else {
-        custody_scan::fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
+        custody_scan::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
     };
     let cache = open_cache(args, data_dir, &detector, ignored.as_deref());
     let options = ScanOptions {
@@ -282,7 +282,7 @@ fn open_cache(
     args: &ScanArgs,
     data_dir: &std::path::Path,
     detector: &DetectorConfig,
-    ignored: Option<&custody_scan::fix::ignore::IgnoreList>,
+    ignored: Option<&custody_scan::ignore::IgnoreList>,
 ) -> Option<std::sync::Arc<custody_scan::cache::ScanCache>> {
     if args.no_cache || args.reveal || args.decommission || !data_dir.is_dir() {
         return None;
@@ -293,7 +293,7 @@ fn open_cache(
         "detector={}|limits={}|ignored={}",
         detector.fingerprint(),
         args.limits().fingerprint(),
-        ignored.map_or_else(String::new, custody_scan::fix::ignore::IgnoreList::digest)
+        ignored.map_or_else(String::new, custody_scan::ignore::IgnoreList::digest)
     );
     let cache = custody_scan::cache::ScanCache::open(data_dir, &config).or_else(|e| {
         eprintln!("note: {e}; starting a new one (this scan reads every file).");

@@ -37,6 +37,10 @@ fn forbidden_edges_are_absent() {
     assert!(graph.len() >= 10, "the workspace was not read: {graph:?}");
     let forbidden: &[(&str, &str, &str)] = &[
         ("custody-scan", "custody-ledger", "the scanner records nothing itself"),
+        ("custody-scan", "custody-crypto", "remediation (custody-remedy) seals, not the scanner"),
+        ("custody-scan", "custody-remedy", "remediation builds on the scanner, not the other way"),
+        ("custody-remedy", "custody-ledger", "the binary records what remediation did"),
+        ("custody-remedy", "custody-vault", "remediation never opens the vault"),
         ("custody-scan", "custody-vault", "the scanner never opens the vault"),
         ("custody-scan", "custody-server", "the scanner knows no HTTP"),
         ("custody-extract", "custody-detect", "extraction is format knowledge, not detection"),

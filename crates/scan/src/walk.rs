@@ -44,7 +44,7 @@ pub struct ScanOptions {
     /// Honour `.custodyignore` files (off for a decommission check: everything is read).
     pub ignore_files: bool,
     /// Findings the owner ignored (`custody fix ignore`): not reported, only counted.
-    pub ignored: Option<Arc<crate::fix::ignore::IgnoreList>>,
+    pub ignored: Option<Arc<crate::ignore::IgnoreList>>,
     /// Results of unchanged files from earlier scans (masked values only).
     pub cache: Option<Arc<crate::cache::ScanCache>>,
 }
@@ -69,7 +69,7 @@ impl Default for ScanOptions {
 
 /// The file on disk behind a path as a scan of `roots` shows it (relative to the root
 /// when a single folder is scanned, as walked otherwise).
-pub(crate) fn resolve(roots: &[PathBuf], shown: &str) -> PathBuf {
+pub fn resolve(roots: &[PathBuf], shown: &str) -> PathBuf {
     match roots {
         [root] if root.is_dir() => root.join(shown),
         _ => PathBuf::from(shown),
@@ -530,7 +530,7 @@ fn replay(
 struct Results<'t> {
     tx: &'t channel::Sender<Message>,
     /// The owner's ignore list and this file's canonical path, when it has ignores.
-    ignore: Option<(&'t crate::fix::ignore::IgnoreList, PathBuf)>,
+    ignore: Option<(&'t crate::ignore::IgnoreList, PathBuf)>,
     ignored: u64,
     /// Anything in the file was skipped (a member, a part).
     skipped: bool,

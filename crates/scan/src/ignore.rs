@@ -18,9 +18,37 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use super::FixError;
 use custody_store::DataDir;
 use custody_store::hex::encode as hex;
+
+/// Why the ignore list could not be read or written. Never carries a customer value.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IgnoreError {
+    /// Reading or writing failed.
+    #[error("'{path}': {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// The list or its key is damaged.
+    #[error("'{path}' is damaged")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl IgnoreError {
+    fn from_io(path: &Path) -> impl FnOnce(io::Error) -> IgnoreError + '_ {
+        move |source| IgnoreError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+use IgnoreError as FixError;
 
 /// The list of ignored findings of a data directory.
 pub struct IgnoreList {
@@ -53,7 +81,7 @@ impl IgnoreList {
         let data = DataDir::new(data_dir);
         let (key_path, file) = (data.ignore_key(), data.ignore_list());
         let key = match fs::read_to_string(&key_path) {
-            Ok(text) => super::quarantine::unhex_key(&text)
+            Ok(text) => custody_store::hex::decode_key(&text)
                 .ok_or(FixError::Damaged { path: key_path.clone() })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !create {
@@ -73,7 +101,7 @@ impl IgnoreList {
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                         let text =
                             fs::read_to_string(&key_path).map_err(FixError::from_io(&key_path))?;
-                        super::quarantine::unhex_key(&text)
+                        custody_store::hex::decode_key(&text)
                             .ok_or(FixError::Damaged { path: key_path.clone() })?
                     }
                     Err(e) => return Err(FixError::Io { path: key_path, source: e }),

@@ -406,8 +406,3 @@ pub(super) fn mode_of(meta: &fs::Metadata) -> Option<u32> {
         None
     }
 }
-
-/// A 32-byte key written as hex (one line).
-pub(super) fn unhex_key(text: &str) -> Option<[u8; 32]> {
-    custody_store::hex::decode_key(text)
-}

@@ -1,4 +1,6 @@
-//! Remediation: what to do about a file that holds customer data.
+//! custody-remedy: what to do about a file that holds customer data. Remediation built on
+//! the scanner (which it runs again before acting) and the quarantine's sealing; the
+//! scanner itself knows nothing of it.
 //!
 //! - [`Action::Quarantine`]: seal the file into the quarantine (no passphrase needed), then
 //!   overwrite and remove the original; `custody quarantine restore` brings it back with the unsealed vault.
@@ -12,7 +14,6 @@
 //! process dies mid-way: the original stays in place until a complete copy or a complete
 //! replacement exists (see [`quarantine`] and [`Fixer::fix`]).
 
-pub mod ignore;
 pub mod quarantine;
 pub mod redact;
 pub mod shred;
@@ -25,8 +26,8 @@ use std::path::{Path, PathBuf};
 use custody_crypto::sealed_file::SealingKey;
 use custody_detect::{Detector, DetectorConfig, Kind, SensitiveValue};
 
-use crate::walk::resolve;
-use crate::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip};
+pub use custody_scan::ignore;
+use custody_scan::{Finding, NoProgress, ScanOptions, Scanner, Sink, Skip, resolve};
 
 /// What to do with a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,6 +123,17 @@ pub enum FixError {
     /// The quarantined file does not open with this installation's key.
     #[error("the quarantined file does not open with this vault's key")]
     WrongKey,
+}
+
+impl From<ignore::IgnoreError> for FixError {
+    fn from(e: ignore::IgnoreError) -> Self {
+        match e {
+            ignore::IgnoreError::Io { path, source } => FixError::Io { path, source },
+            ignore::IgnoreError::Damaged { path } => FixError::Damaged { path },
+            // A new kind of failure is reported as damage to the list, never dropped.
+            _ => FixError::Damaged { path: PathBuf::from("ignored.jsonl") },
+        }
+    }
 }
 
 impl FixError {
@@ -613,5 +625,11 @@ enum Stop {
 impl From<FixError> for Stop {
     fn from(e: FixError) -> Self {
         Stop::Fix(e)
+    }
+}
+
+impl From<ignore::IgnoreError> for Stop {
+    fn from(e: ignore::IgnoreError) -> Self {
+        Stop::Fix(e.into())
     }
 }
