@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
 use custody_scan::{Summary, html_escape as esc};
-use serde_json::json;
 
 /// Refuses to start without a ledger (the certificate is signed by it).
 pub fn check_ready(data_dir: &Path) -> Result<()> {
@@ -51,9 +50,8 @@ fn actions_under(ledger: &Ledger, roots: &[String]) -> Vec<(String, String, Stri
         if event.outcome != custody_ledger::Outcome::Ok {
             continue;
         }
-        let Some(path) = event.details.get("path").and_then(serde_json::Value::as_str) else {
-            continue;
-        };
+        let Ok(done) = event.details_as::<custody_ledger::details::FixDone>() else { continue };
+        let path = done.path.as_str();
         if !roots.iter().any(|r| Path::new(path).starts_with(r)) {
             continue;
         }
@@ -82,20 +80,12 @@ pub fn certify(
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
     let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
     let mut event = Event::new(user.clone(), custody_ledger::Action::ScanDecommission, Outcome::Ok);
-    event.details.insert("host".into(), json!(host));
-    event.details.insert("roots".into(), json!(roots));
-    for key in [
-        "files_scanned",
-        "bytes_scanned",
-        "findings",
-        "findings_by_kind",
-        "files_skipped",
-        "members_skipped",
-    ] {
-        if let Some(v) = summary_json.get(key) {
-            event.details.insert(key.into(), v.clone());
-        }
-    }
+    let mut details: custody_ledger::details::ScanRun =
+        serde_json::from_value(summary_json.clone())
+            .context("the scan summary does not have the shape the ledger records")?;
+    details.host = Some(host.clone());
+    details.roots.clone_from(&roots);
+    event.set_details(&details)?;
     let done = actions_under(&ledger, &roots);
     let position = ledger.append(&event).context("the decommission scan could not be recorded")?;
     let checkpoint = ledger.checkpoint().context("the ledger could not sign a checkpoint")?;

@@ -282,15 +282,16 @@ fn record(ledger: &Ledger, result: &fix::Done, file: &Path) -> Result<()> {
     let mut event = Event::new(crate::ledger::actor(), ledger_action(result.action), outcome);
     // The absolute path: the record must say which file, wherever the command ran.
     let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    event.details.insert("path".into(), json!(path.display().to_string()));
-    event.details.insert("findings_by_kind".into(), json!(result.kinds));
-    event.details.insert("values".into(), json!(result.values));
-    if let Some(id) = &result.quarantine_id {
-        event.details.insert("quarantine_id".into(), json!(id));
-    }
-    if let Outcome::Failed(why) = &result.outcome {
-        event.details.insert("reason".into(), json!(why));
-    }
+    event.set_details(&custody_ledger::details::FixDone {
+        path: path.display().to_string(),
+        findings_by_kind: result.kinds.clone(),
+        values: result.values,
+        quarantine_id: result.quarantine_id.clone(),
+        reason: match &result.outcome {
+            Outcome::Failed(why) => Some(why.clone()),
+            _ => None,
+        },
+    })?;
     ledger.append(&event).context("the action could not be recorded in the ledger")?;
     Ok(())
 }
@@ -396,8 +397,10 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                     custody_ledger::Action::QuarantineRestore,
                     LedgerOutcome::Ok,
                 );
-                event.details.insert("quarantine_id".into(), json!(entry.id));
-                event.details.insert("path".into(), json!(target.display().to_string()));
+                event.set_details(&custody_ledger::details::QuarantineRestore {
+                    quarantine_id: entry.id.clone(),
+                    path: target.display().to_string(),
+                })?;
                 ledger.append(&event).context("the restore could not be recorded in the ledger")?;
                 ledger.close();
             }

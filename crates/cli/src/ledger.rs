@@ -217,21 +217,11 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
     }
     let ledger = Ledger::open(dir, LedgerOptions::default())?;
     let mut event = Event::new(actor(), custody_ledger::Action::ScanRun, Outcome::Ok);
-    let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    event.details.insert("roots".into(), json!(roots));
-    for key in [
-        "files_scanned",
-        "bytes_scanned",
-        "duration_ms",
-        "findings",
-        "findings_by_kind",
-        "files_skipped",
-        "members_skipped",
-    ] {
-        if let Some(v) = summary.get(key) {
-            event.details.insert(key.into(), v.clone());
-        }
-    }
+    // The summary's counts (the fields `ScanRun` names; the riskiest files are left out).
+    let mut details: custody_ledger::details::ScanRun = serde_json::from_value(summary.clone())
+        .context("the scan summary does not have the shape the ledger records")?;
+    details.roots = roots.iter().map(|r| r.display().to_string()).collect();
+    event.set_details(&details)?;
     ledger.append(&event).context("the scan could not be recorded in the ledger")?;
     ledger.close();
     Ok(())

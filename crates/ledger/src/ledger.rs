@@ -861,8 +861,12 @@ impl Writer {
         self.low_disk_warned = low;
         warn.then(|| {
             let mut e = Event::new("system", crate::Action::LedgerLowDisk, Outcome::Ok);
-            e.details.insert("free_bytes".into(), free.into());
-            e.details.insert("threshold_bytes".into(), self.options.min_free_bytes.into());
+            let details = crate::details::LowDisk {
+                free_bytes: free,
+                threshold_bytes: self.options.min_free_bytes,
+            };
+            // Two integers always serialise.
+            let _ = e.set_details(&details);
             e
         })
     }

@@ -9,6 +9,7 @@
 //! See [`manual`] for what the ledger proves and what it does not.
 
 pub mod action;
+pub mod details;
 mod error;
 pub mod event;
 mod ledger;

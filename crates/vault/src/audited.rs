@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use custody_ledger::{Action, Event, Ledger, Outcome, Target};
+use custody_ledger::{Action, Event, Ledger, Outcome, Target, details};
 
 use crate::{Config, EXPORT_PURPOSE, Error, Permit, ReadField, ReadMode, Vault};
 
@@ -180,12 +180,20 @@ impl Gate {
         event.target = Some(Target { collection: "auth".into(), record: None });
         event.request_id = failure.request_id.map(str::to_string);
         event.source = failure.source.map(|ip| self.ledger.pseudonym(&ip.to_string()));
-        event.details.insert("via".into(), failure.via.into());
-        event.details.insert("reason".into(), failure.reason.as_str().into());
-        if let Some(key) = failure.presented_key {
-            let fingerprint = self.ledger.pseudonym(&format!("presented-credential\0{key}"));
-            event.details.insert("fingerprint".into(), fingerprint.as_str()[..32].into());
-        }
+        let fingerprint = failure.presented_key.map(|key| {
+            self.ledger.pseudonym(&format!("presented-credential\0{key}")).as_str()[..32]
+                .to_string()
+        });
+        set_details(
+            &mut event,
+            &details::AuthFailed {
+                via: Some(failure.via.to_string()),
+                reason: failure.reason.as_str().to_string(),
+                fingerprint,
+                suppressed: None,
+                sources: None,
+            },
+        )?;
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
@@ -193,9 +201,16 @@ impl Gate {
     fn record_burst(&self, events: u64, sources: usize) -> Result<(), Error> {
         let mut event = Event::new("anonymous", Action::AuthFailed, Outcome::Denied);
         event.target = Some(Target { collection: "auth".into(), record: None });
-        event.details.insert("reason".into(), "burst".into());
-        event.details.insert("suppressed".into(), events.into());
-        event.details.insert("sources".into(), sources.into());
+        set_details(
+            &mut event,
+            &details::AuthFailed {
+                via: None,
+                reason: "burst".into(),
+                fingerprint: None,
+                suppressed: Some(events),
+                sources: Some(sources as u64),
+            },
+        )?;
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
@@ -233,8 +248,13 @@ impl Gate {
     ) -> Result<(), Error> {
         let mut event = Event::new(access.actor, Action::RetentionDone, Outcome::Ok);
         event.target = Some(Target { collection: "vault".into(), record: None });
-        event.details.insert("records_erased".into(), expired.records.into());
-        event.details.insert("values_deleted".into(), expired.fields.into());
+        set_details(
+            &mut event,
+            &details::RetentionDone {
+                records_erased: expired.records as u64,
+                values_deleted: expired.fields as u64,
+            },
+        )?;
         self.ledger.append(&event).map(|_| ()).map_err(|e| Error::Audit(e.to_string()))
     }
 
@@ -314,10 +334,13 @@ impl Gate {
         event.request_id = access.request_id.map(str::to_string);
         // A pasted credential is recorded by its public id only.
         let key = crate::key_ref(key);
-        event.details.insert("key".into(), key.chars().take(100).collect::<String>().into());
-        if let Some(role) = role {
-            event.details.insert("role".into(), role.into());
-        }
+        set_details(
+            &mut event,
+            &details::ApiKeyChange {
+                key: key.chars().take(100).collect(),
+                role: role.map(str::to_string),
+            },
+        )?;
         self.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
         if allowed {
             Ok(Permit::new(action, crate::apikeys::API_KEYS, access))
@@ -481,6 +504,10 @@ impl Gate {
     }
 }
 
+fn set_details<T: details::Details>(event: &mut Event, d: &T) -> Result<(), Error> {
+    event.set_details(d).map_err(|e| Error::Audit(e.to_string()))
+}
+
 /// A record with the records that refer to it, as exported.
 pub type Export = (BTreeMap<String, ReadField>, Vec<(String, String, BTreeMap<String, ReadField>)>);
 
@@ -641,8 +668,8 @@ impl AuditedVault {
         let mut event = Event::new(access.actor, Action::VaultMigrate, Outcome::Ok);
         event.target = Some(Target { collection: collection.to_string(), record: None });
         event.fields = vec![old.to_string()];
-        event.details.insert("to".into(), "address".into());
-        event.details.insert("records".into(), self.vault.count_values(collection, old)?.into());
+        let records = self.vault.count_values(collection, old)?;
+        set_details(&mut event, &details::VaultMigrate { to: "address".into(), records })?;
         self.gate.ledger.append(&event).map_err(|e| Error::Audit(e.to_string()))?;
         let permit = Permit::new(Action::VaultMigrate, collection, access);
         self.vault.migrate_to_address(&permit, collection, old, address)
