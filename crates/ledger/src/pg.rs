@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 use crate::Error;
 use crate::merkle::Hash;
@@ -31,8 +31,11 @@ fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {
 }
 
 impl PgStore {
-    /// Connects (`host=127.0.0.1 user=postgres dbname=test`) and creates the tables in
-    /// `schema` if they are missing. The schema name must be a plain identifier.
+    /// Connects (`host=127.0.0.1 user=postgres dbname=test`, or a `postgres://` address) and
+    /// creates the tables in `schema` if they are missing. The connection is encrypted as
+    /// the address's `sslmode` asks (`require` by default off this machine; `verify-full`
+    /// with `sslrootcert` checks the server), through [`custody_store::pg`]. The schema name
+    /// must be a plain identifier.
     pub fn connect(params: &str, schema: &str) -> Result<Self, Error> {
         if schema.is_empty()
             || !schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
@@ -41,7 +44,7 @@ impl PgStore {
                 "the schema name must be lower-case letters, digits and _".into(),
             ));
         }
-        let mut client = Client::connect(params, NoTls).map_err(|e| pg(&e))?;
+        let mut client = custody_store::pg::connect(params).map_err(Error::Backend)?;
         client
             .batch_execute(&format!(
                 "CREATE SCHEMA IF NOT EXISTS {schema};

@@ -123,10 +123,10 @@ fn connect(url: &str) -> Result<Box<dyn Source>, String> {
     }
     let lower = url.to_ascii_lowercase();
     if lower.starts_with("postgres") {
-        let tls = crate::pg_tls::settings(url);
+        let tls = custody_store::pg::settings(url);
         let mut config: postgres::Config =
             tls.url.parse().map_err(|_| "not a valid postgres:// address".to_string())?;
-        let connector = crate::pg_tls::connector(&tls, &mut config)?;
+        let connector = custody_store::pg::connector(&tls, &mut config)?;
         let client = config.connect(connector).map_err(|e| pg_error(&e))?;
         return Ok(Box::new(Postgres { client }));
     }
@@ -149,7 +149,7 @@ fn pg_error(e: &postgres::Error) -> String {
         None if e.is_closed() => "the connection to PostgreSQL closed".into(),
         None => {
             let text = e.to_string();
-            if let Some(words) = crate::pg_tls::failure(e) {
+            if let Some(words) = custody_store::pg::failure(e) {
                 words.into()
             } else if text.contains("connect") || text.contains("Connection refused") {
                 "could not connect to PostgreSQL (is it running, and is the address right?)".into()

@@ -17,7 +17,6 @@ mod file;
 mod finding;
 mod html;
 pub mod ignore;
-mod pg_tls;
 pub mod report;
 pub mod risk;
 mod walk;

@@ -10,9 +10,12 @@
 //!   atomic replace (temporary file beside, fsync, rename, directory fsync), one directory
 //!   sync, and tightening the mode of a file another library created (SQLite's).
 //! - [`hex`]: the one hex codec.
+//! - [`pg`]: PostgreSQL connections over TLS with libpq's `sslmode` and `sslrootcert`, for
+//!   the scanner's sources and the ledger's store alike.
 
 mod datadir;
 pub mod files;
 pub mod hex;
+pub mod pg;
 
 pub use datadir::{Class, DataDir, Entry};

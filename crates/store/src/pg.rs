@@ -1,5 +1,7 @@
-//! TLS for `custody scan postgres://…`: rustls (ring provider, as the server uses) under
-//! tokio-postgres's connector traits, with libpq's `sslmode` and `sslrootcert` words.
+//! PostgreSQL connections for every part of custody (the scanner's sources, the ledger's
+//! and the vault's stores), over TLS: rustls (ring provider, as the server uses) under
+//! tokio-postgres's connector traits, with libpq's `sslmode` and `sslrootcert` words, in a
+//! `postgres://` address or a `key=value` list.
 //!
 //! | `sslmode` | encrypted | certificate checked |
 //! |---|---|---|
@@ -41,7 +43,7 @@ enum Check {
 
 /// The connection settings custody reads itself (tokio-postgres knows neither
 /// `verify-ca`/`verify-full` nor `sslrootcert`), and the address without them.
-pub(crate) struct TlsSettings {
+pub struct TlsSettings {
     /// The address for tokio-postgres, without `sslmode` and `sslrootcert`.
     pub url: String,
     mode: Option<String>,
@@ -52,15 +54,27 @@ pub(crate) struct TlsSettings {
 impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")
-            .field("url", &crate::display_url(&self.url))
+            .field("url", &"<not shown: it may hold a password>")
             .field("mode", &self.mode)
             .field("root", &self.root)
             .finish()
     }
 }
 
-/// Splits custody's TLS settings off a `postgres://` address.
-pub(crate) fn settings(url: &str) -> TlsSettings {
+/// Splits custody's TLS settings off a `postgres://` address or a `key=value` list
+/// (`host=… dbname=… sslmode=verify-full sslrootcert=…`).
+pub fn settings(url: &str) -> TlsSettings {
+    if !url.trim_start().to_ascii_lowercase().starts_with("postgres") {
+        let (mut mode, mut root, mut kept) = (None, None, Vec::new());
+        for pair in url.split_whitespace() {
+            match pair.split_once('=') {
+                Some(("sslmode", v)) => mode = Some(v.trim_matches('\'').to_string()),
+                Some(("sslrootcert", v)) => root = Some(v.trim_matches('\'').to_string()),
+                _ => kept.push(pair),
+            }
+        }
+        return TlsSettings { url: kept.join(" "), mode, root };
+    }
     // The query starts after the credentials (a password may hold `?` or `#`), which end
     // at the first `@`, as tokio-postgres reads them.
     let after_credentials = url.find('@').map_or(0, |at| at + 1);
@@ -118,9 +132,28 @@ fn local_only(config: &postgres::Config) -> bool {
         })
 }
 
+/// Connects to the server an address names, with TLS as its `sslmode` asks (and, without
+/// one, `require` off this machine). Errors are sentences for the user: never the address
+/// (it may hold a password), nor anything the server sent.
+pub fn connect(address: &str) -> Result<postgres::Client, String> {
+    let tls = settings(address);
+    let mut config: postgres::Config =
+        tls.url.parse().map_err(|_| "not a valid PostgreSQL address".to_string())?;
+    let connector = connector(&tls, &mut config)?;
+    config.connect(connector).map_err(|e| {
+        if let Some(words) = failure(&e) {
+            words.to_string()
+        } else if let Some(db) = e.as_db_error() {
+            format!("PostgreSQL said {} ({})", db.code().code(), db.severity())
+        } else {
+            "could not connect to PostgreSQL (is it running, and is the address right?)".into()
+        }
+    })
+}
+
 /// Applies the settings to `config` and returns the connector for them. Errors are
 /// sentences for the user (they never hold the address, which may hold a password).
-pub(crate) fn connector(
+pub fn connector(
     settings: &TlsSettings,
     config: &mut postgres::Config,
 ) -> Result<Connector, String> {
@@ -174,7 +207,7 @@ pub(crate) fn connector(
 
 /// Plain words for a failed TLS connection (`None`: not a TLS failure). Never the
 /// address, and nothing the server sent.
-pub(crate) fn failure(e: &postgres::Error) -> Option<&'static str> {
+pub fn failure(e: &postgres::Error) -> Option<&'static str> {
     let text = e.to_string();
     if text.contains("does not support TLS") {
         return Some(
@@ -263,7 +296,7 @@ impl ServerCertVerifier for Verifier {
 
 /// tokio-postgres's TLS connector, one per connection.
 #[derive(Clone)]
-pub(crate) struct Connector(Arc<ClientConfig>);
+pub struct Connector(Arc<ClientConfig>);
 
 impl<S> MakeTlsConnect<S> for Connector
 where
@@ -281,7 +314,7 @@ where
 }
 
 /// One handshake.
-pub(crate) struct Connect {
+pub struct Connect {
     config: Arc<ClientConfig>,
     name: Option<ServerName<'static>>,
 }
@@ -309,7 +342,7 @@ where
 }
 
 /// An encrypted connection to the server.
-pub(crate) struct Stream<S>(tokio_rustls::client::TlsStream<S>);
+pub struct Stream<S>(tokio_rustls::client::TlsStream<S>);
 
 impl<S> TlsStream for Stream<S>
 where
@@ -359,6 +392,14 @@ mod tests {
         assert_eq!(s.mode.as_deref(), Some("verify-full"));
         assert_eq!(s.root.as_deref(), Some("/tmp/ca.pem"));
         assert!(!format!("{s:?}").contains("u:p@"), "credentials in Debug: {s:?}");
+        let kv = settings(
+            "host=127.0.0.1 user=postgres password=p sslmode=verify-full sslrootcert=/ca.pem",
+        );
+        assert_eq!(kv.url, "host=127.0.0.1 user=postgres password=p");
+        assert_eq!(
+            (kv.mode.as_deref(), kv.root.as_deref()),
+            (Some("verify-full"), Some("/ca.pem"))
+        );
         let plain = settings("postgres://h/db");
         assert_eq!((plain.url.as_str(), plain.mode, plain.root), ("postgres://h/db", None, None));
         // A password may hold `?` and `#`: the query starts after the credentials.
