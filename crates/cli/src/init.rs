@@ -1,16 +1,14 @@
 //! `custody init`: the data directory, its configuration, the root key sealed under the
 //! owner's passphrase and split into a recovery kit, and the ledger.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
-use custody_ledger::{Ledger, LedgerOptions};
-use custody_vault::{Config, DEFAULT_CONFIG, Vault, layout};
+use custody_crypto::Argon2Params;
+use custody_vault::layout;
 
 use crate::EXIT_OK;
 
@@ -94,69 +92,23 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot create '{}'", path.display()))
 }
 
-fn recovery_kit(shares: &[String]) -> String {
-    let mut kit = String::from(
-        "CUSTODY RECOVERY KIT\n\
-         ====================\n\n\
-         These three shares can unlock your customer vault if the passphrase is lost.\n\
-         Any TWO of them are enough; one alone reveals nothing.\n\n\
-         What to do now:\n\
-         1. Print this page.\n\
-         2. Cut it into three strips, one share each.\n\
-         3. Keep the strips in three different places (a safe, your accountant, a family member).\n\
-         4. Delete this file from the computer: `custody` does not need it.\n\n",
-    );
-    for (i, share) in shares.iter().enumerate() {
-        let _ = write!(
-            kit,
-            "--- Share {} of 3 ------------------------------------------\n{share}\n\n",
-            i + 1
-        );
-    }
-    kit
-}
-
 pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
-    let data = custody_store::DataDir::new(data_dir);
-    let config_path = data.config();
-    if config_path.exists() {
+    if custody_store::DataDir::new(data_dir).config().exists() {
         bail!(
             "'{}' is already set up (it has a config.toml); nothing was changed",
             data_dir.display()
         );
     }
     let pass = passphrase(args)?;
-    let keys = data.keys();
-    // Tighten only what this command creates: an existing folder the user pointed at (their
-    // home, a share) keeps its permissions.
-    if !data_dir.exists() {
-        custody_store::files::private_dir(data_dir)
-            .with_context(|| format!("cannot create '{}'", data_dir.display()))?;
-    }
-    custody_store::files::private_dir(&keys)
-        .with_context(|| format!("cannot create '{}'", keys.display()))?;
-    let root = Key::random()?;
-    let seal = PassphraseSeal::seal(&root, pass.as_bytes(), Argon2Params::default())?;
-    write_private(&layout::sealed_root_path(data_dir), layout::sealed_root_text(&seal).as_bytes())?;
-    let kit_path = data.recovery_kit();
-    write_private(&kit_path, recovery_kit(&recovery::split(&root)).as_bytes())?;
-    write_private(&config_path, DEFAULT_CONFIG.as_bytes())?;
+    let done = layout::init(data_dir, &pass, Argon2Params::default())?;
     // Files are quarantined to this public key without the passphrase; its secret half is
     // derived from the root key.
     custody_remedy::quarantine::write_sealing_key(
         data_dir,
-        custody_crypto::sealed_file::OpeningKey::from_root(&root).sealing_key(),
+        custody_crypto::sealed_file::OpeningKey::from_root(&done.root).sealing_key(),
     )?;
-    let ledger = if Ledger::exists(data_dir) {
-        Ledger::open(data_dir, LedgerOptions::default())?
-    } else {
-        Ledger::init(data_dir, LedgerOptions::default())?
-    };
-    // The vault and its first API key, for the owner's programs and `custody serve`.
-    let vault = Vault::open(&layout::vault_path(data_dir), Config::parse(DEFAULT_CONFIG)?, root)?;
-    let vault = custody_vault::AuditedVault::new(vault, ledger);
-    let (_, credential) = vault.create_api_key(&crate::records::OWNER, "owner", "owner")?;
-    drop(vault);
+    let (credential, kit_path) = (done.owner_key.clone(), done.kit.clone());
+    drop(done);
     println!("Set up {}:", data_dir.display());
     println!("  config.toml        what the vault keeps and who may read it (edit to suit)");
     println!("  keys/              the sealed root key and the ledger keys (back up offline)");

@@ -22,7 +22,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use api::{OPENAPI, router};
+pub use api::{OPENAPI, ROUTES, router};
 pub use error::ApiError;
 pub use state::{App, Secret};
 

@@ -119,3 +119,90 @@ pub fn unseal_with_shares(data_dir: &Path, shares: &[&str]) -> Result<Key, Error
     }
     Ok(root)
 }
+
+/// What [`init`] made: the owner's first API key (to show once), the recovery kit's path
+/// (to print, then delete) and the root key (for what the caller derives from it, such as
+/// the quarantine's public key).
+pub struct Initialised {
+    /// The owner's API key, `ck_…`: shown once, never stored.
+    pub owner_key: String,
+    /// `recovery-kit.txt`.
+    pub kit: PathBuf,
+    /// The new root key (zeroed when dropped).
+    pub root: Key,
+}
+
+impl std::fmt::Debug for Initialised {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Initialised").field("kit", &self.kit).finish_non_exhaustive()
+    }
+}
+
+/// Sets up a data directory: owner-only folders (the directory itself only when this
+/// creates it: an existing folder the user pointed at keeps its permissions), a random root
+/// key sealed under `passphrase` and split 2-of-3 into the recovery kit, the default
+/// configuration, the ledger, the vault and the owner's first API key (recorded as
+/// `apikey.create`). Refuses a directory that already has a configuration; never
+/// overwrites a file. Argon2id at `params` (the default outside tests).
+pub fn init(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<Initialised, Error> {
+    let data = DataDir::new(data_dir);
+    let io = |what: &str, path: &Path, e: std::io::Error| {
+        Error::Config(format!("cannot {what} '{}': {e}", path.display()))
+    };
+    if data.config().exists() {
+        return Err(Error::Config(format!(
+            "'{}' is already set up (it has a config.toml); nothing was changed",
+            data_dir.display()
+        )));
+    }
+    if !data_dir.exists() {
+        custody_store::files::private_dir(data_dir).map_err(|e| io("create", data_dir, e))?;
+    }
+    custody_store::files::private_dir(&data.keys()).map_err(|e| io("create", &data.keys(), e))?;
+    let root = Key::random().map_err(|e| Error::Crypto(e.to_string()))?;
+    let seal = PassphraseSeal::seal(&root, passphrase.as_bytes(), params)
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let write = |path: PathBuf, bytes: &[u8]| {
+        custody_store::files::write_private(&path, bytes).map_err(|e| io("create", &path, e))
+    };
+    write(data.sealed_root(), sealed_root_text(&seal).as_bytes())?;
+    write(data.recovery_kit(), recovery_kit(&recovery::split(&root)).as_bytes())?;
+    write(data.config(), crate::DEFAULT_CONFIG.as_bytes())?;
+    let options = custody_ledger::LedgerOptions::default();
+    let ledger = if custody_ledger::Ledger::exists(data_dir) {
+        custody_ledger::Ledger::open(data_dir, options)
+    } else {
+        custody_ledger::Ledger::init(data_dir, options)
+    }
+    .map_err(|e| Error::Audit(e.to_string()))?;
+    let vault = Vault::open(&data.vault_db(), Config::parse(crate::DEFAULT_CONFIG)?, root.clone())?;
+    let vault = crate::AuditedVault::new(vault, ledger);
+    let owner =
+        crate::Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
+    let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;
+    Ok(Initialised { owner_key, kit: data.recovery_kit(), root })
+}
+
+/// The recovery kit as printed: instructions, then the three shares.
+fn recovery_kit(shares: &[String]) -> String {
+    use std::fmt::Write as _;
+    let mut kit = String::from(
+        "CUSTODY RECOVERY KIT\n\
+         ====================\n\n\
+         These three shares can unlock your customer vault if the passphrase is lost.\n\
+         Any TWO of them are enough; one alone reveals nothing.\n\n\
+         What to do now:\n\
+         1. Print this page.\n\
+         2. Cut it into three strips, one share each.\n\
+         3. Keep the strips in three different places (a safe, your accountant, a family member).\n\
+         4. Delete this file from the computer: `custody` does not need it.\n\n",
+    );
+    for (i, share) in shares.iter().enumerate() {
+        let _ = write!(
+            kit,
+            "--- Share {} of 3 ------------------------------------------\n{share}\n\n",
+            i + 1
+        );
+    }
+    kit
+}
