@@ -126,6 +126,13 @@ CREATE TABLE IF NOT EXISTS nodes (
 CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL);
 ";
 
+/// The ledger's schema history (`PRAGMA user_version`).
+const MIGRATIONS: &[custody_store::sqlite::Migration] = &[custody_store::sqlite::Migration {
+    version: 1,
+    what: "the ledger's tables",
+    step: custody_store::sqlite::Step::Sql(SCHEMA),
+}];
+
 /// The embedded store: one SQLite file in WAL mode with a full sync on every commit.
 pub struct SqliteStore {
     conn: Connection,
@@ -204,25 +211,18 @@ fn to_hash(bytes: Vec<u8>) -> Result<Hash, Error> {
 impl SqliteStore {
     /// Opens (creating if asked) the database file.
     pub fn open(path: &Path, create: bool) -> Result<Self, Error> {
-        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        if create {
-            flags |= OpenFlags::SQLITE_OPEN_CREATE;
-        }
-        custody_store::files::private_sqlite(path, create).map_err(|source| Error::Io {
-            what: "protecting",
+        let sqlite = |e: custody_store::sqlite::SqliteError| Error::Io {
+            what: "opening",
             path: path.to_path_buf(),
-            source,
-        })?;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+            source: std::io::Error::other(e.to_string()),
+        };
+        let conn = custody_store::sqlite::open(path, create).map_err(sqlite)?;
         // Checkpoint inside the commit that fills the WAL to this many pages (40 MB)
         // rather than SQLite's 1,000: a tenth as many stalls for the appends queued behind
         // that commit, each longer. (See `Checkpointer` for why the ledger keeps SQLite's
         // own checkpoints.)
         conn.pragma_update(None, "wal_autocheckpoint", WAL_PAGES)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
+        custody_store::sqlite::migrate(&conn, MIGRATIONS).map_err(sqlite)?;
         Ok(Self { conn })
     }
 }

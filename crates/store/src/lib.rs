@@ -10,6 +10,8 @@
 //!   atomic replace (temporary file beside, fsync, rename, directory fsync), one directory
 //!   sync, and tightening the mode of a file another library created (SQLite's).
 //! - [`hex`]: the one hex codec.
+//! - [`sqlite`]: opening an SQLite database (owner-only, WAL, full sync) and the migrations
+//!   runner on `PRAGMA user_version`.
 //! - [`pg`]: PostgreSQL connections over TLS with libpq's `sslmode` and `sslrootcert`, for
 //!   the scanner's sources and the ledger's store alike.
 
@@ -17,5 +19,6 @@ mod datadir;
 pub mod files;
 pub mod hex;
 pub mod pg;
+pub mod sqlite;
 
 pub use datadir::{Class, DataDir, Entry};

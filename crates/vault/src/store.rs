@@ -41,6 +41,43 @@ CREATE TABLE IF NOT EXISTS blind (collection TEXT NOT NULL, field TEXT NOT NULL,
     PRIMARY KEY (collection, field, idx, record)) WITHOUT ROWID;
 ";
 
+/// The vault's schema history (`PRAGMA user_version`). Version 1 is the schema as it was
+/// when versions began, reached from any earlier release.
+const MIGRATIONS: &[custody_store::sqlite::Migration] = &[custody_store::sqlite::Migration {
+    version: 1,
+    what: "the vault's tables, and the upgrades of releases before schema versions",
+    step: custody_store::sqlite::Step::Code(schema_v1),
+}];
+
+fn schema_v1(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)?;
+    // Vaults made when a token had one row: two customers with the same card shared it,
+    // and erasing the first lost the second's. Rebuild the map from the fields.
+    let tokens_sql: Option<String> = conn
+        .query_row("SELECT sql FROM sqlite_master WHERE name = 'tokens'", [], |r| r.get(0))
+        .optional()?;
+    if tokens_sql.is_some_and(|sql| sql.contains("token TEXT PRIMARY KEY")) {
+        conn.execute_batch(&format!(
+            "DROP TABLE tokens;
+             {TOKENS_SCHEMA}
+             INSERT OR IGNORE INTO tokens (token, collection, record, field)
+                 SELECT token, collection, record, field FROM fields WHERE token IS NOT NULL;"
+        ))?;
+    } else {
+        conn.execute_batch(TOKENS_SCHEMA)?;
+    }
+    conn.execute_batch(crate::apikeys::API_KEYS_SCHEMA)?;
+    // Vaults made before retention existed: date their values today, so none expires on
+    // the first run because it has no date.
+    if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
+        conn.execute_batch(
+            "ALTER TABLE fields ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
+             UPDATE fields SET stored_at = CAST(strftime('%s','now') AS INTEGER);",
+        )?;
+    }
+    Ok(())
+}
+
 /// The token map, one row per (token, record, field).
 const TOKENS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tokens (token TEXT NOT NULL, collection TEXT NOT NULL,
     record TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (token, collection, record, field)) WITHOUT ROWID;";
@@ -184,43 +221,12 @@ impl Vault {
     /// Opens (creating if needed) the vault database, unsealed with `root`.
     pub fn open(path: &Path, config: Config, root: Key) -> Result<Self, Error> {
         // Owner-only from its first byte, whatever the umask (its -wal and -shm follow it).
-        custody_store::files::private_sqlite(path, true)
-            .map_err(|e| Error::Store(format!("cannot protect '{}': {e}", path.display())))?;
-        let conn = Connection::open(path).map_err(|e| store_err(&e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| store_err(&e))?;
-        conn.pragma_update(None, "synchronous", "FULL").map_err(|e| store_err(&e))?;
+        let conn = custody_store::sqlite::open(path, true)
+            .map_err(|e| Error::Store(format!("'{}': {e}", path.display())))?;
         // Erased rows must not linger in free pages of the file.
         conn.pragma_update(None, "secure_delete", "ON").map_err(|e| store_err(&e))?;
-        conn.execute_batch(SCHEMA).map_err(|e| store_err(&e))?;
-        // Vaults made when a token had one row: two customers with the same card shared it,
-        // and erasing the first lost the second's. Rebuild the map from the fields.
-        let tokens_sql: Option<String> = conn
-            .query_row("SELECT sql FROM sqlite_master WHERE name = 'tokens'", [], |r| r.get(0))
-            .optional()
-            .map_err(|e| store_err(&e))?;
-        if tokens_sql.is_some_and(|sql| sql.contains("token TEXT PRIMARY KEY")) {
-            conn.execute_batch(&format!(
-                "BEGIN;
-                 DROP TABLE tokens;
-                 {TOKENS_SCHEMA}
-                 INSERT OR IGNORE INTO tokens (token, collection, record, field)
-                     SELECT token, collection, record, field FROM fields WHERE token IS NOT NULL;
-                 COMMIT;"
-            ))
-            .map_err(|e| store_err(&e))?;
-        } else {
-            conn.execute_batch(TOKENS_SCHEMA).map_err(|e| store_err(&e))?;
-        }
-        conn.execute_batch(crate::apikeys::API_KEYS_SCHEMA).map_err(|e| store_err(&e))?;
-        // Vaults made before retention existed: date their values today, so none expires
-        // on the first run because it has no date.
-        if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
-            conn.execute_batch(
-                "ALTER TABLE fields ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
-                 UPDATE fields SET stored_at = CAST(strftime('%s','now') AS INTEGER);",
-            )
-            .map_err(|e| store_err(&e))?;
-        }
+        custody_store::sqlite::migrate(&conn, MIGRATIONS)
+            .map_err(|e| Error::Store(format!("'{}': {e}", path.display())))?;
         let latest: Option<(u32, Vec<u8>)> = conn
             .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))

@@ -469,7 +469,8 @@ fn a_vault_from_before_retention_dates_its_values_at_upgrade() {
     let id = vault(dir.path()).insert("customers", &jane()).unwrap();
     // The schema as it was: no storage time.
     let c = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
-    c.execute_batch("ALTER TABLE fields DROP COLUMN stored_at").unwrap();
+    // (and no schema version: versions began after it).
+    c.execute_batch("ALTER TABLE fields DROP COLUMN stored_at; PRAGMA user_version = 0").unwrap();
     drop(c);
     let mut v = vault(dir.path());
     let now = std::time::SystemTime::now()
@@ -513,7 +514,8 @@ fn customers_sharing_a_card_keep_their_tokens_when_one_is_erased() {
     let c = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
     c.execute_batch(
         "DROP TABLE tokens;
-         CREATE TABLE tokens (token TEXT PRIMARY KEY, collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL);",
+         CREATE TABLE tokens (token TEXT PRIMARY KEY, collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL);
+         PRAGMA user_version = 0;",
     )
     .unwrap();
     c.execute(
@@ -600,4 +602,23 @@ fn a_permit_opens_only_what_the_gate_granted() {
     // A refusal gives no permit at all.
     let auditor = access("auditor", Some("billing"));
     assert!(gate.read(&config, &auditor, "customers", &a).is_err());
+}
+
+/// A vault made by a newer custody (a schema version this build does not know) is refused
+/// with a clear error, not opened or changed.
+#[test]
+fn a_vault_from_a_newer_custody_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(vault(dir.path()));
+    let c = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    c.execute_batch("PRAGMA user_version = 99").unwrap();
+    drop(c);
+    let err = Vault::open(
+        &dir.path().join("vault.db"),
+        Config::default_config(),
+        Key::from_bytes([7; 32]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("schema version 99") && err.contains("newer"), "{err}");
 }
