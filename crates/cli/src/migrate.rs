@@ -34,51 +34,26 @@ fn text_addresses(config: &Config) -> Vec<String> {
 /// changed to `type = "address"`; `None` if that line is not found as custody wrote it.
 fn rewrite(text: &str, collection: &str) -> Option<String> {
     let header = format!("[[collections.{collection}.fields]]");
-    let mut out = Vec::new();
-    let (mut in_block, mut is_address, mut done) = (false, false, false);
-    let lines: Vec<&str> = text.lines().collect();
-    // The block's `type` line may come before or after its `name` line.
-    let mut type_line: Option<usize> = None;
-    for line in &lines {
-        let trimmed = line.trim();
-        if trimmed.starts_with('[') {
-            if in_block
-                && is_address
-                && !done
-                && let Some(i) = type_line
-            {
-                out[i] = "type = \"address\"".to_string();
-                done = true;
-            }
-            in_block = trimmed == header;
-            is_address = false;
-            type_line = None;
-        } else if in_block {
-            let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-            if compact == "name=\"address\"" {
-                is_address = true;
-            }
-            if compact == "type=\"text\"" {
-                type_line = Some(out.len());
-            }
-        }
-        out.push((*line).to_string());
+    let compact = |line: &str| line.chars().filter(|c| !c.is_whitespace()).collect::<String>();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    // Each `[[collections.NAME.fields]]` block runs to the next `[` line; its `type` line
+    // may come before or after its `name` line.
+    let starts: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].trim() == header).collect();
+    let target = starts.into_iter().find_map(|start| {
+        let end = (start + 1..lines.len())
+            .find(|&i| lines[i].trim_start().starts_with('['))
+            .unwrap_or(lines.len());
+        let block = start + 1..end;
+        let named = block.clone().any(|i| compact(&lines[i]) == "name=\"address\"");
+        let typed = block.clone().find(|&i| compact(&lines[i]) == "type=\"text\"");
+        typed.filter(|_| named)
+    })?;
+    lines[target] = "type = \"address\"".to_string();
+    let mut joined = lines.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
     }
-    if in_block
-        && is_address
-        && !done
-        && let Some(i) = type_line
-    {
-        out[i] = "type = \"address\"".to_string();
-        done = true;
-    }
-    done.then(|| {
-        let mut joined = out.join("\n");
-        if text.ends_with('\n') {
-            joined.push('\n');
-        }
-        joined
-    })
+    Some(joined)
 }
 
 pub fn run(data_dir: &Path, args: &MigrateArgs) -> Result<u8> {
