@@ -724,14 +724,7 @@ const MAX_BATCH: usize = 4096;
 
 impl Writer {
     fn run(&mut self, rx: &Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = vec![first];
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
-                }
-            }
+        for batch in custody_store::group::batches(rx, MAX_BATCH) {
             let mut appends = Vec::new();
             for request in batch {
                 match request {

@@ -96,14 +96,7 @@ fn run_op(vault: &mut Vault, op: Op) -> Result<Done, Error> {
 /// one transaction, commits once, then answers each. A write is acknowledged only after
 /// the commit that made it durable.
 fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+    for batch in custody_store::group::batches(jobs, BATCH) {
         let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|j| (j.op, j.reply)).unzip();
         let results = vault.batch(|v| ops.into_iter().map(|op| run_op(v, op)).collect::<Vec<_>>());
         match results {

@@ -10,6 +10,7 @@
 //!   atomic replace (temporary file beside, fsync, rename, directory fsync), one directory
 //!   sync, and tightening the mode of a file another library created (SQLite's).
 //! - [`hex`]: the one hex codec.
+//! - [`group`]: the batches a group-committing writer takes from its queue.
 //! - [`sqlite`]: opening an SQLite database (owner-only, WAL, full sync) and the migrations
 //!   runner on `PRAGMA user_version`.
 //! - [`pg`]: PostgreSQL connections over TLS with libpq's `sslmode` and `sslrootcert`, for
@@ -17,6 +18,7 @@
 
 mod datadir;
 pub mod files;
+pub mod group;
 pub mod hex;
 pub mod pg;
 pub mod sqlite;
