@@ -236,26 +236,10 @@ pub(crate) fn now_utc() -> String {
 }
 
 /// A time in milliseconds since the epoch (as events hold it), UTC, as
-/// `YYYY-MM-DDTHH:MM:SSZ`.
+/// `YYYY-MM-DDTHH:MM:SSZ` (`?` for a time outside jiff's range, which no event holds).
 pub(crate) fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // The civil date from days (Howard Hinnant's algorithm, the inverse of parse_time's).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    jiff::Timestamp::from_millisecond(ms)
+        .map_or_else(|_| "?".into(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
 /// The local user, as the ledger's actor for CLI actions.
@@ -266,45 +250,25 @@ pub(crate) fn actor() -> String {
     format!("cli:{user}")
 }
 
-/// Parses `YYYY-MM-DD`, `YYYY-MM-DDTHH:MM:SSZ` or milliseconds since the epoch (UTC).
+/// Parses milliseconds since the epoch, a date `YYYY-MM-DD` (UTC; its first or, with
+/// `end_of_day`, its last millisecond), or an RFC 3339 time (`2026-12-03T14:00:00Z`,
+/// `2026-12-03T09:00:00-05:00`).
 fn parse_time(s: &str, end_of_day: bool) -> Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
-    let bad = || anyhow::anyhow!("'{s}' is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
-    let (date, time) = match s.split_once('T') {
-        Some((d, t)) => (d, Some(t.trim_end_matches('Z'))),
-        None => (s, None),
+    let bad = || {
+        anyhow::anyhow!(
+            "'{s}' is not a time: use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (or an offset such as -05:00)"
+        )
     };
-    let mut d = date.split('-').map(str::parse::<i64>);
-    let (Some(Ok(y)), Some(Ok(m)), Some(Ok(day)), None) = (d.next(), d.next(), d.next(), d.next())
-    else {
-        return Err(bad());
-    };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return Err(bad());
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
     }
-    let secs_of_day = match time {
-        Some(t) => {
-            let mut p = t.split(':').map(str::parse::<i64>);
-            let (Some(Ok(h)), Some(Ok(mi)), Some(Ok(sec))) = (p.next(), p.next(), p.next()) else {
-                return Err(bad());
-            };
-            h * 3600 + mi * 60 + sec
-        }
-        None if end_of_day => 86_399,
-        None => 0,
-    };
-    // Days from the civil date (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let ms = (days * 86_400 + secs_of_day) * 1000;
-    Ok(if end_of_day && time.is_none() { ms + 999 } else { ms })
+    let date: jiff::civil::Date = s.parse().map_err(|_| bad())?;
+    let start = date.to_zoned_datetime(jiff::tz::TimeZone::UTC).map_err(|_| bad())?.timestamp();
+    let ms = start.as_millisecond();
+    Ok(if end_of_day { ms + 86_400_000 - 1 } else { ms })
 }
 
 #[cfg(test)]
@@ -323,5 +287,9 @@ mod tests {
         assert_eq!(parse_time("1700000000000", false).unwrap(), 1_700_000_000_000);
         assert!(parse_time("yesterday", false).is_err());
         assert!(parse_time("2023-13-01", false).is_err());
+        assert!(parse_time("2023-02-30", false).is_err(), "no such day");
+        assert_eq!(parse_time("2023-11-14T17:13:20-05:00", false).unwrap(), 1_700_000_000_000);
+        assert_eq!(super::format_ms(1_700_000_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(super::format_ms(-1), "1969-12-31T23:59:59Z");
     }
 }
