@@ -179,8 +179,11 @@ fn check_row(
         }
         // A whole address in one column becomes its parts (as well as it can be read).
         let given = custody_vault::address::Given::Text(raw);
+        let is_address = !custody_vault::address::part_fields(config, collection, field).is_empty();
         let pairs = match custody_vault::address::expand(config, collection, field, &given) {
             Ok(parts) if !parts.is_empty() => parts,
+            // A cell like "," holds no address: nothing to import for it.
+            _ if is_address => Vec::new(),
             _ => vec![(field.clone(), raw.to_string())],
         };
         for (field, raw) in pairs {

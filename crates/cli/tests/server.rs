@@ -1243,6 +1243,21 @@ fn addresses_are_kept_in_parts_and_bad_parts_are_named() {
     assert_eq!(patch("Texas").0, 400, "Texas is not in Australia");
     assert_eq!(patch("vic").0, 200);
     assert_eq!(part(&read(&c), "region"), "AU-VIC");
+    // An address given whole replaces the stored one: no old city, state or country stays.
+    let (status, body) = call(
+        "PATCH",
+        &url,
+        Some(&owner),
+        None,
+        Some(&json!({"fields": {"address": "Flat 3, 10 Downing Street, London SW1A 2AA"}})),
+    );
+    assert_eq!(status, 200, "{body}");
+    let moved = read(&c);
+    assert_eq!(part(&moved, "street"), "Flat 3, 10 Downing Street, London SW1A 2AA");
+    for gone in ["city", "region", "postal_code", "country"] {
+        assert!(moved["fields"].get(format!("address_{gone}")).is_none(), "{gone}: {moved}");
+    }
+    assert_eq!(search("address_country=AU"), 0, "the old country's index went too");
     server.stop();
 }
 

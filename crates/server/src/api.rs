@@ -298,6 +298,7 @@ fn body_values(
     app: &App,
     collection: &str,
     body: Result<Json<Value>, JsonRejection>,
+    replacing: bool,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let body = json_value(
         body,
@@ -334,9 +335,14 @@ fn body_values(
             } else {
                 custody_vault::address::Given::Text(&texts[0].1)
             };
-            for (field, text) in
-                custody_vault::address::expand(app.config(), collection, name, &given)?
-            {
+            let mut parts = custody_vault::address::expand(app.config(), collection, name, &given)?;
+            if replacing && !matches!(value, Value::Object(_)) {
+                // An address given as one line replaces the stored one: the parts it leaves
+                // out are cleared (a customer who moved keeps no old unit or state). An
+                // object changes the parts it names ("" clears one).
+                parts = custody_vault::address::with_cleared(app.config(), collection, name, parts);
+            }
+            for (field, text) in parts {
                 values.insert(field, text);
             }
             continue;
@@ -520,7 +526,7 @@ async fn create(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        let values = body_values(app, &collection, body)?;
+        let values = body_values(app, &collection, body, false)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let access = caller.access();
         let permit = app.gate().create(
@@ -580,7 +586,7 @@ async fn update(
 ) -> Response {
     call(app, peer, headers, move |app, vault, caller| {
         collection_ok(app, &collection)?;
-        let values = body_values(app, &collection, body)?;
+        let values = body_values(app, &collection, body, true)?;
         fields_ok(app, &collection, values.keys(), false)?;
         let fields = values.keys().cloned().collect();
         let permit =

@@ -301,7 +301,7 @@ impl App {
     pub fn run_retention(&self) -> Result<Option<Expired>, Error> {
         let Some(vault) = self.unsealed() else { return Ok(None) };
         let access = Access { actor: "sys:retention", role: "-", purpose: None, request_id: None };
-        let permit = self.gate.allow(&access, Action::RetentionRun, "vault")?;
+        let permit = self.gate.retention(&access)?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
         let Done::Expired(expired) = vault.write(Op::Expire { permit, now })? else {
             unreachable!("an expiry answers Expired")

@@ -436,8 +436,8 @@ pub(crate) fn normalize_parts(
             && let Some(v) = values.get(&n)
         {
             let folded = v.split_whitespace().collect::<Vec<_>>().join(" ");
-            if folded.chars().count() > 200 {
-                return Err(invalid(part, "must be at most 200 characters"));
+            if folded.len() > 4096 {
+                return Err(invalid(part, "must be at most 4096 bytes"));
             }
             values.insert(n, folded);
         }
@@ -517,10 +517,43 @@ pub fn expand_values(
         if part_fields(config, collection, name).is_empty() {
             out.insert(name.clone(), value.clone());
         } else {
-            out.extend(expand(config, collection, name, &Given::Text(value))?);
+            let given = expand(config, collection, name, &Given::Text(value))?;
+            out.extend(with_cleared(config, collection, name, given));
         }
     }
     Ok(out)
+}
+
+/// `values` without the address parts given empty (what a new record does not have).
+pub fn drop_cleared(
+    config: &crate::Config,
+    collection: &str,
+    values: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let parts = config.address_fields(collection);
+    values
+        .into_iter()
+        .filter(|(k, v)| !(v.trim().is_empty() && parts.iter().any(|(_, n)| n == k)))
+        .collect()
+}
+
+/// The parts of the address field `name` that `given` leaves out, as empty values: an
+/// address given whole replaces the one stored, so an update clears the parts it does not
+/// name (a customer who moved keeps no old unit or state). [`crate::Vault`] deletes a part
+/// given empty; a new record simply does not have it.
+pub fn with_cleared(
+    config: &crate::Config,
+    collection: &str,
+    name: &str,
+    given: Vec<(String, String)>,
+) -> Vec<(String, String)> {
+    let mut out = given;
+    for (_, field) in part_fields(config, collection, name) {
+        if !out.iter().any(|(f, _)| *f == field) {
+            out.push((field, String::new()));
+        }
+    }
+    out
 }
 
 /// Checks the address parts among `values` (raw, as a caller gives them) together, as

@@ -226,10 +226,15 @@ impl Gate {
         self.record(access, Touch { action, collection, record: None, fields: Vec::new() }, outcome)
     }
 
-    /// Records `action` as allowed and gives its permit: for what the caller has already
-    /// decided may happen (a retention run, the owner at the command line rotating keys or
-    /// migrating the vault).
-    pub fn allow(
+    /// A retention run's permit (`retention.run`), for the scheduler: retention is policy,
+    /// not a caller's request, so no role is checked.
+    pub fn retention(&self, access: &Access<'_>) -> Result<Permit, Error> {
+        self.allow(access, Action::RetentionRun, "vault")
+    }
+
+    /// Records `action` as allowed and gives its permit, for what this crate has already
+    /// decided may happen.
+    fn allow(
         &self,
         access: &Access<'_>,
         action: Action,
@@ -556,7 +561,12 @@ impl AuditedVault {
         collection: &str,
         values: &BTreeMap<String, String>,
     ) -> Result<String, Error> {
-        let values = crate::address::expand_values(self.vault.config(), collection, values)?;
+        let config = self.vault.config();
+        let values = crate::address::drop_cleared(
+            config,
+            collection,
+            crate::address::expand_values(config, collection, values)?,
+        );
         let fields = values.keys().cloned().collect();
         let mut permit = self.gate.create(self.vault.config(), access, collection, fields)?;
         self.vault.insert(&mut permit, collection, &values)
@@ -573,7 +583,12 @@ impl AuditedVault {
     ) -> Result<Vec<Result<String, Error>>, Error> {
         let mut permits = Vec::with_capacity(rows.len());
         for values in rows {
-            let values = crate::address::expand_values(self.vault.config(), collection, values)?;
+            let config = self.vault.config();
+            let values = crate::address::drop_cleared(
+                config,
+                collection,
+                crate::address::expand_values(config, collection, values)?,
+            );
             permits.push(self.gate.create(
                 self.vault.config(),
                 access,
@@ -678,7 +693,7 @@ impl AuditedVault {
     /// Rotates the key-encryption key (recorded as `keys.rotate` before it happens). The
     /// caller decides who may; the command line allows only the owner.
     pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
-        let permit = self.gate.allow(access, Action::KeysRotate, "keys")?;
+        let permit = self.gate.rotate(self.vault.config(), access)?;
         self.vault.rotate_keys(&permit)
     }
 

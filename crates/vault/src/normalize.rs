@@ -92,8 +92,10 @@ pub fn normalize(field: &str, ty: FieldType, raw: &str) -> Result<String, Error>
         FieldType::Reference => Ok(value.to_string()),
         FieldType::Street | FieldType::Unit | FieldType::City => {
             let folded = value.split_whitespace().collect::<Vec<_>>().join(" ");
-            if folded.chars().count() > 200 {
-                return Err(invalid(field, "must be at most 200 characters"));
+            // As long as free text may be: an address kept whole as its street (one that
+            // could not be read into parts) must still fit.
+            if folded.len() > 4096 {
+                return Err(invalid(field, "must be at most 4096 bytes"));
             }
             Ok(folded)
         }

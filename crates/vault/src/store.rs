@@ -334,7 +334,12 @@ impl Vault {
             .get(collection)
             .ok_or_else(|| Error::NotFound(format!("collection '{collection}'")))?
             .clone();
-        let values = &crate::address::expand_values(&self.config, collection, values)?;
+        let values = crate::address::drop_cleared(
+            &self.config,
+            collection,
+            crate::address::expand_values(&self.config, collection, values)?,
+        );
+        let values = &values;
         for f in spec.fields.iter().filter(|f| f.required) {
             if !values.contains_key(&f.name) {
                 return Err(Error::Invalid { field: f.name.clone(), rule: "is required" });
@@ -655,6 +660,23 @@ impl Vault {
         }
     }
 
+    /// Runs `work` in one transaction that is committed only if it succeeds: all of it or
+    /// none (a migration).
+    fn batch_all(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
+        if let Err(e) = work(self) {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e);
+        }
+        self.conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = self.conn.execute_batch("ROLLBACK");
+            store_err(&e)
+        })
+    }
+
     /// Applies the configured retention as of `now` (Unix seconds): records of a collection
     /// with `retention_days` whose newest value is older are erased whole (data key
     /// destroyed); fields with `retention_days` lose values stored before the cut-off (their
@@ -738,17 +760,27 @@ impl Vault {
     ) -> Result<(), Error> {
         let dek = self.data_key(collection, record)?;
         let values = &crate::address::expand_values(&self.config, collection, values)?;
+        let parts = self.config.address_fields(collection);
+        let is_part = |field: &str| parts.iter().any(|(_, n)| *n == field);
+        // An address part given empty is deleted (an address given whole replaces the old).
+        let cleared: Vec<String> = values
+            .iter()
+            .filter(|(k, v)| v.trim().is_empty() && is_part(k))
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut normalised = BTreeMap::new();
         for (field, raw) in values {
+            if cleared.contains(field) {
+                continue;
+            }
             let (ty, ..) = self.field_spec(collection, field)?;
             normalised.insert(field.clone(), normalize(field, ty, raw)?);
         }
-        let parts = self.config.address_fields(collection);
         let country_field = parts.iter().find(|(p, _)| *p == Part::Country).map(|(_, n)| *n);
         let touches_address = parts.iter().any(|(_, n)| normalised.contains_key(*n));
         // An update of the region or postal code alone is checked against the stored country.
         let stored_country = match country_field {
-            Some(c) if touches_address && !normalised.contains_key(c) => {
+            Some(c) if touches_address && !values.contains_key(c) => {
                 self.stored_plain(&dek, collection, record, c)?
             }
             _ => None,
@@ -767,6 +799,17 @@ impl Vault {
             prepared.push((field.clone(), envelope, token, index));
         }
         let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
+        for field in &cleared {
+            for table in ["blind", "tokens", "fields"] {
+                tx.execute(
+                    &format!(
+                        "DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"
+                    ),
+                    params![collection, record, field],
+                )
+                .map_err(|e| store_err(&e))?;
+            }
+        }
         for (field, envelope, token, index) in prepared {
             for table in ["blind", "tokens"] {
                 tx.execute(
@@ -828,7 +871,7 @@ impl Vault {
             .map_err(|e| store_err(&e))?;
         let mut report = AddressMigration::default();
         let config = self.config.clone();
-        self.batch(|v| -> Result<(), Error> {
+        self.batch_all(|v| -> Result<(), Error> {
             for (record, key_version, envelope) in &rows {
                 let dek = v.data_key(collection, record)?;
                 let context = FieldContext { collection, record, field: old, key_version: *key_version };
@@ -837,7 +880,9 @@ impl Vault {
                     .map_err(|_| Error::Crypto("stored value is not text".into()))?;
                 let given = crate::address::Given::Text(&text);
                 let mut values: BTreeMap<String, String> =
-                    crate::address::expand(&config, collection, address, &given)?.into_iter().collect();
+                    crate::address::expand(&config, collection, address, &given)?
+                        .into_iter()
+                        .collect();
                 let read = crate::address::check_parts(&config, collection, &values).is_ok()
                     && !values.is_empty();
                 if !read {
@@ -865,7 +910,7 @@ impl Vault {
                 }
             }
             Ok(())
-        })??;
+        })?;
         Ok(report)
     }
 
