@@ -581,6 +581,11 @@ pub fn check_parts(
     normalize_parts(&fields, &mut parts, None)
 }
 
+/// The most words a region name has ("United States Minor Outlying Islands").
+const REGION_WORDS: usize = 5;
+/// Text longer than this is not read into parts.
+const MAX_PARSED: usize = 1024;
+
 /// Words that open the unit part of an address.
 const UNIT_WORDS: &[&str] = &[
     "APT",
@@ -610,6 +615,10 @@ fn is_unit(part: &str) -> bool {
 /// stays in `street`, with region and country unknown (never guessed from the street).
 pub fn parse(text: &str) -> Address {
     let mut address = Address::default();
+    if text.len() > MAX_PARSED {
+        // Not an address line: kept whole as the street (normalisation bounds it).
+        return Address { street: Some(text.trim().to_string()), ..Address::default() };
+    }
     let mut parts: Vec<String> = text
         .split([',', '\n'])
         .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -637,8 +646,15 @@ pub fn parse(text: &str) -> Address {
             Some(c) => vec![c],
             None => vec!["US", "CA", "AU"],
         };
-        'search: for start in 0..words.len() {
-            for end in (start + 1..=words.len()).rev() {
+        // Only windows at the end: a region of at most `REGION_WORDS` words ("Northern
+        // Mariana Islands"), then a postal code of at most two ("M5V 2T6"). Bounded work
+        // whatever the text (every window of a long part would be cubic).
+        let n = words.len();
+        'search: for start in n.saturating_sub(REGION_WORDS + 2)..n {
+            for end in (start + 1..=n.min(start + REGION_WORDS)).rev() {
+                if n - end > 2 {
+                    continue;
+                }
                 let (region, postal) = (words[start..end].join(" "), words[end..].join(" "));
                 let hit = countries.iter().find_map(|c| {
                     let r = region_code(c, &region)?;
@@ -762,6 +778,12 @@ mod tests {
         assert_eq!(e.street.as_deref(), Some("Flat 3, 10 Downing Street, London SW1A 2AA"));
         assert_eq!((e.region, e.country), (None, None));
         assert_eq!(parse("  "), Address::default());
+        // Hostile input: a long last part is not searched window by window (every window of
+        // 30,000 words would run for hours), and a region at the end is still found.
+        let long = format!("x, {}", "a ".repeat(30_000));
+        assert!(parse(&long).region.is_none());
+        let many = format!("x, {} OR 97403", "a ".repeat(400));
+        assert_eq!(parse(&many).region.as_deref(), Some("US-OR"));
     }
 
     #[test]
