@@ -1209,6 +1209,11 @@ fn addresses_are_kept_in_parts_and_bad_parts_are_named() {
     assert_eq!(search("address_region=Oregon"), 1);
     assert_eq!(search("address_country=US"), 2);
     assert_eq!(search("address_country=AU"), 1);
+    // A code two countries use is refused, not silently empty.
+    let (status, body) =
+        call("GET", &format!("{records}?address_region=WA"), Some(&owner), None, None);
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("US-WA"), "{body}");
     // Bad parts: 400, the part named, the value never echoed.
     for (address, part) in [
         (json!({"street": "1 Main St", "country": "Atlantis"}), "address_country"),

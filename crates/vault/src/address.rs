@@ -300,6 +300,12 @@ pub fn region_code(country: &str, raw: &str) -> Option<String> {
     Some(format!("{country}-{}", found.0))
 }
 
+/// Whether `raw` names a subdivision of more than one of the countries whose lists are
+/// known (`WA`, `NT`), so that only its full code says which.
+pub fn ambiguous_region(raw: &str) -> bool {
+    ["US", "CA", "AU"].iter().filter(|c| region_code(c, raw).is_some()).count() > 1
+}
+
 /// The country a full ISO 3166-2 code (`US-OR`) belongs to, when it is a known one.
 fn country_of_full_code(raw: &str) -> Option<&'static str> {
     let (country, _) = fold(raw).split_once('-')?.to_owned_pair();
@@ -726,6 +732,8 @@ mod tests {
         assert_eq!(region_code("AU", "N.S.W.").as_deref(), Some("AU-NSW"));
         assert_eq!(region_code("US", "ZZ"), None);
         assert_eq!(region_code("GB", "Kent"), None, "no list for GB");
+        assert!(ambiguous_region("wa") && ambiguous_region("NT"));
+        assert!(!ambiguous_region("OR") && !ambiguous_region("US-WA") && !ambiguous_region("Kent"));
         assert_eq!(US.len(), 57);
         assert_eq!(CA.len(), 13);
         assert_eq!(AU.len(), 8);

@@ -476,6 +476,14 @@ impl Vault {
         if !searchable {
             return Err(Error::Invalid { field: field.into(), rule: "is not searchable" });
         }
+        // Stored regions are full ISO 3166-2 codes: a code that several countries use (WA is
+        // Washington and Western Australia) would silently find nobody.
+        if ty == FieldType::Region && crate::address::ambiguous_region(value) {
+            return Err(Error::Invalid {
+                field: field.into(),
+                rule: "is a region code of more than one country: search with its ISO 3166-2 code (US-WA, AU-WA)",
+            });
+        }
         let idx = BlindIndexKey::derive(&self.root, collection, field)
             .index(&normalize(field, ty, value)?);
         let mut stmt = self
