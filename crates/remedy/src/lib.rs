@@ -120,6 +120,9 @@ pub enum FixError {
         /// The original file.
         path: PathBuf,
     },
+    /// The ignore list failed in a way not named above (its own error, as it is).
+    #[error(transparent)]
+    Ignore(ignore::IgnoreError),
     /// The quarantined file does not open with this installation's key.
     #[error("the quarantined file does not open with this vault's key")]
     WrongKey,
@@ -130,8 +133,7 @@ impl From<ignore::IgnoreError> for FixError {
         match e {
             ignore::IgnoreError::Io { path, source } => FixError::Io { path, source },
             ignore::IgnoreError::Damaged { path } => FixError::Damaged { path },
-            // A new kind of failure is reported as damage to the list, never dropped.
-            _ => FixError::Damaged { path: PathBuf::from("ignored.jsonl") },
+            other => FixError::Ignore(other),
         }
     }
 }

@@ -48,8 +48,6 @@ impl IgnoreError {
     }
 }
 
-use IgnoreError as FixError;
-
 /// The list of ignored findings of a data directory.
 pub struct IgnoreList {
     key: [u8; 32],
@@ -77,49 +75,49 @@ impl std::fmt::Debug for IgnoreList {
 impl IgnoreList {
     /// Loads the list (creating its key when `create` and there is none). `Ok(None)`
     /// when nothing was ever ignored and `create` is false.
-    pub fn load(data_dir: &Path, create: bool) -> Result<Option<Self>, FixError> {
+    pub fn load(data_dir: &Path, create: bool) -> Result<Option<Self>, IgnoreError> {
         let data = DataDir::new(data_dir);
         let (key_path, file) = (data.ignore_key(), data.ignore_list());
         let key = match fs::read_to_string(&key_path) {
             Ok(text) => custody_store::hex::decode_key(&text)
-                .ok_or(FixError::Damaged { path: key_path.clone() })?,
+                .ok_or(IgnoreError::Damaged { path: key_path.clone() })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !create {
                     return Ok(None);
                 }
                 let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| FixError::Io {
+                getrandom::fill(&mut key).map_err(|e| IgnoreError::Io {
                     path: key_path.clone(),
                     source: io::Error::other(e.to_string()),
                 })?;
                 custody_store::files::private_dir(&data.keys())
-                    .map_err(FixError::from_io(&key_path))?;
+                    .map_err(IgnoreError::from_io(&key_path))?;
                 // Create-only: two runs at once keep the first key, never overwrite it.
                 let text = format!("{}\n", hex(&key));
                 match custody_store::files::write_private(&key_path, text.as_bytes()) {
                     Ok(()) => key,
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                        let text =
-                            fs::read_to_string(&key_path).map_err(FixError::from_io(&key_path))?;
+                        let text = fs::read_to_string(&key_path)
+                            .map_err(IgnoreError::from_io(&key_path))?;
                         custody_store::hex::decode_key(&text)
-                            .ok_or(FixError::Damaged { path: key_path.clone() })?
+                            .ok_or(IgnoreError::Damaged { path: key_path.clone() })?
                     }
-                    Err(e) => return Err(FixError::Io { path: key_path, source: e }),
+                    Err(e) => return Err(IgnoreError::Io { path: key_path, source: e }),
                 }
             }
-            Err(e) => return Err(FixError::Io { path: key_path, source: e }),
+            Err(e) => return Err(IgnoreError::Io { path: key_path, source: e }),
         };
         let mut entries: HashMap<PathBuf, HashSet<String>> = HashMap::new();
         match fs::read_to_string(&file) {
             Ok(text) => {
                 for line in text.lines().filter(|l| !l.trim().is_empty()) {
                     let line: Line = serde_json::from_str(line)
-                        .map_err(|_| FixError::Damaged { path: file.clone() })?;
+                        .map_err(|_| IgnoreError::Damaged { path: file.clone() })?;
                     entries.entry(line.path).or_default().insert(line.fingerprint);
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(FixError::Io { path: file, source: e }),
+            Err(e) => return Err(IgnoreError::Io { path: file, source: e }),
         }
         Ok(Some(Self { key, file, entries }))
     }
@@ -175,7 +173,7 @@ impl IgnoreList {
         kind: Kind,
         value: &SensitiveValue,
         when: &str,
-    ) -> Result<bool, FixError> {
+    ) -> Result<bool, IgnoreError> {
         let fingerprint = self.fingerprint(kind, value);
         if !self.entries.entry(path.to_path_buf()).or_default().insert(fingerprint.clone()) {
             return Ok(false);
@@ -190,10 +188,10 @@ impl IgnoreList {
         let mut text = serde_json::to_string(&line).expect("a line serialises");
         text.push('\n');
         let mut file = custody_store::files::append_private(&self.file)
-            .map_err(FixError::from_io(&self.file))?;
+            .map_err(IgnoreError::from_io(&self.file))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.sync_data())
-            .map_err(FixError::from_io(&self.file))?;
+            .map_err(IgnoreError::from_io(&self.file))?;
         Ok(true)
     }
 }
