@@ -78,7 +78,7 @@ pub fn certify(
     let host = hostname();
     let user = crate::ledger::actor();
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+    let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
     let mut event = Event::new(user.clone(), custody_ledger::Action::ScanDecommission, Outcome::Ok);
     let mut details: custody_ledger::details::ScanRun =
         serde_json::from_value(summary_json.clone())

@@ -138,8 +138,11 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     let skipped = std::mem::take(&mut found.skipped);
     let targets = found.into_targets();
 
-    let ledger =
-        if args.apply { Some(Ledger::open(data_dir, LedgerOptions::default())?) } else { None };
+    let ledger = if args.apply {
+        Some(custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?)
+    } else {
+        None
+    };
     let mut out = std::io::stdout().lock();
     if !args.json {
         if !args.apply {
@@ -391,7 +394,8 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
             let entry = store.restore(&key, id, to.as_deref())?;
             let target = to.clone().unwrap_or_else(|| entry.original.clone());
             if Ledger::exists(data_dir) {
-                let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+                let ledger =
+                    custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
                 let mut event = Event::new(
                     crate::ledger::actor(),
                     custody_ledger::Action::QuarantineRestore,

@@ -20,6 +20,14 @@ pub struct InitArgs {
     /// Read the passphrase from FILE (its first line). Or set CUSTODY_PASSPHRASE.
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
+    /// Keep the vault and the ledger in this PostgreSQL database instead of files in the
+    /// data directory (`postgres://USER@HOST/DB?sslmode=verify-full&sslrootcert=CA.pem`),
+    /// so several `custody serve` nodes can share them.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// The name of the PostgreSQL schemas (NAME_vault, NAME_ledger), with --store.
+    #[arg(long, value_name = "NAME", default_value = "custody", requires = "store")]
+    schema: String,
 }
 
 /// The passphrase from `file` (its first line) or `CUSTODY_PASSPHRASE`; at a terminal,
@@ -100,7 +108,11 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
         );
     }
     let pass = passphrase(args)?;
-    let done = layout::init(data_dir, &pass, Argon2Params::default())?;
+    let store = args
+        .store
+        .as_ref()
+        .map(|url| custody_vault::StoreConfig { url: url.clone(), schema: args.schema.clone() });
+    let done = layout::init(data_dir, &pass, Argon2Params::default(), store.as_ref())?;
     // Files are quarantined to this public key without the passphrase; its secret half is
     // derived from the root key.
     custody_remedy::quarantine::write_sealing_key(

@@ -142,7 +142,7 @@ fn new_passphrase(file: Option<&Path>) -> Result<String> {
 fn reseal(data_dir: &Path, root: &Key, pass: &str, action: Action) -> Result<()> {
     // Recorded before it happens, like every other access.
     if Ledger::exists(data_dir) {
-        let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+        let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
         ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();
     }
@@ -169,7 +169,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             println!("{}", made["key"].as_str().unwrap_or_default());
         }
         KeysCommand::Create { name, role, unlock, .. } => {
-            let vault = open_locally(
+            let mut vault = open_locally(
                 data_dir,
                 unlock,
                 &format!("keys create --name {name} --role {role}"),
@@ -202,7 +202,7 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
         }
         KeysCommand::Revoke { name, unlock, .. } => {
-            let vault = open_locally(data_dir, unlock, &format!("keys revoke {name}"))?;
+            let mut vault = open_locally(data_dir, unlock, &format!("keys revoke {name}"))?;
             let info = vault.revoke_api_key(&records::OWNER, name)?;
             println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
         }

@@ -92,7 +92,7 @@ fn open(dir: &Path) -> Result<Ledger> {
             dir.display()
         );
     }
-    Ok(Ledger::open(dir, LedgerOptions::default())?)
+    Ok(custody_vault::layout::open_ledger(dir, LedgerOptions::default())?)
 }
 
 pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
@@ -215,7 +215,7 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
     if !Ledger::exists(dir) {
         return Ok(());
     }
-    let ledger = Ledger::open(dir, LedgerOptions::default())?;
+    let ledger = custody_vault::layout::open_ledger(dir, LedgerOptions::default())?;
     let mut event = Event::new(actor(), custody_ledger::Action::ScanRun, Outcome::Ok);
     // The summary's counts (the fields `ScanRun` names; the riskiest files are left out).
     let mut details: custody_ledger::details::ScanRun = serde_json::from_value(summary.clone())

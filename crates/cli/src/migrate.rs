@@ -79,8 +79,10 @@ pub fn run(data_dir: &Path, args: &MigrateArgs) -> Result<u8> {
     let new_config = Config::parse(&text)
         .context("the migrated configuration is not valid (nothing was changed)")?;
     let root = records::unseal(data_dir, &args.unlock)?;
-    let vault = Vault::open(&data.vault_db(), new_config, root)?;
-    let ledger = custody_ledger::Ledger::open(data_dir, custody_ledger::LedgerOptions::default())?;
+    let location = custody_vault::layout::vault_location(data_dir, &new_config);
+    let vault = Vault::open_at(&location, new_config, root)?;
+    let ledger =
+        custody_vault::layout::open_ledger(data_dir, custody_ledger::LedgerOptions::default())?;
     let mut vault = AuditedVault::new(vault, ledger);
     // The original stays beside the new configuration, for reference.
     let kept = path.with_file_name("config.toml.before-migrate");

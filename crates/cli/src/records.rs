@@ -169,7 +169,8 @@ pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
             // A wrong passphrase is evidence too (someone guessing at this computer). When a
             // running server holds the ledger, it cannot be recorded from here.
             if Ledger::exists(data_dir)
-                && let Ok(ledger) = Ledger::open(data_dir, LedgerOptions::default())
+                && let Ok(ledger) =
+                    custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())
             {
                 let gate = custody_vault::Gate::new(std::sync::Arc::new(ledger));
                 gate.auth_failed(&custody_vault::AuthFailure {
@@ -190,8 +191,9 @@ pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
 pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
     let config = config(data_dir)?;
     let root = unseal(data_dir, unlock)?;
-    let vault = Vault::open(&layout::vault_path(data_dir), config, root)?;
-    let ledger = Ledger::open(data_dir, LedgerOptions::default())?;
+    let location = layout::vault_location(data_dir, &config);
+    let vault = Vault::open_at(&location, config, root)?;
+    let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
     Ok(AuditedVault::new(vault, ledger))
 }
 

@@ -227,6 +227,7 @@ impl Ledger {
             last_checkpoint_at: Instant::now(),
             last_disk_check: None,
             low_disk_warned: false,
+            shared: false,
         };
         let handle = std::thread::Builder::new()
             .name("custody-ledger-writer".into())
@@ -717,6 +718,8 @@ struct Writer {
     last_checkpoint_at: Instant,
     last_disk_check: Option<Instant>,
     low_disk_warned: bool,
+    /// The store has other writers (it answered `begin_append` with its size).
+    shared: bool,
 }
 
 /// Appends per transaction at most: bounds the time one sync holds callers.
@@ -743,16 +746,20 @@ impl Writer {
                 }
             }
             self.commit_and_reply(&mut appends);
-            if self.frontier.size() > self.last_checkpoint_size
-                && (self.frontier.size() - self.last_checkpoint_size
-                    >= self.options.checkpoint_every
-                    || self.last_checkpoint_at.elapsed() >= self.options.checkpoint_interval)
-            {
+            let grown = self.frontier.size() - self.last_checkpoint_size.min(self.frontier.size());
+            let late = self.last_checkpoint_at.elapsed() >= self.options.checkpoint_interval;
+            // On a shared store the others' appends count too: at each interval the
+            // sequencer catches up and signs if anything was added.
+            let due = (grown > 0 && (grown >= self.options.checkpoint_every || late))
+                || (self.shared && late);
+            if due && self.store.sequencer().unwrap_or(false) {
                 let _ = self.sign_checkpoint();
             }
         }
         // Closing: leave a checkpoint over everything recorded.
-        if self.frontier.size() > self.last_checkpoint_size {
+        if (self.frontier.size() > self.last_checkpoint_size || self.shared)
+            && self.store.sequencer().unwrap_or(false)
+        {
             let _ = self.sign_checkpoint();
         }
     }
@@ -765,9 +772,8 @@ impl Writer {
             let (reply, _) = bounded(1);
             appends.insert(0, Pending::of(&warning, reply));
         }
-        let start = self.frontier.size();
         match self.commit(appends) {
-            Ok(()) => {
+            Ok(start) => {
                 for (i, p) in appends.drain(..).enumerate() {
                     let _ = p.reply.send(Ok(start + i as u64));
                 }
@@ -792,7 +798,36 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, appends: &[Pending]) -> Result<(), Error> {
+    /// Stores `appends` after what is stored; returns the position of the first. On a
+    /// store several writers share, under its append lock, after catching up with what the
+    /// others appended.
+    fn commit(&mut self, appends: &[Pending]) -> Result<u64, Error> {
+        self.catch_up()?;
+        let stored = self.append_locked(appends);
+        let ended = self.store.end_append(stored.is_ok());
+        stored.and_then(|first| ended.map(|()| first))
+    }
+
+    /// Takes the store's append lock (if it has one) and reloads the edge of the tree when
+    /// another writer appended since this one last did.
+    fn catch_up(&mut self) -> Result<(), Error> {
+        let stored = self.store.begin_append()?;
+        self.shared |= stored.is_some();
+        if let Some(size) = stored
+            && size != self.frontier.size()
+        {
+            match Frontier::load(&StoreNodes(self.store.as_ref()), size) {
+                Ok(f) => self.frontier = f,
+                Err(e) => {
+                    let _ = self.store.end_append(false);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn append_locked(&mut self, appends: &[Pending]) -> Result<u64, Error> {
         let mut frontier = self.frontier.clone();
         let first = frontier.size();
         let mut nodes = Vec::with_capacity(2 * appends.len() + 64);
@@ -813,18 +848,17 @@ impl Writer {
             .collect();
         self.store.append(first, &events, &nodes)?;
         self.frontier = frontier;
-        Ok(())
+        Ok(first)
     }
 
     fn commit_many(&mut self, leaves: Vec<(Vec<u8>, Columns)>) -> Result<u64, String> {
-        let first = self.frontier.size();
         let (dummy, _) = bounded(1);
         let pending: Vec<Pending> = leaves
             .into_iter()
             .map(|(leaf, columns)| Pending { leaf, columns, reply: dummy.clone() })
             .collect();
         match self.commit(&pending) {
-            Ok(()) => Ok(first),
+            Ok(first) => Ok(first),
             Err(e) => {
                 self.reload_frontier();
                 Err(e.to_string())
@@ -832,9 +866,18 @@ impl Writer {
         }
     }
 
+    /// Signs a checkpoint over everything stored (on a shared store, what every writer
+    /// appended: under the append lock, after catching up).
     fn sign_checkpoint(&mut self) -> Result<Checkpoint, Error> {
+        self.catch_up()?;
         let cp = self.signer.sign(self.frontier.size(), &self.frontier.root());
-        self.store.put_checkpoint(cp.size, &cp.note)?;
+        let stored = if cp.size == self.last_checkpoint_size && self.shared {
+            Ok(()) // nothing new anywhere: the last checkpoint stands
+        } else {
+            self.store.put_checkpoint(cp.size, &cp.note)
+        };
+        let ended = self.store.end_append(stored.is_ok());
+        stored.and(ended)?;
         self.last_checkpoint_size = cp.size;
         self.last_checkpoint_at = Instant::now();
         Ok(cp)

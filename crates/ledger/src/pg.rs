@@ -9,10 +9,17 @@ use crate::Error;
 use crate::merkle::Hash;
 use crate::store::{LogStore, StoredEvent, StoredNode, StoredRow};
 
-/// A ledger store in a PostgreSQL schema.
+/// A ledger store in a PostgreSQL schema. Several writers (one per `custody serve` node)
+/// may share it: [`LogStore::begin_append`] serialises their appends with a transaction
+/// advisory lock, and the writer that holds the session advisory lock of the sequencer
+/// role signs the checkpoints.
 pub struct PgStore {
     client: Mutex<Client>,
     schema: String,
+    /// A transaction holding the append lock is open.
+    appending: bool,
+    /// This connection holds the sequencer role.
+    sequencer: bool,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -57,7 +64,12 @@ impl PgStore {
                  CREATE TABLE IF NOT EXISTS {schema}.checkpoints (size BIGINT PRIMARY KEY, note TEXT NOT NULL);"
             ))
             .map_err(|e| pg(&e))?;
-        Ok(Self { client: Mutex::new(client), schema: schema.to_string() })
+        Ok(Self {
+            client: Mutex::new(client),
+            schema: schema.to_string(),
+            appending: false,
+            sequencer: false,
+        })
     }
 
     fn client(&self) -> std::sync::MutexGuard<'_, Client> {
@@ -82,25 +94,111 @@ impl LogStore for PgStore {
         nodes: &[StoredNode],
     ) -> Result<(), Error> {
         let schema = self.schema.clone();
+        let own_transaction = !self.appending;
         let mut client = self.client();
-        let mut tx = client.transaction().map_err(|e| pg(&e))?;
-        let insert_event = tx
-            .prepare(&format!("INSERT INTO {schema}.events (idx, time, actor, action, record, leaf) VALUES ($1, $2, $3, $4, $5, $6)"))
-            .map_err(|e| pg(&e))?;
-        for (i, e) in events.iter().enumerate() {
-            let idx = (first + i as u64) as i64;
-            tx.execute(&insert_event, &[&idx, &e.time, &e.actor, &e.action, &e.record, &e.leaf])
+        if own_transaction {
+            client.batch_execute("BEGIN").map_err(|e| pg(&e))?;
+        }
+        // One statement per table, whatever the batch size: arrays unnested server-side.
+        let idx: Vec<i64> = (0..events.len()).map(|i| (first + i as u64) as i64).collect();
+        let time: Vec<i64> = events.iter().map(|e| e.time).collect();
+        let actor: Vec<&str> = events.iter().map(|e| e.actor).collect();
+        let action: Vec<&str> = events.iter().map(|e| e.action).collect();
+        let record: Vec<Option<&str>> = events.iter().map(|e| e.record).collect();
+        let leaf: Vec<&[u8]> = events.iter().map(|e| e.leaf).collect();
+        let done: Vec<i64> = nodes.iter().map(|n| n.done as i64).collect();
+        let level: Vec<i32> = nodes.iter().map(|n| n.level as i32).collect();
+        let hash: Vec<&[u8]> = nodes.iter().map(|n| n.hash.as_slice()).collect();
+        let stored = client
+            .execute(
+                &format!(
+                    "INSERT INTO {schema}.events (idx, time, actor, action, record, leaf)
+                     SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bytea[])"
+                ),
+                &[&idx, &time, &actor, &action, &record, &leaf],
+            )
+            .and_then(|_| {
+                client.execute(
+                    &format!(
+                        "INSERT INTO {schema}.nodes (done, level, hash)
+                         SELECT * FROM unnest($1::bigint[], $2::int[], $3::bytea[])"
+                    ),
+                    &[&done, &level, &hash],
+                )
+            });
+        if own_transaction {
+            // PostgreSQL commits durably (synchronous_commit defaults to on).
+            let ended = match stored {
+                Ok(_) => client.batch_execute("COMMIT"),
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    return Err(pg(&e));
+                }
+            };
+            return ended.map_err(|e| pg(&e));
+        }
+        stored.map(|_| ()).map_err(|e| pg(&e))
+    }
+
+    fn begin_append(&mut self) -> Result<Option<u64>, Error> {
+        // One round trip: open a transaction, wait for the append lock (held until it ends,
+        // and released by the server if this connection dies), read the size under it.
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtext('custody-ledger-append.{0}')); SELECT MAX(idx) FROM {0}.events",
+            self.schema
+        );
+        let messages = self.client().simple_query(&sql).map_err(|e| pg(&e))?;
+        self.appending = true;
+        let max = messages
+            .iter()
+            .filter_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+                _ => None,
+            })
+            .next_back()
+            .flatten();
+        match max {
+            None => Ok(Some(0)),
+            Some(text) => text
+                .parse::<u64>()
+                .map(|m| Some(m + 1))
+                .map_err(|_| Error::Backend("the ledger's size is not a number".into())),
+        }
+    }
+
+    fn end_append(&mut self, commit: bool) -> Result<(), Error> {
+        if !self.appending {
+            return Ok(());
+        }
+        self.appending = false;
+        let mut client = self.client();
+        if commit {
+            client.batch_execute("COMMIT").map_err(|e| {
+                let _ = client.batch_execute("ROLLBACK");
+                pg(&e)
+            })
+        } else {
+            client.batch_execute("ROLLBACK").map_err(|e| pg(&e))
+        }
+    }
+
+    fn sequencer(&mut self) -> Result<bool, Error> {
+        if !self.sequencer {
+            // A session lock: held while this connection lives, so when the node that holds
+            // it stops (or is killed), the next node to ask takes the role over.
+            let row = self
+                .client()
+                .query_one(
+                    &format!(
+                        "SELECT pg_try_advisory_lock(hashtext('custody-ledger-sequencer.{}'))",
+                        self.schema
+                    ),
+                    &[],
+                )
                 .map_err(|e| pg(&e))?;
+            self.sequencer = row.get(0);
         }
-        let insert_node = tx
-            .prepare(&format!("INSERT INTO {schema}.nodes (done, level, hash) VALUES ($1, $2, $3)"))
-            .map_err(|e| pg(&e))?;
-        for n in nodes {
-            let (done, level) = (n.done as i64, n.level as i32);
-            tx.execute(&insert_node, &[&done, &level, &n.hash.as_slice()]).map_err(|e| pg(&e))?;
-        }
-        // PostgreSQL commits durably (synchronous_commit defaults to on).
-        tx.commit().map_err(|e| pg(&e))
+        Ok(self.sequencer)
     }
 
     fn node(&self, level: u32, index: u64) -> Result<Hash, Error> {

@@ -77,6 +77,24 @@ pub trait LogStore: Send {
         events: &[StoredEvent<'_>],
         nodes: &[StoredNode],
     ) -> Result<(), Error>;
+    /// For a store several writers share (several `custody serve` nodes): opens a
+    /// transaction that holds the store's append lock, and returns the size stored under
+    /// it, so the writer can catch up with what others appended. `append` and
+    /// `put_checkpoint` then run inside it, and [`LogStore::end_append`] ends it. `None`
+    /// (the default): this store has one writer, and nothing is opened.
+    fn begin_append(&mut self) -> Result<Option<u64>, Error> {
+        Ok(None)
+    }
+    /// Ends what [`LogStore::begin_append`] opened: commits (durably) or rolls back.
+    fn end_append(&mut self, commit: bool) -> Result<(), Error> {
+        let _ = commit;
+        Ok(())
+    }
+    /// Whether this writer holds the sequencer role, and signs checkpoints. A store with
+    /// one writer: always.
+    fn sequencer(&mut self) -> Result<bool, Error> {
+        Ok(true)
+    }
     /// A complete subtree hash.
     fn node(&self, level: u32, index: u64) -> Result<Hash, Error>;
     /// The leaf at `index`.

@@ -24,7 +24,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
-use crate::state::{App, Done, Op, Secret, Unsealed};
+use crate::state::{App, Secret};
+use custody_vault::{Done, Op, Pool as Unsealed};
 
 /// The OpenAPI 3.1 description of this API.
 pub const OPENAPI: &str = include_str!("../openapi.json");

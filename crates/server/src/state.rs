@@ -1,186 +1,25 @@
-//! The server's state: sealed or unsealed, the reader pool, the single writer that batches
-//! vault writes into group commits, and the per-key reveal limit.
+//! The server's state: sealed or unsealed (the unsealed vault is custody-vault's
+//! [`Pool`]: readers and the one writer), unseal attempts, retention runs and the per-key
+//! reveal limit.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::thread::JoinHandle;
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, Sender, bounded};
-use custody_crypto::Key;
-use custody_ledger::{Action, Ledger, LedgerOptions, Outcome};
+use custody_ledger::{Action, LedgerOptions, Outcome};
 use custody_vault::{
-    Access, ApiKeyInfo, AuthFailure, Config, Error, Expired, Gate, Permit, Refused, Vault, layout,
+    Access, AuthFailure, Config, Done, Error, Expired, Gate, Op, Pool, Refused, layout,
 };
 
-/// Vault connections for reads (SQLite in WAL mode reads concurrently).
-const READERS: usize = 4;
 /// The pause after a failed unseal attempt (attempts are also serialised).
 const FAILED_UNSEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
-/// Most writes committed together.
-const BATCH: usize = 128;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A write for the writer thread, with the permit the gate gave for it.
-pub enum Op {
-    /// Create a record.
-    Insert { permit: Permit, collection: String, values: BTreeMap<String, String> },
-    /// Change fields of a record.
-    Update { permit: Permit, collection: String, record: String, values: BTreeMap<String, String> },
-    /// Erase a record (and its linked records).
-    Erase { permit: Permit, collection: String, record: String },
-    /// Apply retention as of a time.
-    Expire { permit: Permit, now: i64 },
-    /// Rotate the key-encryption key.
-    Rotate { permit: Permit },
-    /// Make an API key.
-    CreateKey { permit: Permit, name: String, role: String },
-    /// Revoke an API key by id.
-    RevokeKey { permit: Permit, id: String },
-}
-
-/// What a write did.
-pub enum Done {
-    /// The new record's id, and the permit (which reads it back).
-    Created(String, Permit),
-    /// Fields changed; the permit reads the record back.
-    Updated(Permit),
-    /// Erased, with this many linked records.
-    Erased(usize),
-    /// Retention applied.
-    Expired(Expired),
-    /// Keys rotated: data keys re-wrapped, and the new version.
-    Rotated(usize, u32),
-    /// An API key made, with its credential (shown once).
-    KeyCreated(ApiKeyInfo, String),
-    /// An API key revoked.
-    KeyRevoked(ApiKeyInfo),
-}
-
-struct Job {
-    op: Op,
-    reply: Sender<Result<Done, Error>>,
-}
-
-fn run_op(vault: &mut Vault, op: Op) -> Result<Done, Error> {
-    match op {
-        Op::Insert { mut permit, collection, values } => {
-            vault.insert(&mut permit, &collection, &values).map(|id| Done::Created(id, permit))
-        }
-        Op::Update { permit, collection, record, values } => {
-            vault.update(&permit, &collection, &record, &values).map(|()| Done::Updated(permit))
-        }
-        Op::Erase { permit, collection, record } => {
-            vault.erase(&permit, &collection, &record).map(Done::Erased)
-        }
-        Op::Expire { permit, now } => vault.expire(&permit, now).map(Done::Expired),
-        Op::Rotate { permit } => {
-            vault.rotate_keys(&permit).map(|n| Done::Rotated(n, vault.kek_version()))
-        }
-        Op::CreateKey { permit, name, role } => vault
-            .create_api_key(&permit, &name, &role)
-            .map(|(info, key)| Done::KeyCreated(info, key)),
-        Op::RevokeKey { permit, id } => {
-            vault.revoke_api_key_by_id(&permit, &id, true).map(Done::KeyRevoked)
-        }
-    }
-}
-
-/// The writer: takes what is queued (up to [`BATCH`]), runs each in its own savepoint inside
-/// one transaction, commits once, then answers each. A write is acknowledged only after
-/// the commit that made it durable.
-fn writer(mut vault: Vault, jobs: &Receiver<Job>) {
-    for batch in custody_store::group::batches(jobs, BATCH) {
-        let (ops, replies): (Vec<Op>, Vec<_>) = batch.into_iter().map(|j| (j.op, j.reply)).unzip();
-        let results = vault.batch(|v| ops.into_iter().map(|op| run_op(v, op)).collect::<Vec<_>>());
-        match results {
-            Ok(results) => {
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-            }
-            Err(e) => {
-                // Nothing of the batch happened: forget a rotation it may have made.
-                if let Err(reload) = vault.reload_kek() {
-                    eprintln!("vault writer: cannot reload the key-encryption key: {reload}");
-                }
-                for reply in replies {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
-        }
-    }
-}
-
-/// An unsealed vault: readers, the writer, and the configuration.
-pub struct Unsealed {
-    readers: Vec<Mutex<Vault>>,
-    next: AtomicUsize,
-    writer: Mutex<Option<(Sender<Job>, JoinHandle<()>)>>,
-    config: Config,
-}
-
-impl Unsealed {
-    fn open(data_dir: &Path, config: &Config, root: &Key) -> Result<Self, Error> {
-        let path = layout::vault_path(data_dir);
-        let mut write_vault = Vault::open(&path, config.clone(), root.clone())?;
-        write_vault.checkpoint_in_background(&path)?;
-        let readers = (0..READERS)
-            .map(|_| Vault::open(&path, config.clone(), root.clone()).map(Mutex::new))
-            .collect::<Result<_, _>>()?;
-        let (tx, rx) = bounded::<Job>(4096);
-        let handle = std::thread::Builder::new()
-            .name("custody-vault-writer".into())
-            .spawn(move || writer(write_vault, &rx))
-            .map_err(|e| Error::Store(format!("cannot start the vault writer: {e}")))?;
-        Ok(Self {
-            readers,
-            next: AtomicUsize::new(0),
-            writer: Mutex::new(Some((tx, handle))),
-            config: config.clone(),
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Runs `f` on a free reader (or waits for one).
-    pub fn read<T>(&self, f: impl FnOnce(&Vault) -> T) -> T {
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        for i in 0..self.readers.len() {
-            if let Ok(guard) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return f(&guard);
-            }
-        }
-        f(&lock(&self.readers[start]))
-    }
-
-    /// Queues a write and waits until it is durable.
-    pub fn write(&self, op: Op) -> Result<Done, Error> {
-        let (reply, answer) = bounded(1);
-        let sender = lock(&self.writer).as_ref().map(|(tx, _)| tx.clone());
-        let sender = sender.ok_or_else(|| Error::Store("the vault is closing".into()))?;
-        sender
-            .send(Job { op, reply })
-            .map_err(|_| Error::Store("the vault writer has stopped".into()))?;
-        answer.recv().map_err(|_| Error::Store("the vault writer has stopped".into()))?
-    }
-
-    /// Stops the writer after what is queued.
-    fn close(&self) {
-        if let Some((tx, handle)) = lock(&self.writer).take() {
-            drop(tx);
-            let _ = handle.join();
-        }
-    }
 }
 
 /// How the server unseals.
@@ -202,7 +41,7 @@ pub struct App {
     data_dir: PathBuf,
     config: Config,
     gate: Gate,
-    unsealed: RwLock<Option<Arc<Unsealed>>>,
+    unsealed: RwLock<Option<Arc<Pool>>>,
     unseal_attempt: Mutex<()>,
     limiter: Mutex<Limiter>,
 }
@@ -217,7 +56,7 @@ impl App {
                 data_dir.display()
             )));
         }
-        let ledger = Ledger::open(data_dir, LedgerOptions::default())
+        let ledger = layout::open_ledger(data_dir, LedgerOptions::default())
             .map_err(|e| Error::Audit(e.to_string()))?;
         Ok(Self {
             data_dir: data_dir.to_path_buf(),
@@ -240,7 +79,7 @@ impl App {
     }
 
     /// The unsealed vault, or `None` while sealed.
-    pub fn unsealed(&self) -> Option<Arc<Unsealed>> {
+    pub fn unsealed(&self) -> Option<Arc<Pool>> {
         self.unsealed.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
@@ -291,7 +130,8 @@ impl App {
                 self.gate.note(&access, Action::SysUnseal, "vault", Outcome::Error)?;
             }
         }
-        let unsealed = Unsealed::open(&self.data_dir, &self.config, &root?)?;
+        let location = layout::vault_location(&self.data_dir, &self.config);
+        let unsealed = Pool::open(&location, &self.config, &root?)?;
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
         Ok(())
     }

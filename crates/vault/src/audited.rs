@@ -632,7 +632,7 @@ impl AuditedVault {
     /// Makes an API key (recorded as `apikey.create` with its name and role; an admin role
     /// only). Returns the key and its credential, to show once.
     pub fn create_api_key(
-        &self,
+        &mut self,
         access: &Access<'_>,
         name: &str,
         role: &str,
@@ -656,7 +656,7 @@ impl AuditedVault {
 
     /// Revokes an API key by name or id (recorded as `apikey.revoke`; an admin role only).
     pub fn revoke_api_key(
-        &self,
+        &mut self,
         access: &Access<'_>,
         name: &str,
     ) -> Result<crate::ApiKeyInfo, Error> {

@@ -243,6 +243,56 @@ pub struct Config {
     /// Limits the server applies.
     #[serde(default)]
     pub limits: Limits,
+    /// Where the vault and the ledger live; absent: the embedded SQLite files in the data
+    /// directory.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// `[store]`: a PostgreSQL database that holds the vault and the ledger, shared by every
+/// `custody serve` node whose configuration names it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A `postgres://` address or a `key=value` list, with libpq's `sslmode` and
+    /// `sslrootcert` (see `custody_store::pg`).
+    pub url: String,
+    /// The name the schemas are made from: `NAME_vault` and `NAME_ledger` (default
+    /// `custody`).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+}
+
+fn default_schema() -> String {
+    "custody".into()
+}
+
+/// The address may hold a password: never printed.
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &"<not shown: it may hold a password>")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl StoreConfig {
+    /// The vault's schema.
+    pub fn vault_schema(&self) -> String {
+        format!("{}_vault", self.schema)
+    }
+
+    /// The ledger's schema.
+    pub fn ledger_schema(&self) -> String {
+        format!("{}_ledger", self.schema)
+    }
+
+    /// The `[store]` section that names this store, for a `config.toml`.
+    pub fn to_toml(&self) -> String {
+        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
+        format!("[store]\nurl = {}\nschema = {}\n", quote(&self.url), quote(&self.schema))
+    }
 }
 
 /// Limits the server applies to each API key and request.

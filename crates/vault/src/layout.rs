@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 use custody_crypto::{Argon2Params, Key, PassphraseSeal, recovery};
 
-use crate::{Config, Error, Vault};
+use crate::{Config, Error, Location, StoreConfig, Vault};
+use custody_ledger::{Ledger, LedgerOptions, PgStore};
 
 use custody_store::DataDir;
 
@@ -25,6 +26,54 @@ pub fn sealed_root_path(data_dir: &Path) -> PathBuf {
 /// The vault database of a data directory.
 pub fn vault_path(data_dir: &Path) -> PathBuf {
     DataDir::new(data_dir).vault_db()
+}
+
+/// Where the vault of a data directory lives: the PostgreSQL schema its configuration's
+/// `[store]` names, or the embedded `vault.db`.
+pub fn vault_location(data_dir: &Path, config: &Config) -> Location {
+    match &config.store {
+        Some(store) => Location::Postgres { url: store.url.clone(), schema: store.vault_schema() },
+        None => Location::Sqlite(vault_path(data_dir)),
+    }
+}
+
+/// The `[store]` of a data directory's configuration (none without a configuration: a
+/// ledger used before `custody init`, by `custody fix`, is embedded).
+fn store_of(data_dir: &Path) -> Result<Option<StoreConfig>, custody_ledger::Error> {
+    if !DataDir::new(data_dir).config().exists() {
+        return Ok(None);
+    }
+    load_config(data_dir)
+        .map(|c| c.store)
+        .map_err(|e| custody_ledger::Error::Backend(e.to_string()))
+}
+
+/// Two handles (reader, writer) on the ledger's PostgreSQL schema.
+fn pg_ledger(
+    store: &StoreConfig,
+) -> Result<
+    (Box<dyn custody_ledger::LogStore>, Box<dyn custody_ledger::LogStore>),
+    custody_ledger::Error,
+> {
+    let schema = store.ledger_schema();
+    Ok((
+        Box::new(PgStore::connect(&store.url, &schema)?),
+        Box::new(PgStore::connect(&store.url, &schema)?),
+    ))
+}
+
+/// Opens the ledger of a data directory, in the store its configuration names.
+pub fn open_ledger(
+    data_dir: &Path,
+    options: LedgerOptions,
+) -> Result<Ledger, custody_ledger::Error> {
+    match store_of(data_dir)? {
+        Some(store) => {
+            let (reader, writer) = pg_ledger(&store)?;
+            Ledger::open_with_stores(data_dir, options, reader, writer)
+        }
+        None => Ledger::open(data_dir, options),
+    }
 }
 
 /// The data directory's configuration; an error with the next step if it is not set up.
@@ -107,10 +156,14 @@ pub fn unseal_with_shares(data_dir: &Path, shares: &[&str]) -> Result<Key, Error
             "the shares do not rebuild a key ({e}); check each line against the printed kit"
         ))
     })?;
-    let path = vault_path(data_dir);
-    if path.exists() {
-        let config = load_config(data_dir)?;
-        Vault::open(&path, config, root.clone()).map_err(|_| {
+    let config = load_config(data_dir)?;
+    let location = vault_location(data_dir, &config);
+    let made = match &location {
+        Location::Sqlite(path) => path.exists(),
+        Location::Postgres { .. } => true,
+    };
+    if made {
+        Vault::open_at(&location, config, root.clone()).map_err(|_| {
             Error::Locked(
                 "these shares belong to a different custody installation; nothing was changed"
                     .into(),
@@ -143,8 +196,15 @@ impl std::fmt::Debug for Initialised {
 /// key sealed under `passphrase` and split 2-of-3 into the recovery kit, the default
 /// configuration, the ledger, the vault and the owner's first API key (recorded as
 /// `apikey.create`). Refuses a directory that already has a configuration; never
-/// overwrites a file. Argon2id at `params` (the default outside tests).
-pub fn init(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<Initialised, Error> {
+/// overwrites a file. Argon2id at `params` (the default outside tests). With `store`, the
+/// vault and the ledger live in that PostgreSQL database (its schemas must be new) and the
+/// configuration names it.
+pub fn init(
+    data_dir: &Path,
+    passphrase: &str,
+    params: Argon2Params,
+    store: Option<&StoreConfig>,
+) -> Result<Initialised, Error> {
     let data = DataDir::new(data_dir);
     let io = |what: &str, path: &Path, e: std::io::Error| {
         Error::Config(format!("cannot {what} '{}': {e}", path.display()))
@@ -154,6 +214,19 @@ pub fn init(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<I
             "'{}' is already set up (it has a config.toml); nothing was changed",
             data_dir.display()
         )));
+    }
+    let text = match store {
+        Some(store) => format!("{}\n{}", crate::DEFAULT_CONFIG, store.to_toml()),
+        None => crate::DEFAULT_CONFIG.to_string(),
+    };
+    let config = Config::parse(&text)?;
+    let location = vault_location(data_dir, &config);
+    if let Location::Postgres { .. } = location
+        && crate::backend::open(&location)?.latest_kek()?.is_some()
+    {
+        return Err(Error::Config(
+            "that PostgreSQL database already holds a custody vault under this schema name; nothing was changed (choose another `schema`)".into(),
+        ));
     }
     if !data_dir.exists() {
         custody_store::files::private_dir(data_dir).map_err(|e| io("create", data_dir, e))?;
@@ -167,16 +240,19 @@ pub fn init(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<I
     };
     write(data.sealed_root(), sealed_root_text(&seal).as_bytes())?;
     write(data.recovery_kit(), recovery_kit(&recovery::split(&root)).as_bytes())?;
-    write(data.config(), crate::DEFAULT_CONFIG.as_bytes())?;
-    let options = custody_ledger::LedgerOptions::default();
-    let ledger = if custody_ledger::Ledger::exists(data_dir) {
-        custody_ledger::Ledger::open(data_dir, options)
-    } else {
-        custody_ledger::Ledger::init(data_dir, options)
+    write(data.config(), text.as_bytes())?;
+    let options = LedgerOptions::default();
+    let ledger = match store {
+        Some(store) => {
+            let (reader, writer) = pg_ledger(store).map_err(|e| Error::Audit(e.to_string()))?;
+            Ledger::init_with_stores(data_dir, options, reader, writer)
+        }
+        None if Ledger::exists(data_dir) => Ledger::open(data_dir, options),
+        None => Ledger::init(data_dir, options),
     }
     .map_err(|e| Error::Audit(e.to_string()))?;
-    let vault = Vault::open(&data.vault_db(), Config::parse(crate::DEFAULT_CONFIG)?, root.clone())?;
-    let vault = crate::AuditedVault::new(vault, ledger);
+    let vault = Vault::open_at(&location, config, root.clone())?;
+    let mut vault = crate::AuditedVault::new(vault, ledger);
     let owner =
         crate::Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
     let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;

@@ -10,20 +10,24 @@
 pub mod address;
 mod apikeys;
 mod audited;
+mod backend;
 mod config;
 mod error;
 pub mod layout;
 mod normalize;
 mod permit;
+mod pool;
 mod store;
 
 pub use apikeys::{ApiKeyInfo, Refused, key_ref};
 pub use audited::{Access, AuditedVault, AuthFailure, Export, Gate};
+pub use backend::{Location, copy as copy_store};
 pub use config::{
     Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
-    ReadMode, Role, Sensitivity, TOKENS_COLLECTION, TokenKind,
+    ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
 };
 pub use error::Error;
 pub use normalize::normalize;
 pub use permit::Permit;
+pub use pool::{Done, Op, Pool};
 pub use store::{AddressMigration, Expired, ReadField, Vault, mask_field};

@@ -22,65 +22,20 @@ use custody_crypto::{
     ssn_token,
 };
 use custody_detect::Kind;
-use rusqlite::{Connection, OptionalExtension, params};
 
 use custody_ledger::Action;
 
 use crate::Permit;
 use crate::address::Part;
+use crate::backend::{Change, Location, StoredField, VaultStore};
 use crate::{Config, Error, FieldType, ReadMode, TOKENS_COLLECTION, TokenKind, normalize};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS keks (version INTEGER PRIMARY KEY, wrapped BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS deks (collection TEXT NOT NULL, record TEXT NOT NULL, kek_version INTEGER NOT NULL,
-    wrapped BLOB NOT NULL, PRIMARY KEY (collection, record)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS fields (collection TEXT NOT NULL, record TEXT NOT NULL, field TEXT NOT NULL,
-    key_version INTEGER NOT NULL, envelope BLOB NOT NULL, token TEXT, stored_at INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (collection, record, field)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS blind (collection TEXT NOT NULL, field TEXT NOT NULL, idx TEXT NOT NULL, record TEXT NOT NULL,
-    PRIMARY KEY (collection, field, idx, record)) WITHOUT ROWID;
-";
-
-/// The vault's schema history (`PRAGMA user_version`). Version 1 is the schema as it was
-/// when versions began, reached from any earlier release.
-const MIGRATIONS: &[custody_store::sqlite::Migration] = &[custody_store::sqlite::Migration {
-    version: 1,
-    what: "the vault's tables, and the upgrades of releases before schema versions",
-    step: custody_store::sqlite::Step::Code(schema_v1),
-}];
-
-fn schema_v1(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)?;
-    // Vaults made when a token had one row: two customers with the same card shared it,
-    // and erasing the first lost the second's. Rebuild the map from the fields.
-    let tokens_sql: Option<String> = conn
-        .query_row("SELECT sql FROM sqlite_master WHERE name = 'tokens'", [], |r| r.get(0))
-        .optional()?;
-    if tokens_sql.is_some_and(|sql| sql.contains("token TEXT PRIMARY KEY")) {
-        conn.execute_batch(&format!(
-            "DROP TABLE tokens;
-             {TOKENS_SCHEMA}
-             INSERT OR IGNORE INTO tokens (token, collection, record, field)
-                 SELECT token, collection, record, field FROM fields WHERE token IS NOT NULL;"
-        ))?;
-    } else {
-        conn.execute_batch(TOKENS_SCHEMA)?;
-    }
-    conn.execute_batch(crate::apikeys::API_KEYS_SCHEMA)?;
-    // Vaults made before retention existed: date their values today, so none expires on
-    // the first run because it has no date.
-    if conn.prepare("SELECT stored_at FROM fields LIMIT 0").is_err() {
-        conn.execute_batch(
-            "ALTER TABLE fields ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0;
-             UPDATE fields SET stored_at = CAST(strftime('%s','now') AS INTEGER);",
-        )?;
-    }
-    Ok(())
+/// Now, in Unix seconds (the storage time of a value).
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs().cast_signed())
 }
-
-/// The token map, one row per (token, record, field).
-const TOKENS_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS tokens (token TEXT NOT NULL, collection TEXT NOT NULL,
-    record TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (token, collection, record, field)) WITHOUT ROWID;";
 
 /// What a retention run removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -113,10 +68,7 @@ impl std::fmt::Debug for ReadField {
 
 /// An open, unsealed vault.
 pub struct Vault {
-    /// Background WAL checkpoints, once [`Vault::checkpoint_in_background`] was called.
-    /// Declared first so it stops before the connection closes.
-    checkpoints: Option<custody_ledger::Checkpointer>,
-    conn: Connection,
+    store: Box<dyn VaultStore>,
     config: Config,
     root: Key,
     kek_version: u32,
@@ -129,10 +81,6 @@ impl std::fmt::Debug for Vault {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Vault(kek v{})", self.kek_version)
     }
-}
-
-fn store_err(e: &rusqlite::Error) -> Error {
-    Error::Store(e.to_string())
 }
 
 fn crypto_err(e: &custody_crypto::Error) -> Error {
@@ -170,7 +118,7 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
 
 /// The token of a normalised value, by the field's token kind (`None` for none).
 fn make_token(
-    conn: &Connection,
+    store: &dyn VaultStore,
     root: &Key,
     kind: TokenKind,
     ty: FieldType,
@@ -186,20 +134,17 @@ fn make_token(
             FieldType::CardNumber => CardTokenizer::new(root, luhn_valid)
                 .tokenize(field, value)
                 .map_err(|e| crypto_err(&e))?,
-            _ => unused_ssn_token(conn, &value[value.len() - 4..])?,
+            _ => unused_ssn_token(store, &value[value.len() - 4..])?,
         }),
     })
 }
 
 /// An SSN token no record uses yet: SSN tokens are random with 4,900 per last four digits,
 /// and a token must lead back to one value only.
-fn unused_ssn_token(conn: &Connection, last4: &str) -> Result<String, Error> {
-    let mut taken = conn
-        .prepare_cached("SELECT 1 FROM tokens WHERE token = ?1 LIMIT 1")
-        .map_err(|e| store_err(&e))?;
+fn unused_ssn_token(store: &dyn VaultStore, last4: &str) -> Result<String, Error> {
     for _ in 0..256 {
         let token = ssn_token(last4).map_err(|e| crypto_err(&e))?;
-        if !taken.exists([&token]).map_err(|e| store_err(&e))? {
+        if !store.token_taken(&token)? {
             return Ok(token);
         }
     }
@@ -220,37 +165,30 @@ pub fn mask_field(config: &Config, collection: &str, field: &str, value: &str) -
 impl Vault {
     /// Opens (creating if needed) the vault database, unsealed with `root`.
     pub fn open(path: &Path, config: Config, root: Key) -> Result<Self, Error> {
-        // Owner-only from its first byte, whatever the umask (its -wal and -shm follow it).
-        let conn = custody_store::sqlite::open(path, true)
-            .map_err(|e| Error::Store(format!("'{}': {e}", path.display())))?;
-        // Erased rows must not linger in free pages of the file.
-        conn.pragma_update(None, "secure_delete", "ON").map_err(|e| store_err(&e))?;
-        custody_store::sqlite::migrate(&conn, MIGRATIONS)
-            .map_err(|e| Error::Store(format!("'{}': {e}", path.display())))?;
-        let latest: Option<(u32, Vec<u8>)> = conn
-            .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()
-            .map_err(|e| store_err(&e))?;
-        let (kek_version, kek) = if let Some((version, wrapped)) = latest {
+        Self::open_at(&Location::Sqlite(path.to_path_buf()), config, root)
+    }
+
+    /// Opens (creating if needed) the vault at `location`, unsealed with `root`. A root key
+    /// that is not this vault's fails with [`Error::Crypto`].
+    pub fn open_at(location: &Location, config: Config, root: Key) -> Result<Self, Error> {
+        let mut store = crate::backend::open(location)?;
+        let (kek_version, kek) = if let Some((version, wrapped)) = store.latest_kek()? {
             (version, unwrap_kek(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
         } else {
             let kek = Key::random().map_err(|e| crypto_err(&e))?;
             let wrapped = wrap_kek(&root, 1, &kek).map_err(|e| crypto_err(&e))?;
-            conn.execute("INSERT INTO keks (version, wrapped) VALUES (1, ?1)", [wrapped])
-                .map_err(|e| store_err(&e))?;
-            (1, kek)
+            match store.apply(&[Change::PutKek { version: 1, wrapped }]) {
+                Ok(_) => (1, kek),
+                // Another node made the first KEK at the same moment: use that one.
+                Err(e) => match store.latest_kek()? {
+                    Some((version, wrapped)) => {
+                        (version, unwrap_kek(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
+                    }
+                    None => return Err(e),
+                },
+            }
         };
-        Ok(Self {
-            checkpoints: None,
-            conn,
-            config,
-            root,
-            kek_version,
-            kek,
-            other_kek: std::sync::Mutex::new(None),
-        })
+        Ok(Self { store, config, root, kek_version, kek, other_kek: std::sync::Mutex::new(None) })
     }
 
     fn field_spec(
@@ -280,25 +218,16 @@ impl Vault {
         {
             return Ok(key.clone());
         }
-        let wrapped: Vec<u8> = self
-            .conn
-            .query_row("SELECT wrapped FROM keks WHERE version = ?1", [version], |r| r.get(0))
-            .map_err(|e| store_err(&e))?;
+        let wrapped = self.store.kek(version)?.ok_or_else(|| {
+            Error::Store(format!("key-encryption key version {version} is missing"))
+        })?;
         let key = unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
         *other = Some((version, key.clone()));
         Ok(key)
     }
 
     fn data_key(&self, collection: &str, record: &str) -> Result<Key, Error> {
-        let row: Option<(u32, Vec<u8>)> = self
-            .conn
-            .prepare_cached(
-                "SELECT kek_version, wrapped FROM deks WHERE collection = ?1 AND record = ?2",
-            )
-            .and_then(|mut s| {
-                s.query_row(params![collection, record], |r| Ok((r.get(0)?, r.get(1)?))).optional()
-            })
-            .map_err(|e| store_err(&e))?;
+        let row = self.store.dek(collection, record)?;
         let (kek_version, envelope) =
             row.ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
         let wrapped = WrappedKey { kek_version, envelope };
@@ -359,39 +288,38 @@ impl Vault {
         let dek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped = wrap_dek(&self.kek, self.kek_version, collection, &record, &dek)
             .map_err(|e| crypto_err(&e))?;
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        tx.prepare_cached(
-            "INSERT INTO deks (collection, record, kek_version, wrapped) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .map_err(|e| store_err(&e))?
-        .execute(params![collection, record, wrapped.kek_version, wrapped.envelope])
-        .map_err(|e| store_err(&e))?;
+        let mut changes = vec![Change::PutDek {
+            collection: collection.into(),
+            record: record.clone(),
+            kek_version: wrapped.kek_version,
+            wrapped: wrapped.envelope,
+        }];
+        let stored_at = unix_now();
         for (field, value) in &normalised {
             let f = spec.fields.iter().find(|f| &f.name == field).expect("checked above");
             let context = FieldContext { collection, record: &record, field, key_version: 1 };
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
-            // (the root, not self: the transaction borrows the connection)
-            let token =
-                make_token(&tx, &self.root, f.token, f.ty, f.luhn_valid_tokens, field, value)?;
-            tx.prepare_cached("INSERT INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))").map_err(|e| store_err(&e))?.execute(
-                params![collection, record, field, envelope, token],
-            )
-            .map_err(|e| store_err(&e))?;
-            if let Some(t) = &token {
-                tx.prepare_cached("INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)").map_err(|e| store_err(&e))?.execute( params![t, collection, record, field])
-                    .map_err(|e| store_err(&e))?;
-            }
+            let token = make_token(
+                self.store.as_ref(),
+                &self.root,
+                f.token,
+                f.ty,
+                f.luhn_valid_tokens,
+                field,
+                value,
+            )?;
+            self.put_field(&mut changes, collection, &record, field, envelope, token, stored_at);
             if f.searchable {
                 let idx = BlindIndexKey::derive(&self.root, collection, field).index(value);
-                tx.prepare_cached(
-                    "INSERT INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
-                )
-                .map_err(|e| store_err(&e))?
-                .execute(params![collection, field, idx, record])
-                .map_err(|e| store_err(&e))?;
+                changes.push(Change::PutBlind {
+                    collection: collection.into(),
+                    field: field.clone(),
+                    idx,
+                    record: record.clone(),
+                });
             }
         }
-        tx.commit().map_err(|e| store_err(&e))?;
+        self.store.apply(&changes)?;
         Ok(record)
     }
 
@@ -419,23 +347,9 @@ impl Vault {
         purpose: Option<&str>,
     ) -> Result<BTreeMap<String, ReadField>, Error> {
         let dek = self.data_key(collection, record)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT field, key_version, envelope, token FROM fields WHERE collection = ?1 AND record = ?2")
-            .map_err(|e| store_err(&e))?;
-        let rows = stmt
-            .query_map(params![collection, record], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, u32>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .map_err(|e| store_err(&e))?;
         let mut out = BTreeMap::new();
-        for row in rows {
-            let (field, key_version, envelope, token) = row.map_err(|e| store_err(&e))?;
+        for row in self.store.fields(collection, record)? {
+            let StoredField { field, key_version, envelope, token } = row;
             let (ty, ..) = self.field_spec(collection, &field)?;
             let mode = self.config.decide(role, &field, purpose);
             let value = match mode {
@@ -486,14 +400,7 @@ impl Vault {
         }
         let idx = BlindIndexKey::derive(&self.root, collection, field)
             .index(&normalize(field, ty, value)?);
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT record FROM blind WHERE collection = ?1 AND field = ?2 AND idx = ?3 ORDER BY record")
-            .map_err(|e| store_err(&e))?;
-        let rows = stmt
-            .query_map(params![collection, field, idx], |r| r.get(0))
-            .map_err(|e| store_err(&e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
+        self.store.find(collection, field, &idx)
     }
 
     /// The plain value of one field, for the permit's role and purpose if they may read it
@@ -555,51 +462,24 @@ impl Vault {
         // Standalone tokens (`POST /v1/tokens`) of the same values: a deterministic token
         // made there is the customer's token too, and must not outlive them.
         let mut standalone = Vec::new();
-        {
-            let mut tokens = self
-                .conn
-                .prepare_cached("SELECT token FROM tokens WHERE collection = ?1 AND record = ?2")
-                .map_err(|e| store_err(&e))?;
-            let mut holders = self
-                .conn
-                .prepare_cached(
-                    "SELECT DISTINCT record FROM tokens WHERE collection = ?1 AND token = ?2",
-                )
-                .map_err(|e| store_err(&e))?;
-            for (c, r) in &targets {
-                let found: Vec<String> = tokens
-                    .query_map(params![c, r], |row| row.get(0))
-                    .and_then(Iterator::collect)
-                    .map_err(|e| store_err(&e))?;
-                for token in found {
-                    let held: Vec<String> = holders
-                        .query_map(params![TOKENS_COLLECTION, token], |row| row.get(0))
-                        .and_then(Iterator::collect)
-                        .map_err(|e| store_err(&e))?;
-                    standalone.extend(held);
-                }
+        for (c, r) in &targets {
+            for token in self.store.tokens_of(c, r)? {
+                standalone.extend(self.store.token_holders(TOKENS_COLLECTION, &token)?);
             }
         }
         standalone.sort();
         standalone.dedup();
         targets.extend(standalone.into_iter().map(|r| (TOKENS_COLLECTION.to_string(), r)));
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        for (i, (c, r)) in targets.iter().enumerate() {
-            let gone = tx
-                .execute("DELETE FROM deks WHERE collection = ?1 AND record = ?2", params![c, r])
-                .map_err(|e| store_err(&e))?;
-            if gone == 0 && i == 0 {
-                return Err(Error::NotFound(format!("record in '{collection}'")));
-            }
-            for table in ["blind", "tokens", "fields"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2"),
-                    params![c, r],
-                )
-                .map_err(|e| store_err(&e))?;
-            }
-        }
-        tx.commit().map_err(|e| store_err(&e))?;
+        let changes: Vec<Change> = targets
+            .iter()
+            .enumerate()
+            .map(|(i, (c, r))| Change::DeleteRecord {
+                collection: c.clone(),
+                record: r.clone(),
+                must_exist: i == 0,
+            })
+            .collect();
+        self.store.apply(&changes)?;
         Ok(linked.len())
     }
 
@@ -612,26 +492,15 @@ impl Vault {
         field: &str,
     ) -> Result<String, Error> {
         permit.check(&[Action::TokenCreate, Action::RecordCreate], collection, Some(record))?;
-        self.conn
-            .query_row(
-                "SELECT token FROM fields WHERE collection = ?1 AND record = ?2 AND field = ?3",
-                params![collection, record, field],
-                |r| r.get::<_, Option<String>>(0),
-            )
-            .optional()
-            .map_err(|e| store_err(&e))?
-            .flatten()
+        self.store
+            .field(collection, record, field)?
+            .and_then(|f| f.token)
             .ok_or_else(|| Error::NotFound("token".into()))
     }
 
     /// Where a token leads: (collection, record, field), if it exists.
     pub fn token_target(&self, token: &str) -> Result<Option<(String, String, String)>, Error> {
-        self.conn
-            .prepare_cached("SELECT collection, record, field FROM tokens WHERE token = ?1 LIMIT 1")
-            .and_then(|mut s| {
-                s.query_row([token], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional()
-            })
-            .map_err(|e| store_err(&e))
+        self.store.token_target(token)
     }
 
     /// A record and the records that refer to it, read with the permit's role and purpose
@@ -657,15 +526,10 @@ impl Vault {
     /// savepoints, and are made durable together by one commit (group commit). If the
     /// commit fails, none of them happened.
     pub fn batch<T>(&mut self, work: impl FnOnce(&mut Self) -> T) -> Result<T, Error> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
+        self.store.begin()?;
         let out = work(self);
-        match self.conn.execute_batch("COMMIT") {
-            Ok(()) => Ok(out),
-            Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
-                Err(store_err(&e))
-            }
-        }
+        self.store.commit()?;
+        Ok(out)
     }
 
     /// Runs `work` in one transaction that is committed only if it succeeds: all of it or
@@ -674,15 +538,12 @@ impl Vault {
         &mut self,
         work: impl FnOnce(&mut Self) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| store_err(&e))?;
+        self.store.begin()?;
         if let Err(e) = work(self) {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            self.store.rollback();
             return Err(e);
         }
-        self.conn.execute_batch("COMMIT").map_err(|e| {
-            let _ = self.conn.execute_batch("ROLLBACK");
-            store_err(&e)
-        })
+        self.store.commit()
     }
 
     /// Applies the configured retention as of `now` (Unix seconds): records of a collection
@@ -702,16 +563,7 @@ impl Vault {
         let cutoff = |days: u32| now - i64::from(days) * 86_400;
         for (collection, c) in &collections {
             let Some(days) = c.retention_days else { continue };
-            let stale: Vec<String> = {
-                let mut stmt = self
-                    .conn
-                    .prepare("SELECT record FROM fields WHERE collection = ?1 GROUP BY record HAVING MAX(stored_at) < ?2")
-                    .map_err(|e| store_err(&e))?;
-                let rows = stmt
-                    .query_map(params![collection, cutoff(days)], |r| r.get(0))
-                    .map_err(|e| store_err(&e))?;
-                rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))?
-            };
+            let stale = self.store.stale_records(collection, cutoff(days))?;
             for record in stale {
                 // A linked record may already have gone with its customer.
                 match self.erase_raw(collection, &record) {
@@ -721,30 +573,18 @@ impl Vault {
                 }
             }
         }
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
+        let mut changes = Vec::new();
         for (collection, c) in &collections {
             for f in &c.fields {
                 let Some(days) = f.retention_days else { continue };
-                let old = params![collection, f.name, cutoff(days)];
-                for table in ["blind", "tokens"] {
-                    tx.execute(
-                        &format!(
-                            "DELETE FROM {table} WHERE collection = ?1 AND field = ?2 AND record IN
-                             (SELECT record FROM fields WHERE collection = ?1 AND field = ?2 AND stored_at < ?3)"
-                        ),
-                        old,
-                    )
-                    .map_err(|e| store_err(&e))?;
-                }
-                expired.fields += tx
-                    .execute(
-                        "DELETE FROM fields WHERE collection = ?1 AND field = ?2 AND stored_at < ?3",
-                        old,
-                    )
-                    .map_err(|e| store_err(&e))?;
+                changes.push(Change::ExpireField {
+                    collection: collection.clone(),
+                    field: f.name.clone(),
+                    before: cutoff(days),
+                });
             }
         }
-        tx.commit().map_err(|e| store_err(&e))?;
+        expired.fields += self.store.apply(&changes)?.iter().sum::<u64>() as usize;
         Ok(expired)
     }
 
@@ -800,55 +640,76 @@ impl Vault {
             let value = value.clone();
             let context = FieldContext { collection, record, field, key_version: 1 };
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
-            let token =
-                make_token(&self.conn, &self.root, token_kind, ty, luhn_valid, field, &value)?;
+            let token = make_token(
+                self.store.as_ref(),
+                &self.root,
+                token_kind,
+                ty,
+                luhn_valid,
+                field,
+                &value,
+            )?;
             let index = searchable
                 .then(|| BlindIndexKey::derive(&self.root, collection, field).index(&value));
             prepared.push((field.clone(), envelope, token, index));
         }
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        for field in &cleared {
-            for table in ["blind", "tokens", "fields"] {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"
-                    ),
-                    params![collection, record, field],
-                )
-                .map_err(|e| store_err(&e))?;
-            }
-        }
+        let mut changes: Vec<Change> = cleared
+            .iter()
+            .map(|field| Change::ClearField {
+                collection: collection.into(),
+                record: record.into(),
+                field: field.clone(),
+            })
+            .collect();
+        let stored_at = unix_now();
         for (field, envelope, token, index) in prepared {
-            for table in ["blind", "tokens"] {
-                tx.execute(
-                    &format!(
-                        "DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"
-                    ),
-                    params![collection, record, field],
-                )
-                .map_err(|e| store_err(&e))?;
-            }
-            tx.execute(
-                "INSERT OR REPLACE INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, 1, ?4, ?5, CAST(strftime('%s','now') AS INTEGER))",
-                params![collection, record, field, envelope, token],
-            )
-            .map_err(|e| store_err(&e))?;
-            if let Some(t) = &token {
-                tx.execute(
-                    "INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)",
-                    params![t, collection, record, field],
-                )
-                .map_err(|e| store_err(&e))?;
-            }
+            changes.push(Change::ClearIndexes {
+                collection: collection.into(),
+                record: record.into(),
+                field: field.clone(),
+            });
+            self.put_field(&mut changes, collection, record, &field, envelope, token, stored_at);
             if let Some(idx) = index {
-                tx.execute(
-                    "INSERT INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
-                    params![collection, field, idx, record],
-                )
-                .map_err(|e| store_err(&e))?;
+                changes.push(Change::PutBlind {
+                    collection: collection.into(),
+                    field,
+                    idx,
+                    record: record.into(),
+                });
             }
         }
-        tx.commit().map_err(|e| store_err(&e))
+        self.store.apply(&changes).map(|_| ())
+    }
+
+    /// The changes that store one sealed field and its token.
+    #[allow(clippy::too_many_arguments)]
+    fn put_field(
+        &self,
+        changes: &mut Vec<Change>,
+        collection: &str,
+        record: &str,
+        field: &str,
+        envelope: Vec<u8>,
+        token: Option<String>,
+        stored_at: i64,
+    ) {
+        if let Some(t) = &token {
+            changes.push(Change::PutToken {
+                token: t.clone(),
+                collection: collection.into(),
+                record: record.into(),
+                field: field.into(),
+            });
+        }
+        changes.push(Change::PutField {
+            collection: collection.into(),
+            record: record.into(),
+            field: field.into(),
+            key_version: 1,
+            envelope,
+            token,
+            stored_at,
+        });
     }
 
     /// Moves the values of a free-text field `old` (an address kept as one line by an
@@ -869,21 +730,19 @@ impl Vault {
             parts.iter().find(|(p, _)| *p == Part::Street).map(|(_, n)| n.clone()).ok_or_else(
                 || Error::Config(format!("'{address}' is not an address field of '{collection}'")),
             )?;
-        let rows: Vec<(String, u32, Vec<u8>)> = self
-            .conn
-            .prepare("SELECT record, key_version, envelope FROM fields WHERE collection = ?1 AND field = ?2 ORDER BY record")
-            .and_then(|mut s| {
-                s.query_map(params![collection, old], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|e| store_err(&e))?;
+        let rows = self.store.field_values(collection, old)?;
         let mut report = AddressMigration::default();
         let config = self.config.clone();
         self.batch_all(|v| -> Result<(), Error> {
-            for (record, key_version, envelope) in &rows {
+            for (record, stored) in &rows {
                 let dek = v.data_key(collection, record)?;
-                let context = FieldContext { collection, record, field: old, key_version: *key_version };
-                let plain = open(&dek, &context, envelope).map_err(|e| crypto_err(&e))?;
+                let context = FieldContext {
+                    collection,
+                    record,
+                    field: old,
+                    key_version: stored.key_version,
+                };
+                let plain = open(&dek, &context, &stored.envelope).map_err(|e| crypto_err(&e))?;
                 let text = String::from_utf8(plain)
                     .map_err(|_| Error::Crypto("stored value is not text".into()))?;
                 let given = crate::address::Given::Text(&text);
@@ -896,9 +755,8 @@ impl Vault {
                 if !read {
                     values = BTreeMap::from([(street.clone(), text.clone())]);
                 }
-                let has = |part: Part| {
-                    parts.iter().any(|(p, n)| *p == part && values.contains_key(n))
-                };
+                let has =
+                    |part: Part| parts.iter().any(|(p, n)| *p == part && values.contains_key(n));
                 report.records += 1;
                 if has(Part::Region) && has(Part::Country) {
                     report.region_and_country += 1;
@@ -908,14 +766,11 @@ impl Vault {
                     report.street_only += 1;
                 }
                 v.update_raw(collection, record, &values)?;
-                for table in ["fields", "blind", "tokens"] {
-                    v.conn
-                        .execute(
-                            &format!("DELETE FROM {table} WHERE collection = ?1 AND record = ?2 AND field = ?3"),
-                            params![collection, record, old],
-                        )
-                        .map_err(|e| store_err(&e))?;
-                }
+                v.store.apply(&[Change::ClearField {
+                    collection: collection.into(),
+                    record: record.clone(),
+                    field: old.into(),
+                }])?;
             }
             Ok(())
         })?;
@@ -925,14 +780,7 @@ impl Vault {
     /// How many records hold a value of `field` (stored, whether or not the configuration
     /// still has the field).
     pub fn count_values(&self, collection: &str, field: &str) -> Result<u64, Error> {
-        self.conn
-            .query_row(
-                "SELECT COUNT(*) FROM fields WHERE collection = ?1 AND field = ?2",
-                params![collection, field],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|n| n as u64)
-            .map_err(|e| store_err(&e))
+        self.store.count_values(collection, field)
     }
 
     /// The stored value of one field, decrypted (for checks inside the vault, never
@@ -944,12 +792,11 @@ impl Vault {
         record: &str,
         field: &str,
     ) -> Result<Option<String>, Error> {
-        let row: Option<(u32, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT key_version, envelope FROM fields WHERE collection = ?1 AND record = ?2 AND field = ?3")
-            .and_then(|mut s| s.query_row(params![collection, record, field], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-            .map_err(|e| store_err(&e))?;
-        let Some((key_version, envelope)) = row else { return Ok(None) };
+        let Some(StoredField { key_version, envelope, .. }) =
+            self.store.field(collection, record, field)?
+        else {
+            return Ok(None);
+        };
         let context = FieldContext { collection, record, field, key_version };
         let plain = open(dek, &context, &envelope).map_err(|e| crypto_err(&e))?;
         String::from_utf8(plain)
@@ -957,14 +804,11 @@ impl Vault {
             .map_err(|_| Error::Crypto("stored value is not text".into()))
     }
 
-    /// Moves WAL checkpoints of this (writing) connection to a background thread, so a
-    /// commit never waits for one (for a long-running writer such as the server's).
-    pub fn checkpoint_in_background(&mut self, path: &Path) -> Result<(), Error> {
-        self.checkpoints = Some(
-            custody_ledger::Checkpointer::start(&self.conn, path)
-                .map_err(|e| Error::Store(e.to_string()))?,
-        );
-        Ok(())
+    /// Moves the store's housekeeping (SQLite's WAL checkpoints) of this writing vault to
+    /// a background thread, so a commit never waits for it (a long-running writer such as
+    /// the server's).
+    pub fn checkpoint_in_background(&mut self) -> Result<(), Error> {
+        self.store.background_housekeeping()
     }
 
     /// The configuration.
@@ -972,8 +816,12 @@ impl Vault {
         &self.config
     }
 
-    pub(crate) fn conn(&self) -> &Connection {
-        &self.conn
+    pub(crate) fn store(&self) -> &dyn VaultStore {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn store_mut(&mut self) -> &mut dyn VaultStore {
+        self.store.as_mut()
     }
 
     pub(crate) fn root_key(&self) -> &Key {
@@ -990,12 +838,10 @@ impl Vault {
     /// Reloads the newest key-encryption key from the database (after a batch whose commit
     /// failed, so a rotation that did not happen is not kept in memory).
     pub fn reload_kek(&mut self) -> Result<(), Error> {
-        let (version, wrapped): (u32, Vec<u8>) = self
-            .conn
-            .query_row("SELECT version, wrapped FROM keks ORDER BY version DESC LIMIT 1", [], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .map_err(|e| store_err(&e))?;
+        let (version, wrapped) = self
+            .store
+            .latest_kek()?
+            .ok_or_else(|| Error::Store("the vault has no key-encryption key".into()))?;
         self.kek = unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
         self.kek_version = version;
         Ok(())
@@ -1015,45 +861,25 @@ impl Vault {
         let new_kek = Key::random().map_err(|e| crypto_err(&e))?;
         let wrapped_kek =
             wrap_kek(&self.root, new_version, &new_kek).map_err(|e| crypto_err(&e))?;
-        let rows: Vec<(String, String, u32, Vec<u8>)> = {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT collection, record, kek_version, wrapped FROM deks")
-                .map_err(|e| store_err(&e))?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-                .map_err(|e| store_err(&e))?;
-            rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))?
-        };
-        let mut rewrapped = Vec::with_capacity(rows.len());
-        for (collection, record, version, envelope) in rows {
-            let old_kek = self.kek_for(version)?;
-            let wrapped = WrappedKey { kek_version: version, envelope };
-            let new = rewrap_dek(&old_kek, &new_kek, new_version, &wrapped, &collection, &record)
-                .map_err(|e| crypto_err(&e))?;
-            rewrapped.push((collection, record, new));
+        let mut changes = vec![Change::PutKek { version: new_version, wrapped: wrapped_kek }];
+        for dek in self.store.deks()? {
+            let old_kek = self.kek_for(dek.kek_version)?;
+            let wrapped = WrappedKey { kek_version: dek.kek_version, envelope: dek.wrapped };
+            let new =
+                rewrap_dek(&old_kek, &new_kek, new_version, &wrapped, &dek.collection, &dek.record)
+                    .map_err(|e| crypto_err(&e))?;
+            changes.push(Change::Rewrap {
+                collection: dek.collection,
+                record: dek.record,
+                kek_version: new.kek_version,
+                wrapped: new.envelope,
+            });
         }
-        let tx = self.conn.savepoint().map_err(|e| store_err(&e))?;
-        tx.execute(
-            "INSERT INTO keks (version, wrapped) VALUES (?1, ?2)",
-            params![new_version, wrapped_kek],
-        )
-        .map_err(|e| store_err(&e))?;
-        for (collection, record, w) in &rewrapped {
-            tx.execute(
-                "UPDATE deks SET kek_version = ?1, wrapped = ?2 WHERE collection = ?3 AND record = ?4",
-                params![w.kek_version, w.envelope, collection, record],
-            )
-            .map_err(|e| store_err(&e))?;
-        }
-        tx.execute(
-            "DELETE FROM keks WHERE version < ?1 AND version NOT IN (SELECT kek_version FROM deks)",
-            [new_version],
-        )
-        .map_err(|e| store_err(&e))?;
-        tx.commit().map_err(|e| store_err(&e))?;
+        let rewrapped = changes.len() - 1;
+        changes.push(Change::DropUnusedKeks { below: new_version });
+        self.store.apply(&changes)?;
         self.kek_version = new_version;
         self.kek = new_kek;
-        Ok(rewrapped.len())
+        Ok(rewrapped)
     }
 }
