@@ -13,7 +13,7 @@ use custody_scan::{Summary, html_escape as esc};
 
 /// Refuses to start without a ledger (the certificate is signed by it).
 pub fn check_ready(data_dir: &Path) -> Result<()> {
-    if !Ledger::exists(data_dir) {
+    if !custody_vault::layout::has_ledger(data_dir) {
         bail!(
             "no ledger in {}: the decommission certificate is signed with your ledger's key.\n\
              Next step: run `custody init` (or pass --data-dir), then run this again.",

@@ -83,7 +83,7 @@ pub enum QuarantineCommand {
 }
 
 pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
-    if args.apply && !Ledger::exists(data_dir) {
+    if args.apply && !custody_vault::layout::has_ledger(data_dir) {
         bail!(
             "no ledger in {}: every fix is recorded, so the data directory must exist first.\n\
              Next step: run `custody init` (or pass --data-dir), then run this again.",
@@ -393,7 +393,7 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
             let store = quarantine::Quarantine::open(data_dir)?;
             let entry = store.restore(&key, id, to.as_deref())?;
             let target = to.clone().unwrap_or_else(|| entry.original.clone());
-            if Ledger::exists(data_dir) {
+            if custody_vault::layout::has_ledger(data_dir) {
                 let ledger =
                     custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
                 let mut event = Event::new(

@@ -141,7 +141,7 @@ fn new_passphrase(file: Option<&Path>) -> Result<String> {
 /// one and renamed over it, so a crash leaves one or the other, never neither.
 fn reseal(data_dir: &Path, root: &Key, pass: &str, action: Action) -> Result<()> {
     // Recorded before it happens, like every other access.
-    if Ledger::exists(data_dir) {
+    if custody_vault::layout::has_ledger(data_dir) {
         let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
         ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();

@@ -86,7 +86,7 @@ pub struct ExportArgs {
 use custody_store::hex::encode as hex;
 
 fn open(dir: &Path) -> Result<Ledger> {
-    if !Ledger::exists(dir) {
+    if !custody_vault::layout::has_ledger(dir) {
         bail!(
             "no ledger in '{}'; create one with `custody ledger init` (or point --data-dir / CUSTODY_DATA_DIR at it)",
             dir.display()
@@ -212,7 +212,7 @@ pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
 
 /// Records a `scan.run` event when the data directory holds a ledger.
 pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -> Result<()> {
-    if !Ledger::exists(dir) {
+    if !custody_vault::layout::has_ledger(dir) {
         return Ok(());
     }
     let ledger = custody_vault::layout::open_ledger(dir, LedgerOptions::default())?;

@@ -168,7 +168,7 @@ pub fn unseal(data_dir: &Path, unlock: &Unlock) -> Result<Key> {
         Err(refused @ custody_vault::Error::Locked(_)) => {
             // A wrong passphrase is evidence too (someone guessing at this computer). When a
             // running server holds the ledger, it cannot be recorded from here.
-            if Ledger::exists(data_dir)
+            if custody_vault::layout::has_ledger(data_dir)
                 && let Ok(ledger) =
                     custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())
             {

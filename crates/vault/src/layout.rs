@@ -62,6 +62,12 @@ fn pg_ledger(
     ))
 }
 
+/// Whether a data directory has a ledger: in the PostgreSQL store its configuration names,
+/// or as the embedded file.
+pub fn has_ledger(data_dir: &Path) -> bool {
+    matches!(store_of(data_dir), Ok(Some(_))) || Ledger::exists(data_dir)
+}
+
 /// Opens the ledger of a data directory, in the store its configuration names.
 pub fn open_ledger(
     data_dir: &Path,
