@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use custody_crypto::{Argon2Params, Key, PassphraseSeal};
-use custody_ledger::{Action, Event, Ledger, LedgerOptions, Outcome};
+use custody_ledger::{Action, Event, LedgerOptions, Outcome};
 use custody_vault::{ApiKeyInfo, AuditedVault, layout};
 
 use crate::client::{self, Remote};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use custody_crypto::Key;
-use custody_ledger::{Ledger, LedgerOptions};
+use custody_ledger::LedgerOptions;
 use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault, layout};
 
 use crate::EXIT_OK;
