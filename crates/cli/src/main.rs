@@ -16,6 +16,7 @@ mod progress;
 mod records;
 mod scan;
 mod serve;
+mod storage;
 
 use std::io;
 use std::process::ExitCode;
@@ -73,6 +74,9 @@ enum Command {
     /// Bring a data directory made by an earlier custody up to date: free-text addresses
     /// become their parts (street, unit, city, region, postal code, country).
     Migrate(migrate::MigrateArgs),
+    /// Move the vault and the ledger into PostgreSQL, for several `custody serve` nodes.
+    #[command(subcommand)]
+    Store(storage::StoreCommand),
     /// Run the vault's HTTP API (default http://127.0.0.1:8731).
     Serve(serve::ServeArgs),
     /// Unseal a running server with the passphrase or two recovery shares.
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::serve(&cli.data_dir, &args),
         Command::Import(args) => import::run(&cli.data_dir, &args),
         Command::Migrate(args) => migrate::run(&cli.data_dir, &args),
+        Command::Store(command) => storage::run(&cli.data_dir, &command),
         Command::Retention(RetentionCommand::Run { unlock }) => {
             records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
         }

@@ -250,3 +250,67 @@ fn two_nodes_over_postgresql_serve_any_request_and_a_killed_node_loses_no_acknow
         acked.len()
     );
 }
+
+/// `custody store migrate`: an embedded installation moves into PostgreSQL with its records
+/// and its ledger, checked before `config.toml` is switched; the SQLite files are left as
+/// they were; a destination already in use, or a second move, is refused.
+#[test]
+fn an_embedded_installation_moves_into_postgresql_and_keeps_its_records_and_ledger() {
+    let schema = Schema::new("move");
+    schema.drop_all();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = custody(&data, &["init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mut ids = Vec::new();
+    for (name, email) in [("Jane Sample", "jane@example.com"), ("Tom Other", "tom@example.org")] {
+        let out = custody(
+            &data,
+            &["records", "add", "customers", &format!("name={name}"), &format!("email={email}")],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        ids.push(
+            text(&out)
+                .split_whitespace()
+                .find(|w| w.starts_with("rec_"))
+                .expect("an id")
+                .trim_end_matches(['.', ','])
+                .to_string(),
+        );
+    }
+    let vault_before = std::fs::read(data.join("vault.db")).unwrap();
+
+    // A destination that already holds a vault is refused, and nothing is switched.
+    let other = dir.path().join("other");
+    let taken = custody(&other, &["init", "--store", PG_URL, "--schema", &schema.0]);
+    assert!(taken.status.success(), "{}", text(&taken));
+    let refused = custody(&data, &["store", "migrate", "--to", PG_URL, "--schema", &schema.0]);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    assert!(text(&refused).contains("already holds"), "{}", text(&refused));
+    assert!(!std::fs::read_to_string(data.join("config.toml")).unwrap().contains("[store]"));
+    schema.drop_all();
+
+    let moved = custody(&data, &["store", "migrate", "--to", PG_URL, "--schema", &schema.0]);
+    assert!(moved.status.success(), "{}", text(&moved));
+    assert!(text(&moved).contains("Copied 2 records"), "{}", text(&moved));
+    assert!(std::fs::read_to_string(data.join("config.toml")).unwrap().contains("[store]"));
+    assert_eq!(
+        std::fs::read(data.join("vault.db")).unwrap(),
+        vault_before,
+        "the source is untouched"
+    );
+    // The records are read from PostgreSQL now, and the ledger there verifies.
+    std::fs::rename(data.join("vault.db"), dir.path().join("vault.db.kept")).unwrap();
+    for (id, email) in ids.iter().zip(["jane@example.com", "tom@example.org"]) {
+        let out = custody(
+            &data,
+            &["records", "show", "customers", id, "--purpose", "customer_support", "--reveal"],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        assert!(text(&out).contains(email), "{}", text(&out));
+    }
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let again = custody(&data, &["store", "migrate", "--to", PG_URL, "--schema", &schema.0]);
+    assert!(!again.status.success(), "{}", text(&again));
+}

@@ -28,6 +28,6 @@ pub use ledger::{
 };
 pub use note::{Checkpoint, NoteSigner, NoteVerifier};
 pub use pg::PgStore;
-pub use store::{Checkpointer, LogStore, SqliteStore};
+pub use store::{Checkpointer, LogStore, SqliteStore, copy_log};
 
 pub(crate) use custody_store::hex::{decode as unhex, encode as hex};

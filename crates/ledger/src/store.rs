@@ -356,3 +356,53 @@ impl LogStore for SqliteStore {
         Ok(())
     }
 }
+
+/// Events copied per step of [`copy_log`].
+const COPY_PAGE: u64 = 2_000;
+
+/// Copies a whole log into an empty store: events with their index columns, tree nodes,
+/// checkpoints, and last the origin and format (so an interrupted copy is recognisable:
+/// events without an origin). `from` is only read. Returns the events copied.
+pub fn copy_log(from: &dyn LogStore, to: &mut dyn LogStore) -> Result<u64, Error> {
+    if to.meta("origin")?.is_some() {
+        return Err(Error::Backend(
+            "the destination already holds a ledger; nothing was copied".into(),
+        ));
+    }
+    if to.size()? > 0 {
+        return Err(Error::Backend(
+            "the destination holds part of a ledger (an interrupted copy?): empty it and copy again".into(),
+        ));
+    }
+    let size = from.size()?;
+    let mut at = 0;
+    while at < size {
+        let rows = from.events_from(at, COPY_PAGE)?;
+        let Some(last) = rows.last().map(|r| r.index) else { break };
+        if rows.first().map(|r| r.index) != Some(at) || last != at + rows.len() as u64 - 1 {
+            return Err(Error::Backend(format!("the source ledger has a gap after position {at}")));
+        }
+        let nodes = from.nodes_between(at + 1, last + 1)?;
+        let events: Vec<StoredEvent<'_>> = rows
+            .iter()
+            .map(|r| StoredEvent {
+                leaf: &r.leaf,
+                time: r.time,
+                actor: &r.actor,
+                action: &r.action,
+                record: r.record.as_deref(),
+            })
+            .collect();
+        to.append(at, &events, &nodes)?;
+        at = last + 1;
+    }
+    for (size, note) in from.checkpoints()? {
+        to.put_checkpoint(size, &note)?;
+    }
+    for key in ["format", "origin"] {
+        if let Some(value) = from.meta(key)? {
+            to.set_meta(key, &value)?;
+        }
+    }
+    Ok(size)
+}

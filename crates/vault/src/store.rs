@@ -777,6 +777,11 @@ impl Vault {
         Ok(report)
     }
 
+    /// How many records the vault holds, in every collection (a count, no data).
+    pub fn record_count(&self) -> Result<u64, Error> {
+        self.store.count(crate::backend::Table::Deks)
+    }
+
     /// How many records hold a value of `field` (stored, whether or not the configuration
     /// still has the field).
     pub fn count_values(&self, collection: &str, field: &str) -> Result<u64, Error> {
