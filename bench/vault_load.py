@@ -5,6 +5,10 @@ custody: `custody serve` (release build) on a fresh data directory, driven by wr
 connections for: create, plain read with a purpose, masked read, search and token reveal.
 Every one of these calls is audited (a ledger event made durable before the answer).
 
+custody on PostgreSQL: two `custody serve` nodes over one PostgreSQL (vault and ledger in
+it, `custody init --store`), 16 of the 32 connections on each, for create and plain read;
+the figures are the two nodes' sums (throughput) and the worse node's latency.
+
 Peer: PostgreSQL with pgcrypto, the same fields encrypted with pgp_sym_encrypt and read
 back with pgp_sym_decrypt, driven by pgbench with the same 32 clients.
 
@@ -30,6 +34,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASS = "bench passphrase, not a secret"
 TARGETS = {"create": (1500, 20.0), "read plain": (5000, 20.0), "read masked": (5000, 20.0)}
+PG_TARGETS = {"create": (800, 40.0), "read plain": (2500, 40.0)}
+PG_URL = "postgres://postgres@127.0.0.1:5432/test"
 
 
 def custody_binary():
@@ -81,15 +87,32 @@ end
 
 
 def wrk(port, key, name, lua, seconds, connections, purpose=None):
+    return wrk_many([port], key, name, lua, seconds, connections, purpose)
+
+
+def wrk_many(ports, key, name, lua, seconds, connections, purpose=None):
+    """wrk against each port at once, the connections split between them: throughput
+    summed, latency of the worse."""
     headers = ["-H", f"Authorization: Bearer {key}", "-H", "Content-Type: application/json"]
     if purpose:
         headers += ["-H", f"X-Custody-Purpose: {purpose}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
         script = f.name
-    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script,
-                          *headers, f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True).stdout
+    each = max(1, connections // len(ports))
+    threads = max(1, 2 // len(ports))
+    procs = [subprocess.Popen(["wrk", f"-t{threads}", f"-c{each}", f"-d{seconds}s", "--latency", "-s", script,
+                               *headers, f"http://127.0.0.1:{port}"], stdout=subprocess.PIPE, text=True)
+             for port in ports]
+    outs = [p.communicate()[0] for p in procs]
     os.unlink(script)
+    parsed = [parse_wrk(name, out) for out in outs]
+    return {"name": name, "rps": sum(r["rps"] for r in parsed), "p50": max(r["p50"] for r in parsed),
+            "p99": max(r["p99"] for r in parsed), "errors": sum(r["errors"] for r in parsed),
+            "socket": " ".join(r["socket"] for r in parsed).strip()}
+
+
+def parse_wrk(name, out):
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     def pct(p):
         m = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)\b", out)
@@ -151,6 +174,62 @@ def median_of(runs):
     return out
 
 
+def init(custody, data, env, extra=()):
+    """`custody init` (with the reveal limit lifted for the load); the owner's key."""
+    out = subprocess.run([custody, "--data-dir", data, "init", *extra], env=env, check=True, capture_output=True,
+                         text=True).stdout
+    key = re.search(r"ck_[0-9a-f]+_[0-9a-f]+", out).group(0)
+    config_path = os.path.join(data, "config.toml")
+    with open(config_path) as f:
+        config = f.read()
+    with open(config_path, "w") as f:
+        f.write(config.replace("reveals_per_minute = 600", "reveals_per_minute = 1000000000"))
+    return key
+
+
+def serve(custody, data, env):
+    log = open(os.path.join(data, "server.log"), "w")
+    server = subprocess.Popen([custody, "--data-dir", data, "serve", "--listen", "127.0.0.1:0"], env=env,
+                              stdout=subprocess.PIPE, stderr=log, text=True)
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", server.stdout.readline()).group(1))
+    return server, port
+
+
+def seed_and_calls(ports, key):
+    """200 customers (through the first node), and the wrk script of each call."""
+    ids, tokens = [], []
+    for i in range(200):
+        status, created = request(ports[0], "POST", "/v1/collections/customers/records", key, customer(i))
+        assert status == 201, created
+        ids.append(created["id"])
+        tokens.append(created["fields"]["card_number"]["value"])
+    id_list = ",".join(f'"{i}"' for i in ids)
+    token_list = ",".join(f'"{t}"' for t in tokens)
+    read = 'return wrk.format("GET", "/v1/collections/customers/records/" .. x)'
+    search = 'return wrk.format("GET", "/v1/collections/customers/records?email=" .. x)'
+    reveal = 'return wrk.format("POST", "/v1/tokens/reveal", nil, \'{"token":"\' .. x .. \'"}\')'
+    emails = ",".join(f'"bench{i}@example.com"' for i in range(200))
+    return [
+        ("create", LUA_CREATE, None),
+        ("read plain", LUA_PICK % (id_list, read), "billing"),
+        ("read masked", LUA_PICK % (id_list, read), None),
+        ("search", LUA_PICK % (emails, search), None),
+        ("token reveal", LUA_PICK % (token_list, reveal), "billing"),
+    ]
+
+
+def verify_ledger(custody, data):
+    verify = subprocess.run([custody, "--data-dir", data, "ledger", "verify"], capture_output=True, text=True)
+    events = re.search(r"OK: (\d+) events", verify.stdout + verify.stderr)
+    if verify.returncode != 0:
+        print(f"Ledger verification FAILED in {data}: {verify.stdout}{verify.stderr}")
+    return (events.group(1) if events else "?"), verify.returncode == 0
+
+
+def drop_schemas(schema):
+    psql(f"DROP SCHEMA IF EXISTS {schema}_vault CASCADE; DROP SCHEMA IF EXISTS {schema}_ledger CASCADE;")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=10)
@@ -163,46 +242,49 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
     custody = custody_binary()
-    data = tempfile.mkdtemp(prefix="custody-bench-")
     env = dict(os.environ, CUSTODY_PASSPHRASE=PASS)
-    out = subprocess.run([custody, "--data-dir", data, "init"], env=env, check=True, capture_output=True, text=True).stdout
-    key = re.search(r"ck_[0-9a-f]+_[0-9a-f]+", out).group(0)
-    config_path = os.path.join(data, "config.toml")
-    with open(config_path) as f:
-        config = f.read()
-    with open(config_path, "w") as f:
-        f.write(config.replace("reveals_per_minute = 600", "reveals_per_minute = 1000000000"))
-    log = open(os.path.join(data, "server.log"), "w")
-    server = subprocess.Popen([custody, "--data-dir", data, "serve", "--listen", "127.0.0.1:0"], env=env,
-                              stdout=subprocess.PIPE, stderr=log, text=True)
-    port = int(re.search(r"127\.0\.0\.1:(\d+)", server.stdout.readline()).group(1))
+    verify_ok = True
+
+    # One node on the embedded SQLite store.
+    data = tempfile.mkdtemp(prefix="custody-bench-")
+    key = init(custody, data, env)
+    server, port = serve(custody, data, env)
     try:
-        ids, tokens = [], []
-        for i in range(200):
-            status, created = request(port, "POST", "/v1/collections/customers/records", key, customer(i))
-            assert status == 201, created
-            ids.append(created["id"])
-            tokens.append(created["fields"]["card_number"]["value"])
-        id_list = ",".join(f'"{i}"' for i in ids)
-        token_list = ",".join(f'"{t}"' for t in tokens)
-        read = 'return wrk.format("GET", "/v1/collections/customers/records/" .. x)'
-        search = 'return wrk.format("GET", "/v1/collections/customers/records?email=" .. x)'
-        reveal = 'return wrk.format("POST", "/v1/tokens/reveal", nil, \'{"token":"\' .. x .. \'"}\')'
-        emails = ",".join(f'"bench{i}@example.com"' for i in range(200))
-        calls = [
-            ("create", LUA_CREATE, None),
-            ("read plain", LUA_PICK % (id_list, read), "billing"),
-            ("read masked", LUA_PICK % (id_list, read), None),
-            ("search", LUA_PICK % (emails, search), None),
-            ("token reveal", LUA_PICK % (token_list, reveal), "billing"),
-        ]
+        calls = seed_and_calls([port], key)
         results = [median_of([wrk(port, key, name, lua, seconds, args.connections, purpose=purpose)
                               for _ in range(runs)]) for name, lua, purpose in calls]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-    verify = subprocess.run([custody, "--data-dir", data, "ledger", "verify"], capture_output=True, text=True)
-    events = re.search(r"OK: (\d+) events", verify.stdout + verify.stderr)
+    events, ok = verify_ledger(custody, data)
+    verify_ok &= ok
+    shutil.rmtree(data)
+
+    # Two nodes over one PostgreSQL.
+    schema = f"bench_{os.getpid()}"
+    drop_schemas(schema)
+    node_a = tempfile.mkdtemp(prefix="custody-bench-a-")
+    pg_key = init(custody, node_a, env, ["--store", PG_URL, "--schema", schema])
+    node_b = tempfile.mkdtemp(prefix="custody-bench-b-")
+    shutil.rmtree(node_b)
+    shutil.copytree(node_a, node_b, ignore=shutil.ignore_patterns("*.lock"))
+    servers = [serve(custody, d, env) for d in (node_a, node_b)]
+    ports = [p for _, p in servers]
+    try:
+        calls = seed_and_calls(ports, pg_key)
+        pg_results = [median_of([wrk_many(ports, pg_key, name, lua, seconds, args.connections, purpose=purpose)
+                                 for _ in range(runs)]) for name, lua, purpose in calls
+                      if name in PG_TARGETS]
+    finally:
+        for s_, _ in servers:
+            s_.send_signal(signal.SIGTERM)
+        for s_, _ in servers:
+            s_.wait(timeout=60)
+    pg_events, ok = verify_ledger(custody, node_b)
+    verify_ok &= ok
+    shutil.rmtree(node_a)
+    shutil.rmtree(node_b)
+    drop_schemas(schema)
 
     psql("DROP TABLE IF EXISTS bench_customers; CREATE EXTENSION IF NOT EXISTS pgcrypto; "
          "CREATE TABLE bench_customers (id bigserial PRIMARY KEY, name bytea, email bytea, phone bytea, address bytea, "
@@ -222,15 +304,25 @@ def main():
             ok = r["rps"] >= target[0] and r["p99"] <= target[1]
             verdict = f">= {target[0]}/s, p99 <= {target[1]:.0f} ms: {'met' if ok else 'NOT met'}"
         print(f"{r['name']:<14} {r['rps']:>14,.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['errors']:>8}   {verdict} {r['socket']}")
+    print(f"\nTwo custody nodes over one PostgreSQL (vault and ledger there), {args.connections // 2} connections each")
+    print(f"{'call':<14} {'custody req/s':>14} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}   target")
+    for r in pg_results:
+        target = PG_TARGETS[r["name"]]
+        verdict = ""
+        if not args.smoke:
+            ok = r["rps"] >= target[0] and r["p99"] <= target[1]
+            verdict = f">= {target[0]}/s, p99 <= {target[1]:.0f} ms: {'met' if ok else 'NOT met'}"
+        print(f"{r['name']:<14} {r['rps']:>14,.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['errors']:>8}   {verdict} {r['socket']}")
     print(f"\nPeer: PostgreSQL + pgcrypto (pgp_sym_encrypt/decrypt on the same 7 fields), pgbench, {args.connections} clients")
-    print(f"{'call':<14} {'peer tx/s':>14} {'p50 ms':>8} {'p99 ms':>8}   custody / peer")
+    print(f"{'call':<14} {'peer tx/s':>14} {'p50 ms':>8} {'p99 ms':>8}   SQLite node / peer   2 PG nodes / peer")
     for p in peer:
         ours = next(r for r in results if r["name"] == p["name"])
-        print(f"{p['name']:<14} {p['rps']:>14,.0f} {p['p50']:>8.2f} {p['p99']:>8.2f}   {ours['rps'] / p['rps']:.2f}x (target >= 2x)")
-    print(f"\nLedger after the run: {events.group(1) if events else '?'} events, verified" if verify.returncode == 0
-          else f"\nLedger verification FAILED: {verify.stdout}{verify.stderr}")
-    shutil.rmtree(data)
-    if verify.returncode != 0 or any(r["errors"] for r in results):
+        pg = next(r for r in pg_results if r["name"] == p["name"])
+        print(f"{p['name']:<14} {p['rps']:>14,.0f} {p['p50']:>8.2f} {p['p99']:>8.2f}   "
+              f"{ours['rps'] / p['rps']:>8.2f}x {'':10} {pg['rps'] / p['rps']:>8.2f}x (reads: target >= 2x)")
+    print(f"\nLedgers after the runs: SQLite {events} events, PostgreSQL {pg_events} events, "
+          + ("both verified" if verify_ok else "verification FAILED"))
+    if not verify_ok or any(r["errors"] for r in results + pg_results):
         sys.exit(1)
 
 

@@ -201,7 +201,7 @@ fn two_nodes_over_postgresql_serve_any_request_and_a_killed_node_loses_no_acknow
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(2000));
+    std::thread::sleep(Duration::from_secs(2));
     let mut a = a;
     a.child.kill().unwrap(); // SIGKILL
     a.child.wait().unwrap();

@@ -48,13 +48,11 @@ fn store_of(data_dir: &Path) -> Result<Option<StoreConfig>, custody_ledger::Erro
         .map_err(|e| custody_ledger::Error::Backend(e.to_string()))
 }
 
+/// A reader and a writer handle on one ledger store.
+type LogStores = (Box<dyn custody_ledger::LogStore>, Box<dyn custody_ledger::LogStore>);
+
 /// Two handles (reader, writer) on the ledger's PostgreSQL schema.
-fn pg_ledger(
-    store: &StoreConfig,
-) -> Result<
-    (Box<dyn custody_ledger::LogStore>, Box<dyn custody_ledger::LogStore>),
-    custody_ledger::Error,
-> {
+fn pg_ledger(store: &StoreConfig) -> Result<LogStores, custody_ledger::Error> {
     let schema = store.ledger_schema();
     Ok((
         Box::new(PgStore::connect(&store.url, &schema)?),

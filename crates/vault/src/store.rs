@@ -247,7 +247,14 @@ impl Vault {
         if permit.record.is_some() {
             return Err(Error::Forbidden("a permit creates one record".into()));
         }
-        let id = self.insert_raw(collection, values)?;
+        // An SSN token another node took at the same moment: drawn again.
+        let mut tries = 0;
+        let id = loop {
+            match self.insert_raw(collection, values) {
+                Err(Error::Conflict(_)) if tries < 3 => tries += 1,
+                done => break done?,
+            }
+        };
         permit.record = Some(id.clone());
         Ok(id)
     }
@@ -597,7 +604,13 @@ impl Vault {
         values: &BTreeMap<String, String>,
     ) -> Result<(), Error> {
         permit.check(&[Action::RecordUpdate], collection, Some(record))?;
-        self.update_raw(collection, record, values)
+        let mut tries = 0;
+        loop {
+            match self.update_raw(collection, record, values) {
+                Err(Error::Conflict(_)) if tries < 3 => tries += 1,
+                done => return done,
+            }
+        }
     }
 
     fn update_raw(
@@ -681,6 +694,15 @@ impl Vault {
         self.store.apply(&changes).map(|_| ())
     }
 
+    /// Whether the tokens of a field must each lead to one value: SSN tokens, drawn at
+    /// random among 4,900 per last four digits (card tokens are deterministic and shared by
+    /// customers with the same card; random tokens are 128 bits).
+    fn unique_token(&self, collection: &str, field: &str) -> bool {
+        self.field_spec(collection, field).is_ok_and(|(ty, kind, ..)| {
+            kind == TokenKind::FormatPreserving && ty != FieldType::CardNumber
+        })
+    }
+
     /// The changes that store one sealed field and its token.
     #[allow(clippy::too_many_arguments)]
     fn put_field(
@@ -699,6 +721,7 @@ impl Vault {
                 collection: collection.into(),
                 record: record.into(),
                 field: field.into(),
+                unique: self.unique_token(collection, field),
             });
         }
         changes.push(Change::PutField {

@@ -23,6 +23,9 @@ pub(crate) struct StoredField {
     pub token: Option<String>,
 }
 
+/// An API key's keyed tag and when it was revoked (Unix seconds).
+pub(crate) type KeyTag = (Vec<u8>, Option<i64>);
+
 /// A wrapped data key row.
 pub(crate) struct StoredDek {
     pub collection: String,
@@ -52,8 +55,11 @@ pub(crate) enum Change {
         token: Option<String>,
         stored_at: i64,
     },
-    /// A token leads to a field (kept if it already does).
-    PutToken { token: String, collection: String, record: String, field: String },
+    /// A token leads to a field (kept if it already does). A `unique` token (an SSN token,
+    /// random within the last four digits) must lead to this field only: if any other row
+    /// has it, the list fails with [`Error::Conflict`] — checked under a lock on the token,
+    /// so two nodes cannot both take it.
+    PutToken { token: String, collection: String, record: String, field: String, unique: bool },
     /// A blind index entry.
     PutBlind { collection: String, field: String, idx: String, record: String },
     /// A field's token and index entries go (before new ones are put).
@@ -171,7 +177,7 @@ pub(crate) trait VaultStore: Send {
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyInfo>, Error>;
     /// An API key's tag and revocation time.
-    fn api_key_tag(&self, id: &str) -> Result<Option<(Vec<u8>, Option<i64>)>, Error>;
+    fn api_key_tag(&self, id: &str) -> Result<Option<KeyTag>, Error>;
 
     /// Applies `changes` all or nothing; returns, per change, the rows it removed or
     /// changed (for `ExpireField`: the values that went).

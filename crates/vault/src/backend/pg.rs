@@ -175,10 +175,26 @@ impl PgStore {
                     &[collection, record, field, &(*key_version as i32), envelope, token, stored_at],
                 )?
             }
-            Change::PutToken { token, collection, record, field } => self.execute(
-                "INSERT INTO {s}.tokens (token, collection, record, field) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[token, collection, record, field],
-            )?,
+            Change::PutToken { token, collection, record, field, unique } => {
+                if *unique {
+                    // Several nodes write at once: the token is locked (until the commit)
+                    // before it is checked, so a second node waits, then sees the first's row.
+                    self.with("SELECT pg_advisory_xact_lock(hashtext('custody-token.' || $1))", |c, s| {
+                        c.execute(s, &[token])
+                    })?;
+                    let taken = self.query_opt(
+                        "SELECT 1 FROM {s}.tokens WHERE token = $1 AND NOT (collection = $2 AND record = $3 AND field = $4) LIMIT 1",
+                        &[token, collection, record, field],
+                    )?;
+                    if taken.is_some() {
+                        return Err(Error::Conflict("that token is taken".into()));
+                    }
+                }
+                self.execute(
+                    "INSERT INTO {s}.tokens (token, collection, record, field) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    &[token, collection, record, field],
+                )?
+            }
             Change::PutBlind { collection, field, idx, record } => self.execute(
                 "INSERT INTO {s}.blind (collection, field, idx, record) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[collection, field, idx, record],
@@ -422,7 +438,7 @@ impl VaultStore for PgStore {
             .collect())
     }
 
-    fn api_key_tag(&self, id: &str) -> Result<Option<(Vec<u8>, Option<i64>)>, Error> {
+    fn api_key_tag(&self, id: &str) -> Result<Option<super::KeyTag>, Error> {
         Ok(self
             .query_opt("SELECT tag, revoked_at FROM {s}.api_keys WHERE id = $1", &[&id])?
             .map(|r| (r.get(0), r.get(1))))
@@ -527,6 +543,7 @@ impl VaultStore for PgStore {
                     collection: r.get(1),
                     record: r.get(2),
                     field: r.get(3),
+                    unique: false,
                 },
                 Table::Blind => Change::PutBlind {
                     collection: r.get(0),

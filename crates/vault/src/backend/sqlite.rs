@@ -139,10 +139,19 @@ impl SqliteStore {
                 "INSERT OR REPLACE INTO fields (collection, record, field, key_version, envelope, token, stored_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![collection, record, field, key_version, envelope, token, stored_at],
             )?,
-            Change::PutToken { token, collection, record, field } => run(
-                "INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)",
-                params![token, collection, record, field],
-            )?,
+            Change::PutToken { token, collection, record, field, unique } => {
+                // One writer per file: the check and the insert cannot interleave with another.
+                let others = "SELECT record FROM tokens WHERE token = ?1 AND NOT (collection = ?2 AND record = ?3 AND field = ?4) LIMIT 1";
+                if *unique
+                    && !self.strings(others, params![token, collection, record, field])?.is_empty()
+                {
+                    return Err(Error::Conflict("that token is taken".into()));
+                }
+                run(
+                    "INSERT OR IGNORE INTO tokens (token, collection, record, field) VALUES (?1, ?2, ?3, ?4)",
+                    params![token, collection, record, field],
+                )?
+            }
             Change::PutBlind { collection, field, idx, record } => run(
                 "INSERT OR IGNORE INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
                 params![collection, field, idx, record],
@@ -402,7 +411,7 @@ impl VaultStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
-    fn api_key_tag(&self, id: &str) -> Result<Option<(Vec<u8>, Option<i64>)>, Error> {
+    fn api_key_tag(&self, id: &str) -> Result<Option<super::KeyTag>, Error> {
         self.conn
             .prepare_cached("SELECT tag, revoked_at FROM api_keys WHERE id = ?1")
             .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
@@ -499,6 +508,7 @@ impl VaultStore for SqliteStore {
                         collection: r.get(1)?,
                         record: r.get(2)?,
                         field: r.get(3)?,
+                        unique: false,
                     },
                     Table::Blind => Change::PutBlind {
                         collection: r.get(0)?,
