@@ -739,7 +739,7 @@ fn a_vault_from_a_newer_custody_is_refused(place: &Place) {
     match place {
         Place::Sqlite(_) => place.sql("PRAGMA user_version = 99"),
         Place::Postgres(..) => {
-            place.sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+            place.sql("UPDATE meta SET value = '99' WHERE key = 'schema_version'");
         }
     }
     let err = Vault::open_at(&place.location(), Config::default_config(), Key::from_bytes([7; 32]))
@@ -789,7 +789,7 @@ fn no_plaintext_value_in_the_store(place: &Place) {
 fn ssn_tokens_stay_unique_when_two_nodes_write_at_once() {
     let place = Place::postgres();
     let other_ledger = tempfile::tempdir().unwrap();
-    let mut nodes = vec![
+    let mut nodes = [
         place.vault(),
         V(AuditedVault::new(
             place.raw_vault(),
