@@ -6,9 +6,10 @@
 //! touches customer data is recorded in the ledger before it happens, and fails if the
 //! record cannot be made durable (fail closed).
 //!
-//! Concurrency: handlers run on blocking threads; reads use a small pool of SQLite
-//! connections (WAL); writes go to one writer thread that commits whatever is queued in one
-//! transaction (group commit), each write in its own savepoint, and answers only after the
+//! Every handler goes through custody-vault's `Service` (the one audited service).
+//! Concurrency: handlers run on blocking threads; reads use the vault pool's readers;
+//! writes go to its one writer thread, which commits whatever is queued in one transaction
+//! (group commit), each write its own all-or-nothing step, and answers only after the
 //! commit. Ledger events from concurrent requests share the ledger's group commits too.
 //!
 //! The routes are in [`api`]; the document `/v1/openapi.json` describes them.
@@ -25,11 +26,6 @@ use std::sync::Arc;
 pub use api::{OPENAPI, ROUTES, router};
 pub use error::ApiError;
 pub use state::{App, Secret};
-
-/// How often retention runs inside the server.
-const RETENTION_EVERY: std::time::Duration = std::time::Duration::from_hours(1);
-/// How often the retention thread looks (the first run comes this long after unsealing).
-const RETENTION_POLL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Serves `app` over plain HTTP on `listener` until `shutdown` completes. The caller then
 /// closes the app ([`App::close`]) so the writes already queued finish.
@@ -89,29 +85,7 @@ pub fn run(
         app.unseal(&Secret::Passphrase(p), None)?;
     }
     // Retention: once an hour while unsealed (and soon after unsealing).
-    let retention = Arc::clone(&app);
-    std::thread::Builder::new().name("custody-retention".into()).spawn(move || {
-        let mut last: Option<std::time::Instant> = None;
-        loop {
-            std::thread::sleep(RETENTION_POLL);
-            if last.is_some_and(|t| t.elapsed() < RETENTION_EVERY) {
-                continue;
-            }
-            match retention.run_retention() {
-                Ok(Some(done)) => {
-                    last = Some(std::time::Instant::now());
-                    if done.records + done.fields > 0 {
-                        eprintln!(
-                            "retention: {} record(s) erased, {} value(s) deleted",
-                            done.records, done.fields
-                        );
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => eprintln!("retention failed (will retry): {e}"),
-            }
-        }
-    })?;
+    app.schedule_retention()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("custody-http")

@@ -158,15 +158,16 @@ impl Vault {
     /// it was refused.
     pub fn authenticate(&self, credential: &str) -> Result<Result<ApiKeyInfo, Refused>, Error> {
         let Some(id) = ApiKeyMac::id_of(credential) else { return Ok(Err(Refused::Malformed)) };
-        let row = self.store().api_key_tag(id)?;
-        let Some((tag, revoked)) = row else { return Ok(Err(Refused::Unknown)) };
+        let Some((info, tag)) = self.store().api_key_tag(id)? else {
+            return Ok(Err(Refused::Unknown));
+        };
         // The secret is checked first, so "revoked" is said only to a holder of the key.
         if !ApiKeyMac::derive(self.root_key()).verify(credential, &tag) {
             return Ok(Err(Refused::WrongSecret));
         }
-        if revoked.is_some() {
+        if info.revoked_at.is_some() {
             return Ok(Err(Refused::Revoked));
         }
-        Ok(self.store().api_key(id)?.ok_or(Refused::Unknown))
+        Ok(Ok(info))
     }
 }

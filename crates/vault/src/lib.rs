@@ -17,6 +17,7 @@ pub mod layout;
 mod normalize;
 mod permit;
 mod pool;
+mod service;
 mod store;
 
 pub use apikeys::{ApiKeyInfo, Refused, key_ref};
@@ -30,4 +31,5 @@ pub use error::Error;
 pub use normalize::normalize;
 pub use permit::Permit;
 pub use pool::{Done, Op, Pool};
+pub use service::{Secret, Service};
 pub use store::{AddressMigration, Expired, ReadField, Vault, mask_field};

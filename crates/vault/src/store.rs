@@ -228,8 +228,16 @@ impl Vault {
 
     fn data_key(&self, collection: &str, record: &str) -> Result<Key, Error> {
         let row = self.store.dek(collection, record)?;
-        let (kek_version, envelope) =
-            row.ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
+        let stored = row.ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
+        self.unwrap_data_key(collection, record, stored)
+    }
+
+    fn unwrap_data_key(
+        &self,
+        collection: &str,
+        record: &str,
+        (kek_version, envelope): crate::backend::StoredKey,
+    ) -> Result<Key, Error> {
         let wrapped = WrappedKey { kek_version, envelope };
         unwrap_dek(&self.kek_for(kek_version)?, &wrapped, collection, record)
             .map_err(|e| crypto_err(&e))
@@ -353,9 +361,13 @@ impl Vault {
         role: &str,
         purpose: Option<&str>,
     ) -> Result<BTreeMap<String, ReadField>, Error> {
-        let dek = self.data_key(collection, record)?;
+        let (stored, fields) = self
+            .store
+            .record(collection, record)?
+            .ok_or_else(|| Error::NotFound(format!("record in '{collection}'")))?;
+        let dek = self.unwrap_data_key(collection, record, stored)?;
         let mut out = BTreeMap::new();
-        for row in self.store.fields(collection, record)? {
+        for row in fields {
             let StoredField { field, key_version, envelope, token } = row;
             let (ty, ..) = self.field_spec(collection, &field)?;
             let mode = self.config.decide(role, &field, purpose);

@@ -23,8 +23,8 @@ pub(crate) struct StoredField {
     pub token: Option<String>,
 }
 
-/// An API key's keyed tag and when it was revoked (Unix seconds).
-pub(crate) type KeyTag = (Vec<u8>, Option<i64>);
+/// A wrapped key as stored: its KEK version and the envelope.
+pub(crate) type StoredKey = (u32, Vec<u8>);
 
 /// A wrapped data key row.
 pub(crate) struct StoredDek {
@@ -143,6 +143,18 @@ pub(crate) trait VaultStore: Send {
     fn deks(&self) -> Result<Vec<StoredDek>, Error>;
     /// A record's fields.
     fn fields(&self, collection: &str, record: &str) -> Result<Vec<StoredField>, Error>;
+    /// A record's wrapped data key and its fields, `None` if it has no data key (one round
+    /// trip where the database allows).
+    fn record(
+        &self,
+        collection: &str,
+        record: &str,
+    ) -> Result<Option<(StoredKey, Vec<StoredField>)>, Error> {
+        match self.dek(collection, record)? {
+            Some(dek) => Ok(Some((dek, self.fields(collection, record)?))),
+            None => Ok(None),
+        }
+    }
     /// One field of a record.
     fn field(
         &self,
@@ -176,8 +188,8 @@ pub(crate) trait VaultStore: Send {
     fn api_key_named(&self, name: &str) -> Result<Option<ApiKeyInfo>, Error>;
     /// Every API key, oldest first.
     fn api_keys(&self) -> Result<Vec<ApiKeyInfo>, Error>;
-    /// An API key's tag and revocation time.
-    fn api_key_tag(&self, id: &str) -> Result<Option<KeyTag>, Error>;
+    /// An API key and its keyed tag.
+    fn api_key_tag(&self, id: &str) -> Result<Option<(ApiKeyInfo, Vec<u8>)>, Error>;
 
     /// Applies `changes` all or nothing; returns, per change, the rows it removed or
     /// changed (for `ExpireField`: the values that went).

@@ -256,8 +256,93 @@ impl PgStore {
         })
     }
 
+    /// Inserts the rows waiting in `rows`, one statement per table.
+    fn flush(&self, rows: &mut Rows) -> Result<(), Error> {
+        let rows = std::mem::take(rows);
+        if !rows.fields.is_empty() {
+            let f = &rows.fields;
+            let c: Vec<&str> = f.iter().map(|r| r.0.as_str()).collect();
+            let r: Vec<&str> = f.iter().map(|r| r.1.as_str()).collect();
+            let n: Vec<&str> = f.iter().map(|r| r.2.as_str()).collect();
+            let v: Vec<i32> = f.iter().map(|r| r.3).collect();
+            let e: Vec<&[u8]> = f.iter().map(|r| r.4.as_slice()).collect();
+            let t: Vec<Option<&str>> = f.iter().map(|r| r.5.as_deref()).collect();
+            let at: Vec<i64> = f.iter().map(|r| r.6).collect();
+            self.execute(
+                "INSERT INTO {s}.fields (collection, record, field, key_version, envelope, token, stored_at)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::text[], $7::bigint[])
+                 ON CONFLICT (collection, record, field) DO UPDATE SET key_version = EXCLUDED.key_version,
+                     envelope = EXCLUDED.envelope, token = EXCLUDED.token, stored_at = EXCLUDED.stored_at",
+                &[&c, &r, &n, &v, &e, &t, &at],
+            )?;
+        }
+        for (rows, sql) in [
+            (&rows.tokens, "INSERT INTO {s}.tokens (token, collection, record, field)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"),
+            (&rows.blind, "INSERT INTO {s}.blind (collection, field, idx, record)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"),
+        ] {
+            if rows.is_empty() {
+                continue;
+            }
+            let col = |i: usize| rows.iter().map(|r| r[i].as_str()).collect::<Vec<&str>>();
+            self.execute(sql, &[&col(0), &col(1), &col(2), &col(3)])?;
+        }
+        Ok(())
+    }
+
     fn batch_sql(&self, sql: &str) -> Result<(), Error> {
         self.conn().client.batch_execute(sql).map_err(|e| pg_err(&e))
+    }
+}
+
+/// Inserts waiting to be sent together.
+#[derive(Default)]
+struct Rows {
+    fields: Vec<(String, String, String, i32, Vec<u8>, Option<String>, i64)>,
+    tokens: Vec<[String; 4]>,
+    blind: Vec<[String; 4]>,
+}
+
+impl Rows {
+    /// Keeps `change` if it is an insert that can wait; false otherwise.
+    fn take(&mut self, change: &Change) -> bool {
+        match change {
+            Change::PutField {
+                collection,
+                record,
+                field,
+                key_version,
+                envelope,
+                token,
+                stored_at,
+            } => {
+                self.fields.push((
+                    collection.clone(),
+                    record.clone(),
+                    field.clone(),
+                    *key_version as i32,
+                    envelope.clone(),
+                    token.clone(),
+                    *stored_at,
+                ));
+                true
+            }
+            Change::PutToken { token, collection, record, field, unique: false } => {
+                self.tokens.push([
+                    token.clone(),
+                    collection.clone(),
+                    record.clone(),
+                    field.clone(),
+                ]);
+                true
+            }
+            Change::PutBlind { collection, field, idx, record } => {
+                self.blind.push([collection.clone(), field.clone(), idx.clone(), record.clone()]);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -438,28 +523,72 @@ impl VaultStore for PgStore {
             .collect())
     }
 
-    fn api_key_tag(&self, id: &str) -> Result<Option<super::KeyTag>, Error> {
+    fn api_key_tag(&self, id: &str) -> Result<Option<(ApiKeyInfo, Vec<u8>)>, Error> {
         Ok(self
-            .query_opt("SELECT tag, revoked_at FROM {s}.api_keys WHERE id = $1", &[&id])?
-            .map(|r| (r.get(0), r.get(1))))
+            .query_opt(
+                "SELECT id, name, role, created_at, revoked_at, tag FROM {s}.api_keys WHERE id = $1",
+                &[&id],
+            )?
+            .map(|r| (api_key_row(&r), r.get(5))))
+    }
+
+    fn record(
+        &self,
+        collection: &str,
+        record: &str,
+    ) -> Result<Option<(super::StoredKey, Vec<StoredField>)>, Error> {
+        let rows = self.query(
+            "SELECT d.kek_version, d.wrapped, f.field, f.key_version, f.envelope, f.token
+             FROM {s}.deks d LEFT JOIN {s}.fields f ON f.collection = d.collection AND f.record = d.record
+             WHERE d.collection = $1 AND d.record = $2",
+            &[&collection, &record],
+        )?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let dek = (first.get::<_, i32>(0) as u32, first.get(1));
+        let fields = rows
+            .iter()
+            .filter_map(|r| {
+                let field: Option<String> = r.get(2);
+                Some(StoredField {
+                    field: field?,
+                    key_version: r.get::<_, i32>(3) as u32,
+                    envelope: r.get(4),
+                    token: r.get(5),
+                })
+            })
+            .collect();
+        Ok(Some((dek, fields)))
     }
 
     fn apply(&mut self, changes: &[Change]) -> Result<Vec<u64>, Error> {
         let in_batch = self.conn().in_batch;
         self.batch_sql(if in_batch { "SAVEPOINT apply" } else { "BEGIN" })?;
         let mut counts = Vec::with_capacity(changes.len());
+        let mut rows = Rows::default();
+        let mut done = Ok(());
         for change in changes {
-            match self.one_change(change) {
+            // Inserts of fields, tokens and index entries wait, to go in one statement per
+            // table (a record is some twenty rows: one round trip each would dominate).
+            if rows.take(change) {
+                counts.push(1);
+                continue;
+            }
+            let step = self.flush(&mut rows).and_then(|()| self.one_change(change));
+            match step {
                 Ok(n) => counts.push(n),
                 Err(e) => {
-                    let _ = self.batch_sql(if in_batch {
-                        "ROLLBACK TO SAVEPOINT apply; RELEASE SAVEPOINT apply"
-                    } else {
-                        "ROLLBACK"
-                    });
-                    return Err(e);
+                    done = Err(e);
+                    break;
                 }
             }
+        }
+        if let Err(e) = done.and_then(|()| self.flush(&mut rows)) {
+            let _ = self.batch_sql(if in_batch {
+                "ROLLBACK TO SAVEPOINT apply; RELEASE SAVEPOINT apply"
+            } else {
+                "ROLLBACK"
+            });
+            return Err(e);
         }
         // PostgreSQL commits durably (synchronous_commit defaults to on).
         if let Err(e) = self.batch_sql(if in_batch { "RELEASE SAVEPOINT apply" } else { "COMMIT" })

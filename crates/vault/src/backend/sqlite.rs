@@ -411,10 +411,12 @@ impl VaultStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
-    fn api_key_tag(&self, id: &str) -> Result<Option<super::KeyTag>, Error> {
+    fn api_key_tag(&self, id: &str) -> Result<Option<(ApiKeyInfo, Vec<u8>)>, Error> {
         self.conn
-            .prepare_cached("SELECT tag, revoked_at FROM api_keys WHERE id = ?1")
-            .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .prepare_cached(
+                "SELECT id, name, role, created_at, revoked_at, tag FROM api_keys WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], |r| Ok((api_key_row(r)?, r.get(5)?))).optional())
             .map_err(|e| store_err(&e))
     }
 
