@@ -296,10 +296,13 @@ impl PgStore {
     }
 }
 
+/// A field row: collection, record, field, key version, envelope, token, stored at.
+type FieldRow = (String, String, String, i32, Vec<u8>, Option<String>, i64);
+
 /// Inserts waiting to be sent together.
 #[derive(Default)]
 struct Rows {
-    fields: Vec<(String, String, String, i32, Vec<u8>, Option<String>, i64)>,
+    fields: Vec<FieldRow>,
     tokens: Vec<[String; 4]>,
     blind: Vec<[String; 4]>,
 }
