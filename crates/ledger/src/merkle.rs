@@ -45,6 +45,11 @@ pub trait Nodes {
     /// The hash of the complete subtree of `2^level` leaves starting at leaf
     /// `index << level`.
     fn node(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+    /// Several nodes, as `(level, index)`, in the order asked (a store may fetch them in
+    /// one round trip).
+    fn nodes(&self, wanted: &[(u32, u64)]) -> Result<Vec<Hash>, Self::Error> {
+        wanted.iter().map(|&(level, index)| self.node(level, index)).collect()
+    }
 }
 
 /// The root of leaves `[start, end)` (start aligned to the subtree, as RFC 6962 recursion
@@ -231,14 +236,16 @@ pub struct Frontier {
 impl Frontier {
     /// Rebuilds the edge of a tree of `size` leaves from stored nodes.
     pub fn load<N: Nodes>(nodes: &N, size: u64) -> Result<Self, N::Error> {
-        let mut edge = Vec::new();
+        let mut wanted = Vec::new();
         let mut at = 0u64;
         for level in (0..64).rev() {
             if size & (1 << level) != 0 {
-                edge.push((level, nodes.node(level, at >> level)?));
+                wanted.push((level, at >> level));
                 at += 1 << level;
             }
         }
+        let hashes = nodes.nodes(&wanted)?;
+        let edge = wanted.iter().zip(hashes).map(|(&(level, _), hash)| (level, hash)).collect();
         Ok(Self { size, edge })
     }
 

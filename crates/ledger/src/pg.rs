@@ -213,6 +213,28 @@ impl LogStore for PgStore {
         to_hash(row.get(0))
     }
 
+    fn nodes_at(&self, wanted: &[(u32, u64)]) -> Result<Vec<Hash>, Error> {
+        // One round trip (a writer catching up with another node does this under the
+        // append lock).
+        let done: Vec<i64> = wanted.iter().map(|&(l, i)| ((i + 1) << l) as i64).collect();
+        let level: Vec<i32> = wanted.iter().map(|&(l, _)| l as i32).collect();
+        let rows = self
+            .client()
+            .query(
+                &format!(
+                    "SELECT n.hash FROM unnest($1::bigint[], $2::int[]) WITH ORDINALITY AS w(done, level, ord)
+                     JOIN {}.nodes n ON n.done = w.done AND n.level = w.level ORDER BY w.ord",
+                    self.schema
+                ),
+                &[&done, &level],
+            )
+            .map_err(|e| pg(&e))?;
+        if rows.len() != wanted.len() {
+            return Err(Error::Backend("a tree node is missing from the ledger".into()));
+        }
+        rows.into_iter().map(|r| to_hash(r.get(0))).collect()
+    }
+
     fn leaf(&self, index: u64) -> Result<Vec<u8>, Error> {
         let row = self
             .client()

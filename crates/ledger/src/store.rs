@@ -97,6 +97,10 @@ pub trait LogStore: Send {
     }
     /// A complete subtree hash.
     fn node(&self, level: u32, index: u64) -> Result<Hash, Error>;
+    /// Several complete subtree hashes, `(level, index)`, in the order asked.
+    fn nodes_at(&self, wanted: &[(u32, u64)]) -> Result<Vec<Hash>, Error> {
+        wanted.iter().map(|&(level, index)| self.node(level, index)).collect()
+    }
     /// The leaf at `index`.
     fn leaf(&self, index: u64) -> Result<Vec<u8>, Error>;
     /// Up to `limit` events from position `from`, in order, with their index columns.
@@ -121,6 +125,10 @@ impl Nodes for StoreNodes<'_> {
 
     fn node(&self, level: u32, index: u64) -> Result<Hash, Error> {
         self.0.node(level, index)
+    }
+
+    fn nodes(&self, wanted: &[(u32, u64)]) -> Result<Vec<Hash>, Error> {
+        self.0.nodes_at(wanted)
     }
 }
 
