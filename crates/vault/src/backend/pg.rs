@@ -7,6 +7,9 @@
 //!   rotation cannot wrap a new data key under a KEK version the rotation deleted — the
 //!   write fails (and the writer reloads the newest KEK) instead of making a record that no
 //!   key opens.
+//! - A token that must lead to one value (an SSN token) is marked `sole`, and a partial
+//!   unique index keeps it to one row: a node inserting a token another node has just
+//!   taken waits for that commit, then inserts nothing, and draws again.
 //! - Erased rows are deleted; PostgreSQL has no `secure_delete`, so their bytes stay in
 //!   dead tuples until `VACUUM` reuses the space. They stay unreadable all the same: the
 //!   record's data key is deleted in the same transaction, and what remains is sealed
@@ -21,7 +24,12 @@ use postgres::{Client, Statement};
 use super::{Change, StoredDek, StoredField, Table, VaultStore};
 use crate::{ApiKeyInfo, Error};
 
+/// A PostgreSQL error in words: the server's message (never its detail, which can quote a
+/// row) or the connection failure.
 fn pg_err(e: &postgres::Error) -> Error {
+    if let Some(db) = e.as_db_error() {
+        return Error::Store(format!("PostgreSQL: {} ({})", db.message(), db.code().code()));
+    }
     Error::Store(custody_store::pg::failure(e).map_or_else(|| e.to_string(), str::to_string))
 }
 
@@ -75,7 +83,9 @@ impl PgStore {
                      idx TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (collection, field, idx, record));
                  CREATE INDEX IF NOT EXISTS blind_record ON {schema}.blind (collection, record);
                  CREATE TABLE IF NOT EXISTS {schema}.tokens (token TEXT NOT NULL, collection TEXT NOT NULL,
-                     record TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (token, collection, record, field));
+                     record TEXT NOT NULL, field TEXT NOT NULL, sole BOOLEAN NOT NULL DEFAULT false,
+                     PRIMARY KEY (token, collection, record, field));
+                 CREATE UNIQUE INDEX IF NOT EXISTS tokens_sole ON {schema}.tokens (token) WHERE sole;
                  CREATE INDEX IF NOT EXISTS tokens_record ON {schema}.tokens (collection, record);
                  CREATE TABLE IF NOT EXISTS {schema}.api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                      role TEXT NOT NULL, tag BYTEA NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT);
@@ -175,26 +185,10 @@ impl PgStore {
                     &[collection, record, field, &(*key_version as i32), envelope, token, stored_at],
                 )?
             }
-            Change::PutToken { token, collection, record, field, unique } => {
-                if *unique {
-                    // Several nodes write at once: the token is locked (until the commit)
-                    // before it is checked, so a second node waits, then sees the first's row.
-                    self.with("SELECT pg_advisory_xact_lock(hashtext('custody-token.' || $1))", |c, s| {
-                        c.execute(s, &[token])
-                    })?;
-                    let taken = self.query_opt(
-                        "SELECT 1 FROM {s}.tokens WHERE token = $1 AND NOT (collection = $2 AND record = $3 AND field = $4) LIMIT 1",
-                        &[token, collection, record, field],
-                    )?;
-                    if taken.is_some() {
-                        return Err(Error::Conflict("that token is taken".into()));
-                    }
-                }
-                self.execute(
-                    "INSERT INTO {s}.tokens (token, collection, record, field) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                    &[token, collection, record, field],
-                )?
-            }
+            Change::PutToken { token, collection, record, field, unique } => self.execute(
+                "INSERT INTO {s}.tokens (token, collection, record, field, sole) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                &[token, collection, record, field, unique],
+            )?,
             Change::PutBlind { collection, field, idx, record } => self.execute(
                 "INSERT INTO {s}.blind (collection, field, idx, record) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
                 &[collection, field, idx, record],
@@ -258,35 +252,59 @@ impl PgStore {
 
     /// Inserts the rows waiting in `rows`, one statement per table.
     fn flush(&self, rows: &mut Rows) -> Result<(), Error> {
-        let rows = std::mem::take(rows);
-        if !rows.fields.is_empty() {
-            let f = &rows.fields;
-            let c: Vec<&str> = f.iter().map(|r| r.0.as_str()).collect();
-            let r: Vec<&str> = f.iter().map(|r| r.1.as_str()).collect();
-            let n: Vec<&str> = f.iter().map(|r| r.2.as_str()).collect();
-            let v: Vec<i32> = f.iter().map(|r| r.3).collect();
-            let e: Vec<&[u8]> = f.iter().map(|r| r.4.as_slice()).collect();
-            let t: Vec<Option<&str>> = f.iter().map(|r| r.5.as_deref()).collect();
-            let at: Vec<i64> = f.iter().map(|r| r.6).collect();
-            self.execute(
-                "INSERT INTO {s}.fields (collection, record, field, key_version, envelope, token, stored_at)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bytea[], $6::text[], $7::bigint[])
-                 ON CONFLICT (collection, record, field) DO UPDATE SET key_version = EXCLUDED.key_version,
-                     envelope = EXCLUDED.envelope, token = EXCLUDED.token, stored_at = EXCLUDED.stored_at",
-                &[&c, &r, &n, &v, &e, &t, &at],
-            )?;
+        fn col(rows: &[[String; 4]], i: usize) -> Vec<&str> {
+            rows.iter().map(|r| r[i].as_str()).collect()
         }
-        for (rows, sql) in [
-            (&rows.tokens, "INSERT INTO {s}.tokens (token, collection, record, field)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"),
-            (&rows.blind, "INSERT INTO {s}.blind (collection, field, idx, record)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING"),
-        ] {
-            if rows.is_empty() {
-                continue;
-            }
-            let col = |i: usize| rows.iter().map(|r| r[i].as_str()).collect::<Vec<&str>>();
-            self.execute(sql, &[&col(0), &col(1), &col(2), &col(3)])?;
+        let rows = std::mem::take(rows);
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let d = &rows.deks;
+        let d_c: Vec<&str> = d.iter().map(|r| r.0.as_str()).collect();
+        let d_r: Vec<&str> = d.iter().map(|r| r.1.as_str()).collect();
+        let d_v: Vec<i32> = d.iter().map(|r| r.2).collect();
+        let d_w: Vec<&[u8]> = d.iter().map(|r| r.3.as_slice()).collect();
+        let f = &rows.fields;
+        let c: Vec<&str> = f.iter().map(|r| r.0.as_str()).collect();
+        let r: Vec<&str> = f.iter().map(|r| r.1.as_str()).collect();
+        let n: Vec<&str> = f.iter().map(|r| r.2.as_str()).collect();
+        let v: Vec<i32> = f.iter().map(|r| r.3).collect();
+        let e: Vec<&[u8]> = f.iter().map(|r| r.4.as_slice()).collect();
+        let t: Vec<Option<&str>> = f.iter().map(|r| r.5.as_deref()).collect();
+        let at: Vec<i64> = f.iter().map(|r| r.6).collect();
+        let sole: Vec<bool> = rows.sole.clone();
+        let wanted_sole = sole.iter().filter(|s| **s).count() as i64;
+        // One statement for the whole change list: each table's rows unnested in a
+        // data-modifying CTE (each runs once, whether or not it is read).
+        let row = self.with(
+            "WITH k AS (INSERT INTO {s}.deks (collection, record, kek_version, wrapped)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::bytea[]) RETURNING 1),
+             f AS (INSERT INTO {s}.fields (collection, record, field, key_version, envelope, token, stored_at)
+                 SELECT * FROM unnest($5::text[], $6::text[], $7::text[], $8::int[], $9::bytea[], $10::text[], $11::bigint[])
+                 ON CONFLICT (collection, record, field) DO UPDATE SET key_version = EXCLUDED.key_version,
+                     envelope = EXCLUDED.envelope, token = EXCLUDED.token, stored_at = EXCLUDED.stored_at RETURNING 1),
+             t AS (INSERT INTO {s}.tokens (token, collection, record, field, sole)
+                 SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::bool[])
+                 ON CONFLICT DO NOTHING RETURNING sole),
+             b AS (INSERT INTO {s}.blind (collection, field, idx, record)
+                 SELECT * FROM unnest($17::text[], $18::text[], $19::text[], $20::text[]) ON CONFLICT DO NOTHING RETURNING 1)
+             SELECT (SELECT count(*) FROM t WHERE sole), (SELECT count(*) FROM k) + (SELECT count(*) FROM f) + (SELECT count(*) FROM b)",
+            |client, statement| {
+                client.query_one(
+                    statement,
+                    &[
+                        &d_c, &d_r, &d_v, &d_w,
+                        &c, &r, &n, &v, &e, &t, &at,
+                        &col(&rows.tokens, 0), &col(&rows.tokens, 1), &col(&rows.tokens, 2), &col(&rows.tokens, 3), &sole,
+                        &col(&rows.blind, 0), &col(&rows.blind, 1), &col(&rows.blind, 2), &col(&rows.blind, 3),
+                    ],
+                )
+            },
+        )?;
+        // A token that must lead to one field only, already taken (another node drew it at
+        // the same moment: the unique index made this insert wait for that one's commit).
+        if row.get::<_, i64>(0) < wanted_sole {
+            return Err(Error::Conflict("that token is taken".into()));
         }
         Ok(())
     }
@@ -302,12 +320,22 @@ type FieldRow = (String, String, String, i32, Vec<u8>, Option<String>, i64);
 /// Inserts waiting to be sent together.
 #[derive(Default)]
 struct Rows {
+    deks: Vec<(String, String, i32, Vec<u8>)>,
     fields: Vec<FieldRow>,
     tokens: Vec<[String; 4]>,
+    /// Per token: whether it must lead to its field only.
+    sole: Vec<bool>,
     blind: Vec<[String; 4]>,
 }
 
 impl Rows {
+    fn is_empty(&self) -> bool {
+        self.deks.is_empty()
+            && self.fields.is_empty()
+            && self.tokens.is_empty()
+            && self.blind.is_empty()
+    }
+
     /// Keeps `change` if it is an insert that can wait; false otherwise.
     fn take(&mut self, change: &Change) -> bool {
         match change {
@@ -331,13 +359,23 @@ impl Rows {
                 ));
                 true
             }
-            Change::PutToken { token, collection, record, field, unique: false } => {
+            Change::PutToken { token, collection, record, field, unique } => {
                 self.tokens.push([
                     token.clone(),
                     collection.clone(),
                     record.clone(),
                     field.clone(),
                 ]);
+                self.sole.push(*unique);
+                true
+            }
+            Change::PutDek { collection, record, kek_version, wrapped } => {
+                self.deks.push((
+                    collection.clone(),
+                    record.clone(),
+                    *kek_version as i32,
+                    wrapped.clone(),
+                ));
                 true
             }
             Change::PutBlind { collection, field, idx, record } => {
