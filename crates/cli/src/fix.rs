@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use custody_crypto::sealed_file::OpeningKey;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome as LedgerOutcome};
 use custody_remedy::{self as fix, Action, Fixer, Outcome, quarantine};
@@ -92,9 +91,9 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     }
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
-    let limits = custody_extract::Limits {
+    let limits = custody_scan::ExtractLimits {
         isolation: crate::scan::isolation(),
-        ..custody_extract::Limits::default()
+        ..custody_scan::ExtractLimits::default()
     };
     let mut fixer = match Fixer::new(
         data_dir,
@@ -388,10 +387,9 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
         }
         QuarantineCommand::Restore { id, to, unlock } => {
             let root = crate::records::unseal(data_dir, unlock)?;
-            let key = OpeningKey::from_root(&root);
-            drop(root);
             let store = quarantine::Quarantine::open(data_dir)?;
-            let entry = store.restore(&key, id, to.as_deref())?;
+            let entry = store.restore_with_root(&root, id, to.as_deref())?;
+            drop(root);
             let target = to.clone().unwrap_or_else(|| entry.original.clone());
             if custody_vault::layout::has_ledger(data_dir) {
                 let ledger =
@@ -413,7 +411,7 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
         }
         QuarantineCommand::Setup { unlock } => {
             let root = crate::records::unseal(data_dir, unlock)?;
-            quarantine::write_sealing_key(data_dir, OpeningKey::from_root(&root).sealing_key())?;
+            quarantine::set_up(data_dir, &root)?;
             println!(
                 "The quarantine key is ready: `custody fix quarantine` works without the passphrase now."
             );

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use custody_crypto::Argon2Params;
+use custody_vault::Argon2Params;
 use custody_vault::layout;
 
 use crate::EXIT_OK;
@@ -115,10 +115,7 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     let done = layout::init(data_dir, &pass, Argon2Params::default(), store.as_ref())?;
     // Files are quarantined to this public key without the passphrase; its secret half is
     // derived from the root key.
-    custody_remedy::quarantine::write_sealing_key(
-        data_dir,
-        custody_crypto::sealed_file::OpeningKey::from_root(&done.root).sealing_key(),
-    )?;
+    custody_remedy::quarantine::set_up(data_dir, &done.root)?;
     let (credential, kit_path) = (done.owner_key.clone(), done.kit.clone());
     drop(done);
     println!("Set up {}:", data_dir.display());

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use custody_crypto::{Argon2Params, Key, PassphraseSeal};
 use custody_ledger::{Action, Event, LedgerOptions, Outcome};
+use custody_vault::Key;
 use custody_vault::{ApiKeyInfo, AuditedVault, layout};
 
 use crate::client::{self, Remote};
@@ -146,12 +146,7 @@ fn reseal(data_dir: &Path, root: &Key, pass: &str, action: Action) -> Result<()>
         ledger.append(&Event::new(records::OWNER.actor, action, Outcome::Ok))?;
         ledger.close();
     }
-    let sealed_path = layout::sealed_root_path(data_dir);
-    let seal = PassphraseSeal::seal(root, pass.as_bytes(), Argon2Params::default())?;
-    // Beside, synced, renamed over, the directory synced: after a power cut the old
-    // passphrase (say, of someone who left) cannot come back.
-    custody_store::files::replace(&sealed_path, layout::sealed_root_text(&seal).as_bytes(), 0o600)
-        .with_context(|| format!("cannot replace '{}'", sealed_path.display()))?;
+    layout::reseal(data_dir, root, pass)?;
     Ok(())
 }
 

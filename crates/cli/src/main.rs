@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             records::run(&cli.data_dir, &records::RecordsCommand::Expire { unlock })
         }
         Command::Unseal(args) => serve::unseal(&args),
-        Command::ParserChild { max_seconds } => custody_extract::child_main(
+        Command::ParserChild { max_seconds } => custody_scan::parser_child_main(
             io::stdin().lock(),
             io::stdout().lock(),
             std::time::Duration::from_secs(max_seconds),

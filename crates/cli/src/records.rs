@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
-use custody_crypto::Key;
 use custody_ledger::LedgerOptions;
+use custody_vault::Key;
 use custody_vault::{Access, AuditedVault, Config, ReadMode, Vault, layout};
 
 use crate::EXIT_OK;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::Args;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
-use custody_extract::Limits;
+use custody_scan::ExtractLimits as Limits;
 use custody_scan::{
     DatabaseOptions, Finding, Format, Report, ScanOptions, Scanner, Sink, Skip, Summary,
 };
@@ -116,12 +116,13 @@ impl ScanArgs {
 
 /// PDFs and legacy Excel files are parsed in a child process of this very binary
 /// (`custody internal-parse`), killed at the time limit and held to a memory limit.
-pub(crate) fn isolation() -> custody_extract::Isolation {
+pub(crate) fn isolation() -> custody_scan::Isolation {
     // /proc/self/exe still runs this very binary after an upgrade replaced its file.
     let this = std::path::Path::new("/proc/self/exe");
     let program = if this.exists() { Ok(this.to_path_buf()) } else { std::env::current_exe() };
-    program.map_or(custody_extract::Isolation::Thread, |program| {
-        custody_extract::Isolation::Child { program, args: vec![crate::PARSER_CHILD.into()] }
+    program.map_or(custody_scan::Isolation::Thread, |program| custody_scan::Isolation::Child {
+        program,
+        args: vec![crate::PARSER_CHILD.into()],
     })
 }
 

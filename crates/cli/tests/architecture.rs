@@ -47,6 +47,12 @@ fn forbidden_edges_are_absent() {
         ("custody-ledger", "custody-vault", "the ledger knows nothing of records"),
         ("custody-ledger", "custody-crypto", "the ledger's cryptography is its own"),
         ("custody-server", "custody-scan", "the server serves the vault"),
+        (
+            "custody",
+            "custody-crypto",
+            "the binary is thin: key handling is the vault's and remedy's",
+        ),
+        ("custody", "custody-extract", "the binary is thin: reading inside files is the scanner's"),
     ];
     for (from, to, why) in forbidden {
         assert!(

@@ -39,6 +39,7 @@ use std::path::Path;
 
 pub use budget::Limits;
 pub use isolate::{CHILD_MEMORY, CHILD_MEMORY_PER_BYTE, Isolation, child_main};
+pub use office::ooxml_text_part;
 pub use sniff::{Format, sniff};
 
 use budget::{Budget, Limited};

@@ -37,6 +37,45 @@ pub(crate) fn zip_flavour<R: Read + Seek>(
     None
 }
 
+/// Whether part `name` of an Office Open XML package holds text: the one list of them, for
+/// reading (docx and pptx here; xlsx sheets and shared strings are read through calamine)
+/// and for redaction (custody-remedy rewrites exactly these parts).
+///
+/// - docx: every `word/…xml` part except relationships and the style, settings, font and
+///   web-settings parts (the body, headers, footers, notes, comments, glossary; parts
+///   without text elements give no text).
+/// - xlsx: the shared strings, the worksheets, the comments.
+/// - pptx: the slides and their notes.
+pub fn ooxml_text_part(format: Format, name: &str) -> bool {
+    let xml = std::path::Path::new(name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if !xml || name.contains("/_rels/") {
+        return false;
+    }
+    match format {
+        Format::Docx => {
+            name.starts_with("word/")
+                && !matches!(
+                    name,
+                    "word/styles.xml"
+                        | "word/settings.xml"
+                        | "word/fontTable.xml"
+                        | "word/webSettings.xml"
+                )
+        }
+        Format::Xlsx => {
+            name == "xl/sharedStrings.xml"
+                || name.starts_with("xl/worksheets/")
+                || name.starts_with("xl/comments")
+        }
+        Format::Pptx => ["ppt/slides/slide", "ppt/notesSlides/notesSlide"].iter().any(|prefix| {
+            name.strip_prefix(prefix)
+                .and_then(|s| s.strip_suffix(".xml"))
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        }),
+        _ => false,
+    }
+}
+
 /// Reads a member of a document whole (the limit on one member applies).
 fn member_bytes<R: Read + Seek>(
     cx: &Cx<'_, '_>,
@@ -98,18 +137,13 @@ pub(crate) fn document<R: Read + Seek>(
         Format::Docx => {
             let mut parts: Vec<(String, String)> = Vec::new();
             for n in &names {
-                let Some(stem) = n.strip_prefix("word/").and_then(|s| s.strip_suffix(".xml"))
-                else {
+                if !ooxml_text_part(Format::Docx, n) {
                     continue;
-                };
-                let is_text = stem == "document"
-                    || stem.starts_with("header")
-                    || stem.starts_with("footer")
-                    || matches!(stem, "footnotes" | "endnotes" | "comments");
-                if is_text && !stem.contains('/') {
-                    let level = if stem == "document" { String::new() } else { stem.to_string() };
-                    parts.push((n.clone(), level));
                 }
+                let stem = n.strip_prefix("word/").unwrap_or(n);
+                let stem = stem.get(..stem.len() - 4).unwrap_or(stem);
+                let level = if stem == "document" { String::new() } else { stem.to_string() };
+                parts.push((n.clone(), level));
             }
             parts.sort_by_key(|(_, level)| (!level.is_empty(), level.clone()));
             for (member, level) in parts {
@@ -123,7 +157,7 @@ pub(crate) fn document<R: Read + Seek>(
         }
         Format::Pptx => {
             let mut slides: Vec<(u32, String, &str)> = Vec::new();
-            for n in &names {
+            for n in names.iter().filter(|n| ooxml_text_part(Format::Pptx, n)) {
                 for (prefix, level) in
                     [("ppt/slides/slide", "slide"), ("ppt/notesSlides/notesSlide", "notes")]
                 {
@@ -798,5 +832,45 @@ mod tests {
         assert_eq!(cell_text(&Data::Float(123_456_789.0)), "123456789");
         assert_eq!(cell_text(&Data::Float(12.5)), "12.5");
         assert_eq!(cell_text(&Data::Empty), "");
+    }
+}
+
+#[cfg(test)]
+mod part_tests {
+    use super::{Format, ooxml_text_part};
+
+    /// Part names as ECMA-376 (Office Open XML) and the Office applications write them.
+    #[test]
+    fn the_text_bearing_parts_of_each_package() {
+        for name in [
+            "word/document.xml",
+            "word/header1.xml",
+            "word/footer2.xml",
+            "word/footnotes.xml",
+            "word/comments.xml",
+            "word/glossary/document.xml",
+        ] {
+            assert!(ooxml_text_part(Format::Docx, name), "{name}");
+        }
+        for name in [
+            "word/_rels/document.xml.rels",
+            "word/styles.xml",
+            "word/fontTable.xml",
+            "[Content_Types].xml",
+        ] {
+            assert!(!ooxml_text_part(Format::Docx, name), "{name}");
+        }
+        for name in ["xl/sharedStrings.xml", "xl/worksheets/sheet1.xml", "xl/comments1.xml"] {
+            assert!(ooxml_text_part(Format::Xlsx, name), "{name}");
+        }
+        for name in ["xl/workbook.xml", "xl/styles.xml", "xl/worksheets/_rels/sheet1.xml.rels"] {
+            assert!(!ooxml_text_part(Format::Xlsx, name), "{name}");
+        }
+        for name in ["ppt/slides/slide1.xml", "ppt/notesSlides/notesSlide12.xml"] {
+            assert!(ooxml_text_part(Format::Pptx, name), "{name}");
+        }
+        for name in ["ppt/slideLayouts/slideLayout1.xml", "ppt/slides/_rels/slide1.xml.rels"] {
+            assert!(!ooxml_text_part(Format::Pptx, name), "{name}");
+        }
     }
 }

@@ -47,6 +47,12 @@ pub fn write_sealing_key(data_dir: &Path, key: SealingKey) -> io::Result<()> {
     custody_store::files::replace(&path, text.as_bytes(), 0o644)
 }
 
+/// Writes the public key derived from the root key (at `custody init`, or `custody
+/// quarantine setup`): files can then be quarantined without the passphrase.
+pub fn set_up(data_dir: &Path, root: &custody_crypto::Key) -> io::Result<()> {
+    write_sealing_key(data_dir, OpeningKey::from_root(root).sealing_key())
+}
+
 /// Reads the public key; [`FixError::NoQuarantineKey`] when it was never written.
 pub fn read_sealing_key(data_dir: &Path) -> Result<SealingKey, FixError> {
     let path = sealing_key_path(data_dir);
@@ -251,6 +257,16 @@ impl Quarantine {
     /// Opens entry `id` and writes it to `to` (default: where it came from). Refuses to
     /// overwrite an existing file. The content is checked against its SHA-256 before it
     /// appears at `to`; the quarantined copy is removed only after that.
+    pub fn restore_with_root(
+        &self,
+        root: &custody_crypto::Key,
+        id: &str,
+        to: Option<&Path>,
+    ) -> Result<Entry, FixError> {
+        self.restore(&OpeningKey::from_root(root), id, to)
+    }
+
+    /// As [`Quarantine::restore_with_root`], with the quarantine's opening key.
     pub fn restore(
         &self,
         key: &OpeningKey,

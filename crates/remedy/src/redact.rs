@@ -296,11 +296,8 @@ impl JsonStrings {
     }
 }
 
-fn is_xml(name: &str) -> bool {
-    std::path::Path::new(name).extension().is_some_and(|e| e.eq_ignore_ascii_case("xml"))
-}
-
-/// Which parts of an Office package hold text, and how.
+/// Which parts of an Office package hold text (custody-extract's list, so redaction rewrites
+/// what reading reads), and how.
 struct OfficeRule {
     /// Part names to rewrite.
     parts: fn(&str) -> bool,
@@ -313,29 +310,14 @@ struct OfficeRule {
 }
 
 const DOCX: OfficeRule = OfficeRule {
-    parts: |name| {
-        name.starts_with("word/")
-            && is_xml(name)
-            && !name.contains("/_rels/")
-            && ![
-                "word/styles.xml",
-                "word/settings.xml",
-                "word/fontTable.xml",
-                "word/webSettings.xml",
-            ]
-            .contains(&name)
-    },
+    parts: |name| custody_extract::ooxml_text_part(Format::Docx, name),
     text: &["t"],
     block: &["p"],
     cells: false,
 };
 
 const XLSX: OfficeRule = OfficeRule {
-    parts: |name| {
-        name == "xl/sharedStrings.xml"
-            || (name.starts_with("xl/worksheets/") && is_xml(name) && !name.contains("/_rels/"))
-            || (name.starts_with("xl/comments") && is_xml(name))
-    },
+    parts: |name| custody_extract::ooxml_text_part(Format::Xlsx, name),
     text: &["t"],
     block: &["si", "c", "comment"],
     cells: true,

@@ -21,6 +21,9 @@ pub mod report;
 pub mod risk;
 mod walk;
 
+/// What a scan reads inside files is custody-extract's: its limits, where parsers run, and
+/// the parser child's entry point (the binary's hidden `internal-parse` command).
+pub use custody_extract::{Isolation, Limits as ExtractLimits, child_main as parser_child_main};
 pub use database::{ColumnReport, DatabaseOptions, display_url, is_database_url, scan_database};
 pub use error::Error;
 pub use finding::{Finding, RiskyFile, RiskyFolder, Skip, SkipReason, Summary};

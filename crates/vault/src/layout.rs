@@ -177,6 +177,17 @@ pub fn unseal_with_shares(data_dir: &Path, shares: &[&str]) -> Result<Key, Error
     Ok(root)
 }
 
+/// Seals `root` under a new passphrase (Argon2id at the default parameters), replacing the
+/// sealed root key: written beside, synced, renamed over, the directory synced, so after a
+/// power cut the old passphrase (of someone who left, say) cannot come back.
+pub fn reseal(data_dir: &Path, root: &Key, passphrase: &str) -> Result<(), Error> {
+    let seal = PassphraseSeal::seal(root, passphrase.as_bytes(), Argon2Params::default())
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let path = sealed_root_path(data_dir);
+    custody_store::files::replace(&path, sealed_root_text(&seal).as_bytes(), 0o600)
+        .map_err(|e| Error::Config(format!("cannot replace '{}': {e}", path.display())))
+}
+
 /// What [`init`] made: the owner's first API key (to show once), the recovery kit's path
 /// (to print, then delete) and the root key (for what the caller derives from it, such as
 /// the quarantine's public key).

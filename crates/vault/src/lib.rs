@@ -27,6 +27,8 @@ pub use config::{
     Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
     ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
 };
+/// The root key and the passphrase-hashing parameters, as the vault's API takes them.
+pub use custody_crypto::{Argon2Params, Key};
 pub use error::Error;
 pub use normalize::normalize;
 pub use permit::Permit;
