@@ -255,11 +255,18 @@ impl Vault {
         if permit.record.is_some() {
             return Err(Error::Forbidden("a permit creates one record".into()));
         }
-        // An SSN token another node took at the same moment: drawn again.
-        let mut tries = 0;
+        // An SSN token another node took at the same moment: drawn again. A store error
+        // once: another node may have rotated the keys, deleting the KEK version this one
+        // wrapped the new data key under (the PostgreSQL store refuses that): reload the
+        // newest KEK and try again.
+        let (mut tries, mut reloaded) = (0, false);
         let id = loop {
             match self.insert_raw(collection, values) {
                 Err(Error::Conflict(_)) if tries < 3 => tries += 1,
+                Err(Error::Store(_)) if !reloaded => {
+                    reloaded = true;
+                    self.reload_kek()?;
+                }
                 done => break done?,
             }
         };

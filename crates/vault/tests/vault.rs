@@ -823,3 +823,28 @@ fn ssn_tokens_stay_unique_when_two_nodes_write_at_once() {
     }
     assert_eq!(seen.len(), 500);
 }
+
+/// A key rotation made through one node: another node that still holds the old KEK goes on
+/// creating records (it reloads the newest KEK when the store refuses the old one), and
+/// every record opens on both nodes.
+#[test]
+fn a_rotation_on_one_node_does_not_break_creates_on_another() {
+    let place = Place::postgres();
+    let other_ledger = tempfile::tempdir().unwrap();
+    let mut a = place.vault();
+    let mut b = V(AuditedVault::new(
+        place.raw_vault(),
+        Ledger::init(other_ledger.path(), LedgerOptions::default()).unwrap(),
+    ));
+    let before = b.insert("customers", &jane()).unwrap();
+    assert_eq!(a.rotate_keys().unwrap(), 1);
+    assert_eq!(place.ints("SELECT version FROM keks"), vec![2]);
+    // B still holds KEK version 1, which the rotation deleted.
+    let after = b.insert("customers", &jane()).unwrap();
+    for id in [&before, &after] {
+        for node in [&a, &b] {
+            let read = node.read("customers", id, "owner", Some("billing")).unwrap();
+            assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
+        }
+    }
+}
