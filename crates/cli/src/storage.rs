@@ -61,13 +61,27 @@ pub fn run(data_dir: &Path, command: &StoreCommand) -> Result<u8> {
     let source_checkpoint = ledger.checkpoint()?;
 
     let target_vault = Location::Postgres { url: store.url.clone(), schema: store.vault_schema() };
-    let tables = custody_vault::copy_store(&source_vault, &target_vault)
-        .context("copying the vault to PostgreSQL (nothing was switched)")?;
-    let mut target_log = PgStore::connect(&store.url, &store.ledger_schema())?;
-    let source_log = SqliteStore::open(&data.ledger_db(), false)?;
-    let events = custody_ledger::copy_log(&source_log, &mut target_log)
-        .context("copying the ledger to PostgreSQL (nothing was switched)")?;
-    drop(source_log);
+    let copied = (|| -> Result<_> {
+        let tables = custody_vault::copy_store(&source_vault, &target_vault)
+            .context("copying the vault to PostgreSQL (nothing was switched)")?;
+        let mut target_log = PgStore::connect(&store.url, &store.ledger_schema())?;
+        let source_log = SqliteStore::open(&data.ledger_db(), false)?;
+        let events = custody_ledger::copy_log(&source_log, &mut target_log)
+            .context("copying the ledger to PostgreSQL (nothing was switched)")?;
+        Ok((tables, events, target_log))
+    })();
+    let (tables, events, target_log) = match copied {
+        Ok(done) => done,
+        Err(e) => {
+            // The move was recorded before it began: record that it did not happen.
+            let mut failed = Event::new(records::OWNER.actor, Action::VaultMigrate, Outcome::Error);
+            failed.target.clone_from(&event.target);
+            failed.details.clone_from(&event.details);
+            let _ = ledger.append(&failed);
+            ledger.close();
+            return Err(e);
+        }
+    };
     ledger.close();
 
     // Check the copies before switching: the ledger verifies with the same latest

@@ -288,6 +288,18 @@ fn an_embedded_installation_moves_into_postgresql_and_keeps_its_records_and_ledg
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(text(&refused).contains("already holds"), "{}", text(&refused));
     assert!(!std::fs::read_to_string(data.join("config.toml")).unwrap().contains("[store]"));
+    // The attempt is in the ledger, and so is its failure.
+    let ledger =
+        custody_vault::layout::open_ledger(&data, custody_ledger::LedgerOptions::default())
+            .unwrap();
+    let migrations: Vec<custody_ledger::Outcome> = ledger
+        .events(0)
+        .map(|e| e.unwrap().1)
+        .filter(|e| e.action == "vault.migrate")
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(migrations, [custody_ledger::Outcome::Ok, custody_ledger::Outcome::Error]);
+    ledger.close();
     schema.drop_all();
 
     let moved = custody(&data, &["store", "migrate", "--to", PG_URL, "--schema", &schema.0]);
