@@ -22,6 +22,9 @@ pub enum Error {
     /// The root key could not be unsealed (wrong passphrase or shares, damaged seal).
     #[error("{0}")]
     Locked(String),
+    /// An import's columns do not map onto the collection's fields.
+    #[error("{0}")]
+    Mapping(String),
     /// Another attempt is running (unsealing); try again shortly.
     #[error("{0}")]
     Busy(String),

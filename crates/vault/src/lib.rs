@@ -13,6 +13,7 @@ mod audited;
 mod backend;
 mod config;
 mod error;
+pub mod import;
 pub mod layout;
 mod normalize;
 mod permit;
