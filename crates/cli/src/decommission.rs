@@ -4,12 +4,12 @@
 //! what was scanned, when, by whom, what was found and what was done — with the signed
 //! checkpoint, so anyone holding the ledger's public key can check it was not edited.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
-use custody_scan::{Summary, html_escape as esc};
+use custody_remedy::decommission::MAX_ACTIONS;
+use custody_scan::Summary;
 
 /// Refuses to start without a ledger (the certificate is signed by it).
 pub fn check_ready(data_dir: &Path) -> Result<()> {
@@ -33,8 +33,7 @@ fn hostname() -> String {
         .unwrap_or_else(|| "this computer".into())
 }
 
-/// The most clean-up actions a certificate lists, and how far back it looks.
-const MAX_ACTIONS: usize = 200;
+/// How far back the certificate looks for clean-up actions.
 const LOOK_BACK: u64 = 200_000;
 
 /// `custody fix` actions done (not failed) on files under `roots`, newest first: (time,
@@ -92,95 +91,23 @@ pub fn certify(
     ledger.close();
 
     let finished = crate::ledger::now_utc();
-    let clean = summary.total_findings() == 0;
     let path = certificate.map_or_else(
         || PathBuf::from(format!("custody-decommission-{}.html", &finished[..10])),
         Path::to_path_buf,
     );
-    let mut page = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Decommission certificate</title>\
-         <style>body{font-family:system-ui,sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem;line-height:1.45}\
-         td,th{text-align:left;padding:.3rem .6rem;border-bottom:1px solid #eee;vertical-align:top}\
-         pre{background:#f5f5f2;padding:.8rem;white-space:pre-wrap;word-break:break-all}\
-         .verdict{font-size:1.3rem;font-weight:bold}</style></head><body>",
-    );
-    let _ = write!(
-        page,
-        "<h1>Decommission certificate</h1><p class=\"verdict\">{}</p>",
-        if clean {
-            "No customer data was found."
-        } else {
-            "Customer data was found: this computer is NOT ready to be given away."
-        }
-    );
-    let _ = write!(
-        page,
-        "<table><tr><th>Computer</th><td>{}</td></tr><tr><th>Scanned by</th><td>{}</td></tr>\
-         <tr><th>Started</th><td>{}</td></tr><tr><th>Finished</th><td>{}</td></tr>\
-         <tr><th>What was scanned</th><td>{}</td></tr><tr><th>Files read</th><td>{} ({} bytes of text)</td></tr>\
-         <tr><th>Could not be read</th><td>{}</td></tr><tr><th>How</th><td>custody {}: every kind of customer data, \
-         no ignore files, no exclusions, inside archives, documents and mail</td></tr></table>",
-        esc(&host),
-        esc(&user),
-        esc(started),
-        esc(&finished),
-        roots.iter().map(|r| esc(r)).collect::<Vec<_>>().join("<br>"),
-        summary.files_scanned,
-        summary.bytes_scanned,
-        summary.total_skipped(),
-        env!("CARGO_PKG_VERSION"),
-    );
-    page.push_str("<h2>What was found</h2>");
-    if clean {
-        page.push_str("<p>Nothing.</p>");
-    } else {
-        page.push_str("<table>");
-        for (kind, n) in &summary.findings_by_kind {
-            let _ = write!(page, "<tr><td>{}</td><td>{n}</td></tr>", esc(kind.label()));
-        }
-        page.push_str("</table><p>Where (the files holding the most):</p><ul>");
-        for r in &summary.riskiest {
-            let _ = write!(page, "<li><code>{}</code>: {}</li>", esc(&r.path), esc(&r.contents()));
-        }
-        page.push_str("</ul>");
+    let page = custody_remedy::decommission::Certificate {
+        host: &host,
+        user: &user,
+        started,
+        finished: &finished,
+        roots: &roots,
+        summary,
+        done: &done,
+        position,
+        checkpoint_size: checkpoint.size,
+        checkpoint_note: &checkpoint.note,
     }
-    if summary.total_skipped() > 0 {
-        page.push_str("<p>Files that could not be read (for example encrypted ones) are listed in the scan output; \
-            their content is unknown to this certificate.</p>");
-    }
-    page.push_str("<h2>What was done</h2>");
-    if done.is_empty() {
-        page.push_str("<p>custody recorded no clean-up actions under these folders.</p>");
-    } else {
-        let _ = write!(
-            page,
-            "<p>Clean-up actions recorded in the ledger under these folders (the {MAX_ACTIONS} most recent at most):</p><table>"
-        );
-        for (when, action, path) in &done {
-            let _ = write!(
-                page,
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                esc(when),
-                esc(action),
-                esc(path)
-            );
-        }
-        page.push_str("</table>");
-    }
-    if !clean {
-        page.push_str("<p>Delete, wipe or quarantine what was found (<code>custody fix</code>), then run this \
-            check again: a clean result is the certificate to keep.</p>");
-    }
-    let _ = write!(
-        page,
-        "<h2>Proof</h2><p>This scan is event {position} of this business's custody ledger, sealed by the signed \
-         checkpoint below (tree size {}). To check it: <code>custody ledger verify</code> on that computer's \
-         data, or an evidence bundle (<code>custody ledger export</code>, then <code>custody ledger \
-         verify-bundle</code> with the public key from <code>custody ledger public-key</code>).</p><pre>{}</pre>",
-        checkpoint.size,
-        esc(&checkpoint.note)
-    );
-    page.push_str("</body></html>\n");
+    .to_html();
     std::fs::write(&path, page)
         .with_context(|| format!("cannot write the certificate to {}", path.display()))?;
     Ok(path)

@@ -14,6 +14,7 @@
 //! process dies mid-way: the original stays in place until a complete copy or a complete
 //! replacement exists (see [`quarantine`] and [`Fixer::fix`]).
 
+pub mod decommission;
 pub mod quarantine;
 pub mod redact;
 pub mod shred;
