@@ -142,10 +142,7 @@ impl Gate {
     /// the first refusal of a later minute records the count (`suppressed`, `sources`) in
     /// an `auth.failed` event of reason `burst`. The caller is refused either way.
     pub fn auth_failed(&self, failure: &AuthFailure<'_>) -> Result<(), Error> {
-        let minute = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() / 60);
-        self.auth_failed_at(failure, minute)
+        self.auth_failed_at(failure, crate::store::unix_now().cast_unsigned() / 60)
     }
 
     fn auth_failed_at(&self, failure: &AuthFailure<'_>, minute: u64) -> Result<(), Error> {

@@ -18,7 +18,7 @@ const READERS: usize = 4;
 /// Most writes committed together.
 const BATCH: usize = 128;
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

@@ -8,20 +8,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use custody_ledger::{Action, LedgerOptions, Outcome};
 
+use crate::pool::lock;
 use crate::{Access, AuthFailure, Config, Done, Error, Expired, Gate, Op, Pool, Refused, layout};
 
 /// The pause after a failed unseal attempt (attempts are also serialised).
 const FAILED_UNSEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// How the service unseals.
 pub enum Secret<'a> {
@@ -143,7 +138,7 @@ impl Service {
         let Some(vault) = self.unsealed() else { return Ok(None) };
         let access = Access { actor: "sys:retention", role: "-", purpose: None, request_id: None };
         let permit = self.gate.retention(&access)?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+        let now = crate::store::unix_now();
         let Done::Expired(expired) = vault.write(Op::Expire { permit, now })? else {
             unreachable!("an expiry answers Expired")
         };
@@ -154,7 +149,7 @@ impl Service {
     /// Counts `n` plain values (records) read or revealed by `key`; false past the
     /// configured limit.
     pub fn allow_reveal(&self, key: &str, n: u32) -> bool {
-        let minute = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() / 60);
+        let minute = crate::store::unix_now().cast_unsigned() / 60;
         let limit = self.config.limits.reveals_per_minute;
         let mut limiter = lock(&self.limiter);
         if limiter.windows.len() > 10_000 {

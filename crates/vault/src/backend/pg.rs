@@ -168,31 +168,15 @@ impl PgStore {
                 "DELETE FROM {s}.keks WHERE version < $1 AND version NOT IN (SELECT kek_version FROM {s}.deks)",
                 &[&(*below as i32)],
             )?,
-            Change::PutDek { collection, record, kek_version, wrapped } => self.execute(
-                "INSERT INTO {s}.deks (collection, record, kek_version, wrapped) VALUES ($1, $2, $3, $4)",
-                &[collection, record, &(*kek_version as i32), wrapped],
-            )?,
             Change::Rewrap { collection, record, kek_version, wrapped } => self.execute(
                 "UPDATE {s}.deks SET kek_version = $1, wrapped = $2 WHERE collection = $3 AND record = $4",
                 &[&(*kek_version as i32), wrapped, collection, record],
             )?,
-            Change::PutField { collection, record, field, key_version, envelope, token, stored_at } => {
-                self.execute(
-                    "INSERT INTO {s}.fields (collection, record, field, key_version, envelope, token, stored_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)
-                     ON CONFLICT (collection, record, field) DO UPDATE SET key_version = EXCLUDED.key_version,
-                         envelope = EXCLUDED.envelope, token = EXCLUDED.token, stored_at = EXCLUDED.stored_at",
-                    &[collection, record, field, &(*key_version as i32), envelope, token, stored_at],
-                )?
-            }
-            Change::PutToken { token, collection, record, field, unique } => self.execute(
-                "INSERT INTO {s}.tokens (token, collection, record, field, sole) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                &[token, collection, record, field, unique],
-            )?,
-            Change::PutBlind { collection, field, idx, record } => self.execute(
-                "INSERT INTO {s}.blind (collection, field, idx, record) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                &[collection, field, idx, record],
-            )?,
+            // Inserts wait in `Rows` and go in one statement (`flush`).
+            Change::PutDek { .. }
+            | Change::PutField { .. }
+            | Change::PutToken { .. }
+            | Change::PutBlind { .. } => unreachable!("inserts are batched by Rows::take"),
             Change::ClearIndexes { collection, record, field } => {
                 let p: [&(dyn ToSql + Sync); 3] = [collection, record, field];
                 self.execute("DELETE FROM {s}.blind WHERE collection = $1 AND record = $2 AND field = $3", &p)?
