@@ -170,6 +170,12 @@ fn next_step(err: &anyhow::Error) -> Option<&'static str> {
                 custody_scan::Error::Exclude { .. } => {
                     "use gitignore-style globs such as '*.log' or 'backups/**'"
                 }
+                custody_scan::Error::Source { .. } => {
+                    "check the database is running and the URL, user and password are right"
+                }
+                custody_scan::Error::Ignore { .. } => {
+                    "restore ignored.jsonl in the data directory from a backup, or move it away to start a new list"
+                }
                 _ => "check there is free disk space where the output goes",
             });
         }

@@ -8,9 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_scan::ExtractLimits as Limits;
-use custody_scan::{
-    DatabaseOptions, Finding, Format, Report, ScanOptions, Scanner, Sink, Skip, Summary,
-};
+use custody_scan::{Finding, Format, Job, Report, Sink, Skip};
 
 use crate::progress::Bar;
 use crate::{EXIT_FINDINGS, EXIT_OK};
@@ -174,33 +172,21 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     }
     let mut detector = DetectorConfig::default().with_kinds(&args.kinds);
     detector.min_confidence = args.min_confidence;
-    let scanner_detector = detector.clone();
-    let (databases, files): (Vec<&PathBuf>, Vec<&PathBuf>) =
-        args.paths.iter().partition(|p| custody_scan::is_database_url(&p.to_string_lossy()));
-    let ignored = if args.decommission {
-        None
-    } else {
-        custody_scan::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new)
-    };
-    let cache = open_cache(args, data_dir, &detector, ignored.as_deref());
-    let options = ScanOptions {
-        cache,
-        roots: files.iter().map(|p| (*p).clone()).collect(),
+    let job = Job {
+        targets: args.paths.clone(),
+        detector,
+        limits: args.limits(),
         exclude: args.exclude.clone(),
         threads: args.threads,
         follow_links: args.follow_links,
-        detector,
-        // custody's own data directory (keys, ledger) is not customer data to find.
-        skip_dirs: vec![data_dir.to_path_buf()],
-        limits: args.limits(),
-        ignore_files: !args.decommission,
-        // Findings the owner accepted (`custody fix ignore`); a decommission check shows all.
-        ignored,
-        ..ScanOptions::default()
+        sample: (!args.full).then_some(args.sample),
+        data_dir: Some(data_dir.to_path_buf()),
+        // Findings the owner accepted (`custody fix ignore`) and `.custodyignore` files
+        // hide findings; a decommission check shows all.
+        everything: args.decommission,
+        // The cache holds masked values only.
+        cache: !args.no_cache && !args.reveal,
     };
-    let scanner = if files.is_empty() { None } else { Some(Scanner::new(options)?) };
-    let database_options =
-        DatabaseOptions { sample: (!args.full).then_some(args.sample), detector: scanner_detector };
     if args.reveal {
         eprintln!(
             "warning: --reveal prints customer data in full; do not share or keep this output."
@@ -217,31 +203,18 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     let writer = BufWriter::with_capacity(64 * 1024, target);
     let report = Report::new(writer, args.format, args.reveal)?;
     let mut output = Output { report, bar: &bar, to_terminal: stdout_tty };
-    let result =
-        scanner.as_ref().map_or_else(|| Ok(Summary::default()), |s| s.run(&mut output, &bar));
+    let result = job.run(&mut output, &bar);
     bar.finish();
-    let mut summary = result?;
-    for url in &databases {
-        let found =
-            custody_scan::scan_database(&url.to_string_lossy(), &database_options, &mut output)?;
-        summary.merge(found);
+    let ran = result?;
+    for note in &ran.notes {
+        eprintln!("note: {note}");
     }
+    let summary = ran.summary;
     let mut out = output.report.finish(&summary)?;
     out.flush()?;
     // The run (roots, counts, duration: never values) goes into the ledger when there is one.
     // Databases are recorded without their credentials.
-    let roots: Vec<PathBuf> = args
-        .paths
-        .iter()
-        .map(|p| {
-            let s = p.to_string_lossy();
-            if custody_scan::is_database_url(&s) {
-                PathBuf::from(custody_scan::display_url(&s))
-            } else {
-                p.clone()
-            }
-        })
-        .collect();
+    let roots: Vec<PathBuf> = ran.targets.iter().map(PathBuf::from).collect();
     let summary_json = custody_scan::report::summary_json(&summary);
     if args.decommission {
         let certificate = crate::decommission::certify(
@@ -274,39 +247,6 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
     }
     let fail = args.fail_on_findings || args.decommission;
     Ok(if fail && summary.total_findings() > 0 { EXIT_FINDINGS } else { EXIT_OK })
-}
-
-/// The scan cache, when there is a data directory to keep it in and nothing asks for a
-/// full read: not with --no-cache, --reveal (the cache holds masked values only) or
-/// --decommission (everything is read). A damaged cache is replaced, with a note.
-fn open_cache(
-    args: &ScanArgs,
-    data_dir: &std::path::Path,
-    detector: &DetectorConfig,
-    ignored: Option<&custody_scan::ignore::IgnoreList>,
-) -> Option<std::sync::Arc<custody_scan::cache::ScanCache>> {
-    if args.no_cache || args.reveal || args.decommission || !data_dir.is_dir() {
-        return None;
-    }
-    // Everything that changes what is reported: another configuration scans again.
-    // (The detector's settings include the current year, which dates of birth depend on.)
-    let config = format!(
-        "detector={}|limits={}|ignored={}",
-        detector.fingerprint(),
-        args.limits().fingerprint(),
-        ignored.map_or_else(String::new, custody_scan::ignore::IgnoreList::digest)
-    );
-    let cache = custody_scan::cache::ScanCache::open(data_dir, &config).or_else(|e| {
-        eprintln!("note: {e}; starting a new one (this scan reads every file).");
-        custody_scan::cache::ScanCache::reset(data_dir, &config)
-    });
-    match cache {
-        Ok(c) => Some(std::sync::Arc::new(c)),
-        Err(e) => {
-            eprintln!("note: {e}; scanning without it.");
-            None
-        }
-    }
 }
 
 /// Creates (or truncates) an output file that only the owner can read: findings are

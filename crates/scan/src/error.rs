@@ -35,4 +35,7 @@ pub enum Error {
     /// Writing results failed (a full disk, a closed pipe).
     #[error("writing results failed: {0}")]
     Output(#[source] io::Error),
+    /// The data directory's list of ignored findings cannot be read.
+    #[error("the list of ignored findings cannot be read: {0}")]
+    Ignore(#[from] crate::ignore::IgnoreError),
 }

@@ -17,6 +17,7 @@ mod file;
 mod finding;
 mod html;
 pub mod ignore;
+mod job;
 pub mod report;
 pub mod risk;
 mod walk;
@@ -28,5 +29,6 @@ pub use database::{ColumnReport, DatabaseOptions, display_url, is_database_url, 
 pub use error::Error;
 pub use finding::{Finding, RiskyFile, RiskyFolder, Skip, SkipReason, Summary};
 pub use html::escape as html_escape;
+pub use job::{Job, Ran};
 pub use report::{FindingRecord, Format, Report};
 pub use walk::{IGNORE_FILE, NoProgress, Progress, ScanOptions, Scanner, Sink, resolve};
