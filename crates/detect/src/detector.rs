@@ -179,13 +179,9 @@ impl DetectorConfig {
     }
 }
 
+/// This year in UTC (dates of birth in the future are not dates of birth).
 fn current_year() -> u32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    // Civil year from days since 1970, good for any date this program will see.
-    let days = secs / 86_400;
-    (1970 + (days * 400 / 146_097)) as u32
+    jiff::Timestamp::now().to_zoned_datetime(jiff::tz::TimeZone::UTC).year().unsigned_abs().into()
 }
 
 /// A buffer to scan and where in it to report.

@@ -646,12 +646,8 @@ pub(crate) struct Date {
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        4 | 6 | 9 | 11 => 30,
-        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
-        2 => 28,
-        _ => 31,
-    }
+    // Years and months here are generated in range (1900..=2100, 1..=12).
+    jiff::civil::Date::new(y as i16, m as i8, 1).map_or(28, |d| d.days_in_month() as u32)
 }
 
 impl Date {
@@ -826,18 +822,13 @@ pub(crate) fn epoch_secs(r: &mut Rng) -> u64 {
     r.range(1_640_995_200, 1_767_225_599)
 }
 
-/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm, for dates after 1970).
+/// The civil date (UTC) `days` days after 1970-01-01.
 pub(crate) fn civil_from_days(days: u64) -> (u64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let date = jiff::Timestamp::from_second(days as i64 * 86_400)
+        .map_or(jiff::civil::date(1970, 1, 1), |t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::UTC).date()
+        });
+    (date.year() as u64, date.month() as u32, date.day() as u32)
 }
 
 /// Appends a timestamp for `secs`: 0 = `2024-03-05T14:22:01.123Z`, 1 = `2024-03-05 14:22:01`,
@@ -948,6 +939,18 @@ pub(crate) fn money(r: &mut Rng, max_dollars: u64, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_dates_match_the_calendar() {
+        // 2024 is a leap year; 2100 is not. Expectations from the Gregorian calendar.
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(civil_from_days(19_783), (2024, 3, 1));
+        assert_eq!(days_in_month(2024, 2), 29);
+        assert_eq!(days_in_month(2100, 2), 28);
+        assert_eq!(days_in_month(2000, 2), 29);
+        assert_eq!(days_in_month(2023, 11), 30);
+    }
 
     #[test]
     fn test_cards_pass_luhn() {
