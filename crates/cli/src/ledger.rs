@@ -242,12 +242,15 @@ pub(crate) fn format_ms(ms: i64) -> String {
         .map_or_else(|_| "?".into(), |t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
 
-/// The local user, as the ledger's actor for CLI actions.
+/// The local user, as the ledger's actor for CLI actions: the account the process runs as
+/// (its real uid, looked up in the system's user database), never `$USER`, which anyone
+/// can set. An account without a name is recorded by its number (`cli:uid:1001`).
 pub(crate) fn actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
+    let uid = nix::unistd::getuid();
+    match nix::unistd::User::from_uid(uid) {
+        Ok(Some(user)) => format!("cli:{}", user.name),
+        _ => format!("cli:uid:{uid}"),
+    }
 }
 
 /// Parses milliseconds since the epoch, a date `YYYY-MM-DD` (UTC; its first or, with

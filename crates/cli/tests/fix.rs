@@ -335,6 +335,33 @@ fn ignored_values_stop_being_reported_and_new_ones_are_not() {
     assert_eq!(v["summary"]["findings"], 3);
 }
 
+/// Review item 3: `fix redact --apply` on a text file holding an Ed25519 private key left
+/// the base64 body and the END line in clear (only the BEGIN line was masked).
+#[test]
+fn review_3_redact_removes_a_whole_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).unwrap();
+    let body = "MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF";
+    let file = files.join("deploy-notes.txt");
+    std::fs::write(
+        &file,
+        format!(
+            "server key:\n-----BEGIN PRIVATE KEY-----\n{body}\n-----END PRIVATE KEY-----\nbye\n"
+        ),
+    )
+    .unwrap();
+    let out = custody(&data, &["fix", "redact", "--apply", s(&files)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!text(&out).contains(body), "{}", text(&out));
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(!after.contains(body) && !after.contains("END PRIVATE KEY"), "{after}");
+    assert!(after.starts_with("server key:\n") && after.ends_with("bye\n"), "{after}");
+    assert_eq!(scan_count(&files, &data).0, 0, "nothing of the key is found again");
+}
+
 #[test]
 fn shred_removes_the_file_and_says_what_it_cannot_promise() {
     let dir = tempfile::tempdir().unwrap();

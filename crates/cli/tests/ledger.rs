@@ -489,3 +489,32 @@ fn a_decommission_check_reads_everything_and_writes_a_signed_certificate() {
     assert!(html.contains("No customer data was found."));
     assert!(html.contains("<td>shred</td>") && html.contains("payroll.csv"), "{html}");
 }
+
+/// Review item 23: with `USER` unset the CLI recorded `cli:unknown`, and with `USER` set it
+/// recorded whatever the variable said. The actor is the account the process runs as.
+#[test]
+fn review_23_the_cli_actor_is_the_real_account() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert!(custody(&data, &["ledger", "init"]).status.success());
+    let run = |user: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_custody"));
+        cmd.arg("--data-dir").arg(&data).args(["scan", "--format", "jsonl", &shop()]);
+        cmd.env_remove("USER").env_remove("LOGNAME");
+        if let Some(user) = user {
+            cmd.env("USER", user).env("LOGNAME", user);
+        }
+        assert!(cmd.output().unwrap().status.success());
+    };
+    run(None);
+    run(Some("mallory"));
+    // The account's name as the system knows it (`id -un` reads the user database).
+    let id = Command::new("id").arg("-un").output().unwrap();
+    let me = String::from_utf8_lossy(&id.stdout).trim().to_string();
+    assert!(!me.is_empty());
+    let conn = rusqlite::Connection::open(data.join("ledger.db")).unwrap();
+    let mut stmt = conn.prepare("SELECT actor FROM events ORDER BY idx").unwrap();
+    let actors: Vec<String> =
+        stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+    assert_eq!(actors, vec![format!("cli:{me}"), format!("cli:{me}")]);
+}

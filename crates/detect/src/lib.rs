@@ -32,4 +32,5 @@ pub use detector::{
     Chunk, DEFAULT_MIN_CONFIDENCE, Detection, Detector, DetectorConfig, Reason, Structure,
 };
 pub use kind::{Kind, UnknownKind};
+pub use secrets::PEM_REACH;
 pub use value::{SensitiveValue, mask};

@@ -33,8 +33,11 @@ enum Rule {
     TwilioApiKey,
     /// `SG.` + 22 `.` + 43.
     SendGrid,
-    /// `-----BEGIN … PRIVATE KEY-----`.
+    /// `-----BEGIN … PRIVATE KEY-----`, its body and its END line: the whole block.
     PrivateKey,
+    /// `-----END … PRIVATE KEY-----` after a key body whose BEGIN line is gone (a block
+    /// cut, or half-redacted by an older tool): the body is the key.
+    PrivateKeyBody,
 }
 
 const PATTERNS: &[(&str, Rule)] = &[
@@ -70,7 +73,37 @@ const PATTERNS: &[(&str, Rule)] = &[
     ("TWILIO", Rule::TwilioApiKey),
     ("SG.", Rule::SendGrid),
     ("-----BEGIN ", Rule::PrivateKey),
+    ("-----END ", Rule::PrivateKeyBody),
 ];
+
+/// How far a private key's PEM body is followed from its BEGIN line (or back from its END
+/// line). An RSA-16384 key in PKCS#8 is about 12.5 KiB. A caller that cuts text into
+/// windows keeps a block of this size in one window (redaction does).
+pub const PEM_REACH: usize = 16 * 1024;
+
+/// The line starting at `at`: its end (the newline's position, or `bytes.len()`) and its
+/// text without a trailing `\r`.
+fn line_at(bytes: &[u8], at: usize) -> (usize, &[u8]) {
+    let end = memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |n| at + n);
+    let line = &bytes[at..end];
+    (end, line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+/// A line of a PEM body: base64 (at most 76 characters, as RFC 7468 writes 64), or one of
+/// the encrypted legacy format's headers (RFC 1421: `Proc-Type:`, `DEK-Info:`).
+fn pem_body_line(line: &[u8]) -> bool {
+    let base64 = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=');
+    (!line.is_empty() && line.len() <= 76 && line.iter().all(base64))
+        || line.starts_with(b"Proc-Type:")
+        || line.starts_with(b"DEK-Info:")
+}
+
+/// An encapsulation boundary of a private key: `-----BEGIN|END … PRIVATE KEY-----`.
+fn private_key_boundary(line: &[u8]) -> bool {
+    line.starts_with(b"-----")
+        && line.ends_with(b"-----")
+        && memchr::memmem::find(line, b"PRIVATE KEY").is_some()
+}
 
 /// The compiled prefilter.
 pub(crate) struct Secrets {
@@ -115,7 +148,14 @@ impl Secrets {
                 break;
             }
             let rule = PATTERNS[m.pattern().as_usize()].1;
-            if let Some((s, e, subkind, conf)) = check(bytes, at, from + m.end(), rule) {
+            if let Some((s, mut e, subkind, conf)) = check(bytes, at, from + m.end(), rule) {
+                // A key block running past what is visible ends at its last whole line.
+                if subkind == "private_key" && scan.open_right(e) {
+                    match memchr::memrchr(b'\n', &bytes[s..e]) {
+                        Some(nl) if nl > 0 => e = s + nl - usize::from(bytes[s + nl - 1] == b'\r'),
+                        _ => continue,
+                    }
+                }
                 if !scan.in_emit_range(s) || scan.open_left(s) || scan.open_right(e) {
                     continue;
                 }
@@ -226,12 +266,61 @@ fn check(
             (b == 43).then_some((at, after + 23 + 43, "sendgrid_api_key", 0.95))
         }
         Rule::PrivateKey => {
-            let line_end = memchr::memchr(b'\n', &bytes[after..bytes.len().min(after + 80)])?;
-            let header = &bytes[after..after + line_end];
-            let header = header.strip_suffix(b"\r").unwrap_or(header);
-            let private = memchr::memmem::find(header, b"PRIVATE KEY").is_some()
-                && header.ends_with(b"-----");
-            private.then_some((at, after + header.len(), "private_key", 0.99))
+            memchr::memchr(b'\n', &bytes[after..bytes.len().min(after + 80)])?;
+            let (_, header) = line_at(bytes, at);
+            if !private_key_boundary(header) {
+                return None;
+            }
+            // The block runs over its body lines to the END line; a body cut short (by the
+            // end of what is visible, or by other text) ends at its last body line.
+            let mut end = at + header.len();
+            let mut next = at + header.len();
+            while next < bytes.len() && next - at < PEM_REACH {
+                next += usize::from(bytes[next] == b'\r');
+                next += usize::from(bytes.get(next) == Some(&b'\n'));
+                let (line_end, line) = line_at(bytes, next);
+                if private_key_boundary(line) && line.starts_with(b"-----END ") {
+                    end = next + line.len();
+                    break;
+                }
+                if !line.is_empty() && !pem_body_line(line) {
+                    break;
+                }
+                // A blank line (after the legacy headers) continues the block.
+                if !line.is_empty() {
+                    end = next + line.len();
+                }
+                next = line_end;
+            }
+            Some((at, end, "private_key", 0.99))
+        }
+        Rule::PrivateKeyBody => {
+            let (_, footer) = line_at(bytes, at);
+            if !private_key_boundary(footer) || (at > 0 && bytes[at - 1] != b'\n') {
+                return None;
+            }
+            // Back over the body lines to where they start; a BEGIN line there means the
+            // BEGIN rule has the whole block.
+            let (mut start, mut cursor, mut lines) = (at, at, 0);
+            while cursor > 0 && at - cursor < PEM_REACH {
+                let prev_end = cursor - 1; // the newline ending the previous line
+                let prev_start = memchr::memrchr(b'\n', &bytes[..prev_end]).map_or(0, |n| n + 1);
+                let line = &bytes[prev_start..prev_end];
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if private_key_boundary(line) && line.starts_with(b"-----BEGIN ") {
+                    return None;
+                }
+                cursor = prev_start;
+                if line.is_empty() {
+                    continue; // between the legacy headers and the body
+                }
+                if !pem_body_line(line) {
+                    break;
+                }
+                lines += 1;
+                start = prev_start;
+            }
+            (lines > 0).then_some((start, at + footer.len(), "private_key", 0.95))
         }
     }
 }
@@ -367,6 +456,24 @@ mod tests {
                 "private_key",
             ),
             (
+                // Review item 3: the whole block (header, body, END line), not the header.
+                "key:\n-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDq1b0rT0eD9Qq3mC9k7y7p5m1JvYw2Y9d9s8r3m7aBc\n-----END PRIVATE KEY-----\nafter",
+                "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIDq1b0rT0eD9Qq3mC9k7y7p5m1JvYw2Y9d9s8r3m7aBc\n-----END PRIVATE KEY-----",
+                "private_key",
+            ),
+            (
+                // The legacy encrypted format's headers are part of the block (RFC 1421).
+                "-----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\r\n\r\nMIIEowIBAAKCAQEA1b2c3\r\n-----END RSA PRIVATE KEY-----\r\n",
+                "-----BEGIN RSA PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\r\n\r\nMIIEowIBAAKCAQEA1b2c3\r\n-----END RSA PRIVATE KEY-----",
+                "private_key",
+            ),
+            (
+                // A body left behind without its BEGIN line is still the key.
+                "----****************\nMC4CAQAwBQYDK2VwBCIEIDq1b0rT0eD9Qq3mC9k7y7p5m1JvYw2Y9d9s8r3m7aBc\n-----END PRIVATE KEY-----\n",
+                "MC4CAQAwBQYDK2VwBCIEIDq1b0rT0eD9Qq3mC9k7y7p5m1JvYw2Y9d9s8r3m7aBc\n-----END PRIVATE KEY-----",
+                "private_key",
+            ),
+            (
                 "DATABASE_URL=postgres://app:S3cr3tPass@db.internal:5432/shop",
                 "S3cr3tPass",
                 "url_password",
@@ -389,6 +496,8 @@ mod tests {
             "SKU 0123456789abcdef0123456789abcdef", // not SK+hex directly
             "-----BEGIN PUBLIC KEY-----\n",
             "-----BEGIN CERTIFICATE-----\n",
+            "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n-----END CERTIFICATE-----\n",
+            "-----END PRIVATE KEY-----\n", // an END line alone holds no key
             "postgres://app:${DB_PASSWORD}@db/shop",
             "postgres://app:password@db/shop",
             "https://example.com/path:with@colon",

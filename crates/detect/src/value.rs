@@ -64,13 +64,15 @@ impl fmt::Display for SensitiveValue {
 pub fn mask(kind: Kind, value: &str) -> String {
     match kind {
         Kind::CreditCard => {
-            // Cards print as groups of four whatever their original grouping.
+            // Cards print as groups of four counted from the end, whatever their original
+            // grouping, so the last four digits are always one group (a 15-digit card
+            // grouped 4-6-5 would otherwise show `***0 936`).
             let digits: Vec<char> = value.chars().filter(char::is_ascii_digit).collect();
             let keep = 4.min(digits.len());
             let hidden = digits.len() - keep;
             let mut out = String::new();
             for (i, d) in digits.iter().enumerate() {
-                if i > 0 && i % 4 == 0 {
+                if i > 0 && (digits.len() - i).is_multiple_of(4) {
                     out.push(' ');
                 }
                 out.push(if i < hidden { '*' } else { *d });
@@ -167,10 +169,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn review_22_card_masks_keep_the_last_four_together() {
+        // American Express, grouped 4-6-5 as printed on the card.
+        assert_eq!(mask(Kind::CreditCard, "3782 822463 10005"), "*** **** **** 0005");
+        assert_eq!(mask(Kind::CreditCard, "3714 496353 98431"), "*** **** **** 8431");
+        // Diners Club, 14 digits grouped 4-6-4; a 19-digit card.
+        assert_eq!(mask(Kind::CreditCard, "3056 930902 5904"), "** **** **** 5904");
+        assert_eq!(mask(Kind::CreditCard, "6011000990139424123"), "*** **** **** **** 4123");
+    }
+
+    #[test]
     fn contract_masks() {
         assert_eq!(mask(Kind::CreditCard, "4111111111111111"), "**** **** **** 1111");
         assert_eq!(mask(Kind::CreditCard, "4111-1111-1111-1111"), "**** **** **** 1111");
-        assert_eq!(mask(Kind::CreditCard, "378282246310005"), "**** **** ***0 005");
+        assert_eq!(mask(Kind::CreditCard, "378282246310005"), "*** **** **** 0005");
         assert_eq!(mask(Kind::UsSsn, "123-45-6789"), "***-**-6789");
         assert_eq!(mask(Kind::Email, "jane.doe@example.com"), "j***@example.com");
         assert_eq!(mask(Kind::Phone, "(415) 837-2671"), "(***) ***-2671");

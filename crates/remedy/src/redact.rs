@@ -16,7 +16,9 @@
 use std::io::{Cursor, Read, Write};
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use custody_detect::{Chunk, Detection, Detector, Kind, SensitiveValue, Structure, mask};
+use custody_detect::{
+    Chunk, Detection, Detector, Kind, PEM_REACH, SensitiveValue, Structure, mask,
+};
 use custody_extract::Format;
 use quick_xml::events::Event;
 
@@ -200,6 +202,25 @@ impl<'a> Finder<'a> {
 /// detector's overlap on both sides, so memory follows the window, not the file.
 const WINDOW: usize = 4 << 20;
 
+/// A window ending at `to` must not cut a private key's PEM block, or its tail (in the next
+/// window, behind text already written) would be left in clear: when a BEGIN line in the
+/// last [`PEM_REACH`] bytes before `to` has no END line before `to`, the window ends after
+/// the next END line instead.
+fn past_open_key_block(bytes: &[u8], to: usize) -> usize {
+    let from = to.saturating_sub(PEM_REACH);
+    let Some(begin) = memchr::memmem::rfind(&bytes[from..to], b"-----BEGIN ") else {
+        return to;
+    };
+    if memchr::memmem::find(&bytes[from + begin..to], b"-----END ").is_some() {
+        return to;
+    }
+    let ahead = &bytes[to..(to + PEM_REACH).min(bytes.len())];
+    memchr::memmem::find(ahead, b"-----END ").map_or(to, |end| {
+        let at = to + end;
+        memchr::memchr(b'\n', &bytes[at..]).map_or(bytes.len(), |nl| at + nl + 1)
+    })
+}
+
 fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) -> Redacted {
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
@@ -212,6 +233,7 @@ fn text(bytes: &[u8], structure: &Structure, finder: &Finder<'_>, json: bool) ->
         let mut to = (from + WINDOW).min(bytes.len());
         if to < bytes.len() {
             to = memchr::memchr(b'\n', &bytes[to..]).map_or(bytes.len(), |nl| to + nl + 1);
+            to = past_open_key_block(bytes, to);
         }
         let lo = from.saturating_sub(overlap);
         let hi = (to + overlap).min(bytes.len());
@@ -569,6 +591,62 @@ mod tests {
         assert!(!out.contains("4539 1488 0343 6467") && !out.contains("ann@example.org"), "{out}");
         assert!(!out.contains("Ann"), "{out}");
         assert_eq!(out.lines().nth(1).unwrap().split(',').count(), 3, "{out}");
+    }
+
+    /// A PEM private key block: header, `lines` base64 lines of 64 characters, END line.
+    fn key_block(lines: usize) -> String {
+        let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::from("-----BEGIN PRIVATE KEY-----\n");
+        for l in 0..lines {
+            let line: String =
+                (0..64).map(|i| alphabet[(l * 31 + i * 7 + l * i) % 64] as char).collect();
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out.push_str("-----END PRIVATE KEY-----\n");
+        out
+    }
+
+    #[test]
+    fn review_3_redacting_a_private_key_removes_the_whole_block() {
+        let d = detector();
+        // An Ed25519 key as OpenSSL writes it (PKCS#8), in a text file between other lines.
+        let ed25519 = "-----BEGIN PRIVATE KEY-----\n\
+                       MC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n\
+                       -----END PRIVATE KEY-----\n";
+        let text = format!("deploy notes\n{ed25519}rsa below\n{}done\n", key_block(50));
+        let r = redact(Format::Text, text.as_bytes(), &finder(&d)).unwrap();
+        let out = String::from_utf8(r.bytes).unwrap();
+        assert_eq!(r.values, 2, "{out}");
+        assert!(!out.contains("MC4CAQAwBQYDK2Vw") && !out.contains("END PRIVATE"), "{out}");
+        assert!(
+            out.contains("deploy notes") && out.contains("rsa below") && out.ends_with("done\n")
+        );
+        for line in key_block(50).lines().skip(1) {
+            assert!(!out.contains(line), "a body line is left: {line}");
+        }
+        // The check scan of the output finds nothing left of either key.
+        let again = redact(Format::Text, out.as_bytes(), &finder(&d)).unwrap();
+        assert_eq!(again.values, 0, "{}", String::from_utf8_lossy(&again.bytes));
+    }
+
+    #[test]
+    fn review_3_a_key_across_a_window_boundary_is_removed_whole() {
+        let d = detector();
+        let block = key_block(60); // about 3.9 KiB, like an RSA-4096 key
+        for before in [WINDOW - 1000, WINDOW - 3000, WINDOW - 100] {
+            let mut text = "x".repeat(before - 1);
+            text.push('\n');
+            text.push_str(&block);
+            text.push_str("tail line\n");
+            let r = redact(Format::Text, text.as_bytes(), &finder(&d)).unwrap();
+            let out = String::from_utf8(r.bytes).unwrap();
+            assert_eq!(r.values, 1, "block at {before}");
+            for line in block.lines().skip(1) {
+                assert!(!out.contains(line), "block at {before}: a body line is left: {line}");
+            }
+            assert!(out.ends_with("tail line\n"));
+        }
     }
 
     #[test]

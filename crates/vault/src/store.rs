@@ -100,6 +100,19 @@ pub struct AddressMigration {
     pub street_only: u64,
 }
 
+/// What a masked read shows of free text (`notes`, `items`): always this, so neither the
+/// length of the text nor its initials or word lengths show through.
+pub const FREE_TEXT_MASK: &str = "********";
+
+/// `value` of `field` (of type `ty`) as a masked read shows it.
+fn mask_value(field: &str, ty: FieldType, value: &str) -> String {
+    let name_like = field.contains("name") || field.contains("address");
+    if ty == FieldType::Text && !name_like {
+        return FREE_TEXT_MASK.to_string();
+    }
+    custody_detect::mask(mask_kind(field, ty), value)
+}
+
 /// How a field's values are masked, by type and name.
 fn mask_kind(field: &str, ty: FieldType) -> Kind {
     match ty {
@@ -159,7 +172,7 @@ pub fn mask_field(config: &Config, collection: &str, field: &str, value: &str) -
         .get(collection)
         .and_then(|c| c.fields.iter().find(|f| f.name == field))
         .map_or(FieldType::Text, |f| f.ty);
-    custody_detect::mask(mask_kind(field, ty), value)
+    mask_value(field, ty, value)
 }
 
 impl Vault {
@@ -389,7 +402,7 @@ impl Vault {
                     Some(if mode == ReadMode::Plain {
                         plain
                     } else {
-                        custody_detect::mask(mask_kind(&field, ty), &plain)
+                        mask_value(&field, ty, &plain)
                     })
                 }
             };
@@ -879,7 +892,7 @@ impl Vault {
     /// values on screen until asked).
     pub fn mask(&self, collection: &str, field: &str, value: &str) -> Result<String, Error> {
         let (ty, ..) = self.field_spec(collection, field)?;
-        Ok(custody_detect::mask(mask_kind(field, ty), value))
+        Ok(mask_value(field, ty, value))
     }
 
     /// Reloads the newest key-encryption key from the database (after a batch whose commit

@@ -373,6 +373,27 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal(place: &Place) {
     assert!(matches!(v.erase("customers", &id), Err(Error::NotFound(_))));
 }
 
+/// Review item 21: masked free text kept initials and word lengths (`D****** b* c*******`).
+#[test]
+fn review_21_masked_free_text_has_one_fixed_shape() {
+    let config = Config::default_config();
+    let short = custody_vault::mask_field(&config, "customers", "notes", "VIP");
+    let long = custody_vault::mask_field(
+        &config,
+        "customers",
+        "notes",
+        "Delivers by courier, daughter Emily Sample is allergic to nuts",
+    );
+    assert_eq!(short, long, "the length does not show");
+    assert!(!long.chars().any(char::is_alphanumeric), "{long}");
+    assert_eq!(custody_vault::mask_field(&config, "orders", "items", "2x Blue Mug"), short);
+    // A name keeps its initials, as the output contract says.
+    assert_eq!(
+        custody_vault::mask_field(&config, "customers", "name", "Jane Sample"),
+        "J*** S*****"
+    );
+}
+
 #[test]
 fn no_plaintext_value_anywhere_in_the_data_directory() {
     let dir = tempfile::tempdir().unwrap();
