@@ -119,6 +119,8 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
         println!("The saved scan lists no files with findings: nothing to do.");
         return Ok(EXIT_OK);
     }
+    // Act only beneath what was scanned: the saved scan's --root, or the paths given.
+    fixer.confine_to(if args.from.is_some() { vec![args.root.clone()] } else { roots.clone() });
     let options = ScanOptions {
         roots,
         detector,
@@ -324,9 +326,18 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     // Paths in the result are as that scan showed them: relative to its root.
     let roots = [root.to_path_buf()];
     let mut paths = std::collections::BTreeSet::new();
+    let mut outside = Vec::new();
     let mut collect = |v: &serde_json::Value| {
         if let (Some(path), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
-            paths.insert(fix::outer_file(path, &roots));
+            // A saved scan is a file anyone could have edited: only paths below --root.
+            let below = std::path::Path::new(path).components().all(|c| {
+                matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)
+            });
+            if below {
+                paths.insert(fix::outer_file(path, &roots));
+            } else {
+                outside.push(path.to_string());
+            }
         }
     };
     for v in &values {
@@ -336,6 +347,18 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
                 list.iter().for_each(&mut collect);
             }
         }
+    }
+    if let Some(first) = outside.first() {
+        bail!(
+            "the saved scan '{}' lists {} path{} outside --root (the first: '{first}'): \
+             absolute paths and paths with '..' are refused, so that a saved scan cannot \
+             point a fix at files that were not scanned.\n\
+             Next step: scan the folder again and fix from that result, or give the folder \
+             that was scanned with --root.",
+            file.display(),
+            outside.len(),
+            if outside.len() == 1 { "" } else { "s" }
+        );
     }
     Ok(paths
         .into_iter()

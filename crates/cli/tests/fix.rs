@@ -435,6 +435,33 @@ fn fix_from_a_saved_scan_and_clear_errors() {
     assert!(text(&missing).contains("quarantine list"), "{}", text(&missing));
 }
 
+/// Review item 1: a saved scan is a file anyone could have edited. A path in it that is
+/// absolute or climbs out with `..` is refused before anything is touched.
+#[test]
+fn review_1_a_saved_scan_cannot_point_outside_its_root() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, format!("{EMAIL}\n")).unwrap();
+    std::fs::write(files.join("a.txt"), format!("{EMAIL}\n")).unwrap();
+    init(&data);
+    for planted in [s(&victim).to_string(), "../victim.txt".to_string()] {
+        let saved = dir.path().join("edited.json");
+        let finding = serde_json::json!({"path": planted, "kind": "email", "line": 1});
+        let keep = serde_json::json!({"path": "a.txt", "kind": "email", "line": 1});
+        std::fs::write(&saved, serde_json::json!({"findings": [keep, finding]}).to_string())
+            .unwrap();
+        let out =
+            custody(&data, &["fix", "shred", "--apply", "--from", s(&saved), "--root", s(&files)]);
+        assert_eq!(out.status.code(), Some(2), "{planted}: {}", text(&out));
+        assert!(text(&out).contains("outside --root"), "{}", text(&out));
+        assert!(victim.exists(), "{planted}: the file outside the root was shredded");
+        assert!(files.join("a.txt").exists(), "nothing is acted on when one path is refused");
+    }
+}
+
 /// A big file, so that a kill lands in every phase: the re-scan, sealing, writing the
 /// redacted copy, the swap.
 fn big_csv(path: &Path) -> Vec<u8> {

@@ -14,6 +14,7 @@
 //! process dies mid-way: the original stays in place until a complete copy or a complete
 //! replacement exists (see [`quarantine`] and [`Fixer::fix`]).
 
+mod confine;
 pub mod decommission;
 pub mod quarantine;
 pub mod redact;
@@ -158,6 +159,9 @@ pub struct Target {
     pub values: Vec<(Kind, SensitiveValue)>,
     /// Some findings are inside it (a member of an archive, a cell of a sheet).
     pub inside: bool,
+    /// What the file looked like when the scan reported it (inode, size, modification
+    /// time): a fix acts only on that same file.
+    pub seen: Option<quarantine::Seen>,
 }
 
 impl Target {
@@ -244,12 +248,15 @@ impl Sink for Gather {
         let outer = self.outer(&finding.path);
         let roots = &self.roots;
         let (target, values) = self.files.entry(outer.clone()).or_insert_with(|| {
+            let path = resolve(roots, &outer);
+            let seen = quarantine::Seen::of(&path).ok();
             let target = Target {
-                path: resolve(roots, &outer),
+                path,
                 display: outer,
                 counts: BTreeMap::new(),
                 values: Vec::new(),
                 inside: false,
+                seen,
             };
             (target, HashSet::new())
         });
@@ -359,6 +366,8 @@ pub struct Fixer {
     when: String,
     sealing_key: Option<SealingKey>,
     ignore: Option<ignore::IgnoreList>,
+    /// The folders (or files) that were scanned: a fix acts only beneath them.
+    bases: Vec<PathBuf>,
 }
 
 impl Fixer {
@@ -387,7 +396,15 @@ impl Fixer {
             when,
             sealing_key,
             ignore,
+            bases: Vec::new(),
         })
+    }
+
+    /// Acts only on files beneath `bases` (the folders or files that were scanned, or the
+    /// `--root` of a saved scan), reached without following a symbolic link below them.
+    /// Without bases, nothing is changed.
+    pub fn confine_to(&mut self, bases: Vec<PathBuf>) {
+        self.bases = bases;
     }
 
     /// Carries out `action` on `target`.
@@ -414,11 +431,37 @@ impl Fixer {
         if !self.apply {
             return done;
         }
+        if action == Action::Ignore {
+            // Changes no file: only the list of ignored findings in the data directory.
+            done.outcome = match self.ignore(target, &mut done) {
+                Ok(()) => Outcome::Done,
+                Err(Stop::Skip(why)) => Outcome::Skipped(why),
+                Err(Stop::Fix(e)) => Outcome::Failed(e.to_string()),
+            };
+            return done;
+        }
+        // From here on the file is reached through its folder's handle, never by name.
+        let held = match confine::hold(&self.bases, &target.path, target.seen) {
+            Ok(held) => held,
+            Err(why) => {
+                done.outcome = Outcome::Skipped(format!("nothing was done: {why}"));
+                return done;
+            }
+        };
+        let original = target.path.as_path();
+        let target = &Target {
+            path: held.path().to_path_buf(),
+            display: target.display.clone(),
+            counts: target.counts.clone(),
+            values: target.values.clone(),
+            inside: target.inside,
+            seen: target.seen,
+        };
         quarantine::clear_leftovers(&target.path);
         let result = match action {
-            Action::Quarantine => self.quarantine(target, &mut done),
+            Action::Quarantine => self.quarantine(target, original, &mut done),
             Action::Redact => {
-                self.redact(target, format.expect("sniffed above for redact"), &mut done)
+                self.redact(target, original, format.expect("sniffed above for redact"), &mut done)
             }
             Action::Shred if !single_link(&target.path) => Err(Stop::Skip(
                 "other names (hard links) share this file's content: shredding would destroy \
@@ -427,8 +470,8 @@ impl Fixer {
             )),
             Action::Shred => shred::shred(&target.path)
                 .map(|_| ())
-                .map_err(|e| FixError::Io { path: target.path.clone(), source: e }.into()),
-            Action::Ignore => self.ignore(target, &mut done),
+                .map_err(|e| FixError::Io { path: original.to_path_buf(), source: e }.into()),
+            Action::Ignore => unreachable!("handled above"),
         };
         done.outcome = match result {
             Ok(()) => Outcome::Done,
@@ -460,10 +503,23 @@ impl Fixer {
         Ok(custody_extract::sniff(&name, &head))
     }
 
-    fn quarantine(&mut self, target: &Target, done: &mut Done) -> Result<(), Stop> {
+    fn quarantine(
+        &mut self,
+        target: &Target,
+        original: &Path,
+        done: &mut Done,
+    ) -> Result<(), Stop> {
         let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
         let store = quarantine::Quarantine::open(&self.data_dir)?;
-        let entry = store.put(key, &target.path, "quarantine", &self.when, target.kinds(), None)?;
+        let entry = store.put_from(
+            key,
+            &target.path,
+            original,
+            "quarantine",
+            &self.when,
+            target.kinds(),
+            target.seen,
+        )?;
         done.quarantine_id = Some(entry.id.clone());
         // Saved again since it was sealed: the copy is not what is there now.
         if quarantine::Seen::of(&target.path).ok() != Some(entry.seen) {
@@ -484,12 +540,13 @@ impl Fixer {
     fn redact(
         &mut self,
         target: &Target,
+        original: &Path,
         format: custody_extract::Format,
         done: &mut Done,
     ) -> Result<(), Stop> {
         let key = self.sealing_key.ok_or(FixError::NoQuarantineKey)?;
         let path = &target.path;
-        let meta = fs::metadata(path).map_err(FixError::from_io(path))?;
+        let meta = fs::symlink_metadata(path).map_err(FixError::from_io(original))?;
         let seen = quarantine::Seen::from_meta(&meta);
         if meta.len() > redact::MAX_REDACT {
             return Err(Stop::Skip(format!(
@@ -498,7 +555,7 @@ impl Fixer {
             )));
         }
         let mut bytes = Vec::with_capacity(meta.len() as usize);
-        File::open(path)
+        confine::open_no_follow(path, false)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(FixError::from_io(path))?;
         if quarantine::Seen::of(path).ok() != Some(seen) {
@@ -542,9 +599,9 @@ impl Fixer {
             )));
         }
         // The original into the quarantine, then the redacted file over it (one rename).
-        let entry = match quarantine::Quarantine::open(&self.data_dir)
-            .and_then(|q| q.put(key, path, "redact", &self.when, target.kinds(), Some(seen)))
-        {
+        let entry = match quarantine::Quarantine::open(&self.data_dir).and_then(|q| {
+            q.put_from(key, path, original, "redact", &self.when, target.kinds(), Some(seen))
+        }) {
             Ok(entry) => entry,
             Err(e) => {
                 let _ = fs::remove_file(&tmp);

@@ -125,9 +125,9 @@ impl Seen {
         Self { size: meta.len(), modified: meta.modified().ok(), inode }
     }
 
-    /// The file at `path` now.
+    /// The file at `path` now (a symbolic link itself, not what it points to).
     pub fn of(path: &Path) -> io::Result<Self> {
-        fs::metadata(path).map(|m| Self::from_meta(&m))
+        fs::symlink_metadata(path).map(|m| Self::from_meta(&m))
     }
 }
 
@@ -154,12 +154,31 @@ impl Quarantine {
         findings: std::collections::BTreeMap<String, u64>,
         expect: Option<Seen>,
     ) -> Result<Entry, FixError> {
+        self.put_from(to, path, path, reason, when, findings, expect)
+    }
+
+    /// As [`Quarantine::put`], reading the file at `source` (a path through a held folder
+    /// handle) and recording it as `original` (where it is restored to).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn put_from(
+        &self,
+        to: SealingKey,
+        source: &Path,
+        original: &Path,
+        reason: &str,
+        when: &str,
+        findings: std::collections::BTreeMap<String, u64>,
+        expect: Option<Seen>,
+    ) -> Result<Entry, FixError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| FixError::Io { path, source }
         };
-        let original = std::path::absolute(path).map_err(io_err(path))?;
-        let before = fs::metadata(&original).map_err(io_err(&original))?;
+        let original = std::path::absolute(original).map_err(io_err(original))?;
+        let before = fs::symlink_metadata(source).map_err(io_err(&original))?;
+        if !before.is_file() {
+            return Err(FixError::Changed { path: original });
+        }
         // Not the file the caller read: it was saved again in between.
         if expect.is_some_and(|e| e != Seen::from_meta(&before)) {
             return Err(FixError::Changed { path: original });
@@ -168,7 +187,9 @@ impl Quarantine {
         let sealed_path = self.dir.join(format!("{id}.sealed"));
         let sealed_tmp = self.dir.join(format!(".{id}.sealed.tmp"));
         let mut hasher = HashingReader {
-            inner: BufReader::new(File::open(&original).map_err(io_err(&original))?),
+            inner: BufReader::new(
+                crate::confine::open_no_follow(source, false).map_err(io_err(&original))?,
+            ),
             hash: Sha256::new(),
         };
         let result = (|| {
@@ -190,7 +211,7 @@ impl Quarantine {
             }
         };
         // A file that changed while it was read is not what the scan saw: refuse.
-        let after = fs::metadata(&original).map_err(io_err(&original))?;
+        let after = fs::symlink_metadata(source).map_err(io_err(&original))?;
         let seen = Seen::from_meta(&after);
         if after.len() != size || seen != Seen::from_meta(&before) {
             let _ = fs::remove_file(&sealed_tmp);

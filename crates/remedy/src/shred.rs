@@ -5,7 +5,7 @@
 //! reliably gone: keep customer data encrypted (the vault), and retire disks by
 //! destroying their full-disk-encryption key or with the drive's secure erase.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -26,8 +26,20 @@ pub fn shred(path: &Path) -> io::Result<u64> {
     let len = meta.len();
     let hidden = custody_store::files::temp_beside(&path.with_file_name("x"))?;
     fs::rename(path, &hidden)?;
+    let original = path;
     let path = hidden.as_path();
-    let mut file = OpenOptions::new().write(true).open(path)?;
+    // Opened without following a link, and only if it is still the file looked at above
+    // (a link or another file put in its place between the look and the rename is left).
+    let mut file = super::confine::open_no_follow(path, true)?;
+    {
+        use std::os::unix::fs::MetadataExt;
+        let now = file.metadata()?;
+        if now.ino() != meta.ino() || now.dev() != meta.dev() {
+            // Put back whatever now stands there, untouched.
+            let _ = fs::rename(path, original);
+            return Err(io::Error::other("the file was replaced while it was being shredded"));
+        }
+    }
     file.seek(SeekFrom::Start(0))?;
     let zeros = vec![0u8; 1 << 20];
     let mut left = len;
