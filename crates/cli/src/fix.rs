@@ -409,26 +409,41 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
             Ok(EXIT_OK)
         }
         QuarantineCommand::Restore { id, to, unlock } => {
-            let root = crate::records::unseal(data_dir, unlock)?;
+            // Record first, fail closed (review item 10): the event is in the ledger before
+            // anything is decrypted, and no ledger (or a busy one) means no restore.
+            if !custody_vault::layout::has_ledger(data_dir) {
+                bail!(
+                    "no ledger in {}: every restore is recorded first, so it cannot be done \
+                     without one.\nNext step: run `custody init` (or pass --data-dir).",
+                    data_dir.display()
+                );
+            }
             let store = quarantine::Quarantine::open(data_dir)?;
+            let entry = store.entry(id)?;
+            let target = to.clone().unwrap_or_else(|| entry.original.clone());
+            if std::fs::symlink_metadata(&target).is_ok() {
+                return Err(fix::FixError::Exists { path: target }.into());
+            }
+            let root = crate::records::unseal(data_dir, unlock)?;
+            let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())
+                .context(
+                    "the restore could not be recorded in the ledger, so nothing was decrypted",
+                )?;
+            let mut event = Event::new(
+                crate::ledger::actor(),
+                custody_ledger::Action::QuarantineRestore,
+                LedgerOutcome::Ok,
+            );
+            event.set_details(&custody_ledger::details::QuarantineRestore {
+                quarantine_id: entry.id.clone(),
+                path: target.display().to_string(),
+            })?;
+            ledger.append(&event).context(
+                "the restore could not be recorded in the ledger, so nothing was decrypted",
+            )?;
+            ledger.close();
             let entry = store.restore_with_root(&root, id, to.as_deref())?;
             drop(root);
-            let target = to.clone().unwrap_or_else(|| entry.original.clone());
-            if custody_vault::layout::has_ledger(data_dir) {
-                let ledger =
-                    custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
-                let mut event = Event::new(
-                    crate::ledger::actor(),
-                    custody_ledger::Action::QuarantineRestore,
-                    LedgerOutcome::Ok,
-                );
-                event.set_details(&custody_ledger::details::QuarantineRestore {
-                    quarantine_id: entry.id.clone(),
-                    path: target.display().to_string(),
-                })?;
-                ledger.append(&event).context("the restore could not be recorded in the ledger")?;
-                ledger.close();
-            }
             println!("Restored {} to {}.", entry.id, target.display());
             Ok(EXIT_OK)
         }

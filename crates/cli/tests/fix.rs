@@ -435,6 +435,35 @@ fn fix_from_a_saved_scan_and_clear_errors() {
     assert!(text(&missing).contains("quarantine list"), "{}", text(&missing));
 }
 
+/// Review item 10: a restore is in the ledger before anything is decrypted. While another
+/// process holds the ledger, the restore is refused and no plaintext appears.
+#[test]
+fn review_10_restore_is_recorded_before_it_decrypts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let csv = files.join("customers.csv");
+    std::fs::write(&csv, format!("name,email\nAnn,{EMAIL}\n")).unwrap();
+    let apply = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let id = quarantine_ids(&data)[0]["id"].as_str().unwrap().to_string();
+    {
+        let busy = custody_vault::layout::open_ledger(&data, Default::default()).unwrap();
+        let refused = unlocked(&data, &["quarantine", "restore", &id]);
+        assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+        assert!(text(&refused).contains("nothing was decrypted"), "{}", text(&refused));
+        assert!(!csv.exists(), "decrypted although the restore could not be recorded");
+        assert_eq!(quarantine_ids(&data).len(), 1);
+        busy.close();
+    }
+    let restored = unlocked(&data, &["quarantine", "restore", &id]);
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert!(csv.exists());
+    assert!(ledger_text(&data).contains("quarantine.restore"));
+}
+
 /// Review item 1: a saved scan is a file anyone could have edited. A path in it that is
 /// absolute or climbs out with `..` is refused before anything is touched.
 #[test]
