@@ -327,14 +327,25 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
     let roots = [root.to_path_buf()];
     let mut paths = std::collections::BTreeSet::new();
     let mut outside = Vec::new();
+    let mut ambiguous = Vec::new();
     let mut collect = |v: &serde_json::Value| {
-        if let (Some(path), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
+        if let (Some(shown), Some(_)) = (v.get("path").and_then(|p| p.as_str()), v.get("kind")) {
+            // The file alone is `file`; a scan saved before it existed has only `path`, where
+            // a `!` may be a container level or part of a name: that one is refused below.
+            let path = match v.get("file").and_then(|f| f.as_str()) {
+                Some(file) => file,
+                None if shown.contains('!') => {
+                    ambiguous.push(shown.to_string());
+                    return;
+                }
+                None => shown,
+            };
             // A saved scan is a file anyone could have edited: only paths below --root.
             let below = std::path::Path::new(path).components().all(|c| {
                 matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)
             });
             if below {
-                paths.insert(fix::outer_file(path, &roots));
+                paths.insert(path.to_string());
             } else {
                 outside.push(path.to_string());
             }
@@ -347,6 +358,15 @@ fn saved_paths(file: &Path, root: &Path) -> Result<Vec<PathBuf>> {
                 list.iter().for_each(&mut collect);
             }
         }
+    }
+    if let Some(first) = ambiguous.first() {
+        bail!(
+            "the saved scan '{}' was written by an older custody: '{first}' could be a file \
+             inside a container or a file with '!' in its name, and guessing could act on the \
+             wrong file.\nNext step: scan the folder again with this version and fix from \
+             that result.",
+            file.display()
+        );
     }
     if let Some(first) = outside.first() {
         bail!(

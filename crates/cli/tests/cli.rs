@@ -155,7 +155,7 @@ fn json_csv_and_sarif_are_well_formed() {
     let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card"
+        "path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card,file,member"
     );
     assert_eq!(lines.count(), count);
 }

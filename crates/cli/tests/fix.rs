@@ -464,6 +464,50 @@ fn review_10_restore_is_recorded_before_it_decrypts() {
     assert!(ledger_text(&data).contains("quarantine.restore"));
 }
 
+/// Review item 9: a `!` in a file's name is part of the name. `budget.xlsx!x.csv` beside
+/// `budget.xlsx` is fixed itself, and `budget.xlsx` is left alone, from a scan of the folder
+/// and from a saved scan; the saved scan says which file and which member apart.
+#[test]
+fn review_9_a_bang_in_a_name_never_points_at_another_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let budget = files.join("budget.xlsx");
+    std::fs::write(&budget, "the owner's numbers, nothing about customers").unwrap();
+    let bang = files.join("budget.xlsx!x.csv");
+    std::fs::write(&bang, format!("email\n{EMAIL}\n")).unwrap();
+    let out = custody(&data, &["fix", "shred", "--apply", "--json", s(&files)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(budget.exists(), "the file next to the one with '!' was shredded");
+    assert!(!bang.exists(), "{}", text(&out));
+
+    std::fs::write(&bang, format!("email\n{EMAIL}\n")).unwrap();
+    let saved = dir.path().join("scan.json");
+    let scan = custody(&data, &["scan", "--format", "json", "-o", s(&saved), s(&files)]);
+    assert!(scan.status.success(), "{}", text(&scan));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let finding = &doc["findings"][0];
+    assert_eq!(finding["file"], "budget.xlsx!x.csv", "{finding}");
+    assert!(finding.get("member").is_none(), "{finding}");
+    let out =
+        custody(&data, &["fix", "shred", "--apply", "--from", s(&saved), "--root", s(&files)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(budget.exists() && !bang.exists(), "{}", text(&out));
+
+    // A saved scan from before `file` existed is ambiguous where a path holds a '!'.
+    std::fs::write(&bang, format!("email\n{EMAIL}\n")).unwrap();
+    let old = serde_json::json!({"findings": [{"path": "budget.xlsx!x.csv", "kind": "email"}]});
+    std::fs::write(&saved, old.to_string()).unwrap();
+    let out =
+        custody(&data, &["fix", "shred", "--apply", "--from", s(&saved), "--root", s(&files)]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("scan the folder again"), "{}", text(&out));
+    assert!(budget.exists() && bang.exists());
+}
+
 /// Review item 1: a saved scan is a file anyone could have edited. A path in it that is
 /// absolute or climbs out with `..` is refused before anything is touched.
 #[test]

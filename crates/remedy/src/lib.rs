@@ -192,8 +192,6 @@ pub struct Gather {
     roots: Vec<PathBuf>,
     keep: Keep,
     files: BTreeMap<String, (Target, HashSet<(Kind, String)>)>,
-    /// The outer file of the last finding (findings of one file arrive together).
-    last: Option<String>,
     /// Everything skipped.
     pub skipped: Vec<Skip>,
 }
@@ -209,13 +207,7 @@ impl Gather {
             Some(Action::Redact) => Keep::Office,
             _ => Keep::None,
         };
-        Self {
-            roots: options.roots.clone(),
-            keep,
-            files: BTreeMap::new(),
-            last: None,
-            skipped: Vec::new(),
-        }
+        Self { roots: options.roots.clone(), keep, files: BTreeMap::new(), skipped: Vec::new() }
     }
 
     /// The files with findings, in path order.
@@ -229,23 +221,13 @@ impl Gather {
             })
             .collect()
     }
-
-    fn outer(&mut self, path: &str) -> String {
-        if let Some(last) = &self.last
-            && path.starts_with(last.as_str())
-            && path[last.len()..].chars().next().is_none_or(|c| c == '!')
-        {
-            return last.clone();
-        }
-        let outer = outer_file(path, &self.roots);
-        self.last = Some(outer.clone());
-        outer
-    }
 }
 
 impl Sink for Gather {
     fn finding(&mut self, finding: &Finding) -> io::Result<()> {
-        let outer = self.outer(&finding.path);
+        // The file the scan read, carried with the finding: a `!` in a file's name is part
+        // of the name, never a container level (review item 9).
+        let outer = finding.file().to_string();
         let roots = &self.roots;
         let (target, values) = self.files.entry(outer.clone()).or_insert_with(|| {
             let path = resolve(roots, &outer);
@@ -261,7 +243,7 @@ impl Sink for Gather {
             (target, HashSet::new())
         });
         *target.counts.entry(finding.kind).or_insert(0) += 1;
-        target.inside |= finding.path.len() > target.display.len();
+        target.inside |= finding.member().is_some();
         let keep = match self.keep {
             Keep::All => true,
             Keep::Office => Path::new(&target.display).extension().is_some_and(|e| {
@@ -287,18 +269,6 @@ enum Keep {
     None,
     Office,
     All,
-}
-
-/// The file on disk holding a finding located as `path` by a scan of `roots`:
-/// `a.zip!b.xlsx!C7` is `a.zip`, and a file whose own name holds a `!` (`urgent!.csv`)
-/// is itself.
-pub fn outer_file(path: &str, roots: &[PathBuf]) -> String {
-    for (i, _) in path.match_indices('!') {
-        if resolve(roots, &path[..i]).is_file() {
-            return path[..i].to_string();
-        }
-    }
-    path.to_string()
 }
 
 /// Where `shown` (a path as a scan of `roots` reports it) is on disk.

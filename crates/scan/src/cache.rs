@@ -150,6 +150,7 @@ impl Stored {
             value: SensitiveValue::new(self.masked.clone()),
             premasked: true,
             key: self.key.as_deref().map(Arc::from),
+            file_len: top.len(),
         })
     }
 }

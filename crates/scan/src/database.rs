@@ -556,12 +556,14 @@ fn detect_batch(
             t.0 += 1;
             t.1 += f64::from(d.confidence);
         }
+        let path: Arc<str> = Arc::from(format!(
+            "{base}.{}#{}",
+            columns[column],
+            row_name(&rows[row].0, first_row + row as u64 + 1)
+        ));
         out.push(Finding {
-            path: Arc::from(format!(
-                "{base}.{}#{}",
-                columns[column],
-                row_name(&rows[row].0, first_row + row as u64 + 1)
-            )),
+            file_len: path.len(),
+            path,
             kind: d.kind,
             subkind: d.subkind,
             line: first_row + row as u64 + 1,

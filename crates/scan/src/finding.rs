@@ -14,6 +14,10 @@ pub struct Finding {
     /// The file, as the user would type it relative to the scan root (shared by all the
     /// findings of one file).
     pub path: Arc<str>,
+    /// How many bytes of `path` name the file itself; the rest (from a `!`) is the location
+    /// inside it (`a.zip!b.xlsx!C7`). Carried, never guessed from `!`: a file may be called
+    /// `budget.xlsx!x.csv` (review item 9).
+    pub file_len: usize,
     /// What it is.
     pub kind: Kind,
     /// A finer label where one exists.
@@ -41,6 +45,17 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// The file on disk (or the database table) the finding is in, as shown.
+    pub fn file(&self) -> &str {
+        self.path.get(..self.file_len).unwrap_or(&self.path)
+    }
+
+    /// Where inside the file, for a container or document member (`b.xlsx!C7`): `path`
+    /// after the file and its `!`.
+    pub fn member(&self) -> Option<&str> {
+        self.path.get(self.file_len..).and_then(|m| m.strip_prefix('!')).filter(|m| !m.is_empty())
+    }
+
     /// The value as shown by default: masked.
     pub fn masked(&self) -> String {
         if self.premasked {

@@ -27,19 +27,20 @@ pub(crate) struct Collected {
     files: BTreeMap<String, FileFindings>,
 }
 
-/// The file a finding belongs to: its path up to the first container level (`!`), or a
-/// database column up to the row.
-fn file_of(path: &str) -> (&str, &str) {
+/// The file a finding belongs to and where inside it: the file the scan read (a `!` in its
+/// name is part of it) and the member, or a database column and the row.
+fn file_of(f: &crate::Finding) -> (&str, &str) {
+    let path = &*f.path;
     if path.contains("://") || path.starts_with("sqlite:") {
         return path.split_once('#').map_or((path, ""), |(f, rest)| (f, rest));
     }
-    path.split_once('!').unwrap_or((path, ""))
+    (f.file(), f.member().unwrap_or(""))
 }
 
 impl Collected {
     /// Counts a finding (shown as `shown`: masked unless revealing) under its file.
     pub(crate) fn add(&mut self, f: &crate::Finding, shown: String) {
-        let (file, inside) = file_of(&f.path);
+        let (file, inside) = file_of(f);
         let entry = self.files.entry(file.to_string()).or_default();
         *entry.kinds.entry(f.kind).or_insert(0) += 1;
         if entry.examples.len() < EXAMPLES {
@@ -228,6 +229,7 @@ mod tests {
     fn finding(path: &str, kind: Kind, line: u64) -> crate::Finding {
         crate::Finding {
             path: path.into(),
+            file_len: path.find('!').unwrap_or(path.len()),
             kind,
             subkind: None,
             line,

@@ -1,7 +1,9 @@
 //! Output formats: a table for people, JSONL/JSON/CSV/SARIF for scripts.
 //!
 //! The JSONL line is a stable contract:
-//! `{"path","kind","subkind"?,"line","column","offset","length","value","confidence","reasons","test_card"?}`.
+//! `{"path","file","member"?,"kind","subkind"?,"line","column","offset","length","value","confidence","reasons","test_card"?}`.
+//! `file` is the file on disk alone and `member` the location inside a container or
+//! document, so a `!` in a file's name is never mistaken for a container level.
 //! `value` is masked unless the caller asked to reveal. JSON, CSV and SARIF carry the same
 //! fields. Every writer streams: memory does not grow with the number of findings (JSON
 //! keeps the list of skipped files, which is small, for its closing object).
@@ -54,8 +56,14 @@ impl FromStr for Format {
 /// One finding as written in JSONL and JSON: the stable contract.
 #[derive(Debug, serde::Serialize)]
 pub struct FindingRecord<'f> {
-    /// The file, relative to the scan root.
+    /// The file, relative to the scan root; inside a container or document, followed by
+    /// `!` and the location inside it.
     pub path: &'f str,
+    /// The file on disk alone (a `!` in it is part of its name).
+    pub file: &'f str,
+    /// Inside a container or document: the location inside `file` (`b.xlsx!C7`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<&'f str>,
     /// The kind (`credit_card`, …).
     pub kind: &'static str,
     /// A finer label, when there is one.
@@ -116,7 +124,7 @@ impl<W: Write> Report<W> {
         match format {
             Format::Json => out.write_all(b"{\"version\":1,\"findings\":[")?,
             Format::Csv => out.write_all(
-                b"path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card\n",
+                b"path,kind,subkind,line,column,offset,length,value,confidence,reasons,test_card,file,member\n",
             )?,
             Format::Sarif => {
                 let rules: Vec<Value> = Kind::ALL
@@ -153,6 +161,8 @@ impl<W: Write> Report<W> {
     pub fn record<'f>(&self, f: &'f Finding) -> FindingRecord<'f> {
         FindingRecord {
             path: &f.path,
+            file: f.file(),
+            member: f.member(),
             kind: f.kind.as_str(),
             subkind: f.subkind,
             line: f.line,
@@ -267,6 +277,8 @@ impl<W: Write> Sink for Report<W> {
                     format!("{:.2}", f.confidence),
                     f.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
                     f.test_card.to_string(),
+                    f.file().to_string(),
+                    f.member().unwrap_or("").to_string(),
                 ];
                 let row: Vec<String> = fields.iter().map(|v| csv_field(v)).collect();
                 writeln!(self.out, "{}", row.join(","))
@@ -277,16 +289,19 @@ impl<W: Write> Sink for Report<W> {
                 }
                 let level =
                     if f.kind.risk_weight() >= 8.0 && !f.test_card { "error" } else { "warning" };
-                let result = json!({
+                let mut result = json!({
                     "ruleId": f.kind.as_str(),
                     "level": level,
                     "message": {"text": format!("{} found: {}", f.kind.label(), self.value(f))},
                     "locations": [{"physicalLocation": {
-                        "artifactLocation": {"uri": &*f.path},
+                        "artifactLocation": {"uri": f.file()},
                         "region": {"startLine": f.line, "startColumn": f.column, "byteOffset": f.offset, "byteLength": f.length}
                     }}],
                     "properties": {"confidence": (f64::from(f.confidence) * 100.0).round() / 100.0, "reasons": Reasons(&f.reasons), "test_card": f.test_card}
                 });
+                if let Some(member) = f.member() {
+                    result["properties"]["member"] = json!(member);
+                }
                 serde_json::to_writer(&mut self.out, &result).map_err(io::Error::from)
             }
         }

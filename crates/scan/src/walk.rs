@@ -570,6 +570,7 @@ impl<'t> Results<'t> {
         let d = l.detection;
         self.add(Finding {
             path: Arc::clone(path),
+            file_len: self.top_len.min(path.len()),
             kind: d.kind,
             subkind: d.subkind,
             line: l.line,
