@@ -30,6 +30,13 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Connections served at once; more wait until one is free.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds a client has to send a request's headers (and an idle connection to start its
+    /// next request) before it is closed; also the time for a TLS handshake.
+    #[arg(long, value_name = "SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout: u64,
 }
 
 pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<u8> {
@@ -58,6 +65,12 @@ pub fn serve(data_dir: &Path, args: &ServeArgs) -> Result<u8> {
         args.listen,
         passphrase.as_deref(),
         tls.as_ref(),
+        custody_server::Limits {
+            max_connections: args.max_connections as usize,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout),
+            handshake_timeout: std::time::Duration::from_secs(args.header_timeout),
+            ..custody_server::Limits::default()
+        },
         |addr, ready| {
             println!("custody is serving the vault in {} on {scheme}://{addr}", data_dir.display());
             if ready {

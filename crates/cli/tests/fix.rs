@@ -450,7 +450,9 @@ fn review_10_restore_is_recorded_before_it_decrypts() {
     assert!(apply.status.success(), "{}", text(&apply));
     let id = quarantine_ids(&data)[0]["id"].as_str().unwrap().to_string();
     {
-        let busy = custody_vault::layout::open_ledger(&data, custody_ledger::LedgerOptions::default()).unwrap();
+        let busy =
+            custody_vault::layout::open_ledger(&data, custody_ledger::LedgerOptions::default())
+                .unwrap();
         let refused = unlocked(&data, &["quarantine", "restore", &id]);
         assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
         assert!(text(&refused).contains("nothing was decrypted"), "{}", text(&refused));

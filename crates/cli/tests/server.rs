@@ -1360,3 +1360,54 @@ fn address_columns_import_and_free_text_addresses_migrate() {
     let again = custody(&old, &["migrate"]);
     assert!(text(&again).contains("up to date"), "{}", text(&again));
 }
+
+/// Review item 13: slow clients cannot hold the server. With room for four connections
+/// and a one-second header timeout, ten connections that never finish their request head,
+/// and one that goes idle after a request, are closed by the server, and a normal request
+/// made behind them is answered.
+#[test]
+fn review_13_slow_connections_do_not_hold_the_server() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let server = Server::start_with(
+        &data,
+        true,
+        &["--listen", "127.0.0.1:0", "--max-connections", "4", "--header-timeout", "1"],
+    );
+    let addr = server.url.trim_start_matches("http://").to_string();
+    // One connection that makes a request and then stays open, saying nothing.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // Ten that start a request head and never finish it.
+    let slow: Vec<std::net::TcpStream> = (0..10)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ").unwrap();
+            s
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let (status, body) = call("GET", &format!("{}/v1/health", server.url), None, None, None);
+    assert_eq!(status, 200, "{body}");
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(15), "served only after {waited:?}");
+    // Each slow connection and the idle one were closed by the server (end of stream or a
+    // reset), not left open.
+    for mut s in slow.into_iter().chain([idle]) {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut rest = Vec::new();
+        match s.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) => assert!(
+                !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+                "a slow connection is still open: {e}"
+            ),
+        }
+    }
+    server.stop();
+}

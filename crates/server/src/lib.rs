@@ -16,6 +16,7 @@
 
 pub mod api;
 mod error;
+mod listen;
 mod state;
 
 use std::future::Future;
@@ -25,18 +26,18 @@ use std::sync::Arc;
 
 pub use api::{OPENAPI, ROUTES, router};
 pub use error::ApiError;
+pub use listen::Limits;
 pub use state::{App, Secret};
 
-/// Serves `app` over plain HTTP on `listener` until `shutdown` completes. The caller then
-/// closes the app ([`App::close`]) so the writes already queued finish.
+/// Serves `app` over plain HTTP on `listener`, within the default [`Limits`], until
+/// `shutdown` completes. The caller then closes the app ([`App::close`]) so the writes
+/// already queued finish.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, api::router(app).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    listen::accept_loop(listener, None, api::router(app), Limits::default(), shutdown).await
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -71,15 +72,28 @@ pub struct Tls {
 }
 
 /// Runs the server on `addr` for the data directory until Ctrl-C or SIGTERM, over HTTPS when
-/// `tls` is given. With a passphrase it unseals at start; otherwise it waits sealed.
-/// `ready` is called with the address once it listens.
+/// `tls` is given, within `limits`. With a passphrase it unseals at start; otherwise it
+/// waits sealed. `ready` is called with the address once it listens.
 pub fn run(
     data_dir: &Path,
     addr: SocketAddr,
     passphrase: Option<&str>,
     tls: Option<&Tls>,
+    limits: Limits,
     ready: impl FnOnce(SocketAddr, bool),
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    // Before anything is unsealed: a bad certificate is a clear error, not a half start.
+    let acceptor = tls
+        .map(|tls| {
+            listen::tls_acceptor(&tls.cert, &tls.key).map_err(|e| {
+                std::io::Error::other(format!(
+                    "cannot use the TLS certificate '{}' and key '{}': {e}",
+                    tls.cert.display(),
+                    tls.key.display()
+                ))
+            })
+        })
+        .transpose()?;
     let app = Arc::new(App::open(data_dir)?);
     if let Some(p) = passphrase {
         app.unseal(&Secret::Passphrase(p), None)?;
@@ -92,37 +106,16 @@ pub fn run(
         .max_blocking_threads(64)
         .build()?;
     let served = runtime.block_on(async {
-        let Some(tls) = tls else {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            ready(listener.local_addr()?, app.unsealed().is_some());
-            return serve(listener, Arc::clone(&app), stop_signal()).await;
-        };
-        // rustls on the ring provider (the only one compiled in).
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
-            .await
-            .map_err(|e| {
-                std::io::Error::other(format!(
-                    "cannot use the TLS certificate '{}' and key '{}': {e}",
-                    tls.cert.display(),
-                    tls.key.display()
-                ))
-            })?;
-        let listener = std::net::TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
         ready(listener.local_addr()?, app.unsealed().is_some());
-        let handle = axum_server::Handle::new();
-        let stopper = handle.clone();
-        tokio::spawn(async move {
-            stop_signal().await;
-            stopper.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
-        });
-        axum_server::from_tcp_rustls(listener, config)?
-            .handle(handle)
-            .serve(
-                api::router(Arc::clone(&app)).into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
+        listen::accept_loop(
+            listener,
+            acceptor,
+            api::router(Arc::clone(&app)),
+            limits,
+            stop_signal(),
+        )
+        .await
     });
     // Whatever ended the serving, the writes already queued finish first.
     app.close();
