@@ -71,14 +71,14 @@ pub async fn accept_loop(
             () = &mut shutdown => break,
         };
         let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
+            accepted = listener.accept() => {
                 // Out of file descriptors, or a connection reset before it was accepted:
                 // wait a moment instead of spinning, and go on.
-                Err(_) => {
+                let Ok(accepted) = accepted else {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                     continue;
-                }
+                };
+                accepted
             },
             () = &mut shutdown => break,
         };
