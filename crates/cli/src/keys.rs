@@ -49,8 +49,10 @@ pub enum KeysCommand {
         #[command(flatten)]
         server: ServerKey,
     },
-    /// Replace the key that wraps every customer's data key (do it yearly, or when someone
-    /// who knew the passphrase leaves). Customer data is not re-encrypted; it stays readable.
+    /// Replace the key that wraps every customer's data key (do it yearly). This does not
+    /// shut out someone who knew the passphrase or holds two kit shares: the root key above
+    /// it stays the same, so an old copy of `keys/root.sealed` with the old passphrase still
+    /// opens the vault. Customer data is not re-encrypted; it stays readable.
     Rotate {
         #[command(flatten)]
         unlock: Unlock,
