@@ -510,6 +510,32 @@ fn review_9_a_bang_in_a_name_never_points_at_another_file() {
     assert!(budget.exists() && bang.exists());
 }
 
+/// Review item 11: a recovery kit left where a scan looks is reported as a secret (each of
+/// its shares), and the shares are masked in the output.
+#[test]
+fn review_11_a_scan_reports_a_recovery_kit_as_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
+    let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share")).collect();
+    assert_eq!(shares.len(), 3, "{kit}");
+    std::fs::write(files.join("old-kit.txt"), &kit).unwrap();
+    let out = custody(&data, &["scan", "--format", "jsonl", s(&files)]);
+    let found: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|f: &serde_json::Value| f["subkind"] == "custody_recovery_share")
+        .collect();
+    assert_eq!(found.len(), 3, "{}", text(&out));
+    assert!(found.iter().all(|f| f["kind"] == "secret"));
+    for share in shares {
+        assert!(!text(&out).contains(share), "a share is shown unmasked");
+    }
+}
+
 /// Review item 1: a saved scan is a file anyone could have edited. A path in it that is
 /// absolute or climbs out with `..` is refused before anything is touched.
 #[test]

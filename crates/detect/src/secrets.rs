@@ -38,6 +38,9 @@ enum Rule {
     /// `-----END … PRIVATE KEY-----` after a key body whose BEGIN line is gone (a block
     /// cut, or half-redacted by an older tool): the body is the key.
     PrivateKeyBody,
+    /// A share of custody's own recovery kit, `custody-share-1-<hex>-<fingerprint>-<check>`:
+    /// two of them open the vault (review item 11).
+    CustodyShare,
 }
 
 const PATTERNS: &[(&str, Rule)] = &[
@@ -74,6 +77,7 @@ const PATTERNS: &[(&str, Rule)] = &[
     ("SG.", Rule::SendGrid),
     ("-----BEGIN ", Rule::PrivateKey),
     ("-----END ", Rule::PrivateKeyBody),
+    ("custody-share-1-", Rule::CustodyShare),
 ];
 
 /// How far a private key's PEM body is followed from its BEGIN line (or back from its END
@@ -212,6 +216,25 @@ fn check(
                 "stripe_restricted_key"
             };
             (left_ok && (24..=99).contains(&n) && ends_clean(e)).then_some((at, e, sub, 0.95))
+        }
+        Rule::CustodyShare => {
+            // The share (index and 32 key bytes: 66 hex digits; longer for another key
+            // size), the kit's 16-digit fingerprint, the 4-digit typo check.
+            let hex = |c: u8| c.is_ascii_hexdigit();
+            let n = run(bytes, after, 200, hex);
+            let fp = after + n + 1;
+            let ck = fp + 17;
+            let shaped = (34..200).contains(&n)
+                && bytes.get(after + n) == Some(&b'-')
+                && run(bytes, fp, 17, hex) == 16
+                && bytes.get(fp + 16) == Some(&b'-')
+                && run(bytes, ck, 5, hex) == 4;
+            (left_ok && shaped && ends_clean(ck + 4)).then_some((
+                at,
+                ck + 4,
+                "custody_recovery_share",
+                0.99,
+            ))
         }
         Rule::GitHubToken => {
             let n = run(bytes, after, 37, alnum);
@@ -395,6 +418,18 @@ mod tests {
         let mut out = Vec::new();
         det.detect(&Chunk::whole(text.as_bytes()), &Structure::Plain, &mut out);
         out.iter().map(|d| (d.value.expose().to_string(), d.subkind.unwrap())).collect()
+    }
+
+    /// Review item 11: a share of custody's own recovery kit is a secret; a truncated one,
+    /// or the bare prefix in prose, is not.
+    #[test]
+    fn review_11_a_recovery_share_is_a_secret() {
+        let share =
+            format!("custody-share-1-01{}-{}-{}", "a3".repeat(32), "0f1e2d3c4b5a6978", "9c2e");
+        let found = secrets(&format!("Share 1 of 3: {share}\n"));
+        assert_eq!(found, vec![(share.clone(), "custody_recovery_share")]);
+        assert!(secrets(&share[..share.len() - 5]).is_empty(), "no typo check: not a share");
+        assert!(secrets("lines starting custody-share-1- are kit shares").is_empty());
     }
 
     #[test]
