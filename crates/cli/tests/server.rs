@@ -1411,3 +1411,21 @@ fn review_13_slow_connections_do_not_hold_the_server() {
     }
     server.stop();
 }
+
+/// Review item 20 (the process part): a serving process writes no core file, soft or hard
+/// limit, so its unsealed keys cannot end up in a crash dump.
+#[test]
+fn review_20_the_server_cannot_dump_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let server = Server::start(&data, true);
+    let pid = server.child.id();
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
+    // The hard limit was unlimited here before: only the server lowers it. (Whether the
+    // process is dumpable cannot be seen from outside by root, which CI runs as.)
+    server.stop();
+}

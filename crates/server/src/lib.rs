@@ -40,25 +40,39 @@ pub async fn serve(
     listen::accept_loop(listener, None, api::router(app), Limits::default(), shutdown).await
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn stop_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called (inside
+/// the runtime), not when the future is first polled: a SIGTERM that arrives as soon as the
+/// server says it is ready still stops it gracefully.
+fn stop_signal() -> impl Future<Output = ()> + Send + 'static {
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    let interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+    async move {
+        let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        tokio::select! {
+            () = wait(interrupt) => {},
+            () = wait(term) => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    }
+}
+
+/// Keeps the unsealed keys out of core dumps and away from other processes of the same
+/// account (review item 20): no core file (`RLIMIT_CORE` 0) and not dumpable, which also
+/// stops `ptrace` and reading `/proc/PID/mem` by anyone but root. Warns, and goes on, where
+/// the system refuses.
+fn harden_process() {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    if let Err(e) = setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) }) {
+        eprintln!("WARNING: cannot turn off core dumps ({e}): a crash could write keys to disk");
+    }
+    if let Err(e) = set_dumpable_behavior(DumpableBehavior::NotDumpable) {
+        eprintln!("WARNING: cannot make the server non-dumpable ({e})");
     }
 }
 
@@ -82,6 +96,7 @@ pub fn run(
     limits: Limits,
     ready: impl FnOnce(SocketAddr, bool),
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    harden_process();
     // Before anything is unsealed: a bad certificate is a clear error, not a half start.
     let acceptor = tls
         .map(|tls| {
@@ -107,15 +122,9 @@ pub fn run(
         .build()?;
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        let stop = stop_signal();
         ready(listener.local_addr()?, app.unsealed().is_some());
-        listen::accept_loop(
-            listener,
-            acceptor,
-            api::router(Arc::clone(&app)),
-            limits,
-            stop_signal(),
-        )
-        .await
+        listen::accept_loop(listener, acceptor, api::router(Arc::clone(&app)), limits, stop).await
     });
     // Whatever ended the serving, the writes already queued finish first.
     app.close();
