@@ -20,6 +20,18 @@ pub struct Remote {
     /// Read the API key from FILE (its first line). Or set CUSTODY_API_KEY.
     #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: Tls,
+}
+
+/// How the client checks an `https://` server.
+#[derive(Args, Clone, Default)]
+pub struct Tls {
+    /// For an `https://` server: trust the certificate authority (or the self-signed
+    /// certificate) in this PEM FILE instead of the public web's authorities. Or set
+    /// CUSTODY_CA_CERT.
+    #[arg(long, value_name = "FILE", env = "CUSTODY_CA_CERT")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Remote {
@@ -47,14 +59,90 @@ impl Remote {
         purpose: Option<&str>,
         body: Option<&Value>,
     ) -> Result<Value> {
-        request(&self.url, method, path, Some(&self.key()?), purpose, body)
+        request(&self.url, &self.tls, method, path, Some(&self.key()?), purpose, body)
     }
+}
+
+/// The HTTP agent for `base`: over `https://` it checks the server's certificate against
+/// the public web's authorities, or only against `--ca-cert`'s. A key or a passphrase is
+/// never sent in the clear to a server that is not on this machine.
+fn agent(base: &str, tls: &Tls) -> Result<ureq::Agent> {
+    let config = ureq::Agent::config_builder().http_status_as_error(false);
+    if !base.starts_with("https://") {
+        let Some(rest) = base.strip_prefix("http://") else {
+            bail!("the server address must start with https:// or http://, not '{base}'");
+        };
+        if !is_loopback(rest) {
+            bail!(
+                "refusing to send an API key or passphrase unencrypted to {base}: \
+                 use https:// (start the server with --tls-cert and --tls-key), \
+                 or reach it on 127.0.0.1"
+            );
+        }
+        return Ok(config.build().new_agent());
+    }
+    let mut settings = ureq::tls::TlsConfig::builder();
+    if let Some(path) = &tls.ca_cert {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("cannot read the CA certificate '{}'", path.display()))?;
+        let certs = ureq::tls::parse_pem(&pem)
+            .filter_map(|item| match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+                Ok(_) => None,
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("'{}' is not a PEM certificate file", path.display()))?;
+        if certs.is_empty() {
+            bail!(
+                "'{}' holds no certificate (expected -----BEGIN CERTIFICATE-----)",
+                path.display()
+            );
+        }
+        settings = settings.root_certs(ureq::tls::RootCerts::new_with_certs(&certs));
+    }
+    Ok(config.tls_config(settings.build()).build().new_agent())
+}
+
+/// The error for a call that got no answer: a certificate that could not be checked says
+/// what to do about it; anything else says the server may not be running.
+fn refused(base: &str, e: ureq::Error) -> anyhow::Error {
+    let said = e.to_string();
+    if said.contains("CaUsedAsEndEntity") {
+        anyhow::anyhow!(
+            "the certificate of {base} is marked as a certificate authority, which a server's \
+             own certificate must not be: make it with -addext basicConstraints=critical,CA:FALSE \
+             (docs/server.md shows the command)"
+        )
+    } else if matches!(e, ureq::Error::Tls(_) | ureq::Error::Rustls(_))
+        || said.contains("certificate")
+    {
+        anyhow::anyhow!(
+            "cannot check the certificate of {base}: {said} (for a self-signed certificate, \
+             give it with --ca-cert FILE)"
+        )
+    } else {
+        anyhow::Error::new(e)
+            .context(format!("cannot reach the server at {base} (is `custody serve` running?)"))
+    }
+}
+
+/// Whether the host of `authority[/path]` is this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(rest: &str) -> bool {
+    let authority = rest.split('/').next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// One call to the server at `base`; the JSON answer, or an error with the server's
 /// message and the HTTP status.
 pub fn request(
     base: &str,
+    tls: &Tls,
     method: &str,
     path: &str,
     key: Option<&str>,
@@ -62,7 +150,7 @@ pub fn request(
     body: Option<&Value>,
 ) -> Result<Value> {
     let url = format!("{}{path}", base.trim_end_matches('/'));
-    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let agent = agent(base, tls)?;
     let mut request = ureq::http::Request::builder().method(method).uri(&url);
     if let Some(k) = key {
         request = request.header("Authorization", format!("Bearer {k}"));
@@ -76,9 +164,7 @@ pub fn request(
         }
         None => agent.run(request.body(())?),
     };
-    let mut response = sent.with_context(|| {
-        format!("cannot reach the server at {base} (is `custody serve` running?)")
-    })?;
+    let mut response = sent.map_err(|e| refused(base, e))?;
     let status = response.status().as_u16();
     let answer: Value = response.body_mut().read_json().unwrap_or(Value::Null);
     if !(200..300).contains(&status) {

@@ -86,11 +86,17 @@ pub struct ServerKey {
     /// CUSTODY_API_KEY.
     #[arg(long, value_name = "FILE", requires = "server")]
     key_file: Option<PathBuf>,
+    #[command(flatten)]
+    tls: client::Tls,
 }
 
 impl ServerKey {
     fn remote(&self) -> Option<Remote> {
-        self.server.as_ref().map(|url| Remote { url: url.clone(), key_file: self.key_file.clone() })
+        self.server.as_ref().map(|url| Remote {
+            url: url.clone(),
+            key_file: self.key_file.clone(),
+            tls: self.tls.clone(),
+        })
     }
 }
 

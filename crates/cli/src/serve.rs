@@ -96,6 +96,8 @@ pub struct UnsealArgs {
     /// Unseal with two shares of the recovery kit, read from standard input, one per line.
     #[arg(long, conflicts_with = "passphrase_file")]
     shares: bool,
+    #[command(flatten)]
+    tls: client::Tls,
 }
 
 pub fn unseal(args: &UnsealArgs) -> Result<u8> {
@@ -104,7 +106,7 @@ pub fn unseal(args: &UnsealArgs) -> Result<u8> {
     } else {
         serde_json::json!({ "passphrase": init::read_passphrase(args.passphrase_file.as_deref())? })
     };
-    client::request(&args.url, "POST", "/v1/sys/unseal", None, None, Some(&body))?;
+    client::request(&args.url, &args.tls, "POST", "/v1/sys/unseal", None, None, Some(&body))?;
     println!("Unsealed: the server is ready.");
     Ok(EXIT_OK)
 }

@@ -989,6 +989,12 @@ fn serve_speaks_tls_when_given_a_certificate_and_warns_without_it_off_loopback()
         "{}",
         text(&https)
     );
+    // openssl's default self-signed certificate says CA:TRUE, which rustls will not take
+    // as a server's own: the command line says how to make one it will.
+    let as_ca =
+        custody(&data, &["unseal", "--url", &server.url, "--ca-cert", cert.to_str().unwrap()]);
+    assert_eq!(as_ca.status.code(), Some(2), "{}", text(&as_ca));
+    assert!(text(&as_ca).contains("basicConstraints=critical,CA:FALSE"), "{}", text(&as_ca));
     // Plain HTTP on the TLS port gets no answer.
     let plain = Command::new("curl")
         .args(["-s", "--max-time", "5"])
@@ -1017,6 +1023,99 @@ fn serve_speaks_tls_when_given_a_certificate_and_warns_without_it_off_loopback()
     std::thread::sleep(Duration::from_millis(300));
     let log = open.stop();
     assert!(log.contains("WARNING: listening on 0.0.0.0"), "{log}");
+}
+
+/// Review item 15: the command line is a client of an `https://` server. It unseals and
+/// reads through TLS when told which certificate to trust, refuses a certificate it cannot
+/// check, and never sends a key in the clear to a server off this machine.
+#[test]
+fn review_15_the_command_line_speaks_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian package openssl) makes the test certificate");
+    assert!(made.status.success(), "{}", text(&made));
+    let (cert_arg, key_arg) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let server = Server::start_with(
+        &data,
+        false,
+        &["--listen", "127.0.0.1:0", "--tls-cert", cert_arg, "--tls-key", key_arg],
+    );
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let url = server.url.as_str();
+
+    // Not told which certificate to trust: a clear refusal, and the server stays sealed.
+    let untrusted = custody_with(&data, &["unseal", "--url", url], &[("CUSTODY_PASSPHRASE", PASS)]);
+    assert_eq!(untrusted.status.code(), Some(2), "{}", text(&untrusted));
+    assert!(text(&untrusted).contains("--ca-cert"), "{}", text(&untrusted));
+    assert!(!text(&untrusted).contains(PASS), "{}", text(&untrusted));
+    let trusted = ureq::tls::Certificate::from_pem(&std::fs::read(&cert).unwrap()).unwrap();
+    let agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[trusted]))
+                .build(),
+        )
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let health = |agent: &ureq::Agent| -> String {
+        agent.get(format!("{url}/v1/health")).call().unwrap().body_mut().read_to_string().unwrap()
+    };
+    assert_eq!(health(&agent), r#"{"status":"sealed"}"#);
+
+    // Told: it unseals, and a record written over the API is read back from the command line.
+    let unsealed = custody_with(
+        &data,
+        &["unseal", "--url", url, "--ca-cert", cert_arg],
+        &[("CUSTODY_PASSPHRASE", PASS)],
+    );
+    assert!(unsealed.status.success(), "{}", text(&unsealed));
+    assert_ne!(health(&agent), r#"{"status":"sealed"}"#);
+    let created = agent
+        .post(format!("{url}/v1/collections/customers/records"))
+        .header("Authorization", format!("Bearer {owner}"))
+        .send_json(json!({"fields": {"name": "Ada Lovelace", "email": "ada@example.com"}}))
+        .unwrap()
+        .body_mut()
+        .read_json::<Value>()
+        .unwrap();
+    let id = created["id"].as_str().expect("a record id").to_string();
+    let env = [("CUSTODY_API_KEY", owner.as_str()), ("CUSTODY_CA_CERT", cert_arg)];
+    let got = custody_with(&data, &["records", "get", "customers", &id, "--url", url], &env);
+    assert!(got.status.success(), "{}", text(&got));
+    assert!(text(&got).contains("email"), "{}", text(&got));
+    assert!(!text(&got).contains("ada@example.com"), "masked without a purpose: {}", text(&got));
+
+    // A file that holds no certificate is a clear error, not a silent fallback.
+    let wrong = custody_with(
+        &data,
+        &["records", "get", "customers", &id, "--url", url, "--ca-cert", key_arg],
+        &[("CUSTODY_API_KEY", owner.as_str())],
+    );
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(text(&wrong).contains("holds no certificate"), "{}", text(&wrong));
+
+    // Plain HTTP to a server that is not on this machine: refused before anything is sent.
+    let far = custody_with(
+        &data,
+        &["records", "get", "customers", &id, "--url", "http://192.0.2.7:8731"],
+        &[("CUSTODY_API_KEY", owner.as_str())],
+    );
+    assert_eq!(far.status.code(), Some(2), "{}", text(&far));
+    assert!(text(&far).contains("refusing to send"), "{}", text(&far));
+    assert!(!text(&far).contains(&owner), "{}", text(&far));
+    server.stop();
 }
 
 /// Every event of `action` in the data directory's ledger, parsed.
