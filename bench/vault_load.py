@@ -183,7 +183,9 @@ def init(custody, data, env, extra=()):
     with open(config_path) as f:
         config = f.read()
     with open(config_path, "w") as f:
-        f.write(config.replace("reveals_per_minute = 600", "reveals_per_minute = 1000000000"))
+        for limit in ("reveals_per_minute = 600", "searches_per_minute = 300", "writes_per_minute = 600"):
+            config = config.replace(limit, limit.split(" = ")[0] + " = 1000000000")
+        f.write(config)
     return key
 
 
@@ -199,10 +201,11 @@ def seed_and_calls(ports, key):
     """200 customers (through the first node), and the wrk script of each call."""
     ids, tokens = [], []
     for i in range(200):
-        status, created = request(ports[0], "POST", "/v1/collections/customers/records", key, customer(i))
+        status, created = request(ports[0], "POST", "/v1/collections/customers/records", key, customer(i),
+                                  purpose="billing")
         assert status == 201, created
         ids.append(created["id"])
-        tokens.append(created["fields"]["card_number"]["value"])
+        tokens.append(created["tokens"]["card_number"])
     id_list = ",".join(f'"{i}"' for i in ids)
     token_list = ",".join(f'"{t}"' for t in tokens)
     read = 'return wrk.format("GET", "/v1/collections/customers/records/" .. x)'

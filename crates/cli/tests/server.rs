@@ -230,7 +230,7 @@ fn every_role_field_and_purpose_reads_as_configured() {
         "POST",
         &format!("{url}/v1/collections/customers/records"),
         Some(&owner),
-        None,
+        Some("billing"),
         Some(&jane()),
     );
     assert_eq!(status, 201, "{created}");
@@ -366,7 +366,7 @@ fn every_role_field_and_purpose_reads_as_configured() {
     assert_eq!(status, 200, "{exported}");
     assert_eq!(exported["fields"]["ssn"]["value"], "219-44-7321");
     // Token reveal: needs a purpose, and a role that reads the field plain for it.
-    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap();
+    let card_token = created["tokens"]["card_number"].as_str().unwrap();
     assert_ne!(card_token, "4539526018159083");
     let reveal = format!("{url}/v1/tokens/reveal");
     let body = json!({"token": card_token});
@@ -403,7 +403,7 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
     let server = Server::start(&data, true);
     let url = &server.url;
     let records = format!("{url}/v1/collections/customers/records");
-    let (_, created) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    let (_, created) = call("POST", &records, Some(&owner), Some("billing"), Some(&jane()));
     let id = created["id"].as_str().unwrap().to_string();
     let (_, other) = call(
         "POST",
@@ -432,7 +432,7 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
     assert_eq!(exported["linked"]["orders"][0]["fields"]["items"]["value"], "2 mugs");
 
     // The same card tokenised on its own gives the customer's (deterministic) token.
-    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap().to_string();
+    let card_token = created["tokens"]["card_number"].as_str().unwrap().to_string();
     let (status, standalone) = call(
         "POST",
         &format!("{url}/v1/tokens"),
@@ -450,7 +450,7 @@ fn erasure_leaves_nothing_to_decrypt_search_or_reveal() {
     let (_, found) =
         call("GET", &format!("{records}?email=jane.quinton@example.com"), Some(&owner), None, None);
     assert_eq!(found["count"], 0);
-    let card_token = created["fields"]["card_number"]["value"].as_str().unwrap();
+    let card_token = created["tokens"]["card_number"].as_str().unwrap();
     let (status, _) = call(
         "POST",
         &format!("{url}/v1/tokens/reveal"),
@@ -646,6 +646,7 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
     assert_eq!((status, body["error"]["code"].as_str()), (429, Some("rate_limited")));
     assert_eq!(call("GET", &record, Some(&owner), None, None).0, 200);
     // A changed field reads back changed.
+    let (_, before) = call("GET", &record, Some(&owner), None, None);
     let (status, body) = call(
         "PATCH",
         &record,
@@ -654,8 +655,10 @@ fn malformed_requests_get_clear_errors_and_limits_apply() {
         Some(&json!({"fields": {"phone": "+44 20 7946 0958"}})),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["fields"]["phone"]["mode"], "masked");
-    assert_ne!(body["fields"]["phone"]["value"], created["fields"]["phone"]["value"]);
+    assert_eq!(body["written"], json!(["phone"]));
+    let (_, changed) = call("GET", &record, Some(&owner), None, None);
+    assert_eq!(changed["fields"]["phone"]["mode"], "masked");
+    assert_ne!(changed["fields"]["phone"]["value"], before["fields"]["phone"]["value"]);
     // The OpenAPI document lists every route the server has.
     let (status, doc) = call("GET", &format!("{url}/v1/openapi.json"), None, None, None);
     assert_eq!(status, 200);
@@ -745,6 +748,7 @@ fn a_server_killed_under_write_load_keeps_every_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (owner, _) = init(&data);
+    raise_limits(&data);
     let mut server = Server::start(&data, true);
     let records = format!("{}/v1/collections/customers/records", server.url);
     let acked = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -1115,6 +1119,203 @@ fn review_15_the_command_line_speaks_tls() {
     assert_eq!(far.status.code(), Some(2), "{}", text(&far));
     assert!(text(&far).contains("refusing to send"), "{}", text(&far));
     assert!(!text(&far).contains(&owner), "{}", text(&far));
+    server.stop();
+}
+
+/// Sets every per-key budget in `[limits]` high, for tests that put load on one key.
+fn raise_limits(data: &Path) {
+    let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    let config = config
+        .replace("reveals_per_minute = 600", "reveals_per_minute = 1000000")
+        .replace("searches_per_minute = 300", "searches_per_minute = 1000000")
+        .replace("writes_per_minute = 600", "writes_per_minute = 1000000");
+    std::fs::write(data.join("config.toml"), config).unwrap();
+}
+
+/// Review items 4, 5 and 16: a write answers only the names of the fields written, and a
+/// token only where the caller could have tokenised the value itself — so a role that sees
+/// cards as tokens cannot test guessed card numbers by writing them, and no write reads
+/// the record's other fields. Writes and searches count against per-key budgets (searches
+/// with or without a purpose), and each refusal is a `limit.write` / `limit.search` event.
+#[test]
+fn review_4_5_16_writes_and_searches_answer_no_values_and_are_budgeted() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let app_key = create_key(&data, "shop", "app");
+    let staff_key = create_key(&data, "till", "staff");
+    let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
+    let config = config
+        .replace("searches_per_minute = 300", "searches_per_minute = 3")
+        .replace("writes_per_minute = 600", "writes_per_minute = 4");
+    std::fs::write(data.join("config.toml"), config).unwrap();
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+
+    // The app key writes a customer with a card: it gets the id and the field names, and
+    // nothing it could compare a guess with.
+    let (status, created) =
+        call("POST", &records, Some(&app_key), Some("order_fulfillment"), Some(&jane()));
+    assert_eq!(status, 201, "{created}");
+    let mut keys: Vec<&str> = created.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["collection", "id", "tokens", "written"], "{created}");
+    // Tokens only for what the app reads plain for its purpose (email), as /v1/tokens
+    // would give it; not for the card or the SSN, which it sees as tokens only.
+    let tokens = created["tokens"].as_object().unwrap();
+    assert!(!tokens.contains_key("card_number") && !tokens.contains_key("ssn"), "{created}");
+    let written: Vec<&str> =
+        created["written"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(written.contains(&"card_number") && written.contains(&"ssn"), "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let record = format!("{records}/{id}");
+    // The card's token exists (the owner sees it) and the write answer did not carry it.
+    let (_, seen) = call("GET", &record, Some(&owner), None, None);
+    let token = seen["fields"]["card_number"]["value"].as_str().unwrap().to_string();
+    assert_eq!(seen["fields"]["card_number"]["mode"], "token");
+    assert!(!created.to_string().contains(&token), "{created}");
+    // A change answers the same way, for the fields changed only.
+    let (status, changed) = call(
+        "PATCH",
+        &record,
+        Some(&app_key),
+        None,
+        Some(&json!({"fields": {"card_number": "4111 1111 1111 1111"}})),
+    );
+    assert_eq!(status, 200, "{changed}");
+    assert_eq!(changed["written"], json!(["card_number"]));
+    assert_eq!(changed["tokens"], json!({}));
+    // The owner, who may tokenise cards for billing, gets the card's token back; it is the
+    // token a reveal turns into the card.
+    let (status, billed) = call("POST", &records, Some(&owner), Some("billing"), Some(&jane()));
+    assert_eq!(status, 201, "{billed}");
+    let card_token = billed["tokens"]["card_number"].as_str().expect("a card token").to_string();
+    assert!(billed["tokens"].get("name").is_none(), "{billed}");
+    let (_, revealed) = call(
+        "POST",
+        &format!("{}/v1/tokens/reveal", server.url),
+        Some(&owner),
+        Some("billing"),
+        Some(&json!({"token": card_token})),
+    );
+    assert_eq!(revealed["value"], "4539526018159083");
+
+    // Writes: four a minute for the app key (the create and the change above were two).
+    for n in 0..2 {
+        let body =
+            json!({"fields": {"name": format!("Guess {n}"), "card_number": "4539 5260 1815 9083"}});
+        assert_eq!(call("POST", &records, Some(&app_key), None, Some(&body)).0, 201);
+    }
+    let body = json!({"fields": {"name": "One too many"}});
+    let (status, refused) = call("POST", &records, Some(&app_key), None, Some(&body));
+    assert_eq!((status, refused["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("record writes"), "{refused}");
+    let (status, _) = call("PATCH", &record, Some(&app_key), None, Some(&body));
+    assert_eq!(status, 429, "a change counts as a write too");
+    // Another key has its own budget.
+    assert_eq!(call("POST", &records, Some(&staff_key), None, Some(&body)).0, 201);
+
+    // Searches: three a minute for the staff key, without a purpose too.
+    let search = format!("{records}?email=jane.quinton@example.com");
+    for _ in 0..3 {
+        let (status, found) = call("GET", &search, Some(&staff_key), None, None);
+        assert_eq!(status, 200, "{found}");
+    }
+    let (status, refused) = call("GET", &search, Some(&staff_key), None, None);
+    assert_eq!((status, refused["error"]["code"].as_str()), (429, Some("rate_limited")));
+    assert!(refused["error"]["message"].as_str().unwrap().contains("searches"), "{refused}");
+    assert_eq!(call("GET", &search, Some(&app_key), None, None).0, 200);
+    server.stop();
+
+    // Each refusal is in the ledger; no write was also a read of the record.
+    let denied =
+        |action: &str| events_of(&data, action).iter().filter(|e| e["outcome"] == "denied").count();
+    assert_eq!(denied("limit.write"), 2);
+    assert_eq!(denied("limit.search"), 1);
+    let writes: Vec<Value> = ["record.create", "record.update"]
+        .iter()
+        .flat_map(|a| events_of(&data, a))
+        .map(|e| e["request_id"].clone())
+        .collect();
+    assert!(writes.len() >= 6, "{writes:?}");
+    let reads = events_of(&data, "record.read");
+    assert!(!reads.is_empty(), "the GET and the searches are reads");
+    for read in &reads {
+        assert!(!writes.contains(&read["request_id"]), "a write also read the record: {read}");
+    }
+}
+
+/// Review item 7: an API key's row is sealed under the root key. Someone who can write
+/// `vault.db` cannot promote a staff key to owner or bring a revoked key back: the edited
+/// row is refused (`auth.failed`, reason `tampered_key`) while untouched keys still work.
+#[test]
+fn review_7_an_edited_api_key_row_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let staff = create_key(&data, "till", "staff");
+    let gone = create_key(&data, "old-laptop", "staff");
+    let revoked = custody(&data, &["keys", "revoke", "old-laptop"]);
+    assert!(revoked.status.success(), "{}", text(&revoked));
+    let other = create_key(&data, "counter", "staff");
+    {
+        let db = rusqlite::Connection::open(data.join("vault.db")).unwrap();
+        let promoted =
+            db.execute("UPDATE api_keys SET role = 'owner' WHERE name = 'till'", []).unwrap();
+        let restored = db
+            .execute("UPDATE api_keys SET revoked_at = NULL WHERE name = 'old-laptop'", [])
+            .unwrap();
+        assert_eq!((promoted, restored), (1, 1));
+    }
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let keys = format!("{url}/v1/sys/keys");
+    let records = format!("{url}/v1/collections/customers/records");
+    // The promoted key can do nothing, not even what it could as staff.
+    assert_eq!(call("GET", &keys, Some(&staff), None, None).0, 401);
+    assert_eq!(call("POST", &records, Some(&staff), None, Some(&jane())).0, 401);
+    // The revoked key stays revoked.
+    assert_eq!(call("POST", &records, Some(&gone), None, Some(&jane())).0, 401);
+    // Untouched keys work as before.
+    assert_eq!(call("POST", &records, Some(&other), None, Some(&jane())).0, 201);
+    assert_eq!(call("GET", &keys, Some(&owner), None, None).0, 200);
+    // Revoking the edited key still works (and seals its row anew, as revoked).
+    let (status, body) = call("DELETE", &format!("{keys}/till"), Some(&owner), None, None);
+    assert_eq!(status, 200, "{body}");
+    server.stop();
+    let reasons: Vec<String> = events_of(&data, "auth.failed")
+        .iter()
+        .map(|e| e["details"]["reason"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(reasons.iter().filter(|r| *r == "tampered_key").count(), 3, "{reasons:?}");
+}
+
+/// A vault made before rows were sealed has its key rows sealed when it is opened, so its
+/// keys keep working; after that, a row stripped of its seal is refused.
+#[test]
+fn review_7_old_key_rows_are_sealed_once_and_a_stripped_seal_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, _) = init(&data);
+    let staff = create_key(&data, "till", "staff");
+    let strip = |which: &str| {
+        let db = rusqlite::Connection::open(data.join("vault.db")).unwrap();
+        db.execute(&format!("UPDATE api_keys SET tag = substr(tag, 1, 32) WHERE {which}"), [])
+            .unwrap()
+    };
+    // As an earlier release left it: no row has a seal.
+    assert_eq!(strip("1"), 2);
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    assert_eq!(call("POST", &records, Some(&staff), None, Some(&jane())).0, 201);
+    assert_eq!(call("POST", &records, Some(&owner), None, Some(&jane())).0, 201);
+    server.stop();
+    // Now sealed: stripping one row's seal (to edit it unseen) is refused.
+    assert_eq!(strip("name = 'till'"), 1);
+    let server = Server::start(&data, true);
+    let records = format!("{}/v1/collections/customers/records", server.url);
+    assert_eq!(call("POST", &records, Some(&staff), None, Some(&jane())).0, 401);
+    assert_eq!(call("POST", &records, Some(&owner), None, Some(&jane())).0, 201);
     server.stop();
 }
 

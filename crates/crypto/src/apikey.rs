@@ -77,6 +77,55 @@ impl ApiKeyMac {
     }
 }
 
+/// The seal over an API key's stored row — its id, name, role, dates and credential tag —
+/// so that someone who can write the database cannot promote a key (`role = 'owner'`) or
+/// bring a revoked one back (`revoked_at = NULL`) without the root key. HMAC-SHA256 under
+/// K = HKDF-SHA256(root, info = `"custody/api-key-row/v1"`), over length-prefixed parts.
+pub struct ApiKeyRowSeal([u8; 32]);
+
+impl ApiKeyRowSeal {
+    /// Derives the row-sealing key from the root key (its own key: not the credential's).
+    pub fn derive(root: &Key) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"custody-api-key-salt-v1"), root.expose());
+        let mut okm = [0u8; 32];
+        hk.expand(b"custody/api-key-row/v1", &mut okm)
+            .expect("32 bytes is a valid HKDF-SHA256 output length");
+        Self(okm)
+    }
+
+    fn mac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
+        let mut mac =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac
+    }
+
+    /// The seal over `parts`.
+    pub fn seal(&self, parts: &[&[u8]]) -> [u8; 32] {
+        self.mac(parts).finalize().into_bytes().into()
+    }
+
+    /// Whether `seal` is the seal over `parts` (constant-time comparison).
+    pub fn verify(&self, parts: &[&[u8]], seal: &[u8]) -> bool {
+        self.mac(parts).verify_slice(seal).is_ok()
+    }
+}
+
+impl Drop for ApiKeyRowSeal {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl std::fmt::Debug for ApiKeyRowSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyRowSeal(<redacted>)")
+    }
+}
+
 impl Drop for ApiKeyMac {
     fn drop(&mut self) {
         self.0.zeroize();
@@ -111,5 +160,19 @@ mod tests {
             assert!(!mac.verify(bad, &key.tag), "{bad}");
         }
         assert!(!format!("{key:?}").contains(&key.credential[20..]));
+    }
+
+    #[test]
+    fn a_row_seal_covers_every_part_and_its_boundaries() {
+        let seal = ApiKeyRowSeal::derive(&Key::from_bytes([3; 32]));
+        let parts: [&[u8]; 3] = [b"id", b"staff", b""];
+        let tag = seal.seal(&parts);
+        assert!(seal.verify(&parts, &tag));
+        assert!(!seal.verify(&[b"id", b"owner", b""], &tag));
+        // Moving a boundary changes the seal: "ids" + "taff" is not "id" + "staff".
+        assert!(!seal.verify(&[b"ids", b"taff", b""], &tag));
+        assert!(!ApiKeyRowSeal::derive(&Key::from_bytes([4; 32])).verify(&parts, &tag));
+        // Its own key: the credential MAC's key does not make the same tags.
+        assert_ne!(seal.0, ApiKeyMac::derive(&Key::from_bytes([3; 32])).0);
     }
 }

@@ -13,7 +13,8 @@
 //! - [`recovery`]: the root key split into a 2-of-3 recovery kit (Shamir).
 //! - [`sealed_file`]: whole files sealed to an X25519 public key (the quarantine), opened
 //!   only with the key derived from the root key.
-//! - [`ApiKeyMac`]: API keys stored only as keyed hashes, checked in constant time.
+//! - [`ApiKeyMac`]: API keys stored only as keyed hashes, checked in constant time;
+//!   [`ApiKeyRowSeal`] binds each key's row (role, revocation) under the root.
 //!
 //! The construction, its reasons and its test vectors are in [`manual`].
 
@@ -29,7 +30,7 @@ mod seal;
 pub mod sealed_file;
 mod token;
 
-pub use apikey::{ApiKeyMac, NewApiKey};
+pub use apikey::{ApiKeyMac, ApiKeyRowSeal, NewApiKey};
 pub use envelope::{FieldContext, open, seal};
 pub use error::Error;
 pub use index::BlindIndexKey;

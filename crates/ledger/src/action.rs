@@ -38,6 +38,12 @@ pub enum Action {
     LedgerLowDisk,
     /// A key went past its plain-read or reveal limit (`limit.reveal`).
     LimitReveal,
+    /// A key went past its search limit (`limit.search`): searches are an equality oracle
+    /// (does this email belong to a customer?), so they are budgeted with or without a
+    /// purpose.
+    LimitSearch,
+    /// A key went past its write limit (`limit.write`).
+    LimitWrite,
     /// A quarantined file was restored (`quarantine.restore`).
     QuarantineRestore,
     /// A record was created (`record.create`).
@@ -73,7 +79,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 30] = [
         Action::ApiKeyCreate,
         Action::ApiKeyList,
         Action::ApiKeyRevoke,
@@ -87,6 +93,8 @@ impl Action {
         Action::KeysRotate,
         Action::LedgerLowDisk,
         Action::LimitReveal,
+        Action::LimitSearch,
+        Action::LimitWrite,
         Action::QuarantineRestore,
         Action::RecordCreate,
         Action::RecordErase,
@@ -120,6 +128,8 @@ impl Action {
             Action::KeysRotate => "keys.rotate",
             Action::LedgerLowDisk => "ledger.low_disk",
             Action::LimitReveal => "limit.reveal",
+            Action::LimitSearch => "limit.search",
+            Action::LimitWrite => "limit.write",
             Action::QuarantineRestore => "quarantine.restore",
             Action::RecordCreate => "record.create",
             Action::RecordErase => "record.erase",

@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
 use axum::{Json, Router};
 use custody_vault::{
-    Access, ApiKeyInfo, AuthFailure, ReadField, ReadMode, Refused, TOKENS_COLLECTION,
+    Access, ApiKeyInfo, AuthFailure, Budget, ReadField, ReadMode, Refused, TOKENS_COLLECTION,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -244,25 +244,63 @@ fn collection_ok(app: &App, collection: &str) -> Result<(), ApiError> {
 /// Plain values are rate-limited per key, counted per record: a purpose is what makes a
 /// read plain.
 fn limit_reveals(app: &App, caller: &Caller, records: usize) -> Result<(), ApiError> {
-    let n = u32::try_from(records.max(1)).unwrap_or(u32::MAX);
-    if caller.purpose.is_some() && !app.allow_reveal(&caller.actor, n) {
-        // The refusal is evidence too (a key trying to read more than it should).
-        app.gate().note(
-            &caller.access(),
-            custody_ledger::Action::LimitReveal,
-            "vault",
-            custody_ledger::Outcome::Denied,
-        )?;
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!(
-                "this key has made {} plain reads or reveals this minute; try again in a minute",
-                app.config().limits.reveals_per_minute
-            ),
-        ));
+    if caller.purpose.is_none() {
+        return Ok(());
     }
-    Ok(())
+    limit(app, caller, Budget::Reveals, records)
+}
+
+/// Counts `n` against the caller's `budget`; past it, the refusal is recorded (a key trying
+/// to read, search or write more than it should is evidence) and answered 429.
+fn limit(app: &App, caller: &Caller, budget: Budget, n: usize) -> Result<(), ApiError> {
+    let n = u32::try_from(n.max(1)).unwrap_or(u32::MAX);
+    if app.allow(budget, &caller.actor, n) {
+        return Ok(());
+    }
+    app.gate().note(
+        &caller.access(),
+        budget.refusal(),
+        "vault",
+        custody_ledger::Outcome::Denied,
+    )?;
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        format!(
+            "this key has made {} {} this minute; try again in a minute",
+            budget.per_minute(&app.config().limits),
+            budget.counts()
+        ),
+    ))
+}
+
+/// The answer to a create or update: the record, the names of the fields written, and
+/// tokens only for written fields the caller could have tokenised itself (a role that
+/// writes and reads the field plain for the purpose). Nothing else of the record is read:
+/// a token for a role without plain access would let it test guesses (review item 4), and
+/// reading the other fields would be an unaudited read (item 16).
+fn written_json(
+    vault: &Unsealed,
+    permit: &custody_vault::Permit,
+    caller: &Caller,
+    collection: &str,
+    id: &str,
+    written: &[String],
+) -> Result<Value, ApiError> {
+    let mut tokens = Map::new();
+    for field in written {
+        if !vault.config().may_tokenize(&caller.role, field, caller.purpose.as_deref()) {
+            continue;
+        }
+        match vault.read(|v| v.token_of(permit, collection, id, field)) {
+            Ok(token) => {
+                tokens.insert(field.clone(), Value::String(token));
+            }
+            Err(custody_vault::Error::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(json!({"id": id, "collection": collection, "written": written, "tokens": tokens}))
 }
 
 fn fields_json(fields: &BTreeMap<String, ReadField>, only: Option<&[String]>) -> Value {
@@ -529,6 +567,8 @@ async fn create(
         collection_ok(app, &collection)?;
         let values = body_values(app, &collection, body, false)?;
         fields_ok(app, &collection, values.keys(), false)?;
+        limit(app, caller, Budget::Writes, 1)?;
+        let written: Vec<String> = values.keys().cloned().collect();
         let access = caller.access();
         let permit = app.gate().create(
             vault.config(),
@@ -541,12 +581,7 @@ async fn create(
         else {
             unreachable!("an insert answers Created")
         };
-        // The creator sees what it stored as its role reads it without a purpose.
-        let fields = vault.read(|v| v.read(&permit, &collection, &id))?;
-        Ok((
-            StatusCode::CREATED,
-            json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
-        ))
+        Ok((StatusCode::CREATED, written_json(vault, &permit, caller, &collection, &id, &written)?))
     })
     .await
 }
@@ -589,9 +624,15 @@ async fn update(
         collection_ok(app, &collection)?;
         let values = body_values(app, &collection, body, true)?;
         fields_ok(app, &collection, values.keys(), false)?;
-        let fields = values.keys().cloned().collect();
-        let permit =
-            app.gate().update(vault.config(), &caller.access(), &collection, &id, fields)?;
+        limit(app, caller, Budget::Writes, 1)?;
+        let written: Vec<String> = values.keys().cloned().collect();
+        let permit = app.gate().update(
+            vault.config(),
+            &caller.access(),
+            &collection,
+            &id,
+            written.clone(),
+        )?;
         let Done::Updated(permit) = vault.write(Op::Update {
             permit,
             collection: collection.clone(),
@@ -601,11 +642,7 @@ async fn update(
         else {
             unreachable!("an update answers Updated")
         };
-        let fields = vault.read(|v| v.read(&permit, &collection, &id))?;
-        Ok((
-            StatusCode::OK,
-            json!({"id": id, "collection": collection, "fields": fields_json(&fields, None)}),
-        ))
+        Ok((StatusCode::OK, written_json(vault, &permit, caller, &collection, &id, &written)?))
     })
     .await
 }
@@ -652,6 +689,7 @@ async fn search(
             ));
         };
         fields_ok(app, &collection, [field], true)?;
+        limit(app, caller, Budget::Searches, 1)?;
         let access = caller.access();
         let permit = app.gate().search(vault.config(), &access, &collection, field)?;
         let ids = vault.read(|v| v.search(&permit, &collection, field, value))?;

@@ -4,7 +4,7 @@
 //! database neither reveals one nor accepts a forged one. Revocation takes effect on the
 //! next request: every request reads the key's row.
 
-use custody_crypto::ApiKeyMac;
+use custody_crypto::{ApiKeyMac, ApiKeyRowSeal};
 
 use custody_ledger::Action;
 
@@ -48,6 +48,9 @@ pub enum Refused {
     WrongPassphrase,
     /// Recovery shares that do not rebuild this installation's root key.
     WrongShares,
+    /// A valid key whose stored row was changed without the root key (its role, name,
+    /// dates or revocation edited in the database).
+    Tampered,
 }
 
 impl Refused {
@@ -61,6 +64,7 @@ impl Refused {
             Refused::WrongSecret => "wrong_secret",
             Refused::WrongPassphrase => "wrong_passphrase",
             Refused::WrongShares => "wrong_shares",
+            Refused::Tampered => "tampered_key",
         }
     }
 }
@@ -71,7 +75,60 @@ pub fn key_ref(arg: &str) -> &str {
     ApiKeyMac::id_of(arg.trim()).unwrap_or(arg)
 }
 
+/// The length of the credential's keyed hash at the start of a stored tag.
+const CREDENTIAL_TAG: usize = 32;
+
+/// What a row's seal covers, in order.
+fn row_parts(info: &ApiKeyInfo, credential_tag: &[u8]) -> [Vec<u8>; 6] {
+    let revoked = info.revoked_at.map_or_else(Vec::new, |at| at.to_be_bytes().to_vec());
+    [
+        info.id.as_bytes().to_vec(),
+        info.name.as_bytes().to_vec(),
+        info.role.as_bytes().to_vec(),
+        info.created_at.to_be_bytes().to_vec(),
+        revoked,
+        credential_tag.to_vec(),
+    ]
+}
+
 impl Vault {
+    /// The stored tag for a key's row: the credential's keyed hash, then the row's seal.
+    fn sealed_tag(&self, info: &ApiKeyInfo, credential_tag: &[u8]) -> Vec<u8> {
+        let parts = row_parts(info, credential_tag);
+        let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        let seal = ApiKeyRowSeal::derive(self.root_key()).seal(&parts);
+        [credential_tag, &seal].concat()
+    }
+
+    /// Whether a stored row is as custody sealed it.
+    fn row_intact(&self, info: &ApiKeyInfo, tag: &[u8]) -> bool {
+        if tag.len() != 2 * CREDENTIAL_TAG {
+            return false;
+        }
+        let (credential_tag, seal) = tag.split_at(CREDENTIAL_TAG);
+        let parts = row_parts(info, credential_tag);
+        let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        ApiKeyRowSeal::derive(self.root_key()).verify(&parts, seal)
+    }
+
+    /// Seals the API-key rows of a vault made before rows were sealed. Only when no row is
+    /// sealed yet: once one is, a row without a seal is a tampered row, refused, never
+    /// sealed.
+    pub(crate) fn seal_legacy_api_keys(&mut self) -> Result<(), Error> {
+        let mut legacy = Vec::new();
+        for info in self.store().api_keys()? {
+            let Some((info, tag)) = self.store().api_key_tag(&info.id)? else { continue };
+            if tag.len() != CREDENTIAL_TAG {
+                return Ok(());
+            }
+            legacy.push(Change::SealApiKey { tag: self.sealed_tag(&info, &tag), id: info.id });
+        }
+        if legacy.is_empty() {
+            return Ok(());
+        }
+        self.store_mut().apply(&legacy).map(|_| ())
+    }
+
     /// Makes a new API key for `role`; returns the credential, to show once.
     pub fn create_api_key(
         &mut self,
@@ -102,8 +159,8 @@ impl Vault {
             created_at: crate::store::unix_now(),
             revoked_at: None,
         };
-        self.store_mut()
-            .apply(&[Change::PutApiKey { info: info.clone(), tag: key.tag.to_vec() }])?;
+        let tag = self.sealed_tag(&info, &key.tag);
+        self.store_mut().apply(&[Change::PutApiKey { info: info.clone(), tag }])?;
         Ok((info, key.credential.clone()))
     }
 
@@ -137,20 +194,34 @@ impl Vault {
         keep_last_admin: bool,
     ) -> Result<ApiKeyInfo, Error> {
         permit.check(&[Action::ApiKeyRevoke], API_KEYS, None)?;
-        let key = self.store().api_key(id)?.ok_or_else(|| Error::NotFound("API key".into()))?;
+        let (key, tag) =
+            self.store().api_key_tag(id)?.ok_or_else(|| Error::NotFound("API key".into()))?;
         if keep_last_admin {
-            let admin = |k: &ApiKeyInfo| {
-                k.revoked_at.is_none() && self.config().roles.get(&k.role).is_some_and(|r| r.admin)
+            // Only rows as custody sealed them count: an edited row is no working key.
+            let admin = |k: &ApiKeyInfo, tag: &[u8]| {
+                k.revoked_at.is_none()
+                    && self.config().roles.get(&k.role).is_some_and(|r| r.admin)
+                    && self.row_intact(k, tag)
             };
-            let keys = self.store().api_keys()?;
-            if admin(&key) && keys.iter().filter(|k| admin(k)).count() == 1 {
+            let mut working = 0;
+            for k in self.store().api_keys()? {
+                if let Some((k, t)) = self.store().api_key_tag(&k.id)?
+                    && admin(&k, &t)
+                {
+                    working += 1;
+                }
+            }
+            if admin(&key, &tag) && working == 1 {
                 return Err(Error::Conflict(
                     "this is the last working owner key: create another owner key first".into(),
                 ));
             }
         }
         let at = crate::store::unix_now();
-        self.store_mut().apply(&[Change::RevokeApiKey { id: key.id.clone(), at }])?;
+        let revoked = ApiKeyInfo { revoked_at: Some(at), ..key.clone() };
+        let credential_tag = &tag[..CREDENTIAL_TAG.min(tag.len())];
+        let tag = self.sealed_tag(&revoked, credential_tag);
+        self.store_mut().apply(&[Change::RevokeApiKey { id: key.id.clone(), at, tag }])?;
         self.store().api_key(&key.id)?.ok_or_else(|| Error::NotFound("API key".into()))
     }
 
@@ -161,9 +232,14 @@ impl Vault {
         let Some((info, tag)) = self.store().api_key_tag(id)? else {
             return Ok(Err(Refused::Unknown));
         };
-        // The secret is checked first, so "revoked" is said only to a holder of the key.
-        if !ApiKeyMac::derive(self.root_key()).verify(credential, &tag) {
+        // The secret is checked first, so "revoked" or "tampered" is said only to a holder
+        // of the key.
+        let credential_tag = &tag[..CREDENTIAL_TAG.min(tag.len())];
+        if !ApiKeyMac::derive(self.root_key()).verify(credential, credential_tag) {
             return Ok(Err(Refused::WrongSecret));
+        }
+        if !self.row_intact(&info, &tag) {
+            return Ok(Err(Refused::Tampered));
         }
         if info.revoked_at.is_some() {
             return Ok(Err(Refused::Revoked));

@@ -360,8 +360,7 @@ impl Gate {
         access: &Access<'_>,
         field: &str,
     ) -> Result<Permit, Error> {
-        let allowed = config.roles.get(access.role).is_some_and(|r| r.write)
-            && config.decide(access.role, field, access.purpose) == ReadMode::Plain;
+        let allowed = config.may_tokenize(access.role, field, access.purpose);
         let touch = Touch {
             action: Action::TokenCreate,
             collection: crate::TOKENS_COLLECTION,

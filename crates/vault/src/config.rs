@@ -301,13 +301,62 @@ impl StoreConfig {
 pub struct Limits {
     /// Plain reads and token reveals one API key may make per minute (429 past it).
     pub reveals_per_minute: u32,
+    /// Searches one API key may make per minute, with or without a purpose (429 past it).
+    pub searches_per_minute: u32,
+    /// Records one API key may create or change per minute (429 past it).
+    pub writes_per_minute: u32,
     /// Largest request body accepted, in bytes (413 past it).
     pub max_body_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { reveals_per_minute: 600, max_body_bytes: 64 * 1024 }
+        Self {
+            reveals_per_minute: 600,
+            searches_per_minute: 300,
+            writes_per_minute: 600,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// What a per-key budget counts, each in its own window of one minute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// Plain reads and token reveals (records read plain).
+    Reveals,
+    /// Searches (each search, whatever it finds).
+    Searches,
+    /// Records created or changed.
+    Writes,
+}
+
+impl Budget {
+    /// The configured limit per minute.
+    pub fn per_minute(self, limits: &Limits) -> u32 {
+        match self {
+            Budget::Reveals => limits.reveals_per_minute,
+            Budget::Searches => limits.searches_per_minute,
+            Budget::Writes => limits.writes_per_minute,
+        }
+    }
+
+    /// The event a refusal is recorded as.
+    pub fn refusal(self) -> custody_ledger::Action {
+        match self {
+            Budget::Reveals => custody_ledger::Action::LimitReveal,
+            Budget::Searches => custody_ledger::Action::LimitSearch,
+            Budget::Writes => custody_ledger::Action::LimitWrite,
+        }
+    }
+
+    /// What it counts, in words ("plain reads or reveals").
+    pub fn counts(self) -> &'static str {
+        match self {
+            Budget::Reveals => "plain reads or reveals",
+            Budget::Searches => "searches",
+            Budget::Writes => "record writes",
+        }
     }
 }
 
@@ -510,6 +559,15 @@ impl Config {
                     .map(move |f| (name.clone(), f.name.clone()))
             })
             .collect()
+    }
+
+    /// May `role` make a token for a value of `field` it supplies, with `purpose`? Only a
+    /// role that writes and reads the field plain for the purpose: otherwise a token handed
+    /// back would let it test guessed values against tokens it holds (deterministic tokens
+    /// give the same token for the same value).
+    pub fn may_tokenize(&self, role: &str, field: &str, purpose: Option<&str>) -> bool {
+        self.roles.get(role).is_some_and(|r| r.write)
+            && self.decide(role, field, purpose) == ReadMode::Plain
     }
 
     /// How `role` reads `field` for `purpose`. Deny by default: an unknown role or an

@@ -25,8 +25,8 @@ pub use apikeys::{ApiKeyInfo, Refused, key_ref};
 pub use audited::{Access, AuditedVault, AuthFailure, Export, Gate};
 pub use backend::{Location, copy as copy_store};
 pub use config::{
-    Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType, Limits,
-    ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
+    Budget, Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType,
+    Limits, ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
 };
 /// The root key and the passphrase-hashing parameters, as the vault's API takes them.
 pub use custody_crypto::{Argon2Params, Key};

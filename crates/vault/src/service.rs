@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use custody_ledger::{Action, LedgerOptions, Outcome};
 
 use crate::pool::lock;
-use crate::{Access, AuthFailure, Config, Done, Error, Expired, Gate, Op, Pool, Refused, layout};
+use crate::{
+    Access, AuthFailure, Budget, Config, Done, Error, Expired, Gate, Op, Pool, Refused, layout,
+};
 
 /// The pause after a failed unseal attempt (attempts are also serialised).
 const FAILED_UNSEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -26,10 +28,10 @@ pub enum Secret<'a> {
     Shares(&'a [&'a str]),
 }
 
-/// Reveals per key in the current minute.
+/// What each key has used of each budget in the current minute.
 #[derive(Default)]
 struct Limiter {
-    windows: HashMap<String, (u64, u32)>,
+    windows: HashMap<(Budget, String), (u64, u32)>,
 }
 
 /// The audited service over one data directory.
@@ -146,16 +148,16 @@ impl Service {
         Ok(Some(expired))
     }
 
-    /// Counts `n` plain values (records) read or revealed by `key`; false past the
-    /// configured limit.
-    pub fn allow_reveal(&self, key: &str, n: u32) -> bool {
+    /// Counts `n` against `key`'s `budget` for this minute; false (and nothing counted)
+    /// past the configured limit.
+    pub fn allow(&self, budget: Budget, key: &str, n: u32) -> bool {
         let minute = crate::store::unix_now().cast_unsigned() / 60;
-        let limit = self.config.limits.reveals_per_minute;
+        let limit = budget.per_minute(&self.config.limits);
         let mut limiter = lock(&self.limiter);
         if limiter.windows.len() > 10_000 {
             limiter.windows.retain(|_, (m, _)| *m == minute);
         }
-        let window = limiter.windows.entry(key.to_string()).or_insert((minute, 0));
+        let window = limiter.windows.entry((budget, key.to_string())).or_insert((minute, 0));
         if window.0 != minute {
             *window = (minute, 0);
         }

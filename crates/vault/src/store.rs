@@ -201,7 +201,10 @@ impl Vault {
                 },
             }
         };
-        Ok(Self { store, config, root, kek_version, kek, other_kek: std::sync::Mutex::new(None) })
+        let mut vault =
+            Self { store, config, root, kek_version, kek, other_kek: std::sync::Mutex::new(None) };
+        vault.seal_legacy_api_keys()?;
+        Ok(vault)
     }
 
     fn field_spec(
@@ -530,7 +533,11 @@ impl Vault {
         record: &str,
         field: &str,
     ) -> Result<String, Error> {
-        permit.check(&[Action::TokenCreate, Action::RecordCreate], collection, Some(record))?;
+        permit.check(
+            &[Action::TokenCreate, Action::RecordCreate, Action::RecordUpdate],
+            collection,
+            Some(record),
+        )?;
         self.store
             .field(collection, record, field)?
             .and_then(|f| f.token)

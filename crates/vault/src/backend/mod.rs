@@ -71,10 +71,13 @@ pub(crate) enum Change {
     DeleteRecord { collection: String, record: String, must_exist: bool },
     /// Values of a field stored before `before` go, with their tokens and indexes.
     ExpireField { collection: String, field: String, before: i64 },
-    /// A new API key (a name already used fails the list with [`Error::Conflict`]).
+    /// A new API key (a name already used fails the list with [`Error::Conflict`]). `tag`
+    /// is the credential's keyed hash followed by the row's seal.
     PutApiKey { info: ApiKeyInfo, tag: Vec<u8> },
-    /// An API key is revoked at `at` (if it is not already).
-    RevokeApiKey { id: String, at: i64 },
+    /// An API key is revoked at `at` (if it is not already), with its row sealed anew.
+    RevokeApiKey { id: String, at: i64, tag: Vec<u8> },
+    /// An API key's row gets its seal (rows of a vault made before rows were sealed).
+    SealApiKey { id: String, tag: Vec<u8> },
 }
 
 impl std::fmt::Debug for Change {
@@ -94,6 +97,7 @@ impl std::fmt::Debug for Change {
             Change::ExpireField { .. } => "ExpireField",
             Change::PutApiKey { .. } => "PutApiKey",
             Change::RevokeApiKey { .. } => "RevokeApiKey",
+            Change::SealApiKey { .. } => "SealApiKey",
         };
         f.write_str(name)
     }

@@ -227,10 +227,13 @@ impl PgStore {
                 }
                 inserted
             }
-            Change::RevokeApiKey { id, at } => self.execute(
-                "UPDATE {s}.api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
-                &[at, id],
+            Change::RevokeApiKey { id, at, tag } => self.execute(
+                "UPDATE {s}.api_keys SET revoked_at = $1, tag = $3 WHERE id = $2 AND revoked_at IS NULL",
+                &[at, id, tag],
             )?,
+            Change::SealApiKey { id, tag } => {
+                self.execute("UPDATE {s}.api_keys SET tag = $2 WHERE id = $1", &[id, tag])?
+            }
         })
     }
 

@@ -6,7 +6,8 @@
 //! - `fields`: one envelope per field; `stored_at` dates it for retention.
 //! - `blind`: blind indexes of searchable fields.
 //! - `tokens`: token → (collection, record, field), one row per holder.
-//! - `api_keys`: API keys by id, with their keyed tags.
+//! - `api_keys`: API keys by id; `tag` is the credential's keyed hash (32 bytes) and the
+//!   row's seal (32 bytes, [`custody_crypto::ApiKeyRowSeal`]).
 
 use std::path::{Path, PathBuf};
 
@@ -219,10 +220,13 @@ impl SqliteStore {
                     Err(e) => return Err(store_err(&e)),
                 }
             }
-            Change::RevokeApiKey { id, at } => run(
-                "UPDATE api_keys SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                params![at, id],
+            Change::RevokeApiKey { id, at, tag } => run(
+                "UPDATE api_keys SET revoked_at = ?1, tag = ?3 WHERE id = ?2 AND revoked_at IS NULL",
+                params![at, id, tag],
             )?,
+            Change::SealApiKey { id, tag } => {
+                run("UPDATE api_keys SET tag = ?2 WHERE id = ?1", params![id, tag])?
+            }
         })
     }
 }
