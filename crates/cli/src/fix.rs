@@ -270,6 +270,44 @@ fn describe(result: &fix::Done, target: &fix::Target) -> String {
     }
 }
 
+/// What the ledger keys (as a pseudonym) to bind a quarantined copy to its event.
+fn quarantine_content(sha256: &str) -> String {
+    format!("quarantine-sha256:{sha256}")
+}
+
+/// Review item 19: the quarantine's record (`ID.json`) is in clear beside the sealed copy,
+/// and anyone who can write the data directory could change where a restore writes, or
+/// put another sealed file in place (the sealing key is public). The ledger holds the
+/// truth: the `fix.quarantine` / `fix.redact` event that made the entry, with the file's
+/// path and a keyed pseudonym of the copy's SHA-256. A restore goes ahead only when the
+/// record matches it; the reason is returned otherwise.
+fn check_against_ledger(ledger: &Ledger, entry: &quarantine::Entry) -> Result<(), String> {
+    use custody_ledger::Action as A;
+    let mut made = None;
+    for item in ledger.events(0) {
+        let (_, event) = item.map_err(|e| format!("the ledger cannot be read: {e}"))?;
+        if !matches!(event.kind(), Some(A::FixQuarantine | A::FixRedact)) {
+            continue;
+        }
+        let Ok(done) = event.details_as::<custody_ledger::details::FixDone>() else { continue };
+        if done.quarantine_id.as_deref() == Some(entry.id.as_str()) {
+            made = Some(done);
+        }
+    }
+    let Some(made) = made else {
+        return Err("no fix in the ledger made this quarantine entry".into());
+    };
+    if made.path != entry.original.display().to_string() {
+        return Err("its record names another original path than the ledger does".into());
+    }
+    if let Some(content) = &made.quarantine_content
+        && ledger.pseudonym(&quarantine_content(&entry.sha256)).as_str() != content
+    {
+        return Err("its record names other content than the ledger does".into());
+    }
+    Ok(())
+}
+
 /// The ledger's name for a fix action.
 fn ledger_action(action: Action) -> custody_ledger::Action {
     match action {
@@ -291,6 +329,10 @@ fn record(ledger: &Ledger, result: &fix::Done, file: &Path) -> Result<()> {
         findings_by_kind: result.kinds.clone(),
         values: result.values,
         quarantine_id: result.quarantine_id.clone(),
+        quarantine_content: result
+            .quarantine_sha256
+            .as_deref()
+            .map(|sha| ledger.pseudonym(&quarantine_content(sha)).as_str().to_string()),
         reason: match &result.outcome {
             Outcome::Failed(why) => Some(why.clone()),
             _ => None,
@@ -449,10 +491,12 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                 .context(
                     "the restore could not be recorded in the ledger, so nothing was decrypted",
                 )?;
+            let checked = check_against_ledger(&ledger, &entry);
+            let outcome = if checked.is_ok() { LedgerOutcome::Ok } else { LedgerOutcome::Denied };
             let mut event = Event::new(
                 crate::ledger::actor(),
                 custody_ledger::Action::QuarantineRestore,
-                LedgerOutcome::Ok,
+                outcome,
             );
             event.set_details(&custody_ledger::details::QuarantineRestore {
                 quarantine_id: entry.id.clone(),
@@ -462,6 +506,14 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                 "the restore could not be recorded in the ledger, so nothing was decrypted",
             )?;
             ledger.close();
+            if let Err(why) = checked {
+                bail!(
+                    "refusing to restore {}: {why}. The quarantine folder may have been \
+                     changed by someone else; nothing was decrypted. Check `custody ledger \
+                     export` for the fix that made it.",
+                    entry.id
+                );
+            }
             let entry = store.restore_with_root(&root, id, to.as_deref())?;
             drop(root);
             println!("Restored {} to {}.", entry.id, target.display());

@@ -6,6 +6,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use serde_json::json;
+
 const PASS: &str = "correct horse battery staple";
 const CARD: &str = "4539 1488 0343 6467";
 const EMAIL: &str = "ann.customer@example.org";
@@ -464,6 +466,76 @@ fn review_10_restore_is_recorded_before_it_decrypts() {
     assert!(restored.status.success(), "{}", text(&restored));
     assert!(csv.exists());
     assert!(ledger_text(&data).contains("quarantine.restore"));
+}
+
+/// Review item 19: the quarantine's clear record (`ID.json`) cannot redirect a restore or
+/// vouch for another sealed file. A changed original path, or a sealed copy replaced with
+/// other content sealed to the public key, is refused before anything is decrypted (and
+/// the attempt recorded as denied); a record asking for set-user-id gets plain permission
+/// bits.
+#[test]
+fn review_19_an_edited_quarantine_record_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let csv = files.join("customers.csv");
+    std::fs::write(&csv, format!("name,email\nAnn,{EMAIL}\n")).unwrap();
+    let apply = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let id = quarantine_ids(&data)[0]["id"].as_str().unwrap().to_string();
+    let record_path = data.join("quarantine").join(format!("{id}.json"));
+    let sealed_path = data.join("quarantine").join(format!("{id}.sealed"));
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let sealed = std::fs::read(&sealed_path).unwrap();
+    let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&record).unwrap();
+        f(&mut v);
+        std::fs::write(&record_path, v.to_string()).unwrap();
+    };
+
+    // Another place to write to.
+    let elsewhere = files.join("elsewhere.sh");
+    edit(&|v| v["original"] = json!(s(&elsewhere)));
+    let moved = unlocked(&data, &["quarantine", "restore", &id]);
+    assert_eq!(moved.status.code(), Some(2), "{}", text(&moved));
+    assert!(text(&moved).contains("another original path"), "{}", text(&moved));
+    assert!(!elsewhere.exists() && !csv.exists());
+
+    // Other content, sealed to the public key, with a record that matches it.
+    let forged = b"#!/bin/sh\necho someone else's file\n".to_vec();
+    let key = custody_remedy::quarantine::read_sealing_key(&data).unwrap();
+    let mut out = Vec::new();
+    custody_crypto::sealed_file::seal(key, &mut forged.as_slice(), &mut out).unwrap();
+    std::fs::write(&sealed_path, out).unwrap();
+    let plain = dir.path().join("forged");
+    std::fs::write(&plain, &forged).unwrap();
+    let sum = std::process::Command::new("sha256sum").arg(&plain).output().unwrap();
+    let sum = String::from_utf8_lossy(&sum.stdout).split_whitespace().next().unwrap().to_string();
+    edit(&|v| {
+        v["sha256"] = json!(sum);
+        v["size"] = json!(forged.len());
+    });
+    let swapped = unlocked(&data, &["quarantine", "restore", &id]);
+    assert_eq!(swapped.status.code(), Some(2), "{}", text(&swapped));
+    assert!(text(&swapped).contains("other content"), "{}", text(&swapped));
+    assert!(!csv.exists());
+    let denied = ledger_text(&data)
+        .lines()
+        .filter(|l| l.contains("quarantine.restore") && l.contains("denied"))
+        .count();
+    assert_eq!(denied, 2);
+
+    // The real copy back, with a record asking for set-user-id: restored, bits cleared.
+    std::fs::write(&sealed_path, &sealed).unwrap();
+    edit(&|v| v["mode"] = json!(0o4755));
+    let restored = unlocked(&data, &["quarantine", "restore", &id]);
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap(), format!("name,email\nAnn,{EMAIL}\n"));
+    let mode = std::fs::metadata(&csv).unwrap().permissions().mode();
+    assert_eq!(mode & 0o7000, 0, "mode {mode:o}");
 }
 
 /// Review item 9: a `!` in a file's name is part of the name. `budget.xlsx!x.csv` beside

@@ -58,6 +58,11 @@ pub struct FixDone {
     /// Where the original went, for quarantine and redaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine_id: Option<String>,
+    /// A keyed pseudonym of the quarantined copy's SHA-256 (`quarantine-sha256:HEX`), so
+    /// a restore can check that the sealed copy is the one this event made. Keyed, so the
+    /// log is no oracle for guessing a small file's content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_content: Option<String>,
     /// Why it failed (a fixed message, never a value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

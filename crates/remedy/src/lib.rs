@@ -294,6 +294,9 @@ pub struct Done {
     pub outcome: Outcome,
     /// Where the original (or the backup) went in the quarantine.
     pub quarantine_id: Option<String>,
+    /// The SHA-256 of what went into the quarantine (hex): recorded, keyed, in the ledger,
+    /// so a restore can tell the sealed copy from one put in its place.
+    pub quarantine_sha256: Option<String>,
     /// Values masked (redact) or remembered (ignore).
     pub values: u64,
     /// Findings by kind.
@@ -384,6 +387,7 @@ impl Fixer {
             path: target.display.clone(),
             outcome: Outcome::Planned,
             quarantine_id: None,
+            quarantine_sha256: None,
             values: target.total(),
             kinds: target.kinds(),
         };
@@ -491,6 +495,7 @@ impl Fixer {
             target.seen,
         )?;
         done.quarantine_id = Some(entry.id.clone());
+        done.quarantine_sha256 = Some(entry.sha256.clone());
         // Saved again since it was sealed: the copy is not what is there now.
         if quarantine::Seen::of(&target.path).ok() != Some(entry.seen) {
             return Err(FixError::Changed { path: target.path.clone() }.into());
@@ -578,6 +583,7 @@ impl Fixer {
                 return Err(e.into());
             }
         };
+        done.quarantine_sha256 = Some(entry.sha256.clone());
         done.quarantine_id = Some(entry.id);
         // The last look before the swap: a save since the read would be lost.
         if quarantine::Seen::of(path).ok() != Some(seen) {

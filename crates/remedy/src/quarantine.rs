@@ -327,8 +327,10 @@ impl Quarantine {
                 .inner
                 .into_inner()
                 .map_err(|e| FixError::Io { path: tmp.clone(), source: e.into_error() })?;
+            // Permission bits only: never set-user-id, set-group-id or sticky, whatever
+            // the record says.
             if let Some(mode) = entry.mode {
-                set_mode(&file, mode).map_err(FixError::from_io(&tmp))?;
+                set_mode(&file, mode & 0o777).map_err(FixError::from_io(&tmp))?;
             }
             file.sync_all().map_err(FixError::from_io(&tmp))?;
             Ok(())
