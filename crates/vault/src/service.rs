@@ -17,8 +17,46 @@ use crate::{
     Access, AuthFailure, Budget, Config, Done, Error, Expired, Gate, Op, Pool, Refused, layout,
 };
 
-/// The pause after a failed unseal attempt (attempts are also serialised).
+/// The pause after a failed unseal attempt, during which its source cannot try again
+/// (taken after the attempt has let the next one in).
 const FAILED_UNSEAL_PAUSE: std::time::Duration = std::time::Duration::from_millis(500);
+/// Wrong attempts a source may make before it must wait between attempts (typos).
+const FREE_FAILURES: u32 = 3;
+/// The longest a source waits between attempts after many wrong ones.
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_mins(5);
+/// Unseal attempts that may wait for their turn at once (one per source).
+const MAX_WAITING_UNSEALS: usize = 32;
+
+/// Unseal attempts: which sources have one running or waiting, and each source's wrong
+/// attempts. Review item 14: attempts queue (one per source) instead of turning each
+/// other away, and the wait after wrong attempts grows per source, so a stream of guesses
+/// from one address slows that address down and never answers the owner "busy".
+#[derive(Default)]
+struct UnsealQueue {
+    in_line: std::collections::HashSet<Option<IpAddr>>,
+    failures: HashMap<Option<IpAddr>, (u32, std::time::Instant)>,
+}
+
+/// How long a source waits after its `n`th wrong attempt in a row.
+fn backoff(n: u32) -> std::time::Duration {
+    if n <= FREE_FAILURES {
+        return std::time::Duration::ZERO;
+    }
+    let doublings = (n - FREE_FAILURES - 1).min(16);
+    std::time::Duration::from_secs(1 << doublings).min(MAX_BACKOFF)
+}
+
+/// A source's place in line; given up when dropped, also by a panic.
+struct InLine<'a> {
+    queue: &'a Mutex<UnsealQueue>,
+    source: Option<IpAddr>,
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        lock(self.queue).in_line.remove(&self.source);
+    }
+}
 
 /// How the service unseals.
 pub enum Secret<'a> {
@@ -40,7 +78,8 @@ pub struct Service {
     config: Config,
     gate: Gate,
     unsealed: RwLock<Option<Arc<Pool>>>,
-    unseal_attempt: Mutex<()>,
+    unseal_turn: Mutex<()>,
+    unseal_queue: Mutex<UnsealQueue>,
     limiter: Mutex<Limiter>,
 }
 
@@ -61,7 +100,8 @@ impl Service {
             config,
             gate: Gate::new(Arc::new(ledger)),
             unsealed: RwLock::new(None),
-            unseal_attempt: Mutex::new(()),
+            unseal_turn: Mutex::new(()),
+            unseal_queue: Mutex::new(UnsealQueue::default()),
             limiter: Mutex::new(Limiter::default()),
         })
     }
@@ -81,17 +121,17 @@ impl Service {
         self.unsealed.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Unseals with a passphrase or shares. Attempts run one at a time, and each is
-    /// recorded in the ledger: `sys.unseal` when it opens, `auth.failed` (with the source's
-    /// pseudonym) when the passphrase or shares are wrong.
+    /// Unseals with a passphrase or shares. Attempts wait their turn and run one at a time,
+    /// at most one per source (`source`, the client address) in line; a source that has
+    /// made more than a few wrong attempts in a row waits longer before each next one
+    /// ([`Error::Busy`], with the wait, meanwhile). Each attempt is recorded in the ledger:
+    /// `sys.unseal` when it opens, `auth.failed` (with the source's pseudonym) when the
+    /// passphrase or shares are wrong.
     pub fn unseal(&self, secret: &Secret<'_>, source: Option<IpAddr>) -> Result<(), Error> {
-        // One attempt at a time; others are turned away at once instead of queueing, so a
-        // flood of guesses cannot hold the owner's real attempt back.
-        let Ok(_one_at_a_time) = self.unseal_attempt.try_lock() else {
-            return Err(Error::Busy(
-                "an unseal attempt is already running; try again in a moment".into(),
-            ));
-        };
+        let _in_line = self.get_in_line(source)?;
+        // A panic in an earlier attempt leaves the turn poisoned, not locked for ever. The
+        // turn is held through opening the vault, so two right attempts open it once.
+        let turn = self.unseal_turn.lock().unwrap_or_else(PoisonError::into_inner);
         if self.unsealed().is_some() {
             return Ok(());
         }
@@ -101,6 +141,7 @@ impl Service {
         };
         match &root {
             Ok(_) => {
+                lock(&self.unseal_queue).failures.remove(&source);
                 let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
                 self.gate.note(&access, Action::SysUnseal, "vault", Outcome::Ok)?;
             }
@@ -109,8 +150,21 @@ impl Service {
                     Secret::Passphrase(_) => Refused::WrongPassphrase,
                     Secret::Shares(_) => Refused::WrongShares,
                 };
-                // Guessing stays slow: one attempt at a time, and a pause after each failure
-                // (before recording, so a ledger that cannot write does not make it fast).
+                {
+                    let mut queue = lock(&self.unseal_queue);
+                    if queue.failures.len() > 10_000 {
+                        let now = std::time::Instant::now();
+                        queue.failures.retain(|_, (_, until)| *until > now);
+                    }
+                    let entry =
+                        queue.failures.entry(source).or_insert((0, std::time::Instant::now()));
+                    entry.0 = entry.0.saturating_add(1);
+                    entry.1 = std::time::Instant::now() + backoff(entry.0);
+                }
+                // Guessing stays slow: the source keeps its place in line (so cannot try
+                // again) through a pause, taken after the next source's turn has begun and
+                // before recording, so a ledger that cannot write does not make it fast.
+                drop(turn);
                 std::thread::sleep(FAILED_UNSEAL_PAUSE);
                 self.gate.auth_failed(&AuthFailure {
                     via: "unseal",
@@ -123,6 +177,7 @@ impl Service {
             Err(_) => {
                 // Not a wrong secret (a damaged seal, an unreadable configuration): recorded
                 // as a failed unseal, not as a refused credential.
+                drop(turn);
                 std::thread::sleep(FAILED_UNSEAL_PAUSE);
                 let access = Access { actor: "sys", role: "-", purpose: None, request_id: None };
                 self.gate.note(&access, Action::SysUnseal, "vault", Outcome::Error)?;
@@ -132,6 +187,33 @@ impl Service {
         let unsealed = Pool::open(&location, &self.config, &root?)?;
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
         Ok(())
+    }
+
+    /// A place in line for an unseal attempt from `source`, or why there is none.
+    fn get_in_line(&self, source: Option<IpAddr>) -> Result<InLine<'_>, Error> {
+        let mut queue = lock(&self.unseal_queue);
+        if let Some((_, until)) = queue.failures.get(&source) {
+            let wait = until.saturating_duration_since(std::time::Instant::now());
+            if !wait.is_zero() {
+                return Err(Error::Busy(format!(
+                    "too many wrong unseal attempts from this address: try again in {} s",
+                    wait.as_secs().max(1)
+                )));
+            }
+        }
+        if queue.in_line.contains(&source) {
+            return Err(Error::Busy(
+                "an unseal attempt from this address is already running; wait for its answer"
+                    .into(),
+            ));
+        }
+        if queue.in_line.len() >= MAX_WAITING_UNSEALS {
+            return Err(Error::Busy(
+                "too many unseal attempts at once; try again in a moment".into(),
+            ));
+        }
+        queue.in_line.insert(source);
+        Ok(InLine { queue: &self.unseal_queue, source })
     }
 
     /// Applies retention now, through the writer (recorded as `retention.run`, then
@@ -209,5 +291,107 @@ impl Service {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use custody_crypto::Argon2Params;
+
+    const PASS: &str = "correct horse battery staple";
+
+    fn service(dir: &Path) -> Arc<Service> {
+        let fast = Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };
+        layout::init(dir, PASS, fast, None).unwrap();
+        Arc::new(Service::open(dir).unwrap())
+    }
+
+    fn busy(result: Result<(), Error>) -> String {
+        match result {
+            Err(Error::Busy(why)) => why,
+            other => panic!("expected busy, got {other:?}"),
+        }
+    }
+
+    /// Review item 14: a stream of wrong guesses from one address never makes the owner's
+    /// attempt from another answer "busy"; the guesser waits longer and longer; a second
+    /// attempt from the same address while one runs is turned away.
+    #[test]
+    fn review_14_guesses_from_one_source_do_not_hold_back_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let attacker: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
+        let owner: Option<IpAddr> = Some("192.0.2.1".parse().unwrap());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Four threads guess from the attacker's address, as fast as they are let.
+        let guessers: Vec<_> = (0..4)
+            .map(|_| {
+                let (service, stop) = (service.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut answers = Vec::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        answers.push(
+                            service.unseal(&Secret::Passphrase("guess guess guess"), attacker),
+                        );
+                    }
+                    answers
+                })
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        // The owner is never told "busy".
+        let started = std::time::Instant::now();
+        service.unseal(&Secret::Passphrase(PASS), owner).expect("the owner's attempt");
+        assert!(service.unsealed().is_some());
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", started.elapsed());
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let answers: Vec<Result<(), Error>> =
+            guessers.into_iter().flat_map(|g| g.join().unwrap()).collect();
+        let reasons: Vec<String> = answers
+            .into_iter()
+            .filter_map(|a| match a {
+                Err(Error::Busy(why)) => Some(why),
+                _ => None,
+            })
+            .collect();
+        assert!(reasons.iter().any(|r| r.contains("already running")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("too many wrong")), "{reasons:?}");
+        // The attacker's wrong attempts past the free ones were few: the backoff held it.
+        let failures = lock(&service.unseal_queue).failures.get(&attacker).map(|f| f.0);
+        assert!(
+            failures.is_some_and(|n| (FREE_FAILURES..=FREE_FAILURES + 3).contains(&n)),
+            "{failures:?}"
+        );
+    }
+
+    #[test]
+    fn review_14_the_backoff_grows_per_source_and_a_panic_does_not_lock_unseal_for_ever() {
+        assert_eq!(backoff(1), std::time::Duration::ZERO);
+        assert_eq!(backoff(FREE_FAILURES), std::time::Duration::ZERO);
+        assert_eq!(backoff(FREE_FAILURES + 1), std::time::Duration::from_secs(1));
+        assert_eq!(backoff(FREE_FAILURES + 3), std::time::Duration::from_secs(4));
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+
+        let dir = tempfile::tempdir().unwrap();
+        let service = service(dir.path());
+        let one: Option<IpAddr> = Some("203.0.113.9".parse().unwrap());
+        for _ in 0..=FREE_FAILURES {
+            assert!(matches!(
+                service.unseal(&Secret::Passphrase("wrong wrong wrong"), one),
+                Err(Error::Locked(_))
+            ));
+        }
+        assert!(busy(service.unseal(&Secret::Passphrase(PASS), one)).contains("try again in"));
+        // A panic while holding the turn poisons it; the next attempt still runs.
+        let held = service.clone();
+        let _ = std::thread::spawn(move || {
+            let _turn = held.unseal_turn.lock().unwrap();
+            panic!("an attempt that panics");
+        })
+        .join();
+        assert!(service.unseal_turn.is_poisoned());
+        service.unseal(&Secret::Passphrase(PASS), None).expect("unseals after a panic");
+        assert!(service.unsealed().is_some());
     }
 }
