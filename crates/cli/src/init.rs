@@ -28,6 +28,44 @@ pub struct InitArgs {
     /// The name of the PostgreSQL schemas (NAME_vault, NAME_ledger), with --store.
     #[arg(long, value_name = "NAME", default_value = "custody", requires = "store")]
     schema: String,
+    /// Write the recovery kit to FILE (a USB stick, a folder you print from), never inside
+    /// the data directory. Without it, the kit is printed here, to copy or print.
+    #[arg(long, value_name = "FILE")]
+    kit: Option<PathBuf>,
+}
+
+/// Refuses a kit path inside the data directory (where any copy of the directory would
+/// carry it), or one that exists.
+fn check_kit_path(kit: &Path, data_dir: &Path) -> Result<()> {
+    let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    // Resolve what exists (symbolic links included), then add what does not yet.
+    let resolve = |p: &Path| {
+        let p = absolute(p);
+        let mut existing = p.as_path();
+        let mut rest = Vec::new();
+        while !existing.exists() {
+            let (Some(parent), Some(name)) = (existing.parent(), existing.file_name()) else {
+                break;
+            };
+            rest.push(name.to_owned());
+            existing = parent;
+        }
+        let mut real = fs::canonicalize(existing).unwrap_or_else(|_| existing.to_path_buf());
+        real.extend(rest.iter().rev());
+        real
+    };
+    if resolve(kit).starts_with(resolve(data_dir)) {
+        bail!(
+            "the recovery kit must not be kept in the data directory ('{}'): anyone with a \
+             copy of the directory could open the vault with it. Give --kit a path outside \
+             it (a USB stick), or leave --kit out to have it printed here. Nothing was changed.",
+            data_dir.display()
+        );
+    }
+    if fs::symlink_metadata(kit).is_ok() {
+        bail!("'{}' exists; custody never overwrites it. Nothing was changed.", kit.display());
+    }
+    Ok(())
 }
 
 /// The passphrase from `file` (its first line) or `CUSTODY_PASSPHRASE`; at a terminal,
@@ -107,6 +145,9 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
             data_dir.display()
         );
     }
+    if let Some(kit) = &args.kit {
+        check_kit_path(kit, data_dir)?;
+    }
     let pass = passphrase(args)?;
     let store = args
         .store
@@ -116,19 +157,38 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     // Files are quarantined to this public key without the passphrase; its secret half is
     // derived from the root key.
     custody_remedy::quarantine::set_up(data_dir, &done.root)?;
-    let (credential, kit_path) = (done.owner_key.clone(), done.kit.clone());
-    drop(done);
+    let kit_written = match &args.kit {
+        Some(path) => match write_private(path, done.kit.as_bytes()) {
+            Ok(()) => Some(path.clone()),
+            Err(e) => {
+                // The vault exists now: the kit must not be lost with the error.
+                eprintln!("{e:#}; the recovery kit is printed below instead.");
+                None
+            }
+        },
+        None => None,
+    };
     println!("Set up {}:", data_dir.display());
     println!("  config.toml        what the vault keeps and who may read it (edit to suit)");
     println!("  keys/              the sealed root key and the ledger keys (back up offline)");
-    println!(
-        "  recovery-kit.txt   three recovery shares: print, store apart, then delete the file"
-    );
     println!();
     println!("The owner's API key (for `custody serve`; shown only this once, so store it in a");
     println!("password manager now):");
-    println!("  {credential}");
+    println!("  {}", done.owner_key);
     println!();
-    println!("Next step: print {} now, then delete it.", kit_path.display());
+    if let Some(path) = kit_written {
+        println!("The recovery kit (three shares, any two open the vault) is in");
+        println!("  {}", path.display());
+        println!();
+        println!("Next step: print it, keep the three shares in three places, then delete");
+        println!("that file.");
+    } else {
+        println!("{}", done.kit.trim_end());
+        println!();
+        println!("Next step: print or copy the three shares above now and keep them in");
+        println!("three places; they are not stored anywhere, and this is the only time");
+        println!("they are shown.");
+    }
+    drop(done);
     Ok(EXIT_OK)
 }

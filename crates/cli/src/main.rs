@@ -16,6 +16,7 @@ mod progress;
 mod records;
 mod scan;
 mod serve;
+mod status;
 mod storage;
 
 use std::io;
@@ -57,6 +58,8 @@ enum Command {
     Quarantine(fix::QuarantineCommand),
     /// Create the data directory: configuration, sealed root key, recovery kit, ledger.
     Init(init::InitArgs),
+    /// A one-screen health summary of the data directory (no passphrase needed).
+    Status(status::StatusArgs),
     /// The tamper-evident log of every access to customer data.
     #[command(subcommand)]
     Ledger(ledger::LedgerCommand),
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
         Command::Fix(args) => fix::run(&cli.data_dir, &args),
         Command::Quarantine(command) => fix::quarantine(&cli.data_dir, &command),
         Command::Init(args) => init::run(&cli.data_dir, &args),
+        Command::Status(args) => Ok(status::run(&cli.data_dir, &args)),
         Command::Ledger(command) => ledger::run(&cli.data_dir, &command),
         Command::Records(command) => records::run(&cli.data_dir, &command),
         Command::Keys(command) => keys::run(&cli.data_dir, &command),

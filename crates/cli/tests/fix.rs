@@ -35,9 +35,11 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn init(data: &Path) {
+/// `custody init`; returns what it printed (the recovery kit among it).
+fn init(data: &Path) -> String {
     let out = unlocked(data, &["init"]);
     assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn s(p: &Path) -> &str {
@@ -538,6 +540,71 @@ fn review_19_an_edited_quarantine_record_is_refused() {
     assert_eq!(mode & 0o7000, 0, "mode {mode:o}");
 }
 
+/// Review item 11: `custody init` never leaves the recovery kit in the data directory —
+/// it prints it, or writes it where `--kit` says, and refuses a `--kit` inside the data
+/// directory — and `custody status` warns while a kit sits there.
+#[test]
+fn review_11_the_kit_is_kept_out_of_the_data_directory_and_status_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Inside the data directory, even spelled through `..`: refused, nothing set up.
+    let inside = data.join("keys").join("..").join("kit.txt");
+    let refused = unlocked(&data, &["init", "--kit", s(&inside)]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("must not be kept in the data directory"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!data.join("config.toml").exists() && !inside.exists());
+
+    let printed = init(&data);
+    assert_eq!(printed.lines().filter(|l| l.starts_with("custody-share")).count(), 3);
+    assert!(printed.contains("Next step: print or copy the three shares"), "{printed}");
+    let kit_like: Vec<_> = walk(&data)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(p).is_ok_and(|b| String::from_utf8_lossy(&b).contains("custody-share"))
+        })
+        .collect();
+    assert!(kit_like.is_empty(), "a share was written into the data directory: {kit_like:?}");
+
+    let status = custody(&data, &["status"]);
+    assert_eq!(status.status.code(), Some(0), "{}", text(&status));
+    assert!(text(&status).contains("All is well"), "{}", text(&status));
+    // A kit copied back in (as an earlier release left it, or under another name).
+    std::fs::write(data.join("shares-backup.txt"), &printed).unwrap();
+    let status = custody(&data, &["status"]);
+    assert_eq!(status.status.code(), Some(1), "{}", text(&status));
+    let out = text(&status);
+    assert!(out.contains("WARNING") && out.contains("shares-backup.txt"), "{out}");
+    assert!(out.contains("shred -u"), "{out}");
+    assert!(!out.contains("custody-share"), "status shows no share: {out}");
+    let json = custody(&data, &["status", "--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["ok"], false);
+    let kit_check = doc["checks"].as_array().unwrap().iter().find(|c| c["name"] == "recovery_kit");
+    assert_eq!(kit_check.unwrap()["status"], "warning", "{doc}");
+    // Not set up: an error with the next step.
+    let none = custody(&dir.path().join("nothing"), &["status"]);
+    assert_eq!(none.status.code(), Some(2), "{}", text(&none));
+    assert!(text(&none).contains("custody init"), "{}", text(&none));
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
 /// Review item 9: a `!` in a file's name is part of the name. `budget.xlsx!x.csv` beside
 /// `budget.xlsx` is fixed itself, and `budget.xlsx` is left alone, from a scan of the folder
 /// and from a saved scan; the saved scan says which file and which member apart.
@@ -588,10 +655,9 @@ fn review_9_a_bang_in_a_name_never_points_at_another_file() {
 fn review_11_a_scan_reports_a_recovery_kit_as_a_secret() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    init(&data);
+    let kit = init(&data);
     let files = dir.path().join("files");
     std::fs::create_dir(&files).unwrap();
-    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
     let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share")).collect();
     assert_eq!(shares.len(), 3, "{kit}");
     std::fs::write(files.join("old-kit.txt"), &kit).unwrap();

@@ -161,14 +161,21 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
 
     let pass = dir.path().join("pass.txt");
     std::fs::write(&pass, "correct horse battery staple\n").unwrap();
-    let out = custody(&data, &["init", "--passphrase-file", pass.to_str().unwrap()]);
+    let kit_file = dir.path().join("usb").join("kit.txt");
+    std::fs::create_dir(dir.path().join("usb")).unwrap();
+    let out = custody(
+        &data,
+        &["init", "--passphrase-file", pass.to_str().unwrap(), "--kit", kit_file.to_str().unwrap()],
+    );
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("recovery-kit.txt"));
+    assert!(text(&out).contains(kit_file.to_str().unwrap()), "{}", text(&out));
+    assert!(!text(&out).contains("custody-share"), "written, so not printed: {}", text(&out));
+    assert!(!data.join("recovery-kit.txt").exists());
     // The configuration is the vault's default and parses.
     let config = std::fs::read_to_string(data.join("config.toml")).unwrap();
     assert!(custody_vault::Config::parse(&config).is_ok());
     // Two of the three shares rebuild the key the passphrase unseals.
-    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
+    let kit = std::fs::read_to_string(&kit_file).unwrap();
     let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share-1-")).collect();
     assert_eq!(shares.len(), 3);
     let from_shares = custody_crypto::recovery::combine(&[shares[0], shares[2]]).unwrap();
@@ -186,11 +193,12 @@ fn init_seals_the_root_key_and_writes_a_recovery_kit() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        for f in ["recovery-kit.txt", "keys/root.sealed", "config.toml"] {
+        for f in [kit_file.clone(), data.join("keys/root.sealed"), data.join("config.toml")] {
             assert_eq!(
-                std::fs::metadata(data.join(f)).unwrap().permissions().mode() & 0o777,
+                std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
                 0o600,
-                "{f}"
+                "{}",
+                f.display()
             );
         }
     }
@@ -364,7 +372,9 @@ fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     };
     let old = write("old.txt", "correct horse battery staple\n");
     let new = write("new.txt", "a brand new long passphrase\n");
-    assert!(custody(&data, &["init", "--passphrase-file", &old]).status.success());
+    let made = custody(&data, &["init", "--passphrase-file", &old]);
+    assert!(made.status.success());
+    let kit = String::from_utf8_lossy(&made.stdout).into_owned();
     let added = with_stdin(
         &data,
         &["records", "add", "customers", "-", "--passphrase-file", &old],
@@ -387,14 +397,14 @@ fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     assert!(rotated.status.success(), "{}", text(&rotated));
     assert!(text(&show(&old)).contains("773-12-3456"));
 
-    let kit = std::fs::read_to_string(data.join("recovery-kit.txt")).unwrap();
     let shares: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share-")).collect();
     // One share, or shares from another installation's kit, change nothing.
     let one = with_stdin(&data, &["keys", "recover", "--new-passphrase-file", &new], shares[1]);
     assert_eq!(one.status.code(), Some(2), "{}", text(&one));
     let other = dir.path().join("other");
-    assert!(custody(&other, &["init", "--passphrase-file", &old]).status.success());
-    let other_kit = std::fs::read_to_string(other.join("recovery-kit.txt")).unwrap();
+    let other_made = custody(&other, &["init", "--passphrase-file", &old]);
+    assert!(other_made.status.success());
+    let other_kit = String::from_utf8_lossy(&other_made.stdout).into_owned();
     let foreign: Vec<&str> =
         other_kit.lines().filter(|l| l.starts_with("custody-share-")).collect();
     let wrong_kit = with_stdin(

@@ -19,7 +19,7 @@ const PASS: &str = "correct horse battery staple";
 /// A data directory with a fast (test-only) passphrase seal; the owner's key.
 fn setup(dir: &Path) -> String {
     let fast = Argon2Params { memory_kib: 1024, iterations: 1, parallelism: 1 };
-    custody_vault::layout::init(dir, PASS, fast, None).unwrap().owner_key
+    custody_vault::layout::init(dir, PASS, fast, None).unwrap().owner_key.clone()
 }
 
 async fn send(

@@ -8,7 +8,8 @@
 //! DATA_DIR/keys/ledger-pseudonym.key  keys the ledger's pseudonyms              secret
 //! DATA_DIR/keys/ignore.key          keys the ignore list's fingerprints         secret
 //! DATA_DIR/keys/quarantine.pub      the quarantine's public sealing key         config
-//! DATA_DIR/recovery-kit.txt         three recovery shares, until printed        secret
+//! DATA_DIR/recovery-kit.txt         shares left by releases before the kit was  secret
+//!                                    kept out (`custody status` warns)
 //! DATA_DIR/vault.db                 the vault (SQLite; -wal, -shm beside it)    customer data
 //! DATA_DIR/quarantine/              quarantined files, sealed                   customer data
 //! DATA_DIR/ignored.jsonl            findings marked not sensitive (masked)      customer data
@@ -117,7 +118,9 @@ impl DataDir {
         self.keys().join("quarantine.pub")
     }
 
-    /// `recovery-kit.txt`: the recovery shares, until the owner prints and deletes it.
+    /// `recovery-kit.txt`: where releases before review item 11 wrote the recovery shares
+    /// (`init` now prints them or writes them outside the data directory); `custody status`
+    /// warns while it exists.
     pub fn recovery_kit(&self) -> PathBuf {
         self.root.join("recovery-kit.txt")
     }
@@ -164,7 +167,11 @@ impl DataDir {
             file(self.ledger_pseudonym_key(), Class::Secret, "keys the ledger's pseudonyms"),
             file(self.ignore_key(), Class::Secret, "keys the ignore list's fingerprints"),
             file(self.quarantine_public_key(), Class::Config, "the quarantine's public key"),
-            file(self.recovery_kit(), Class::Secret, "recovery shares: print, then delete"),
+            file(
+                self.recovery_kit(),
+                Class::Secret,
+                "recovery shares left by an old release: print, then delete",
+            ),
             db(self.vault_db(), Class::CustomerData, "the vault's records, encrypted"),
             dir(self.quarantine(), Class::CustomerData, "quarantined files, sealed"),
             file(self.ignore_list(), Class::CustomerData, "findings marked not sensitive"),

@@ -188,21 +188,31 @@ pub fn reseal(data_dir: &Path, root: &Key, passphrase: &str) -> Result<(), Error
         .map_err(|e| Error::Config(format!("cannot replace '{}': {e}", path.display())))
 }
 
-/// What [`init`] made: the owner's first API key (to show once), the recovery kit's path
-/// (to print, then delete) and the root key (for what the caller derives from it, such as
-/// the quarantine's public key).
+/// What [`init`] made: the owner's first API key (to show once), the recovery kit (to
+/// print or write outside the data directory: [`init`] never writes it inside, where any
+/// copy of the directory would carry it) and the root key (for what the caller derives
+/// from it, such as the quarantine's public key).
 pub struct Initialised {
     /// The owner's API key, `ck_…`: shown once, never stored.
     pub owner_key: String,
-    /// `recovery-kit.txt`.
-    pub kit: PathBuf,
+    /// The recovery kit's text: instructions and three shares, any two of which rebuild the
+    /// root key.
+    pub kit: String,
     /// The new root key (zeroed when dropped).
     pub root: Key,
 }
 
+impl Drop for Initialised {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.kit.zeroize();
+        self.owner_key.zeroize();
+    }
+}
+
 impl std::fmt::Debug for Initialised {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Initialised").field("kit", &self.kit).finish_non_exhaustive()
+        f.write_str("Initialised(<redacted>)")
     }
 }
 
@@ -254,7 +264,6 @@ pub fn init(
         custody_store::files::write_private(&path, bytes).map_err(|e| io("create", &path, e))
     };
     write(data.sealed_root(), sealed_root_text(&seal).as_bytes())?;
-    write(data.recovery_kit(), recovery_kit(&recovery::split(&root)).as_bytes())?;
     write(data.config(), text.as_bytes())?;
     let options = LedgerOptions::default();
     let ledger = match store {
@@ -271,7 +280,7 @@ pub fn init(
     let owner =
         crate::Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
     let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;
-    Ok(Initialised { owner_key, kit: data.recovery_kit(), root })
+    Ok(Initialised { owner_key, kit: recovery_kit(&recovery::split(&root)), root })
 }
 
 /// The recovery kit as printed: instructions, then the three shares.
@@ -286,7 +295,8 @@ fn recovery_kit(shares: &[String]) -> String {
          1. Print this page.\n\
          2. Cut it into three strips, one share each.\n\
          3. Keep the strips in three different places (a safe, your accountant, a family member).\n\
-         4. Delete this file from the computer: `custody` does not need it.\n\n",
+         4. Delete any copy on the computer (this file, if it is one): `custody` does not\n\
+         \x20  need it, and a copy beside the vault would open it.\n\n",
     );
     for (i, share) in shares.iter().enumerate() {
         let _ = write!(
