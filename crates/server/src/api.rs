@@ -177,9 +177,9 @@ fn authenticate(
     if let Some(p) = &purpose
         && !app.config().purposes.contains(p)
     {
+        // The header is not echoed: an error body repeats nothing the caller sent.
         return Err(ApiError::bad_request(format!(
-            "unknown purpose '{}': use one of {}",
-            p.chars().take(64).collect::<String>(),
+            "unknown purpose in X-Custody-Purpose: use one of {}",
             app.config().purposes.join(", ")
         )));
     }
@@ -410,8 +410,16 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     Json(json!({"status": status})).into_response()
 }
 
-async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+/// The OpenAPI document, with this installation's collections and purposes filled in
+/// (`config.toml` decides them), so a client generator or a fuzzer knows the real names.
+async fn openapi(State(app): State<Arc<App>>) -> Response {
+    let mut doc: Value = serde_json::from_str(OPENAPI).expect("the shipped document parses");
+    let config = app.config();
+    let collections: Vec<&str> =
+        config.collections.keys().map(String::as_str).filter(|c| *c != TOKENS_COLLECTION).collect();
+    doc["components"]["parameters"]["Collection"]["schema"]["enum"] = json!(collections);
+    doc["components"]["parameters"]["Purpose"]["schema"]["enum"] = json!(config.purposes);
+    ([(header::CONTENT_TYPE, "application/json")], doc.to_string()).into_response()
 }
 
 #[derive(Deserialize)]

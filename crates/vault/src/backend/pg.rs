@@ -223,7 +223,9 @@ impl PgStore {
                     &[&info.id, &info.name, &info.role, tag, &info.created_at, &info.revoked_at],
                 )?;
                 if inserted == 0 {
-                    return Err(Error::Conflict(format!("an API key named '{}' exists", info.name)));
+                    return Err(Error::Conflict(
+                        "an API key with that name exists: choose another name".into(),
+                    ));
                 }
                 inserted
             }

@@ -212,10 +212,9 @@ impl SqliteStore {
                     Err(rusqlite::Error::SqliteFailure(e, _))
                         if e.code == rusqlite::ErrorCode::ConstraintViolation =>
                     {
-                        return Err(Error::Conflict(format!(
-                            "an API key named '{}' exists",
-                            info.name
-                        )));
+                        return Err(Error::Conflict(
+                            "an API key with that name exists: choose another name".into(),
+                        ));
                     }
                     Err(e) => return Err(store_err(&e)),
                 }
