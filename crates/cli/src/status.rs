@@ -23,7 +23,7 @@ pub struct StatusArgs {
 /// One line of the summary.
 #[derive(Serialize)]
 struct Check {
-    /// A stable name (`setup`, `permissions`, `recovery_kit`, `store`, `ledger`,
+    /// A stable name (`setup`, `permissions`, `recovery_kit`, `store`, `policy`, `ledger`,
     /// `quarantine`).
     name: &'static str,
     /// `ok`, `warning` or `error`.
@@ -140,16 +140,39 @@ fn checks(data_dir: &Path) -> Vec<Check> {
     });
 
     match custody_vault::layout::load_config(data_dir) {
-        Ok(config) => out.push(Check::ok(
-            "store",
-            match &config.store {
-                Some(store) => format!(
-                    "the vault and the ledger are in PostgreSQL (schema '{}')",
-                    store.schema
-                ),
-                None => "the vault and the ledger are files in the data directory".to_string(),
-            },
-        )),
+        Ok(config) => {
+            out.push(Check::ok(
+                "store",
+                match &config.store {
+                    Some(store) => format!(
+                        "the vault and the ledger are in PostgreSQL (schema '{}')",
+                        store.schema
+                    ),
+                    None => "the vault and the ledger are files in the data directory".to_string(),
+                },
+            ));
+            let unapplied = config.unapplied_rules();
+            out.push(if unapplied.is_empty() {
+                Check::ok("policy", "every role rule applies where it is meant to")
+            } else {
+                let list: Vec<String> = unapplied
+                    .iter()
+                    .map(|(role, field, c)| {
+                        format!("[roles.{role}.fields] {field} → \"{c}.{field}\"")
+                    })
+                    .collect();
+                Check::warning(
+                    "policy",
+                    format!(
+                        "role rules by field name alone apply to customers and orders only, so \
+                         these fields of your own collections read as the role's default. Next \
+                         step: if they should follow the rule, add it under the collection's \
+                         name in config.toml: {}.",
+                        list.join("; ")
+                    ),
+                )
+            });
+        }
         Err(e) => out.push(Check::error("store", format!("config.toml cannot be used: {e}"))),
     }
 

@@ -247,7 +247,10 @@ fn every_role_field_and_purpose_reads_as_configured() {
         for purpose in &purposes {
             let (status, body) = call("GET", &record, Some(key), *purpose, None);
             let fields = &config.collections["customers"].fields;
-            if fields.iter().all(|f| config.decide(role, &f.name, *purpose) == ReadMode::None) {
+            if fields
+                .iter()
+                .all(|f| config.decide(role, "customers", &f.name, *purpose) == ReadMode::None)
+            {
                 // A role that sees no field is refused outright (not shown an empty record).
                 assert_eq!(status, 403, "{role} {purpose:?}: {body}");
                 cells += fields.len();
@@ -255,7 +258,7 @@ fn every_role_field_and_purpose_reads_as_configured() {
             }
             assert_eq!(status, 200, "{role} {purpose:?}: {body}");
             for field in fields {
-                let expected = config.decide(role, &field.name, *purpose);
+                let expected = config.decide(role, "customers", &field.name, *purpose);
                 let got = &body["fields"][&field.name];
                 assert_eq!(got["mode"], expected.as_str(), "{role} {purpose:?} {}", field.name);
                 let real = &plain["fields"][&field.name]["value"];

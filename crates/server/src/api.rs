@@ -289,7 +289,8 @@ fn written_json(
 ) -> Result<Value, ApiError> {
     let mut tokens = Map::new();
     for field in written {
-        if !vault.config().may_tokenize(&caller.role, field, caller.purpose.as_deref()) {
+        if !vault.config().may_tokenize(&caller.role, collection, field, caller.purpose.as_deref())
+        {
             continue;
         }
         match vault.read(|v| v.token_of(permit, collection, id, field)) {

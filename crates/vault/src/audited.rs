@@ -271,9 +271,12 @@ impl Gate {
         target: Option<&(String, String, String)>,
     ) -> Result<Permit, Error> {
         let Some((collection, record, field)) = target else {
-            let may_reveal_some = config.collections.values().flat_map(|c| &c.fields).any(|f| {
-                f.token != crate::TokenKind::None
-                    && config.decide(access.role, &f.name, access.purpose) == ReadMode::Plain
+            let may_reveal_some = config.collections.iter().any(|(name, c)| {
+                c.fields.iter().any(|f| {
+                    f.token != crate::TokenKind::None
+                        && config.decide(access.role, name, &f.name, access.purpose)
+                            == ReadMode::Plain
+                })
             });
             let touch = Touch {
                 action: Action::TokenReveal,
@@ -291,7 +294,8 @@ impl Gate {
             self.record(access, touch, Outcome::Error)?;
             return Err(Error::NotFound("token".into()));
         };
-        let allowed = config.decide(access.role, field, access.purpose) == ReadMode::Plain;
+        let allowed =
+            config.decide(access.role, collection, field, access.purpose) == ReadMode::Plain;
         let touch = Touch {
             action: Action::TokenReveal,
             collection,
@@ -360,7 +364,8 @@ impl Gate {
         access: &Access<'_>,
         field: &str,
     ) -> Result<Permit, Error> {
-        let allowed = config.may_tokenize(access.role, field, access.purpose);
+        let allowed =
+            config.may_tokenize(access.role, crate::TOKENS_COLLECTION, field, access.purpose);
         let touch = Touch {
             action: Action::TokenCreate,
             collection: crate::TOKENS_COLLECTION,
@@ -402,7 +407,9 @@ impl Gate {
                 c.fields
                     .iter()
                     .map(|f| f.name.clone())
-                    .filter(|f| config.decide(access.role, f, access.purpose) != ReadMode::None)
+                    .filter(|f| {
+                        config.decide(access.role, collection, f, access.purpose) != ReadMode::None
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -461,7 +468,7 @@ impl Gate {
         field: &str,
     ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.search)
-            && config.decide(access.role, field, access.purpose) != ReadMode::None;
+            && config.decide(access.role, collection, field, access.purpose) != ReadMode::None;
         let touch = Touch {
             action: Action::RecordSearch,
             collection,
@@ -490,7 +497,8 @@ impl Gate {
         let mut all_plain = access.purpose == Some(EXPORT_PURPOSE);
         for c in collections {
             for f in config.collections.get(&c).map(|c| c.fields.as_slice()).unwrap_or_default() {
-                all_plain &= config.decide(access.role, &f.name, access.purpose) == ReadMode::Plain;
+                all_plain &=
+                    config.decide(access.role, &c, &f.name, access.purpose) == ReadMode::Plain;
                 fields.push(format!("{c}.{}", f.name));
             }
         }

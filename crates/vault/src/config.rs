@@ -221,10 +221,22 @@ pub struct Role {
     /// Mode for fields not listed below.
     #[serde(default = "none_mode")]
     pub default: ReadMode,
-    /// Per-field rules.
+    /// Per-field rules, keyed `collection.field` (`"customers.name"`), or by the field's
+    /// name alone for the collections custody ships (see [`SHIPPED_COLLECTIONS`]).
     #[serde(default)]
     pub fields: BTreeMap<String, FieldRule>,
+    /// The rule for each (collection, field), resolved from `fields` when the
+    /// configuration is parsed.
+    #[serde(skip)]
+    resolved: BTreeMap<String, BTreeMap<String, FieldRule>>,
 }
+
+/// The collections a rule keyed by a field's name alone (`name`, not `customers.name`)
+/// applies to: those of the shipped configuration, and standalone tokens. A collection
+/// added later is governed only by rules that name it (`"suppliers.name"`) and otherwise
+/// by the role's `default`, so a rule written for customers never opens another
+/// collection's field of the same name (review item 17).
+pub const SHIPPED_COLLECTIONS: [&str; 3] = ["customers", "orders", TOKENS_COLLECTION];
 
 fn none_mode() -> ReadMode {
     ReadMode::None
@@ -394,7 +406,69 @@ impl Config {
             TOKENS_COLLECTION.into(),
             Collection { retention_days: None, fields: token_fields },
         );
+        config.resolve_rules()?;
         Ok(config)
+    }
+
+    /// Resolves each role's rules to (collection, field): a rule naming the collection
+    /// (`customers.address_city`, then `customers.address` for an address part) wins; a
+    /// rule by field name alone applies in [`SHIPPED_COLLECTIONS`] only. A rule naming a
+    /// collection or field that does not exist is an error (a typo would otherwise leave
+    /// the field at the role's default without a word).
+    fn resolve_rules(&mut self) -> Result<(), Error> {
+        for (role_name, role) in &mut self.roles {
+            for key in role.fields.keys() {
+                let Some((collection, field)) = key.split_once('.') else { continue };
+                let known = self.collections.get(collection).is_some_and(|c| {
+                    c.fields.iter().any(|f| f.name == field || f.part_of.as_deref() == Some(field))
+                });
+                if !known {
+                    return Err(Error::Config(format!(
+                        "role '{role_name}', field '{key}': there is no field '{field}' in a collection '{collection}'"
+                    )));
+                }
+            }
+            let mut resolved = BTreeMap::new();
+            for (cname, collection) in &self.collections {
+                let shipped = SHIPPED_COLLECTIONS.contains(&cname.as_str());
+                let mut rules = BTreeMap::new();
+                for f in &collection.fields {
+                    let qualified = |name: &str| role.fields.get(&format!("{cname}.{name}"));
+                    let bare = |name: &str| shipped.then(|| role.fields.get(name)).flatten();
+                    let compound = f.part_of.as_deref();
+                    let rule = qualified(&f.name)
+                        .or_else(|| compound.and_then(qualified))
+                        .or_else(|| bare(&f.name))
+                        .or_else(|| compound.and_then(bare));
+                    if let Some(rule) = rule {
+                        rules.insert(f.name.clone(), rule.clone());
+                    }
+                }
+                resolved.insert(cname.clone(), rules);
+            }
+            role.resolved = resolved;
+        }
+        Ok(())
+    }
+
+    /// Rules by field name alone that do not apply to a collection outside the shipped
+    /// ones although it has a field of that name: (role, field, collection). `custody
+    /// status` shows them, with the key to write instead (`"collection.field"`).
+    pub fn unapplied_rules(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (role_name, role) in &self.roles {
+            for key in role.fields.keys().filter(|k| !k.contains('.')) {
+                for (cname, c) in &self.collections {
+                    if SHIPPED_COLLECTIONS.contains(&cname.as_str())
+                        || !c.fields.iter().any(|f| &f.name == key)
+                    {
+                        continue;
+                    }
+                    out.push((role_name.clone(), key.clone(), cname.clone()));
+                }
+            }
+        }
+        out
     }
 
     /// The default configuration.
@@ -565,17 +639,29 @@ impl Config {
     /// role that writes and reads the field plain for the purpose: otherwise a token handed
     /// back would let it test guessed values against tokens it holds (deterministic tokens
     /// give the same token for the same value).
-    pub fn may_tokenize(&self, role: &str, field: &str, purpose: Option<&str>) -> bool {
+    pub fn may_tokenize(
+        &self,
+        role: &str,
+        collection: &str,
+        field: &str,
+        purpose: Option<&str>,
+    ) -> bool {
         self.roles.get(role).is_some_and(|r| r.write)
-            && self.decide(role, field, purpose) == ReadMode::Plain
+            && self.decide(role, collection, field, purpose) == ReadMode::Plain
     }
 
-    /// How `role` reads `field` for `purpose`. Deny by default: an unknown role or an
-    /// unlisted field reads as [`ReadMode::None`] (or the role's default); plain only for a
-    /// listed purpose.
-    pub fn decide(&self, role: &str, field: &str, purpose: Option<&str>) -> ReadMode {
+    /// How `role` reads `field` of `collection` for `purpose`. Deny by default: an unknown
+    /// role or a field without a rule reads as [`ReadMode::None`] (or the role's default);
+    /// plain only for a listed purpose.
+    pub fn decide(
+        &self,
+        role: &str,
+        collection: &str,
+        field: &str,
+        purpose: Option<&str>,
+    ) -> ReadMode {
         let Some(role) = self.roles.get(role) else { return ReadMode::None };
-        match role.fields.get(field) {
+        match role.resolved.get(collection).and_then(|rules| rules.get(field)) {
             Some(rule) => match purpose {
                 Some(p) if rule.plain_for.iter().any(|allowed| allowed == p) => ReadMode::Plain,
                 _ => rule.mode,
@@ -607,7 +693,7 @@ mod tests {
             "name",
             "email",
             "phone",
-            "address",
+            "address_city",
             "date_of_birth",
             "ssn",
             "card_number",
@@ -625,7 +711,7 @@ mod tests {
         for role in ["owner", "staff", "app", "auditor", "intruder"] {
             for field in fields {
                 for purpose in purposes {
-                    let got = c.decide(role, field, purpose);
+                    let got = c.decide(role, "customers", field, purpose);
                     let known = purpose.is_some_and(|p| p != "curiosity");
                     let want = match role {
                         "owner" => {
@@ -639,7 +725,7 @@ mod tests {
                         }
                         "staff" => match (field, purpose) {
                             (
-                                "name" | "phone" | "address",
+                                "name" | "phone" | "address_city",
                                 Some("order_fulfillment" | "customer_support"),
                             ) => Plain,
                             ("ssn" | "card_number", _) => Token,
@@ -647,7 +733,7 @@ mod tests {
                         },
                         "app" => match field {
                             "ssn" | "card_number" => Token,
-                            "name" | "email" | "phone" | "address" => {
+                            "name" | "email" | "phone" | "address_city" => {
                                 if purpose == Some("order_fulfillment") { Plain } else { Masked }
                             }
                             _ => Deny,
@@ -661,7 +747,7 @@ mod tests {
         // Never plain without a purpose, for anyone.
         for role in c.roles.keys() {
             for field in fields {
-                assert_ne!(c.decide(role, field, None), Plain, "{role}/{field}");
+                assert_ne!(c.decide(role, "customers", field, None), Plain, "{role}/{field}");
             }
         }
     }
@@ -678,5 +764,44 @@ mod tests {
             Config::parse(&DEFAULT_CONFIG.replace("\"billing\",", "")).unwrap_err().to_string();
         assert!(err.contains("unknown purpose 'billing'"), "{err}");
         assert!(Config::parse("nonsense = [").is_err());
+    }
+
+    /// Review item 17: a rule keyed by a field's name alone governs the shipped
+    /// collections only. A collection added later with a field of the same name gets the
+    /// role's default, unless a rule names it (`"suppliers.name"`); a rule naming a
+    /// collection or field that does not exist is refused.
+    #[test]
+    fn review_17_rules_are_keyed_by_collection_and_field() {
+        use ReadMode::{Masked, Plain};
+        let suppliers = "\n[collections.suppliers]\nfields = [\n  { name = \"name\", type = \"text\", sensitivity = \"personal\" },\n  { name = \"phone\", type = \"phone\", sensitivity = \"personal\" },\n]\n";
+        let c = Config::parse(&format!("{DEFAULT_CONFIG}{suppliers}")).unwrap();
+        // staff reads a customer's name plain for support; a supplier's name it does not.
+        assert_eq!(c.decide("staff", "customers", "name", Some("customer_support")), Plain);
+        assert_eq!(c.decide("staff", "suppliers", "name", Some("customer_support")), Masked);
+        assert_eq!(c.decide("app", "suppliers", "name", Some("order_fulfillment")), ReadMode::None);
+        assert_eq!(
+            c.unapplied_rules().iter().filter(|(_, f, c)| f == "name" && c == "suppliers").count(),
+            3
+        );
+        // A rule that names the collection applies there.
+        let named = DEFAULT_CONFIG.replace(
+            "[roles.staff.fields.name]",
+            "[roles.staff.fields.\"suppliers.name\"]\nmode = \"masked\"\nplain_for = [\"billing\"]\n\n[roles.staff.fields.name]",
+        );
+        let c = Config::parse(&format!("{named}{suppliers}")).unwrap();
+        assert_eq!(c.decide("staff", "suppliers", "name", Some("billing")), Plain);
+        assert_eq!(c.decide("staff", "suppliers", "name", Some("customer_support")), Masked);
+        assert_eq!(c.decide("staff", "customers", "name", Some("billing")), Masked);
+        // A qualified rule for an address names the compound field and covers its parts.
+        let city = DEFAULT_CONFIG.replace(
+            "[roles.staff.fields.name]",
+            "[roles.staff.fields.\"customers.address\"]\nmode = \"masked\"\nplain_for = [\"billing\"]\n\n[roles.staff.fields.name]",
+        );
+        let c = Config::parse(&city).unwrap();
+        assert_eq!(c.decide("staff", "customers", "address_city", Some("billing")), Plain);
+        // A typo is an error, not a silent default.
+        let typo = named.replace("suppliers.name", "suppliers.nmae");
+        let err = Config::parse(&format!("{typo}{suppliers}")).unwrap_err().to_string();
+        assert!(err.contains("no field 'nmae'"), "{err}");
     }
 }

@@ -393,7 +393,7 @@ impl Vault {
         for row in fields {
             let StoredField { field, key_version, envelope, token } = row;
             let (ty, ..) = self.field_spec(collection, &field)?;
-            let mode = self.config.decide(role, &field, purpose);
+            let mode = self.config.decide(role, collection, &field, purpose);
             let value = match mode {
                 ReadMode::None => None,
                 ReadMode::Token => Some(token.unwrap_or_else(|| "(no token)".into())),
@@ -457,7 +457,7 @@ impl Vault {
         permit.check(&[Action::TokenReveal], collection, Some(record))?;
         permit.check_field(field)?;
         let (role, purpose) = (permit.role.as_str(), permit.purpose.as_deref());
-        if self.config.decide(role, field, purpose) != ReadMode::Plain {
+        if self.config.decide(role, collection, field, purpose) != ReadMode::Plain {
             return Err(Error::Forbidden(format!(
                 "revealing '{field}' needs a role and purpose allowed to read it plain"
             )));
