@@ -56,6 +56,10 @@ pub enum RedactError {
     Utf16,
     /// The document's package or XML is damaged.
     Damaged(&'static str),
+    /// An Office document keeps a value in a part redaction does not rewrite (a chart or
+    /// pivot cache, an embedded file, document properties, a link): rewriting the text
+    /// would leave the value behind, so the file is not redacted.
+    HiddenPart(&'static str),
 }
 
 impl std::fmt::Display for RedactError {
@@ -66,6 +70,10 @@ impl std::fmt::Display for RedactError {
             ),
             RedactError::Utf16 => f.write_str("UTF-16 text files are not redacted"),
             RedactError::Damaged(what) => write!(f, "the file is damaged: {what}"),
+            RedactError::HiddenPart(what) => write!(
+                f,
+                "the document also keeps values in {what}, which redaction cannot rewrite"
+            ),
         }
     }
 }
@@ -358,6 +366,25 @@ fn office(bytes: &[u8], finder: &Finder<'_>, rule: &OfficeRule) -> Result<Redact
             .map_err(|_| damaged())?
             .to_string();
         if !(rule.parts)(&name) {
+            // Review item 8: a part copied as it is must hold no value (a chart's cached
+            // labels, a pivot cache, a `mailto:` link, document properties), and an
+            // embedded file cannot be checked at all: either refuses the redaction.
+            if !inert_part(&name) {
+                let what = hidden_part(&name);
+                if what == "an embedded file" {
+                    return Err(RedactError::HiddenPart(what));
+                }
+                let mut entry = archive.by_index(i).map_err(|_| damaged())?;
+                if entry.size() > MAX_REDACT {
+                    return Err(RedactError::HiddenPart(what));
+                }
+                let mut part = Vec::with_capacity(entry.size() as usize);
+                entry.read_to_end(&mut part).map_err(|_| damaged())?;
+                drop(entry);
+                if holds_a_value(&part, finder) {
+                    return Err(RedactError::HiddenPart(what));
+                }
+            }
             let entry = archive.by_index_raw(i).map_err(|_| damaged())?;
             out.raw_copy_file(entry).map_err(|_| damaged())?;
             continue;
@@ -373,12 +400,88 @@ fn office(bytes: &[u8], finder: &Finder<'_>, rule: &OfficeRule) -> Result<Redact
             .last_modified_time(entry.last_modified().unwrap_or_default());
         drop(entry);
         let (rewritten, n) = redact_xml(&xml, finder, rule)?;
+        // Values outside the text elements redaction rewrites (a chart's cached numbers in
+        // a docx, an attribute) are still there: refuse rather than leave them.
+        if holds_a_value(&rewritten, finder) {
+            return Err(RedactError::HiddenPart(hidden_part(&name)));
+        }
         values += n;
         out.start_file(name, options).map_err(|_| damaged())?;
         out.write_all(&rewritten).map_err(|_| damaged())?;
     }
     let bytes = out.finish().map_err(|_| damaged())?.into_inner();
     Ok(Redacted { bytes, values })
+}
+
+/// Parts of an Office package that hold layout only (styles, themes, fonts, settings,
+/// images, the content-type list): copied without a look.
+fn inert_part(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let file = lower.rsplit('/').next().unwrap_or(&lower);
+    lower == "[content_types].xml"
+        || lower.contains("/theme/")
+        || lower.contains("/media/")
+        || matches!(
+            file,
+            "styles.xml"
+                | "styleswitheffects.xml"
+                | "settings.xml"
+                | "fonttable.xml"
+                | "websettings.xml"
+                | "numbering.xml"
+                | "calcchain.xml"
+        )
+        || lower.starts_with("word/fonts/")
+}
+
+/// What a part that redaction copies is, in the owner's words.
+fn hidden_part(name: &str) -> &'static str {
+    let lower = name.to_ascii_lowercase();
+    let extension = std::path::Path::new(&lower).extension().and_then(|e| e.to_str());
+    let bin = extension == Some("bin");
+    if lower.contains("/embeddings/") || bin {
+        "an embedded file"
+    } else if lower.contains("pivotcache") || lower.contains("pivottable") {
+        "a pivot table's cache"
+    } else if lower.contains("/charts/") || lower.contains("/drawings/") {
+        "a chart or drawing"
+    } else if lower.contains("threadedcomment") || lower.contains("/persons/") {
+        "a comment thread"
+    } else if lower.starts_with("docprops/") || lower.starts_with("customxml/") {
+        "the document's properties"
+    } else if extension == Some("rels") {
+        "a link (relationship)"
+    } else if lower.contains("externallink")
+        || lower.contains("querytable")
+        || lower.contains("connections")
+    {
+        "a link to outside data"
+    } else {
+        "a part of the package"
+    }
+}
+
+/// Whether the finder sees a value in `part` read as text (its XML markup included).
+fn holds_a_value(part: &[u8], finder: &Finder<'_>) -> bool {
+    let overlap = finder.detector.overlap();
+    let mut from = 0;
+    while from < part.len() {
+        let to = (from + WINDOW).min(part.len());
+        let lo = from.saturating_sub(overlap);
+        let hi = (to + overlap).min(part.len());
+        let chunk = Chunk {
+            bytes: &part[lo..hi],
+            stream_start: lo == 0,
+            stream_end: hi == part.len(),
+            emit_from: from - lo,
+            emit_to: to - lo,
+        };
+        if !finder.find(&chunk, &Structure::Plain).is_empty() {
+            return true;
+        }
+        from = to;
+    }
+    false
 }
 
 /// One run of text inside the XML: its raw (escaped) byte range.
@@ -725,5 +828,71 @@ mod tests {
             redact(Format::Text, b"\xFF\xFEa\0", &finder(&d)),
             Err(RedactError::Utf16)
         ));
+    }
+
+    /// The same package with `extra` parts added (name, content).
+    fn with_parts(package: &[u8], extra: &[(&str, &str)]) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut archive = zip::ZipArchive::new(Cursor::new(package)).unwrap();
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        for i in 0..archive.len() {
+            w.raw_copy_file(archive.by_index_raw(i).unwrap()).unwrap();
+        }
+        for (name, content) in extra {
+            w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+            w.write_all(content.as_bytes()).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    /// Review item 8: values kept where redaction does not rewrite — a chart's cache, a
+    /// pivot cache, a `mailto:` link, document properties, an embedded workbook, a docx
+    /// chart's cached numbers — refuse the redaction (the fixer then says: quarantine it),
+    /// instead of a "redacted" file that still holds them.
+    #[test]
+    fn review_8_values_in_parts_redaction_does_not_rewrite_refuse_it() {
+        let d = detector();
+        let sheet = custody_testkit::formats::xlsx(&[
+            vec!["name".into(), "card".into()],
+            vec!["Ann".into(), "4539 1488 0343 6467".into()],
+        ])
+        .unwrap();
+        // The control: the workbook alone redacts.
+        let plain = redact(Format::Xlsx, &sheet, &finder(&d)).unwrap();
+        assert!(plain.values >= 1);
+        let chart = r#"<c:chartSpace><c:strCache><c:pt idx="0"><c:v>4539 1488 0343 6467</c:v></c:pt></c:strCache></c:chartSpace>"#;
+        let pivot =
+            r#"<pivotCacheRecords><r><s v="ann.customer@example.org"/></r></pivotCacheRecords>"#;
+        let link = r#"<Relationships><Relationship Id="rId1" Type="hyperlink" Target="mailto:ann.customer@example.org" TargetMode="External"/></Relationships>"#;
+        let props =
+            "<cp:coreProperties><dc:title>Card 4539 1488 0343 6467</dc:title></cp:coreProperties>";
+        for (name, content, what) in [
+            ("xl/charts/chart1.xml", chart, "a chart or drawing"),
+            ("xl/pivotCache/pivotCacheRecords1.xml", pivot, "a pivot table's cache"),
+            ("xl/worksheets/_rels/sheet1.xml.rels", link, "a link (relationship)"),
+            ("docProps/core.xml", props, "the document's properties"),
+            ("xl/embeddings/Microsoft_Excel_Worksheet1.xlsx", "PK not checked", "an embedded file"),
+        ] {
+            let package = with_parts(&sheet, &[(name, content)]);
+            match redact(Format::Xlsx, &package, &finder(&d)) {
+                Err(RedactError::HiddenPart(said)) => assert_eq!(said, what, "{name}"),
+                Err(e) => panic!("{name}: {e}"),
+                Ok(_) => panic!("{name}: redacted although the part keeps the value"),
+            }
+        }
+        // A part without a value is copied as before.
+        let harmless = with_parts(&sheet, &[("xl/charts/chart1.xml", "<c:chartSpace/>")]);
+        assert!(redact(Format::Xlsx, &harmless, &finder(&d)).is_ok());
+        // A docx chart is a `word/` part redaction rewrites, but its cached numbers are not
+        // text runs: what is left after the rewrite refuses it too.
+        let doc = custody_testkit::formats::docx(&["Card 4539 1488 0343 6467"]).unwrap();
+        assert!(redact(Format::Docx, &doc, &finder(&d)).is_ok());
+        let charted = with_parts(&doc, &[("word/charts/chart1.xml", chart)]);
+        assert!(matches!(
+            redact(Format::Docx, &charted, &finder(&d)),
+            Err(RedactError::HiddenPart("a chart or drawing"))
+        ));
+        let message = RedactError::HiddenPart("a chart or drawing").to_string();
+        assert!(message.contains("cannot rewrite") && !message.contains("4539"), "{message}");
     }
 }
