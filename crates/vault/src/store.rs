@@ -522,7 +522,17 @@ impl Vault {
             })
             .collect();
         self.store.apply(&changes)?;
+        self.scrub();
         Ok(linked.len())
+    }
+
+    /// Leaves no earlier copy of erased values' pages in the store's files (review item
+    /// 6). The erasure itself is done and durable: a failure here is said on standard
+    /// error and retried with the next erasure.
+    fn scrub(&mut self) {
+        if let Err(e) = self.store.scrub_after_erase() {
+            eprintln!("custody: {e}");
+        }
     }
 
     /// The token stored for one field of a record just made with this permit.
@@ -631,6 +641,9 @@ impl Vault {
             }
         }
         expired.fields += self.store.apply(&changes)?.iter().sum::<u64>() as usize;
+        if expired.fields > 0 {
+            self.scrub();
+        }
         Ok(expired)
     }
 

@@ -425,6 +425,73 @@ fn no_plaintext_value_anywhere_in_the_data_directory() {
     }
 }
 
+/// Review item 6 (the store's part): after an erasure, no stored byte of the customer is
+/// left in the SQLite files — neither in the database's free pages nor in the write-ahead
+/// log, which kept the frames written when the values were stored. Checked on the raw
+/// envelopes, blind-index entries and data key of the record, taken before the erasure.
+#[test]
+fn review_6_an_erasure_leaves_no_old_page_in_the_database_or_its_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+    // Another customer, sharing no searchable value (the same value has the same index).
+    let mut sam = jane();
+    for (field, value) in [
+        ("name", "Sam Other"),
+        ("email", "sam@example.org"),
+        ("phone", "(312) 555-0188"),
+        ("address", "4 Oak St, Salem, OR 97301"),
+        ("ssn", "219-44-7321"),
+        ("card_number", "4916 3385 0608 2832"),
+    ] {
+        sam.insert(field.into(), value.into());
+    }
+    let other = v.insert("customers", &sam).unwrap();
+    let db = dir.path().join("vault.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stored: Vec<Vec<u8>> = Vec::new();
+    let mut take = |sql: &str| {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([&id], |r| r.get::<_, Vec<u8>>(0)).unwrap();
+        stored.extend(rows.map(Result::unwrap));
+    };
+    take("SELECT envelope FROM fields WHERE record = ?1");
+    take("SELECT wrapped FROM deks WHERE record = ?1");
+    take("SELECT CAST(idx AS BLOB) FROM blind WHERE record = ?1");
+    // An index entry both share (the country, US) stays, rightly: it is the other's too.
+    let shared: Vec<Vec<u8>> = conn
+        .prepare("SELECT CAST(idx AS BLOB) FROM blind WHERE record = ?1")
+        .unwrap()
+        .query_map([&other], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    stored.retain(|value| !shared.contains(value));
+    drop(conn);
+    assert!(stored.len() > 10, "{}", stored.len());
+    let wal = dir.path().join("vault.db-wal");
+    let present = |stored: &[Vec<u8>]| -> Vec<String> {
+        let mut found = Vec::new();
+        for file in [&db, &wal] {
+            let Ok(bytes) = std::fs::read(file) else { continue };
+            for (i, value) in stored.iter().enumerate() {
+                let probe = &value[..value.len().min(24)];
+                if bytes.windows(probe.len()).any(|w| w == probe) {
+                    found.push(format!("stored value {i} in {}", file.display()));
+                }
+            }
+        }
+        found
+    };
+    assert!(!present(&stored).is_empty(), "the probes find the record before the erasure");
+    v.erase("customers", &id).unwrap();
+    let left = present(&stored);
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "the WAL is truncated");
+    // The other customer is still there, whole.
+    assert!(v.read("customers", &other, "owner", Some("billing")).is_ok());
+}
+
 fn updates_replace_values_indexes_and_tokens(place: &Place) {
     let mut v = place.vault();
     let id = v.insert("customers", &jane()).unwrap();

@@ -215,6 +215,13 @@ pub(crate) trait VaultStore: Send {
     fn background_housekeeping(&mut self) -> Result<(), Error> {
         Ok(())
     }
+
+    /// After values were erased or expired: leave no earlier copy of their pages in the
+    /// store's files (SQLite: checkpoint the WAL and truncate it; freed pages are already
+    /// zeroed by `secure_delete`). Best effort: an error is reported, the erasure stands.
+    fn scrub_after_erase(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 /// Where a vault's rows live.

@@ -528,6 +528,25 @@ impl VaultStore for SqliteStore {
         rows.collect::<Result<_, _>>().map_err(|e| store_err(&e))
     }
 
+    fn scrub_after_erase(&mut self) -> Result<(), Error> {
+        // The WAL still holds the frames written when the erased values were stored (and
+        // every page since): copy what is current into the database, then cut the WAL to
+        // zero bytes. Readers of older snapshots make a checkpoint wait; it is retried a
+        // few times, then left to the next erasure (the values are undecryptable already:
+        // their data key is gone).
+        for attempt in 0..20 {
+            let busy: i64 = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                .map_err(|e| store_err(&e))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10 * (attempt + 1)));
+        }
+        Err(Error::Busy("the vault's write-ahead log could not be truncated after an erasure; it will be at the next one".into()))
+    }
+
     fn background_housekeeping(&mut self) -> Result<(), Error> {
         self.checkpoints = Some(
             custody_ledger::Checkpointer::start(&self.conn, &self.path)
