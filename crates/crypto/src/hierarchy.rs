@@ -83,9 +83,12 @@ pub fn rewrap_dek(
     wrap_dek(new_kek, new_version, collection, record, &dek)
 }
 
+/// The key in an opened envelope; the buffer it was opened into is zeroed when dropped
+/// (review item 20: an unwrapped key is not left in freed memory).
 fn to_key(bytes: Vec<u8>) -> Result<Key, Error> {
-    let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::Format)?;
-    Ok(Key::from_bytes(bytes))
+    let bytes = zeroize::Zeroizing::new(bytes);
+    let key: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Format)?;
+    Ok(Key::from_bytes(key))
 }
 
 #[cfg(test)]

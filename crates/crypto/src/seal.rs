@@ -68,10 +68,13 @@ impl PassphraseSeal {
     /// Opens the seal; a wrong passphrase (or altered parameters) is [`Error::WrongPassphrase`].
     pub fn open(&self, passphrase: &[u8]) -> Result<Key, Error> {
         let kek = kek(passphrase, &self.salt, self.params)?;
-        let bytes = open_raw(&kek, &aad(self.params, &self.salt), &self.sealed)
-            .map_err(|_| Error::WrongPassphrase)?;
-        let bytes: [u8; 32] = bytes.try_into().map_err(|_| Error::Format)?;
-        Ok(Key::from_bytes(bytes))
+        // The opened root is zeroed in the buffer it was opened into (review item 20).
+        let bytes = zeroize::Zeroizing::new(
+            open_raw(&kek, &aad(self.params, &self.salt), &self.sealed)
+                .map_err(|_| Error::WrongPassphrase)?,
+        );
+        let root: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Format)?;
+        Ok(Key::from_bytes(root))
     }
 }
 

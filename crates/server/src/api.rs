@@ -430,6 +430,16 @@ struct UnsealBody {
     shares: Option<Vec<String>>,
 }
 
+/// The passphrase and shares are zeroed once the attempt is over (review item 20); the
+/// request's raw bytes, which hyper owns, are not.
+impl Drop for UnsealBody {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.passphrase.zeroize();
+        self.shares.zeroize();
+    }
+}
+
 async fn unseal(
     State(app): State<Arc<App>>,
     peer: Peer,
