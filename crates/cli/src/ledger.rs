@@ -158,6 +158,31 @@ pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
                     }
                 }
             }
+            // Review item 12: the newest checkpoint in the witness folder (`[ledger]
+            // witness`) is checked by default, so dropping the newest events and
+            // checkpoints from the data directory does not pass unseen.
+            if against.is_none() {
+                match ledger.witnessed() {
+                    Some(Ok(note)) => match ledger.verify_against(&note) {
+                        Ok(w) => println!(
+                            "OK: the log ({} events) extends the checkpoint in the witness folder ({} events).",
+                            w.current_size, w.witnessed_size
+                        ),
+                        Err(e) => {
+                            println!("PROBLEM: against the witness folder's checkpoint: {e}");
+                            println!(
+                                "What to do: keep a copy of the data directory and of the witness folder as they are now, and get help before changing anything."
+                            );
+                            return Ok(EXIT_FINDINGS);
+                        }
+                    },
+                    Some(Err(e)) => {
+                        println!("PROBLEM: the witness folder's checkpoint cannot be read: {e}");
+                        return Ok(EXIT_FINDINGS);
+                    }
+                    None => {}
+                }
+            }
             let report = ledger.verify()?;
             match report.problem {
                 None => println!(

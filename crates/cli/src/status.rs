@@ -180,12 +180,19 @@ fn checks(data_dir: &Path) -> Vec<Check> {
         Ok(ledger) => {
             let size = ledger.size().unwrap_or(0);
             let checkpoint = ledger.latest_checkpoint().ok().flatten();
+            let witnessed = ledger.witnessed().is_some();
             ledger.close();
             out.push(Check::ok(
                 "ledger",
                 format!(
-                    "{size} event(s) recorded{}; run `custody ledger verify` to check them all",
-                    if checkpoint.is_some() { ", with a signed checkpoint" } else { "" }
+                    "{size} event(s) recorded{}; run `custody ledger verify` to check them all{}",
+                    if checkpoint.is_some() { ", with a signed checkpoint" } else { "" },
+                    if witnessed {
+                        " (checkpoints are also kept in the witness folder)"
+                    } else {
+                        ". Tip: set [ledger] witness in config.toml to a folder on another disk, \
+                         so a shortened log is noticed"
+                    }
                 ),
             ));
         }

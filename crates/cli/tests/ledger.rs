@@ -361,6 +361,62 @@ fn with_stdin(data: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Review item 12 (witnessing): with `[ledger] witness` set, every checkpoint is also
+/// written to that folder outside the data directory, and `ledger verify` checks the log
+/// against it by default. Dropping the newest events and checkpoints from the data
+/// directory — which `verify` alone cannot see — is then reported.
+#[test]
+fn review_12_a_witness_folder_shows_dropped_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let pass = dir.path().join("pass.txt");
+    std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+    assert!(
+        custody(&data, &["init", "--passphrase-file", pass.to_str().unwrap()]).status.success()
+    );
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    std::fs::write(files.join("a.txt"), "nothing here\n").unwrap();
+    let config = data.join("config.toml");
+    let text_of = std::fs::read_to_string(&config).unwrap();
+    // Inside the data directory: refused.
+    let inside = format!("{text_of}\n[ledger]\nwitness = \"{}\"\n", data.join("w").display());
+    std::fs::write(&config, inside).unwrap();
+    let refused = custody(&data, &["ledger", "verify"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("inside the data directory"), "{}", text(&refused));
+    let witness = dir.path().join("usb").join("witness");
+    let with_witness = format!("{text_of}\n[ledger]\nwitness = \"{}\"\n", witness.display());
+    std::fs::write(&config, &with_witness).unwrap();
+    for _ in 0..4 {
+        let scan = custody(&data, &["scan", files.to_str().unwrap()]);
+        assert!(scan.status.success(), "{}", text(&scan));
+    }
+    assert!(witness.join("checkpoint.txt").is_file());
+    let ok = custody(&data, &["ledger", "verify"]);
+    assert!(ok.status.success(), "{}", text(&ok));
+    assert!(text(&ok).contains("witness folder"), "{}", text(&ok));
+
+    // Someone with the account drops the two newest events and their checkpoints.
+    {
+        let db = rusqlite::Connection::open(data.join("ledger.db")).unwrap();
+        let total: i64 = db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0)).unwrap();
+        let keep = total - 2;
+        db.execute("DELETE FROM events WHERE idx >= ?1", [keep]).unwrap();
+        db.execute("DELETE FROM checkpoints WHERE size > ?1", [keep]).unwrap();
+        db.execute("DELETE FROM nodes WHERE done > ?1", [keep]).unwrap();
+    }
+    // Without the witness, the shortened log verifies: that is the gap.
+    std::fs::write(&config, &text_of).unwrap();
+    let blind = custody(&data, &["ledger", "verify"]);
+    assert!(blind.status.success(), "{}", text(&blind));
+    // With it, the removal is reported.
+    std::fs::write(&config, &with_witness).unwrap();
+    let seen = custody(&data, &["ledger", "verify"]);
+    assert_eq!(seen.status.code(), Some(1), "{}", text(&seen));
+    assert!(text(&seen).contains("events were removed"), "{}", text(&seen));
+}
+
 #[test]
 fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     let dir = tempfile::tempdir().unwrap();

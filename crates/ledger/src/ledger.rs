@@ -27,6 +27,12 @@ pub struct LedgerOptions {
     pub checkpoint_interval: Duration,
     /// Below this much free space, a `ledger.low_disk` warning event is recorded.
     pub min_free_bytes: u64,
+    /// A folder outside the data directory (another disk, a share the business does not
+    /// write from this account, later the backup target) where each new checkpoint is also
+    /// written, as `checkpoint.txt`: [`Ledger::witnessed`] reads it back, and `verify`
+    /// checks the log against it, so dropping the newest events and checkpoints from the
+    /// data directory is seen (security review item 12).
+    pub witness: Option<PathBuf>,
 }
 
 impl Default for LedgerOptions {
@@ -35,9 +41,13 @@ impl Default for LedgerOptions {
             checkpoint_every: 1000,
             checkpoint_interval: Duration::from_mins(1),
             min_free_bytes: 512 << 20,
+            witness: None,
         }
     }
 }
+
+/// The file a witness folder holds: the newest checkpoint written there.
+pub const WITNESS_FILE: &str = "checkpoint.txt";
 
 enum Request {
     Append {
@@ -87,6 +97,8 @@ pub struct Ledger {
     writer: Option<(Sender<Request>, JoinHandle<()>)>,
     verifier: NoteVerifier,
     pseudonyms: PseudonymKey,
+    /// Where checkpoints are also written (see [`LedgerOptions::witness`]).
+    witness: Option<PathBuf>,
     /// Held while open: one writing process per ledger (released on drop).
     _lock: std::fs::File,
 }
@@ -217,6 +229,7 @@ impl Ledger {
         let frontier = Frontier::load(&StoreNodes(writer_store.as_ref()), size)?;
         let last_checkpoint = writer_store.checkpoints()?.last().map_or(0, |(size, _)| *size);
         let (tx, rx) = bounded::<Request>(65_536);
+        let witness = options.witness.clone();
         let mut writer = Writer {
             store: writer_store,
             frontier,
@@ -239,6 +252,7 @@ impl Ledger {
             writer: Some((tx, handle)),
             verifier,
             pseudonyms,
+            witness,
             _lock: lock,
         })
     }
@@ -356,6 +370,15 @@ impl Ledger {
     /// every checkpoint against it. Stops at the first disagreement and names its position.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
         self.read(|c| verify_store(c, &self.verifier))
+    }
+
+    /// The newest checkpoint in the witness folder, if one is set and holds one.
+    pub fn witnessed(&self) -> Option<std::io::Result<String>> {
+        let dir = self.witness.as_ref()?;
+        match std::fs::read_to_string(dir.join(WITNESS_FILE)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            other => Some(other),
+        }
     }
 
     /// Proves that the log now is an append-only extension of a checkpoint witnessed
@@ -880,7 +903,31 @@ impl Writer {
         stored.and(ended)?;
         self.last_checkpoint_size = cp.size;
         self.last_checkpoint_at = Instant::now();
+        self.witness(&cp);
         Ok(cp)
+    }
+
+    /// Writes `cp` to the witness folder, if one is set, unless it already holds a
+    /// checkpoint at least as large (another node's). A failure is said on standard error
+    /// and does not stop the ledger: the checkpoint is stored, only its outside copy is
+    /// missing, and `verify` says so.
+    fn witness(&self, cp: &Checkpoint) {
+        let Some(dir) = &self.options.witness else { return };
+        let path = dir.join(WITNESS_FILE);
+        if let Ok(old) = std::fs::read_to_string(&path)
+            && let Ok(old) = self.signer.verifier().verify(&old)
+            && old.size >= cp.size
+        {
+            return;
+        }
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| custody_store::files::replace(&path, cp.note.as_bytes(), 0o644));
+        if let Err(e) = written {
+            eprintln!(
+                "custody: the ledger's checkpoint could not be written to the witness folder {}: {e}",
+                dir.display()
+            );
+        }
     }
 
     /// A `ledger.low_disk` event when free space first drops below the threshold (checked

@@ -259,6 +259,19 @@ pub struct Config {
     /// directory.
     #[serde(default)]
     pub store: Option<StoreConfig>,
+    /// `[ledger]`: where its checkpoints are witnessed.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
+}
+
+/// `[ledger]` in `config.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerConfig {
+    /// A folder outside the data directory (another disk, a network share) that receives a
+    /// copy of each new checkpoint; `custody ledger verify` then checks the log against it.
+    /// An absolute path.
+    pub witness: Option<std::path::PathBuf>,
 }
 
 /// `[store]`: a PostgreSQL database that holds the vault and the ledger, shared by every
@@ -571,6 +584,14 @@ impl Config {
         if let Some(name) = self.collections.keys().find(|n| n.starts_with('_')) {
             return Err(Error::Config(format!(
                 "collection '{name}': names starting with '_' are reserved"
+            )));
+        }
+        if let Some(w) = &self.ledger.witness
+            && !w.is_absolute()
+        {
+            return Err(Error::Config(format!(
+                "[ledger] witness = '{}': give an absolute path (a folder outside the data directory)",
+                w.display()
             )));
         }
         for (role_name, role) in &self.roles {

@@ -69,8 +69,16 @@ pub fn has_ledger(data_dir: &Path) -> bool {
 /// Opens the ledger of a data directory, in the store its configuration names.
 pub fn open_ledger(
     data_dir: &Path,
-    options: LedgerOptions,
+    mut options: LedgerOptions,
 ) -> Result<Ledger, custody_ledger::Error> {
+    if options.witness.is_none() && DataDir::new(data_dir).config().exists() {
+        options.witness = load_config(data_dir)
+            .map_err(|e| custody_ledger::Error::Backend(e.to_string()))?
+            .ledger
+            .witness
+            .map(|w| refuse_inside(data_dir, w))
+            .transpose()?;
+    }
     match store_of(data_dir)? {
         Some(store) => {
             let (reader, writer) = pg_ledger(&store)?;
@@ -78,6 +86,19 @@ pub fn open_ledger(
         }
         None => Ledger::open(data_dir, options),
     }
+}
+
+/// A witness folder must be outside the data directory: a copy of the directory must not
+/// carry its own witness.
+fn refuse_inside(data_dir: &Path, witness: PathBuf) -> Result<PathBuf, custody_ledger::Error> {
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    if real(&witness).starts_with(real(data_dir)) {
+        return Err(custody_ledger::Error::Backend(format!(
+            "[ledger] witness = '{}' is inside the data directory; a witness must be elsewhere (another disk, a share)",
+            witness.display()
+        )));
+    }
+    Ok(witness)
 }
 
 /// The data directory's configuration; an error with the next step if it is not set up.

@@ -26,7 +26,7 @@ pub use audited::{Access, AuditedVault, AuthFailure, Export, Gate};
 pub use backend::{Location, copy as copy_store};
 pub use config::{
     Budget, Collection, Config, DEFAULT_CONFIG, EXPORT_PURPOSE, Field, FieldRule, FieldType,
-    Limits, ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
+    LedgerConfig, Limits, ReadMode, Role, Sensitivity, StoreConfig, TOKENS_COLLECTION, TokenKind,
 };
 /// The root key and the passphrase-hashing parameters, as the vault's API takes them.
 pub use custody_crypto::{Argon2Params, Key};
