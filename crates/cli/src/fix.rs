@@ -514,8 +514,37 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                     entry.id
                 );
             }
-            let entry = store.restore_with_root(&root, id, to.as_deref())?;
+            let restored = store.restore_with_root(&root, id, to.as_deref());
             drop(root);
+            let entry = match restored {
+                Ok(entry) => entry,
+                Err(e) => {
+                    // The attempt is in the ledger already; its failure goes there too.
+                    let recorded =
+                        custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())
+                            .map_err(anyhow::Error::from)
+                            .and_then(|ledger| {
+                                let mut failed = Event::new(
+                                    crate::ledger::actor(),
+                                    custody_ledger::Action::QuarantineRestore,
+                                    LedgerOutcome::Error,
+                                );
+                                failed.set_details(
+                                    &custody_ledger::details::QuarantineRestore {
+                                        quarantine_id: entry.id.clone(),
+                                        path: target.display().to_string(),
+                                    },
+                                )?;
+                                ledger.append(&failed)?;
+                                ledger.close();
+                                Ok(())
+                            });
+                    if let Err(why) = recorded {
+                        eprintln!("(the failure could not be recorded in the ledger: {why:#})");
+                    }
+                    return Err(e.into());
+                }
+            };
             println!("Restored {} to {}.", entry.id, target.display());
             Ok(EXIT_OK)
         }

@@ -530,6 +530,22 @@ fn review_19_an_edited_quarantine_record_is_refused() {
         .count();
     assert_eq!(denied, 2);
 
+    // The real record with a damaged sealed copy: the check passes, decryption fails, and
+    // the failure is recorded after the attempt.
+    std::fs::write(&record_path, &record).unwrap();
+    let mut damaged = sealed.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 0x55;
+    std::fs::write(&sealed_path, &damaged).unwrap();
+    let broken = unlocked(&data, &["quarantine", "restore", &id]);
+    assert_eq!(broken.status.code(), Some(2), "{}", text(&broken));
+    assert!(!csv.exists());
+    let failed = ledger_text(&data)
+        .lines()
+        .filter(|l| l.contains("quarantine.restore") && l.contains("\"outcome\":\"error\""))
+        .count();
+    assert_eq!(failed, 1, "{}", ledger_text(&data));
+
     // The real copy back, with a record asking for set-user-id: restored, bits cleared.
     std::fs::write(&sealed_path, &sealed).unwrap();
     edit(&|v| v["mode"] = json!(0o4755));
