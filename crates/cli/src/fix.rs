@@ -8,7 +8,6 @@ use clap::{Args, Subcommand};
 use custody_detect::{DEFAULT_MIN_CONFIDENCE, DetectorConfig, Kind};
 use custody_ledger::{Event, Ledger, LedgerOptions, Outcome as LedgerOutcome};
 use custody_remedy::{self as fix, Action, Fixer, Outcome, quarantine};
-use custody_scan::{ScanOptions, Scanner};
 use serde_json::json;
 
 use crate::records::Unlock;
@@ -121,19 +120,27 @@ pub fn run(data_dir: &Path, args: &FixArgs) -> Result<u8> {
     }
     // Act only beneath what was scanned: the saved scan's --root, or the paths given.
     fixer.confine_to(if args.from.is_some() { vec![args.root.clone()] } else { roots.clone() });
-    let options = ScanOptions {
-        roots,
+    if let Some(url) = roots.iter().find(|p| custody_scan::is_database_url(&p.to_string_lossy())) {
+        bail!(
+            "custody fix acts on files, not on databases ('{}'): find what a database holds \
+             with `custody scan`, and change it in the application that owns it",
+            custody_scan::display_url(&url.to_string_lossy())
+        );
+    }
+    // The same scan `custody scan` runs (issue 12: one `Job`), never from the cache: the
+    // fix needs each file as it is now, and the values found in Office files.
+    let job = custody_scan::Job {
+        targets: roots.clone(),
         detector,
         limits,
-        skip_dirs: vec![data_dir.to_path_buf()],
-        ignored: fix::ignore::IgnoreList::load(data_dir, false)?.map(std::sync::Arc::new),
-        ..ScanOptions::default()
+        data_dir: Some(data_dir.to_path_buf()),
+        cache: false,
+        ..custody_scan::Job::default()
     };
-    let scanner = Scanner::new(options.clone())?;
-    let mut found = fix::Gather::new(&options, Some(args.action));
+    let mut found = fix::Gather::new(&roots, Some(args.action));
     // The scan before acting can take a while on a big folder: show it on a terminal.
     let bar = crate::progress::Bar::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    let scanned = scanner.run(&mut found, &bar);
+    let scanned = job.run(&mut found, &bar);
     bar.finish();
     scanned?;
     let skipped = std::mem::take(&mut found.skipped);

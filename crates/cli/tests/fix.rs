@@ -402,6 +402,15 @@ fn fix_from_a_saved_scan_and_clear_errors() {
     std::fs::create_dir(&files).unwrap();
     std::fs::write(files.join("a.txt"), format!("{EMAIL}\n")).unwrap();
     std::fs::write(files.join("b.txt"), format!("{EMAIL}\n")).unwrap();
+    // A database is scanned, never fixed: refused before anything is read, without the
+    // password.
+    let db = custody(
+        &data,
+        &["fix", "quarantine", "postgres://shop:s3cret-pw@127.0.0.1/test", s(&files)],
+    );
+    assert_eq!(db.status.code(), Some(2), "{}", text(&db));
+    assert!(text(&db).contains("acts on files"), "{}", text(&db));
+    assert!(!text(&db).contains("s3cret-pw"), "{}", text(&db));
     let bang = files.join("urgent!.txt");
     std::fs::write(&bang, format!("{EMAIL}\n")).unwrap();
     // Without a data directory, --apply refuses with the next step; a dry run works.

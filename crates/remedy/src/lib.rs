@@ -197,8 +197,8 @@ pub struct Gather {
 }
 
 impl Gather {
-    /// For a scan of `options.roots`, keeping the values `action` needs.
-    pub fn new(options: &ScanOptions, action: Option<Action>) -> Self {
+    /// For a scan of `roots`, keeping the values `action` needs.
+    pub fn new(roots: &[PathBuf], action: Option<Action>) -> Self {
         let keep = match action {
             Some(Action::Ignore) => Keep::All,
             // Redaction finds values in text, CSV, JSON and HTML by itself (the whole file
@@ -207,7 +207,7 @@ impl Gather {
             Some(Action::Redact) => Keep::Office,
             _ => Keep::None,
         };
-        Self { roots: options.roots.clone(), keep, files: BTreeMap::new(), skipped: Vec::new() }
+        Self { roots: roots.to_vec(), keep, files: BTreeMap::new(), skipped: Vec::new() }
     }
 
     /// The files with findings, in path order.
@@ -608,7 +608,7 @@ impl Fixer {
             threads: 1,
             ..ScanOptions::default()
         };
-        let mut collect = Gather::new(&options, None);
+        let mut collect = Gather::new(&options.roots, None);
         let scanner = Scanner::new(options).map_err(|e| FixError::Io {
             path: path.to_path_buf(),
             source: io::Error::other(e.to_string()),

@@ -42,7 +42,7 @@ fn scan(share: &Path, action: Action) -> Vec<Target> {
         threads: 1,
         ..ScanOptions::default()
     };
-    let mut gather = Gather::new(&options, Some(action));
+    let mut gather = Gather::new(&options.roots, Some(action));
     Scanner::new(options).unwrap().run(&mut gather, &NoProgress).unwrap();
     gather.into_targets()
 }
