@@ -521,7 +521,9 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                     entry.id
                 );
             }
-            let restored = store.restore_with_root(&root, id, to.as_deref());
+            let restored = custody_vault::layout::quarantine_key(data_dir, &root)
+                .map_err(anyhow::Error::from)
+                .and_then(|key| Ok(store.restore_with_key(&key, id, to.as_deref())?));
             drop(root);
             let entry = match restored {
                 Ok(entry) => entry,
@@ -549,7 +551,7 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                     if let Err(why) = recorded {
                         eprintln!("(the failure could not be recorded in the ledger: {why:#})");
                     }
-                    return Err(e.into());
+                    return Err(e);
                 }
             };
             println!("Restored {} to {}.", entry.id, target.display());
@@ -557,7 +559,7 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
         }
         QuarantineCommand::Setup { unlock } => {
             let root = crate::records::unseal(data_dir, unlock)?;
-            quarantine::set_up(data_dir, &root)?;
+            quarantine::set_up(data_dir, &custody_vault::layout::quarantine_key(data_dir, &root)?)?;
             println!(
                 "The quarantine key is ready: `custody fix quarantine` works without the passphrase now."
             );

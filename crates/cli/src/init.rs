@@ -36,7 +36,7 @@ pub struct InitArgs {
 
 /// Refuses a kit path inside the data directory (where any copy of the directory would
 /// carry it), or one that exists.
-fn check_kit_path(kit: &Path, data_dir: &Path) -> Result<()> {
+pub(crate) fn check_kit_path(kit: &Path, data_dir: &Path) -> Result<()> {
     let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
     // Resolve what exists (symbolic links included), then add what does not yet.
     let resolve = |p: &Path| {
@@ -114,6 +114,32 @@ fn passphrase(args: &InitArgs) -> Result<String> {
     new_passphrase(args.passphrase_file.as_deref(), "CUSTODY_PASSPHRASE")
 }
 
+/// Writes the recovery kit to `kit` (checked with [`check_kit_path`] beforehand) or, without
+/// one or when writing fails, prints it; then the next step.
+pub(crate) fn hand_over_kit(kit: Option<&Path>, text: &str) {
+    let written = kit.and_then(|path| match write_private(path, text.as_bytes()) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            // The keys exist now: the kit must not be lost with the error.
+            eprintln!("{e:#}; the recovery kit is printed below instead.");
+            None
+        }
+    });
+    if let Some(path) = written {
+        println!("The recovery kit (three shares, any two open the vault) is in");
+        println!("  {}", path.display());
+        println!();
+        println!("Next step: print it, keep the three shares in three places, then delete");
+        println!("that file.");
+    } else {
+        println!("{}", text.trim_end());
+        println!();
+        println!("Next step: print or copy the three shares above now and keep them in");
+        println!("three places; they are not stored anywhere, and this is the only time");
+        println!("they are shown.");
+    }
+}
+
 /// Recovery-kit shares pasted on standard input, one per line (blank lines skipped).
 pub fn read_shares() -> Result<Vec<String>> {
     use std::io::BufRead as _;
@@ -155,19 +181,8 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
         .map(|url| custody_vault::StoreConfig { url: url.clone(), schema: args.schema.clone() });
     let done = layout::init(data_dir, &pass, Argon2Params::default(), store.as_ref())?;
     // Files are quarantined to this public key without the passphrase; its secret half is
-    // derived from the root key.
-    custody_remedy::quarantine::set_up(data_dir, &done.root)?;
-    let kit_written = match &args.kit {
-        Some(path) => match write_private(path, done.kit.as_bytes()) {
-            Ok(()) => Some(path.clone()),
-            Err(e) => {
-                // The vault exists now: the kit must not be lost with the error.
-                eprintln!("{e:#}; the recovery kit is printed below instead.");
-                None
-            }
-        },
-        None => None,
-    };
+    // derived from the vault's quarantine key.
+    custody_remedy::quarantine::set_up(data_dir, &done.quarantine)?;
     println!("Set up {}:", data_dir.display());
     println!("  config.toml        what the vault keeps and who may read it (edit to suit)");
     println!("  keys/              the sealed root key and the ledger keys (back up offline)");
@@ -176,19 +191,7 @@ pub fn run(data_dir: &Path, args: &InitArgs) -> Result<u8> {
     println!("password manager now):");
     println!("  {}", done.owner_key);
     println!();
-    if let Some(path) = kit_written {
-        println!("The recovery kit (three shares, any two open the vault) is in");
-        println!("  {}", path.display());
-        println!();
-        println!("Next step: print it, keep the three shares in three places, then delete");
-        println!("that file.");
-    } else {
-        println!("{}", done.kit.trim_end());
-        println!();
-        println!("Next step: print or copy the three shares above now and keep them in");
-        println!("three places; they are not stored anywhere, and this is the only time");
-        println!("they are shown.");
-    }
+    hand_over_kit(args.kit.as_deref(), &done.kit);
     drop(done);
     Ok(EXIT_OK)
 }

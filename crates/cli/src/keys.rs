@@ -49,13 +49,33 @@ pub enum KeysCommand {
         #[command(flatten)]
         server: ServerKey,
     },
-    /// Replace the key that wraps every customer's data key (do it yearly). This does not
-    /// shut out someone who knew the passphrase or holds two kit shares: the root key above
-    /// it stays the same, so an old copy of `keys/root.sealed` with the old passphrase still
-    /// opens the vault. Customer data is not re-encrypted; it stays readable.
+    /// Replace the key that wraps every customer's data key (do it yearly). Alone, this
+    /// does not shut out someone who knew the passphrase or holds two kit shares: the root
+    /// key above it stays the same. With --root it does: see below.
+    ///
+    /// With --root (when someone who knew the passphrase or held kit shares leaves, or a
+    /// copy of keys/root.sealed or of a kit may be out): a new root key, sealed under a new
+    /// passphrase, and a new recovery kit; every key row re-wrapped under it and the
+    /// search indexes rebuilt under a new key. Afterwards the old passphrase with any copy
+    /// of the old keys/root.sealed, and two shares of any old kit, open nothing in this
+    /// vault. What it does not do: customer data is not re-encrypted, and card tokens, API
+    /// keys and quarantined files keep their keys (they keep working), so a copy of the
+    /// vault taken before, together with the old passphrase, still opens what that copy
+    /// held. Stop `custody serve` first, or use --server.
     Rotate {
         #[command(flatten)]
         unlock: Unlock,
+        /// Replace the root key itself (and the passphrase and the recovery kit).
+        #[arg(long)]
+        root: bool,
+        /// With --root: read the NEW passphrase from FILE (its first line). Or set
+        /// CUSTODY_NEW_PASSPHRASE.
+        #[arg(long, value_name = "FILE", requires = "root")]
+        new_passphrase_file: Option<PathBuf>,
+        /// With --root: write the new recovery kit to FILE, never inside the data
+        /// directory. Without it, the kit is printed here.
+        #[arg(long, value_name = "FILE", requires = "root")]
+        kit: Option<PathBuf>,
     },
     /// Change the passphrase (you need the current one; if it is lost, use `recover`).
     Passphrase {
@@ -209,7 +229,39 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             let info = vault.revoke_api_key(&records::OWNER, name)?;
             println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
         }
-        KeysCommand::Rotate { unlock } => {
+        KeysCommand::Rotate { unlock, root: true, new_passphrase_file, kit } => {
+            if let Some(kit) = kit {
+                init::check_kit_path(kit, data_dir)?;
+            }
+            let mut vault = records::open(data_dir, unlock)?;
+            let pass = new_passphrase(new_passphrase_file.as_deref())?;
+            let done = layout::rotate_root(
+                data_dir,
+                &mut vault,
+                &records::OWNER,
+                &pass,
+                custody_vault::Argon2Params::default(),
+            )?;
+            println!(
+                "Replaced the root key: {} customer key(s) re-wrapped (version {}), {} search \
+                 index entries rebuilt. The vault now opens with the new passphrase and the \
+                 new recovery kit below; the old passphrase, old copies of keys/root.sealed \
+                 and old kits open nothing in it.",
+                done.vault.rewrapped, done.vault.kek_version, done.vault.reindexed
+            );
+            if done.vault.legacy_keys {
+                println!(
+                    "Note: this vault was made before custody kept a key per purpose, so its \
+                     card tokens, API keys and quarantine are still keyed by the old root key: \
+                     whoever holds that root can still reverse card tokens and, with write \
+                     access to the database, alter API keys. To end that, export the records \
+                     into a vault made by this release (`custody init`, then `custody import`)."
+                );
+            }
+            println!();
+            init::hand_over_kit(kit.as_deref(), &done.kit);
+        }
+        KeysCommand::Rotate { unlock, .. } => {
             let mut vault = records::open(data_dir, unlock)?;
             let rewrapped = vault.rotate_keys(&records::OWNER)?;
             println!(

@@ -584,3 +584,143 @@ fn review_23_the_cli_actor_is_the_real_account() {
         stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
     assert_eq!(actors, vec![format!("cli:{me}"), format!("cli:{me}")]);
 }
+
+/// Review item 2 end to end: `keys rotate --root` gives a new passphrase and kit; an old
+/// `keys/root.sealed` with the old passphrase and two shares of the old kit then open
+/// nothing, the new ones everything; a rotation cut short either way is settled at the
+/// next unlock.
+#[test]
+fn review_2_keys_rotate_root_shuts_out_old_seals_and_kits() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let old = write("old.txt", "correct horse battery staple\n");
+    let new = write("new.txt", "a brand new long passphrase\n");
+    let made = custody(&data, &["init", "--passphrase-file", &old]);
+    assert!(made.status.success(), "{}", text(&made));
+    let old_kit = String::from_utf8_lossy(&made.stdout).into_owned();
+    let added = with_stdin(
+        &data,
+        &["records", "add", "customers", "-", "--passphrase-file", &old],
+        "name=Jane Doe\nssn=773-12-3456\nemail=jane.doe@example.com\n",
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let id = String::from_utf8(added.stdout).unwrap().trim().to_string();
+    let show = |pass: &str| {
+        custody(
+            &data,
+            &["records", "show", "customers", &id, "--purpose", "billing", "--reveal"]
+                .into_iter()
+                .chain(["--passphrase-file", pass])
+                .collect::<Vec<_>>(),
+        )
+    };
+    let sealed = data.join("keys/root.sealed");
+    let old_seal = std::fs::read(&sealed).unwrap();
+
+    // A kit inside the data directory is refused before anything changes.
+    let inside = data.join("kit.txt");
+    let rotate = |kit: &Path| {
+        custody(
+            &data,
+            &["keys", "rotate", "--root", "--passphrase-file", &old, "--new-passphrase-file", &new]
+                .into_iter()
+                .chain(["--kit", kit.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+        )
+    };
+    let refused = rotate(&inside);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("must not be kept in the data directory"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(std::fs::read(&sealed).unwrap(), old_seal, "nothing changed");
+
+    let kit_file = dir.path().join("new-kit.txt");
+    let rotated = rotate(&kit_file);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&rotated).contains("Replaced the root key"), "{}", text(&rotated));
+    assert!(!text(&rotated).contains("made before custody kept"), "{}", text(&rotated));
+    assert!(!data.join("keys/root.sealed.next").exists());
+    let new_kit = std::fs::read_to_string(&kit_file).unwrap();
+    let new_seal = std::fs::read(&sealed).unwrap();
+
+    // The new passphrase reads and finds; the old one is refused.
+    assert!(text(&show(&new)).contains("773-12-3456"), "{}", text(&show(&new)));
+    let found = custody(
+        &data,
+        &[
+            "records",
+            "find",
+            "customers",
+            "email",
+            "Jane.Doe@example.com",
+            "--passphrase-file",
+            &new,
+        ],
+    );
+    assert!(text(&found).contains(&id), "the search index was rebuilt: {}", text(&found));
+    assert!(text(&show(&old)).contains("wrong passphrase"));
+
+    // An old copy of root.sealed with the old passphrase opens nothing.
+    std::fs::write(&sealed, &old_seal).unwrap();
+    let stale = show(&old);
+    assert_eq!(stale.status.code(), Some(2), "{}", text(&stale));
+    assert!(!text(&stale).contains("773-12-3456"));
+    std::fs::write(&sealed, &new_seal).unwrap();
+
+    // Two shares of the old kit are another installation's now; two of the new one work.
+    let shares = |kit: &str| -> String {
+        let s: Vec<&str> = kit.lines().filter(|l| l.starts_with("custody-share-")).collect();
+        format!("{}\n{}\n", s[0], s[2])
+    };
+    let third = write("third.txt", "yet another long passphrase\n");
+    let old_shares =
+        with_stdin(&data, &["keys", "recover", "--new-passphrase-file", &third], &shares(&old_kit));
+    assert_eq!(old_shares.status.code(), Some(2), "{}", text(&old_shares));
+    assert!(text(&old_shares).contains("different custody installation"), "{}", text(&old_shares));
+    let new_shares =
+        with_stdin(&data, &["keys", "recover", "--new-passphrase-file", &third], &shares(&new_kit));
+    assert!(new_shares.status.success(), "{}", text(&new_shares));
+    assert!(text(&show(&third)).contains("773-12-3456"));
+
+    // Cut short before its commit: a waiting new seal that does not open the vault is
+    // dropped at the next unlock.
+    let next = data.join("keys/root.sealed.next");
+    std::fs::write(&next, &old_seal).unwrap();
+    assert!(text(&show(&third)).contains("773-12-3456"));
+    assert!(!next.exists());
+    // Cut short after its commit: the waiting seal is the vault's, and replaces the old one.
+    let current = std::fs::read(&sealed).unwrap();
+    std::fs::write(&next, &current).unwrap();
+    std::fs::write(&sealed, &old_seal).unwrap();
+    assert!(text(&show(&third)).contains("773-12-3456"));
+    assert!(!next.exists());
+    assert_eq!(std::fs::read(&sealed).unwrap(), current);
+
+    // The rotation is in the ledger, and the ledger verifies.
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    let export = custody(
+        &data,
+        &[
+            "ledger",
+            "export",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2100-01-01",
+            "--out",
+            dir.path().join("b.json").to_str().unwrap(),
+        ],
+    );
+    assert!(export.status.success(), "{}", text(&export));
+    let bundle = std::fs::read_to_string(dir.path().join("b.json")).unwrap();
+    assert!(bundle.contains("keys.rotate_root"));
+}

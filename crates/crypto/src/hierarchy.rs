@@ -3,6 +3,13 @@
 //! associated data naming what the key is for, so a wrapped key moved to another customer
 //! or version does not unwrap. Rotation re-wraps data keys under a new KEK version without
 //! touching the data they protect; erasing a customer is destroying its wrapped data key.
+//!
+//! A KEK version's row wraps a [`Keyring`]: the KEK and the **purpose keys** — one random
+//! key each for blind indexes, tokens, API keys and the quarantine — so nothing but
+//! wrapping uses the root key, and replacing the root (re-wrapping every row under a new
+//! one) leaves an old root, and every seal and recovery kit of it, opening nothing in the
+//! vault as it now is. A row of a vault made before purpose keys wraps the KEK alone; its
+//! purpose keys are the root itself ([`Purposes::from_legacy_root`]), as they were.
 
 use crate::envelope::{open_raw, seal_with_nonce};
 use crate::key::random;
@@ -33,14 +40,146 @@ fn dek_aad(kek_version: u32, collection: &str, record: &str) -> Vec<u8> {
     aad
 }
 
-/// Wraps KEK `version` under the root key.
+/// Wraps KEK `version` alone under the root key (the legacy row; see [`wrap_keyring`]).
 pub fn wrap_kek(root: &Key, version: u32, kek: &Key) -> Result<Vec<u8>, Error> {
     seal_with_nonce(root, &random::<24>()?, &kek_aad(version), kek.expose())
 }
 
-/// Unwraps KEK `version`.
+/// Unwraps the KEK of version `version` (of a keyring row or a legacy row).
 pub fn unwrap_kek(root: &Key, version: u32, wrapped: &[u8]) -> Result<Key, Error> {
-    to_key(open_raw(root, &kek_aad(version), wrapped)?)
+    unwrap_keyring(root, version, wrapped).map(|ring| ring.kek)
+}
+
+/// The purpose keys of a vault. Each primitive derives its own keys from one of them with
+/// its own HKDF label (blind indexes per field, the API-key hash and row seal, the
+/// quarantine's X25519 pair), so no key serves two purposes. Zeroed when dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Purposes {
+    index: Key,
+    tokens: Key,
+    api_keys: Key,
+    quarantine: Key,
+    legacy: bool,
+}
+
+impl std::fmt::Debug for Purposes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.legacy { "Purposes(<legacy>)" } else { "Purposes(<redacted>)" })
+    }
+}
+
+impl Purposes {
+    /// New random purpose keys (a new vault).
+    pub fn random() -> Result<Self, Error> {
+        Ok(Self {
+            index: Key::random()?,
+            tokens: Key::random()?,
+            api_keys: Key::random()?,
+            quarantine: Key::random()?,
+            legacy: false,
+        })
+    }
+
+    /// The purpose keys of a vault made before they existed: each is the root key, so what
+    /// that vault derived (indexes, tokens, API-key hashes, the quarantine) stays the same.
+    pub fn from_legacy_root(root: &Key) -> Self {
+        Self {
+            index: root.clone(),
+            tokens: root.clone(),
+            api_keys: root.clone(),
+            quarantine: root.clone(),
+            legacy: true,
+        }
+    }
+
+    /// Whether these came from a root key ([`Purposes::from_legacy_root`]): whoever holds
+    /// that root also holds the token, API-key and quarantine keys.
+    pub fn legacy(&self) -> bool {
+        self.legacy
+    }
+
+    /// The key blind indexes are derived from ([`crate::BlindIndexKey::derive`]).
+    pub fn index(&self) -> &Key {
+        &self.index
+    }
+
+    /// The card-token (FF1) and deterministic-token key.
+    pub fn tokens(&self) -> &Key {
+        &self.tokens
+    }
+
+    /// The key API-key hashes and row seals are derived from.
+    pub fn api_keys(&self) -> &Key {
+        &self.api_keys
+    }
+
+    /// The key the quarantine's opening key is derived from.
+    pub fn quarantine(&self) -> &Key {
+        &self.quarantine
+    }
+
+    /// The same keys with a new blind-index key (a root rotation: indexes are rebuilt,
+    /// so no copy of the old index key finds anything in the new ones). The others are
+    /// kept: tokens in apps, API keys and quarantined files keep working.
+    pub fn with_new_index(&self) -> Result<Self, Error> {
+        Ok(Self { index: Key::random()?, ..self.clone() })
+    }
+}
+
+/// What one KEK version's row holds: the KEK and the vault's purpose keys.
+#[derive(Clone, Debug)]
+pub struct Keyring {
+    /// The key-encryption key of this version.
+    pub kek: Key,
+    /// The purpose keys.
+    pub purposes: Purposes,
+}
+
+/// The format byte of a wrapped keyring (a legacy row is the 32-byte KEK alone).
+const KEYRING_V2: u8 = 2;
+/// Flag: the token, API-key and quarantine keys are a root key of an earlier custody.
+const FROM_LEGACY_ROOT: u8 = 1;
+/// Format byte, flags, five keys.
+const KEYRING_LEN: usize = 2 + 5 * 32;
+
+/// Wraps KEK `version` and the purpose keys under the root key.
+pub fn wrap_keyring(root: &Key, version: u32, ring: &Keyring) -> Result<Vec<u8>, Error> {
+    let mut plain = zeroize::Zeroizing::new(Vec::with_capacity(KEYRING_LEN));
+    plain.push(KEYRING_V2);
+    plain.push(if ring.purposes.legacy { FROM_LEGACY_ROOT } else { 0 });
+    for key in [
+        &ring.kek,
+        &ring.purposes.index,
+        &ring.purposes.tokens,
+        &ring.purposes.api_keys,
+        &ring.purposes.quarantine,
+    ] {
+        plain.extend_from_slice(key.expose());
+    }
+    seal_with_nonce(root, &random::<24>()?, &kek_aad(version), &plain)
+}
+
+/// Unwraps KEK `version` and the purpose keys (the root itself for a legacy row).
+pub fn unwrap_keyring(root: &Key, version: u32, wrapped: &[u8]) -> Result<Keyring, Error> {
+    let plain = zeroize::Zeroizing::new(open_raw(root, &kek_aad(version), wrapped)?);
+    if plain.len() == 32 {
+        let kek = to_key(plain.to_vec())?;
+        return Ok(Keyring { kek, purposes: Purposes::from_legacy_root(root) });
+    }
+    if plain.len() != KEYRING_LEN || plain[0] != KEYRING_V2 {
+        return Err(Error::Format);
+    }
+    let key = |i: usize| to_key(plain[2 + 32 * i..2 + 32 * (i + 1)].to_vec());
+    Ok(Keyring {
+        kek: key(0)?,
+        purposes: Purposes {
+            index: key(1)?,
+            tokens: key(2)?,
+            api_keys: key(3)?,
+            quarantine: key(4)?,
+            legacy: plain[1] & FROM_LEGACY_ROOT != 0,
+        },
+    })
 }
 
 /// Wraps the data key of `collection/record` under KEK `kek_version`.
@@ -126,5 +265,47 @@ mod tests {
         assert_eq!(rotated.kek_version, 2);
         assert_eq!(unwrap_dek(&kek2, &rotated, "customers", "c-1").unwrap(), dek);
         assert_eq!(unwrap_dek(&kek1, &rotated, "customers", "c-1"), Err(Error::Open));
+    }
+
+    #[test]
+    fn a_keyring_opens_only_under_its_root_and_legacy_rows_keep_the_root() {
+        let (root, other) = (Key::random().unwrap(), Key::random().unwrap());
+        let ring = Keyring { kek: Key::random().unwrap(), purposes: Purposes::random().unwrap() };
+        let wrapped = wrap_keyring(&root, 3, &ring).unwrap();
+        let opened = unwrap_keyring(&root, 3, &wrapped).unwrap();
+        assert_eq!(opened.kek, ring.kek);
+        assert_eq!(opened.purposes, ring.purposes);
+        assert!(!opened.purposes.legacy());
+        assert_eq!(unwrap_keyring(&other, 3, &wrapped).unwrap_err(), Error::Open);
+        assert_eq!(unwrap_keyring(&root, 4, &wrapped).unwrap_err(), Error::Open);
+        // Every purpose key differs from the root and from each other.
+        let p = &opened.purposes;
+        let keys = [&root, &opened.kek, p.index(), p.tokens(), p.api_keys(), p.quarantine()];
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // A new index key, the rest kept.
+        let next = p.with_new_index().unwrap();
+        assert_ne!(next.index(), p.index());
+        assert_eq!(next.tokens(), p.tokens());
+
+        // A legacy row (the KEK alone): the purpose keys are the root's, and stay marked
+        // legacy when wrapped again under another root with a new index key.
+        let legacy = wrap_kek(&root, 1, &ring.kek).unwrap();
+        let opened = unwrap_keyring(&root, 1, &legacy).unwrap();
+        assert!(opened.purposes.legacy());
+        assert_eq!(opened.purposes.tokens(), &root);
+        let moved = Keyring {
+            kek: opened.kek.clone(),
+            purposes: opened.purposes.with_new_index().unwrap(),
+        };
+        let again = unwrap_keyring(&other, 2, &wrap_keyring(&other, 2, &moved).unwrap()).unwrap();
+        assert!(again.purposes.legacy());
+        assert_eq!(again.purposes.tokens(), &root, "the old root is still the token key");
+        assert_eq!(again.purposes.index(), moved.purposes.index());
+        assert_eq!(format!("{:?}", opened.purposes), "Purposes(<legacy>)");
+        assert_eq!(format!("{:?}", ring.purposes), "Purposes(<redacted>)");
     }
 }

@@ -34,6 +34,9 @@ pub enum Action {
     KeysRecover,
     /// The key-encryption key was rotated (`keys.rotate`).
     KeysRotate,
+    /// The root key was replaced (`keys.rotate_root`): every key row re-wrapped under a
+    /// new root, blind indexes rebuilt under a new key, a new recovery kit.
+    KeysRotateRoot,
     /// Free disk space fell below the ledger's threshold (`ledger.low_disk`).
     LedgerLowDisk,
     /// A key went past its plain-read or reveal limit (`limit.reveal`).
@@ -79,7 +82,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::ApiKeyCreate,
         Action::ApiKeyList,
         Action::ApiKeyRevoke,
@@ -91,6 +94,7 @@ impl Action {
         Action::KeysPassphrase,
         Action::KeysRecover,
         Action::KeysRotate,
+        Action::KeysRotateRoot,
         Action::LedgerLowDisk,
         Action::LimitReveal,
         Action::LimitSearch,
@@ -126,6 +130,7 @@ impl Action {
             Action::KeysPassphrase => "keys.passphrase",
             Action::KeysRecover => "keys.recover",
             Action::KeysRotate => "keys.rotate",
+            Action::KeysRotateRoot => "keys.rotate_root",
             Action::LedgerLowDisk => "ledger.low_disk",
             Action::LimitReveal => "limit.reveal",
             Action::LimitSearch => "limit.search",

@@ -47,10 +47,12 @@ pub fn write_sealing_key(data_dir: &Path, key: SealingKey) -> io::Result<()> {
     custody_store::files::replace(&path, text.as_bytes(), 0o644)
 }
 
-/// Writes the public key derived from the root key (at `custody init`, or `custody
-/// quarantine setup`): files can then be quarantined without the passphrase.
-pub fn set_up(data_dir: &Path, root: &custody_crypto::Key) -> io::Result<()> {
-    write_sealing_key(data_dir, OpeningKey::from_root(root).sealing_key())
+/// Writes the public key derived from the vault's quarantine key (at `custody init`, or
+/// `custody quarantine setup`): files can then be quarantined without the passphrase.
+/// `key` is `custody_vault::Vault::quarantine_key` (its own purpose key, not the root: a
+/// root rotation keeps it, so quarantined files stay openable).
+pub fn set_up(data_dir: &Path, key: &custody_crypto::Key) -> io::Result<()> {
+    write_sealing_key(data_dir, OpeningKey::from_root(key).sealing_key())
 }
 
 /// Reads the public key; [`FixError::NoQuarantineKey`] when it was never written.
@@ -278,16 +280,17 @@ impl Quarantine {
     /// Opens entry `id` and writes it to `to` (default: where it came from). Refuses to
     /// overwrite an existing file. The content is checked against its SHA-256 before it
     /// appears at `to`; the quarantined copy is removed only after that.
-    pub fn restore_with_root(
+    /// `key` is the vault's quarantine key (see [`set_up`]).
+    pub fn restore_with_key(
         &self,
-        root: &custody_crypto::Key,
+        key: &custody_crypto::Key,
         id: &str,
         to: Option<&Path>,
     ) -> Result<Entry, FixError> {
-        self.restore(&OpeningKey::from_root(root), id, to)
+        self.restore(&OpeningKey::from_root(key), id, to)
     }
 
-    /// As [`Quarantine::restore_with_root`], with the quarantine's opening key.
+    /// As [`Quarantine::restore_with_key`], with the quarantine's opening key.
     pub fn restore(
         &self,
         key: &OpeningKey,

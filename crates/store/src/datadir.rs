@@ -98,6 +98,14 @@ impl DataDir {
         self.keys().join("root.sealed")
     }
 
+    /// `keys/root.sealed.next`: the new root key of a root rotation, sealed, while the
+    /// vault's key rows are re-wrapped under it; renamed over `root.sealed` once they are.
+    /// Found at unseal, it is a rotation a crash cut short: whichever root opens the vault
+    /// is kept.
+    pub fn sealed_root_next(&self) -> PathBuf {
+        self.keys().join("root.sealed.next")
+    }
+
     /// `keys/ledger-signing.key`: the ledger's checkpoint signing key.
     pub fn ledger_signing_key(&self) -> PathBuf {
         self.keys().join("ledger-signing.key")
@@ -163,6 +171,11 @@ impl DataDir {
         vec![
             file(self.config(), Class::Config, "what the vault keeps and who may read it"),
             file(self.sealed_root(), Class::Secret, "the root key, sealed under the passphrase"),
+            file(
+                self.sealed_root_next(),
+                Class::Secret,
+                "the new root key while a root rotation is under way",
+            ),
             file(self.ledger_signing_key(), Class::Secret, "signs the ledger's checkpoints"),
             file(self.ledger_pseudonym_key(), Class::Secret, "keys the ledger's pseudonyms"),
             file(self.ignore_key(), Class::Secret, "keys the ignore list's fingerprints"),

@@ -96,7 +96,7 @@ impl Vault {
     fn sealed_tag(&self, info: &ApiKeyInfo, credential_tag: &[u8]) -> Vec<u8> {
         let parts = row_parts(info, credential_tag);
         let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        let seal = ApiKeyRowSeal::derive(self.root_key()).seal(&parts);
+        let seal = ApiKeyRowSeal::derive(self.api_keys_key()).seal(&parts);
         [credential_tag, &seal].concat()
     }
 
@@ -108,7 +108,7 @@ impl Vault {
         let (credential_tag, seal) = tag.split_at(CREDENTIAL_TAG);
         let parts = row_parts(info, credential_tag);
         let parts: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        ApiKeyRowSeal::derive(self.root_key()).verify(&parts, seal)
+        ApiKeyRowSeal::derive(self.api_keys_key()).verify(&parts, seal)
     }
 
     /// Seals the API-key rows of a vault made before rows were sealed. Only when no row is
@@ -149,7 +149,7 @@ impl Vault {
                 rule: "must be 1 to 100 characters",
             });
         }
-        let key = ApiKeyMac::derive(self.root_key())
+        let key = ApiKeyMac::derive(self.api_keys_key())
             .generate()
             .map_err(|e| Error::Crypto(e.to_string()))?;
         let info = ApiKeyInfo {
@@ -235,7 +235,7 @@ impl Vault {
         // The secret is checked first, so "revoked" or "tampered" is said only to a holder
         // of the key.
         let credential_tag = &tag[..CREDENTIAL_TAG.min(tag.len())];
-        if !ApiKeyMac::derive(self.root_key()).verify(credential, credential_tag) {
+        if !ApiKeyMac::derive(self.api_keys_key()).verify(credential, credential_tag) {
             return Ok(Err(Refused::WrongSecret));
         }
         if !self.row_intact(&info, &tag) {

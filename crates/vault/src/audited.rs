@@ -310,13 +310,22 @@ impl Gate {
 
     /// May `access` rotate the key-encryption key? Only an `admin` role. (`keys.rotate`)
     pub fn rotate(&self, config: &Config, access: &Access<'_>) -> Result<Permit, Error> {
+        self.rotation(config, access, Action::KeysRotate)
+    }
+
+    /// May `access` replace the root key? Only an `admin` role. (`keys.rotate_root`)
+    pub fn rotate_root(&self, config: &Config, access: &Access<'_>) -> Result<Permit, Error> {
+        self.rotation(config, access, Action::KeysRotateRoot)
+    }
+
+    fn rotation(
+        &self,
+        config: &Config,
+        access: &Access<'_>,
+        action: Action,
+    ) -> Result<Permit, Error> {
         let allowed = config.roles.get(access.role).is_some_and(|r| r.admin);
-        let touch = Touch {
-            action: Action::KeysRotate,
-            collection: "keys",
-            record: None,
-            fields: Vec::new(),
-        };
+        let touch = Touch { action, collection: "keys", record: None, fields: Vec::new() };
         self.decide(access, touch, allowed, || {
             format!("role '{}' may not rotate keys", access.role)
         })
@@ -699,6 +708,23 @@ impl AuditedVault {
     pub fn rotate_keys(&mut self, access: &Access<'_>) -> Result<usize, Error> {
         let permit = self.gate.rotate(self.vault.config(), access)?;
         self.vault.rotate_keys(&permit)
+    }
+
+    /// Replaces the root key with `new_root` (recorded as `keys.rotate_root` before it
+    /// happens): see [`Vault::rotate_root`], and [`crate::layout::rotate_root`] for the
+    /// sealing around it.
+    pub fn rotate_root(
+        &mut self,
+        access: &Access<'_>,
+        new_root: custody_crypto::Key,
+    ) -> Result<crate::RootRotated, Error> {
+        let permit = self.gate.rotate_root(self.vault.config(), access)?;
+        self.vault.rotate_root(&permit, new_root)
+    }
+
+    /// The key the quarantine's opening key derives from.
+    pub fn quarantine_key(&self) -> &custody_crypto::Key {
+        self.vault.quarantine_key()
     }
 
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).

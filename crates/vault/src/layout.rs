@@ -129,8 +129,12 @@ pub fn sealed_root_text(seal: &PassphraseSeal) -> String {
 
 /// Reads the sealed root key of a data directory.
 pub fn read_sealed_root(data_dir: &Path) -> Result<PassphraseSeal, Error> {
-    let path = sealed_root_path(data_dir);
-    let text = std::fs::read_to_string(&path)
+    read_seal_file(&sealed_root_path(data_dir))
+}
+
+/// Reads a sealed root key file.
+fn read_seal_file(path: &Path) -> Result<PassphraseSeal, Error> {
+    let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Locked(format!("cannot read '{}': {e}", path.display())))?;
     let broken = || {
         Error::Locked(format!(
@@ -163,13 +167,138 @@ pub fn read_sealed_root(data_dir: &Path) -> Result<PassphraseSeal, Error> {
     Ok(PassphraseSeal { params, salt, sealed })
 }
 
-/// The root key, unsealed with the passphrase.
+/// The root key, unsealed with the passphrase. A root rotation that a crash cut short
+/// (`keys/root.sealed.next` still there) is finished or undone first, by whichever root
+/// opens the vault.
 pub fn unseal_with_passphrase(data_dir: &Path, passphrase: &str) -> Result<Key, Error> {
-    read_sealed_root(data_dir)?.open(passphrase.as_bytes()).map_err(|_| {
+    let wrong = || {
         Error::Locked(
             "wrong passphrase: the vault stays locked and nothing was changed (if it is lost, use `custody keys recover` with the recovery kit)"
                 .into(),
         )
+    };
+    let next = DataDir::new(data_dir).sealed_root_next();
+    if next.exists()
+        && let Ok(seal) = read_seal_file(&next)
+        && let Ok(root) = seal.open(passphrase.as_bytes())
+        && opens_vault(data_dir, &root)?
+    {
+        // The rotation committed: its new root is the vault's now.
+        std::fs::rename(&next, sealed_root_path(data_dir))
+            .and_then(|()| custody_store::files::sync_dir(&DataDir::new(data_dir).keys()))
+            .map_err(|e| Error::Config(format!("cannot finish the root rotation: {e}")))?;
+        return Ok(root);
+    }
+    let root = read_sealed_root(data_dir)?.open(passphrase.as_bytes()).map_err(|_| wrong())?;
+    if next.exists() && opens_vault(data_dir, &root)? {
+        // The rotation did not commit: the old root is still the vault's.
+        let _ = std::fs::remove_file(&next);
+    }
+    Ok(root)
+}
+
+/// The vault's quarantine key under `root` (to open or set up the quarantine without
+/// opening the whole vault).
+pub fn quarantine_key(data_dir: &Path, root: &Key) -> Result<Key, Error> {
+    let config = load_config(data_dir)?;
+    let location = vault_location(data_dir, &config);
+    if let Location::Sqlite(path) = &location
+        && !path.exists()
+    {
+        return Err(Error::NotFound(format!("the vault '{}'", path.display())));
+    }
+    let (version, wrapped) = crate::backend::open(&location)?
+        .latest_kek()?
+        .ok_or_else(|| Error::Store("the vault has no key-encryption key".into()))?;
+    custody_crypto::hierarchy::unwrap_keyring(root, version, &wrapped)
+        .map(|ring| ring.purposes.quarantine().clone())
+        .map_err(|e| Error::Crypto(e.to_string()))
+}
+
+/// Whether `root` opens the vault's newest key row (true while there is no vault yet).
+fn opens_vault(data_dir: &Path, root: &Key) -> Result<bool, Error> {
+    let config = load_config(data_dir)?;
+    let location = vault_location(data_dir, &config);
+    if let Location::Sqlite(path) = &location
+        && !path.exists()
+    {
+        return Ok(true);
+    }
+    Ok(match crate::backend::open(&location)?.latest_kek()? {
+        Some((version, wrapped)) => {
+            custody_crypto::hierarchy::unwrap_kek(root, version, &wrapped).is_ok()
+        }
+        None => true,
+    })
+}
+
+/// What [`rotate_root`] did: the vault's part, and the new recovery kit (to print or write
+/// outside the data directory, as at `init`).
+pub struct RootRotation {
+    /// What the vault re-wrapped and rebuilt.
+    pub vault: crate::RootRotated,
+    /// The new recovery kit: the old one no longer opens anything.
+    pub kit: String,
+    /// The new root key (zeroed when dropped), for what is derived from it outside the
+    /// vault.
+    pub root: Key,
+}
+
+impl Drop for RootRotation {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.kit.zeroize();
+    }
+}
+
+impl std::fmt::Debug for RootRotation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RootRotation({:?})", self.vault)
+    }
+}
+
+/// Replaces the root key (review item 2), recorded as `keys.rotate_root` before anything
+/// changes: a new random root sealed under `passphrase` (Argon2id at `params`) into
+/// `keys/root.sealed.next`; the vault's key rows re-wrapped under it and its blind indexes
+/// rebuilt, in one transaction ([`crate::Vault::rotate_root`]); then the new seal renamed
+/// over `keys/root.sealed`. A crash before the commit leaves the old root in force, one
+/// after it the new (see [`unseal_with_passphrase`]). Afterwards an old `root.sealed` with
+/// the old passphrase, or two shares of an old kit, opens nothing in the vault.
+pub fn rotate_root(
+    data_dir: &Path,
+    vault: &mut crate::AuditedVault,
+    access: &crate::Access<'_>,
+    passphrase: &str,
+    params: Argon2Params,
+) -> Result<RootRotation, Error> {
+    let data = DataDir::new(data_dir);
+    let new_root = Key::random().map_err(|e| Error::Crypto(e.to_string()))?;
+    let seal = PassphraseSeal::seal(&new_root, passphrase.as_bytes(), params)
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let next = data.sealed_root_next();
+    custody_store::files::replace(&next, sealed_root_text(&seal).as_bytes(), 0o600)
+        .map_err(|e| Error::Config(format!("cannot write '{}': {e}", next.display())))?;
+    let rotated = match vault.rotate_root(access, new_root.clone()) {
+        Ok(rotated) => rotated,
+        Err(e) => {
+            let _ = std::fs::remove_file(&next);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&next, data.sealed_root())
+        .and_then(|()| custody_store::files::sync_dir(&data.keys()))
+        .map_err(|e| {
+            Error::Config(format!(
+                "the vault is under the new root key, but '{}' could not be renamed over '{}' \
+                 ({e}): unlock with the new passphrase to finish",
+                next.display(),
+                data.sealed_root().display()
+            ))
+        })?;
+    Ok(RootRotation {
+        vault: rotated,
+        kit: recovery_kit(&recovery::split(&new_root)),
+        root: new_root,
     })
 }
 
@@ -206,7 +335,11 @@ pub fn reseal(data_dir: &Path, root: &Key, passphrase: &str) -> Result<(), Error
         .map_err(|e| Error::Crypto(e.to_string()))?;
     let path = sealed_root_path(data_dir);
     custody_store::files::replace(&path, sealed_root_text(&seal).as_bytes(), 0o600)
-        .map_err(|e| Error::Config(format!("cannot replace '{}': {e}", path.display())))
+        .map_err(|e| Error::Config(format!("cannot replace '{}': {e}", path.display())))?;
+    // The root just sealed is the one that opened the vault: a rotation cut short before
+    // its commit is undone (after its commit, only its new root would have opened it).
+    let _ = std::fs::remove_file(DataDir::new(data_dir).sealed_root_next());
+    Ok(())
 }
 
 /// What [`init`] made: the owner's first API key (to show once), the recovery kit (to
@@ -221,6 +354,8 @@ pub struct Initialised {
     pub kit: String,
     /// The new root key (zeroed when dropped).
     pub root: Key,
+    /// The vault's quarantine key, to set up the quarantine (zeroed when dropped).
+    pub quarantine: Key,
 }
 
 impl Drop for Initialised {
@@ -301,7 +436,8 @@ pub fn init(
     let owner =
         crate::Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
     let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;
-    Ok(Initialised { owner_key, kit: recovery_kit(&recovery::split(&root)), root })
+    let quarantine = vault.quarantine_key().clone();
+    Ok(Initialised { owner_key, kit: recovery_kit(&recovery::split(&root)), root, quarantine })
 }
 
 /// The recovery kit as printed: instructions, then the three shares.

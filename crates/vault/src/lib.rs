@@ -35,4 +35,4 @@ pub use normalize::normalize;
 pub use permit::Permit;
 pub use pool::{Done, Op, Pool};
 pub use service::{Secret, Service};
-pub use store::{AddressMigration, Expired, ReadField, Vault, mask_field};
+pub use store::{AddressMigration, Expired, ReadField, RootRotated, Vault, mask_field};

@@ -1,7 +1,9 @@
 //! The vault's store: records sealed field by field under a per-customer data key, in
 //! SQLite.
 //!
-//! - `keks`: key-encryption keys by version, each wrapped under the root key.
+//! - `keks`: key-encryption keys by version, each wrapped under the root key together with
+//!   the vault's purpose keys ([`custody_crypto::hierarchy::Keyring`]): blind indexes,
+//!   tokens, API keys and the quarantine each derive from their own key, never the root.
 //! - `deks`: one data key per record, wrapped under a KEK version. Erasing a record deletes
 //!   its data key: nothing sealed under it can be opened again, from this file or any copy
 //!   of it restored later without the key.
@@ -15,7 +17,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use custody_crypto::hierarchy::{
-    WrappedKey, rewrap_dek, unwrap_dek, unwrap_kek, wrap_dek, wrap_kek,
+    Keyring, Purposes, WrappedKey, rewrap_dek, unwrap_dek, unwrap_kek, unwrap_keyring, wrap_dek,
+    wrap_keyring,
 };
 use custody_crypto::{
     BlindIndexKey, CardTokenizer, FieldContext, Key, deterministic_token, open, random_token, seal,
@@ -73,6 +76,8 @@ pub struct Vault {
     root: Key,
     kek_version: u32,
     kek: Key,
+    /// The purpose keys, from the newest KEK row.
+    purposes: Purposes,
     /// The last other KEK version unwrapped (a reader after an online rotation elsewhere).
     other_kek: std::sync::Mutex<Option<(u32, Key)>>,
 }
@@ -85,6 +90,21 @@ impl std::fmt::Debug for Vault {
 
 fn crypto_err(e: &custody_crypto::Error) -> Error {
     Error::Crypto(e.to_string())
+}
+
+/// What [`Vault::rotate_root`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RootRotated {
+    /// Data keys re-wrapped under the new key-encryption key.
+    pub rewrapped: usize,
+    /// Blind-index entries rebuilt under the new index key.
+    pub reindexed: usize,
+    /// The new key-encryption key version.
+    pub kek_version: u32,
+    /// The vault was made before purpose keys: its token, API-key and quarantine keys are
+    /// still the earlier root (so card tokens, API keys and quarantined files keep
+    /// working), and whoever holds that root can still reverse its card tokens.
+    pub legacy_keys: bool,
 }
 
 /// What [`Vault::migrate_to_address`] did.
@@ -132,7 +152,7 @@ fn mask_kind(field: &str, ty: FieldType) -> Kind {
 /// The token of a normalised value, by the field's token kind (`None` for none).
 fn make_token(
     store: &dyn VaultStore,
-    root: &Key,
+    key: &Key,
     kind: TokenKind,
     ty: FieldType,
     luhn_valid: bool,
@@ -142,9 +162,9 @@ fn make_token(
     Ok(match kind {
         TokenKind::None => None,
         TokenKind::Random => Some(random_token().map_err(|e| crypto_err(&e))?),
-        TokenKind::Deterministic => Some(deterministic_token(root, field, value)),
+        TokenKind::Deterministic => Some(deterministic_token(key, field, value)),
         TokenKind::FormatPreserving => Some(match ty {
-            FieldType::CardNumber => CardTokenizer::new(root, luhn_valid)
+            FieldType::CardNumber => CardTokenizer::new(key, luhn_valid)
                 .tokenize(field, value)
                 .map_err(|e| crypto_err(&e))?,
             _ => unused_ssn_token(store, &value[value.len() - 4..])?,
@@ -185,24 +205,36 @@ impl Vault {
     /// that is not this vault's fails with [`Error::Crypto`].
     pub fn open_at(location: &Location, config: Config, root: Key) -> Result<Self, Error> {
         let mut store = crate::backend::open(location)?;
-        let (kek_version, kek) = if let Some((version, wrapped)) = store.latest_kek()? {
-            (version, unwrap_kek(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
+        let (kek_version, ring) = if let Some((version, wrapped)) = store.latest_kek()? {
+            (version, unwrap_keyring(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
         } else {
-            let kek = Key::random().map_err(|e| crypto_err(&e))?;
-            let wrapped = wrap_kek(&root, 1, &kek).map_err(|e| crypto_err(&e))?;
+            let ring = Keyring {
+                kek: Key::random().map_err(|e| crypto_err(&e))?,
+                purposes: Purposes::random().map_err(|e| crypto_err(&e))?,
+            };
+            let wrapped = wrap_keyring(&root, 1, &ring).map_err(|e| crypto_err(&e))?;
             match store.apply(&[Change::PutKek { version: 1, wrapped }]) {
-                Ok(_) => (1, kek),
+                Ok(_) => (1, ring),
                 // Another node made the first KEK at the same moment: use that one.
                 Err(e) => match store.latest_kek()? {
-                    Some((version, wrapped)) => {
-                        (version, unwrap_kek(&root, version, &wrapped).map_err(|e| crypto_err(&e))?)
-                    }
+                    Some((version, wrapped)) => (
+                        version,
+                        unwrap_keyring(&root, version, &wrapped).map_err(|e| crypto_err(&e))?,
+                    ),
                     None => return Err(e),
                 },
             }
         };
-        let mut vault =
-            Self { store, config, root, kek_version, kek, other_kek: std::sync::Mutex::new(None) };
+        let Keyring { kek, purposes } = ring;
+        let mut vault = Self {
+            store,
+            config,
+            root,
+            kek_version,
+            kek,
+            purposes,
+            other_kek: std::sync::Mutex::new(None),
+        };
         vault.seal_legacy_api_keys()?;
         Ok(vault)
     }
@@ -339,7 +371,7 @@ impl Vault {
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
             let token = make_token(
                 self.store.as_ref(),
-                &self.root,
+                self.purposes.tokens(),
                 f.token,
                 f.ty,
                 f.luhn_valid_tokens,
@@ -348,7 +380,8 @@ impl Vault {
             )?;
             self.put_field(&mut changes, collection, &record, field, envelope, token, stored_at);
             if f.searchable {
-                let idx = BlindIndexKey::derive(&self.root, collection, field).index(value);
+                let idx =
+                    BlindIndexKey::derive(self.purposes.index(), collection, field).index(value);
                 changes.push(Change::PutBlind {
                     collection: collection.into(),
                     field: field.clone(),
@@ -440,7 +473,7 @@ impl Vault {
                 rule: "is a region code of more than one country: search with its ISO 3166-2 code (US-WA, AU-WA)",
             });
         }
-        let idx = BlindIndexKey::derive(&self.root, collection, field)
+        let idx = BlindIndexKey::derive(self.purposes.index(), collection, field)
             .index(&normalize(field, ty, value)?);
         self.store.find(collection, field, &idx)
     }
@@ -707,15 +740,16 @@ impl Vault {
             let envelope = seal(&dek, &context, value.as_bytes()).map_err(|e| crypto_err(&e))?;
             let token = make_token(
                 self.store.as_ref(),
-                &self.root,
+                self.purposes.tokens(),
                 token_kind,
                 ty,
                 luhn_valid,
                 field,
                 &value,
             )?;
-            let index = searchable
-                .then(|| BlindIndexKey::derive(&self.root, collection, field).index(&value));
+            let index = searchable.then(|| {
+                BlindIndexKey::derive(self.purposes.index(), collection, field).index(&value)
+            });
             prepared.push((field.clone(), envelope, token, index));
         }
         let mut changes: Vec<Change> = cleared
@@ -904,8 +938,15 @@ impl Vault {
         self.store.as_mut()
     }
 
-    pub(crate) fn root_key(&self) -> &Key {
-        &self.root
+    /// The key API-key hashes and row seals derive from.
+    pub(crate) fn api_keys_key(&self) -> &Key {
+        self.purposes.api_keys()
+    }
+
+    /// The key the quarantine's opening key derives from (to set up and open the
+    /// quarantine: `custody_crypto::sealed_file::OpeningKey::from_root`).
+    pub fn quarantine_key(&self) -> &Key {
+        self.purposes.quarantine()
     }
 
     /// `value` as a masked read of `field` would show it (for front ends that mask plain
@@ -922,7 +963,9 @@ impl Vault {
             .store
             .latest_kek()?
             .ok_or_else(|| Error::Store("the vault has no key-encryption key".into()))?;
-        self.kek = unwrap_kek(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
+        let ring = unwrap_keyring(&self.root, version, &wrapped).map_err(|e| crypto_err(&e))?;
+        self.kek = ring.kek;
+        self.purposes = ring.purposes;
         self.kek_version = version;
         Ok(())
     }
@@ -939,8 +982,9 @@ impl Vault {
         permit.check(&[Action::KeysRotate], "keys", None)?;
         let new_version = self.kek_version + 1;
         let new_kek = Key::random().map_err(|e| crypto_err(&e))?;
+        let ring = Keyring { kek: new_kek.clone(), purposes: self.purposes.clone() };
         let wrapped_kek =
-            wrap_kek(&self.root, new_version, &new_kek).map_err(|e| crypto_err(&e))?;
+            wrap_keyring(&self.root, new_version, &ring).map_err(|e| crypto_err(&e))?;
         let mut changes = vec![Change::PutKek { version: new_version, wrapped: wrapped_kek }];
         for dek in self.store.deks()? {
             let old_kek = self.kek_for(dek.kek_version)?;
@@ -961,5 +1005,72 @@ impl Vault {
         self.kek_version = new_version;
         self.kek = new_kek;
         Ok(rewrapped)
+    }
+
+    /// Replaces the root key with `new_root`, in one transaction: a new key-encryption key
+    /// version wrapped under `new_root` with the purpose keys and a new blind-index key;
+    /// every data key re-wrapped under it; older KEK versions deleted; every blind index
+    /// rebuilt under the new index key. Afterwards the old root opens nothing in this
+    /// database. Sealing `new_root` (passphrase, recovery kit) is the caller's: see
+    /// [`crate::layout::rotate_root`]. The sealed fields and their data keys do not change,
+    /// so a copy of the vault taken before, with the old root, still opens what it held.
+    pub fn rotate_root(&mut self, permit: &Permit, new_root: Key) -> Result<RootRotated, Error> {
+        permit.check(&[Action::KeysRotateRoot], "keys", None)?;
+        let new_version = self.kek_version + 1;
+        let ring = Keyring {
+            kek: Key::random().map_err(|e| crypto_err(&e))?,
+            purposes: self.purposes.with_new_index().map_err(|e| crypto_err(&e))?,
+        };
+        let wrapped = wrap_keyring(&new_root, new_version, &ring).map_err(|e| crypto_err(&e))?;
+        let mut changes = vec![Change::PutKek { version: new_version, wrapped }];
+        let mut blind = vec![Change::ClearBlind];
+        for dek in self.store.deks()? {
+            let (collection, record) = (dek.collection.as_str(), dek.record.as_str());
+            let old = WrappedKey { kek_version: dek.kek_version, envelope: dek.wrapped.clone() };
+            let data_key = unwrap_dek(&self.kek_for(dek.kek_version)?, &old, collection, record)
+                .map_err(|e| crypto_err(&e))?;
+            for stored in self.store.fields(collection, record)? {
+                let field = stored.field.as_str();
+                if !self.field_spec(collection, field).is_ok_and(|(_, _, searchable, _)| searchable)
+                {
+                    continue;
+                }
+                let context =
+                    FieldContext { collection, record, field, key_version: stored.key_version };
+                let plain = zeroize::Zeroizing::new(
+                    open(&data_key, &context, &stored.envelope).map_err(|e| crypto_err(&e))?,
+                );
+                let value = std::str::from_utf8(&plain)
+                    .map_err(|_| Error::Crypto("stored value is not text".into()))?;
+                blind.push(Change::PutBlind {
+                    collection: collection.into(),
+                    field: field.into(),
+                    idx: BlindIndexKey::derive(ring.purposes.index(), collection, field)
+                        .index(value),
+                    record: record.into(),
+                });
+            }
+            let new = wrap_dek(&ring.kek, new_version, collection, record, &data_key)
+                .map_err(|e| crypto_err(&e))?;
+            changes.push(Change::Rewrap {
+                collection: dek.collection,
+                record: dek.record,
+                kek_version: new.kek_version,
+                wrapped: new.envelope,
+            });
+        }
+        let rewrapped = changes.len() - 1;
+        let reindexed = blind.len() - 1;
+        changes.push(Change::DropUnusedKeks { below: new_version });
+        changes.extend(blind);
+        self.store.apply(&changes)?;
+        self.scrub();
+        let legacy_keys = ring.purposes.legacy();
+        self.root = new_root;
+        self.kek_version = new_version;
+        self.kek = ring.kek;
+        self.purposes = ring.purposes;
+        *self.other_kek.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        Ok(RootRotated { rewrapped, reindexed, kek_version: new_version, legacy_keys })
     }
 }

@@ -140,6 +140,22 @@ impl Place {
         }
     }
 
+    /// The text a query returns (first column).
+    fn texts(&self, sql: &str) -> Vec<String> {
+        match self {
+            Place::Sqlite(d) => {
+                let c = rusqlite::Connection::open(d.path().join("vault.db")).unwrap();
+                let mut stmt = c.prepare(sql).unwrap();
+                stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+            }
+            Place::Postgres(_, schema) => {
+                let mut c = ::postgres::Client::connect(PG, ::postgres::NoTls).unwrap();
+                c.batch_execute(&format!("SET search_path TO {schema}")).unwrap();
+                c.query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
+            }
+        }
+    }
+
     /// What the store holds, as bytes (the file; every row of every table as JSON).
     fn dump(&self) -> Vec<u8> {
         match self {
@@ -198,6 +214,7 @@ conformance!(
     a_permit_opens_only_what_the_gate_granted,
     a_vault_from_a_newer_custody_is_refused,
     api_keys_are_made_listed_and_revoked,
+    review_2_a_root_rotation_leaves_the_old_root_opening_nothing,
 );
 
 /// The vault as every caller reaches it: through the gate, each access in the ledger
@@ -520,6 +537,101 @@ fn key_rotation_rewraps_every_data_key_and_retires_the_old_kek(place: &Place) {
         let read = v.read("customers", id, "owner", Some("billing")).unwrap();
         assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
     }
+}
+
+/// Review item 2: after a root rotation the old root (an old `root.sealed` with the old
+/// passphrase, or two shares of an old kit: both rebuild exactly that key) opens nothing
+/// in the vault — no key row, so no data key, token key or index key — and the old index
+/// key would find nothing; with the new root every record, search, token and API key works.
+fn review_2_a_root_rotation_leaves_the_old_root_opening_nothing(place: &Place) {
+    let mut v = place.vault();
+    let jane_id = v.insert("customers", &jane()).unwrap();
+    let mut sam = jane();
+    sam.insert("email".into(), "sam@example.org".into());
+    sam.insert("ssn".into(), "219-44-7321".into());
+    let sam_id = v.insert("customers", &sam).unwrap();
+    let card_token = v.token_of("customers", &jane_id, "card_number").unwrap();
+    let (_, api_key) = v.0.create_api_key(&OWNER, "till", "staff").unwrap();
+    v.rotate_keys().unwrap();
+    let old_indexes = place.texts("SELECT idx FROM blind");
+    assert!(old_indexes.len() >= 6, "{}", old_indexes.len());
+
+    let new_root = Key::from_bytes([8; 32]);
+    let done = v.0.rotate_root(&OWNER, new_root.clone()).unwrap();
+    assert_eq!(done.rewrapped, 2);
+    assert_eq!(done.kek_version, 3);
+    assert!(!done.legacy_keys, "a vault of this release has its own purpose keys");
+    assert_eq!(done.reindexed, old_indexes.len(), "every index entry is rebuilt");
+    // The same vault object goes on working under the new root.
+    assert_eq!(v.search("customers", "email", "SAM@example.org").unwrap(), vec![sam_id.clone()]);
+    drop(v);
+
+    // The old root opens no key row: the rows wrapped under it are gone.
+    assert_eq!(place.ints("SELECT version FROM keks"), vec![3]);
+    let old = Vault::open_at(&place.location(), Config::default_config(), Key::from_bytes([7; 32]));
+    assert!(matches!(old, Err(Error::Crypto(_))), "{old:?}");
+    // Every index entry is new: an old index key (from an old copy) finds nothing.
+    let new_indexes = place.texts("SELECT idx FROM blind");
+    assert_eq!(new_indexes.len(), old_indexes.len());
+    assert!(new_indexes.iter().all(|i| !old_indexes.contains(i)));
+
+    // The new root opens everything; tokens in apps and API keys keep working.
+    let ledger_dir = place.dir().join("test-ledger");
+    let ledger = Ledger::open(&ledger_dir, LedgerOptions::default()).unwrap();
+    let raw = Vault::open_at(&place.location(), Config::default_config(), new_root).unwrap();
+    assert_eq!(raw.authenticate(&api_key).unwrap().unwrap().name, "till");
+    let v = V(AuditedVault::new(raw, ledger));
+    let read = v.read("customers", &jane_id, "owner", Some("billing")).unwrap();
+    assert_eq!(read["ssn"].value.as_deref(), Some("773-12-3456"));
+    assert_eq!(
+        v.search("customers", "email", "jane.sample@example.com").unwrap(),
+        vec![jane_id.clone()]
+    );
+    assert_eq!(v.search("customers", "email", "sam@example.org").unwrap(), vec![sam_id]);
+    assert_eq!(v.token_of("customers", &jane_id, "card_number").unwrap(), card_token);
+    assert_eq!(v.reveal(&card_token, "owner", Some("billing")).unwrap(), "4539526018159083");
+    // A staff key may not replace the root.
+    let mut v = v;
+    assert!(matches!(
+        v.0.rotate_root(&access("staff", None), Key::from_bytes([9; 32])),
+        Err(Error::Forbidden(_))
+    ));
+}
+
+/// A vault made before purpose keys (its key row wraps the KEK alone) opens as before and
+/// rotates its root; the rotation says its token and API-key keys are still the old root.
+#[test]
+fn review_2_a_vault_from_before_purpose_keys_rotates_and_says_what_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Key::from_bytes([7; 32]);
+    drop(raw_vault(dir.path()));
+    let kek = Key::random().unwrap();
+    let legacy = custody_crypto::hierarchy::wrap_kek(&root, 1, &kek).unwrap();
+    let conn = rusqlite::Connection::open(dir.path().join("vault.db")).unwrap();
+    conn.execute("UPDATE keks SET wrapped = ?1 WHERE version = 1", [&legacy]).unwrap();
+    drop(conn);
+    let mut v = vault(dir.path());
+    let id = v.insert("customers", &jane()).unwrap();
+    let token = v.token_of("customers", &id, "card_number").unwrap();
+    // Its tokens are those of the root itself, as before.
+    let by_root = custody_crypto::CardTokenizer::new(&root, false)
+        .tokenize("card_number", "4539526018159083")
+        .unwrap();
+    assert_eq!(token, by_root);
+    let done = v.0.rotate_root(&OWNER, Key::from_bytes([8; 32])).unwrap();
+    assert!(done.legacy_keys);
+    assert_eq!(
+        v.search("customers", "email", "jane.sample@example.com").unwrap(),
+        vec![id.clone()]
+    );
+    assert_eq!(v.token_of("customers", &id, "card_number").unwrap(), token);
+    drop(v);
+    let old = Vault::open_at(
+        &Location::Sqlite(dir.path().join("vault.db")),
+        Config::default_config(),
+        root,
+    );
+    assert!(matches!(old, Err(Error::Crypto(_))));
 }
 
 fn every_access_is_in_the_ledger_before_it_happens(place: &Place) {

@@ -62,6 +62,9 @@ pub(crate) enum Change {
     PutToken { token: String, collection: String, record: String, field: String, unique: bool },
     /// A blind index entry.
     PutBlind { collection: String, field: String, idx: String, record: String },
+    /// Every blind index entry goes (a root rotation, before the indexes under the new
+    /// index key are put).
+    ClearBlind,
     /// A field's token and index entries go (before new ones are put).
     ClearIndexes { collection: String, record: String, field: String },
     /// A field goes: envelope, token and index entries.
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Change {
             Change::PutField { .. } => "PutField",
             Change::PutToken { .. } => "PutToken",
             Change::PutBlind { .. } => "PutBlind",
+            Change::ClearBlind => "ClearBlind",
             Change::ClearIndexes { .. } => "ClearIndexes",
             Change::ClearField { .. } => "ClearField",
             Change::DeleteRecord { .. } => "DeleteRecord",

@@ -177,6 +177,7 @@ impl PgStore {
             | Change::PutField { .. }
             | Change::PutToken { .. }
             | Change::PutBlind { .. } => unreachable!("inserts are batched by Rows::take"),
+            Change::ClearBlind => self.execute("DELETE FROM {s}.blind", &[])?,
             Change::ClearIndexes { collection, record, field } => {
                 let p: [&(dyn ToSql + Sync); 3] = [collection, record, field];
                 self.execute("DELETE FROM {s}.blind WHERE collection = $1 AND record = $2 AND field = $3", &p)?

@@ -157,6 +157,7 @@ impl SqliteStore {
                 "INSERT OR IGNORE INTO blind (collection, field, idx, record) VALUES (?1, ?2, ?3, ?4)",
                 params![collection, field, idx, record],
             )?,
+            Change::ClearBlind => run("DELETE FROM blind", params![])?,
             Change::ClearIndexes { collection, record, field } => {
                 let p = params![collection, record, field];
                 run("DELETE FROM blind WHERE collection = ?1 AND record = ?2 AND field = ?3", p)?
