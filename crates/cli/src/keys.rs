@@ -76,6 +76,8 @@ pub enum KeysCommand {
         /// directory. Without it, the kit is printed here.
         #[arg(long, value_name = "FILE", requires = "root")]
         kit: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerKey,
     },
     /// Change the passphrase (you need the current one; if it is lost, use `recover`).
     Passphrase {
@@ -229,7 +231,39 @@ pub fn run(data_dir: &Path, command: &KeysCommand) -> Result<u8> {
             let info = vault.revoke_api_key(&records::OWNER, name)?;
             println!("Revoked API key '{}' (role {}); it no longer works.", info.name, info.role);
         }
-        KeysCommand::Rotate { unlock, root: true, new_passphrase_file, kit } => {
+        KeysCommand::Rotate { root, new_passphrase_file, kit, server, .. }
+            if server.server.is_some() =>
+        {
+            let remote = server.remote().expect("checked");
+            if let Some(kit) = kit {
+                init::check_kit_path(kit, data_dir)?;
+            }
+            if !*root {
+                let done = remote.call("POST", "/v1/sys/rotate", None, None)?;
+                println!(
+                    "Rotated: {} customer key(s) re-wrapped under a new key (version {}).",
+                    done["rewrapped"], done["kek_version"]
+                );
+                return Ok(EXIT_OK);
+            }
+            let pass = new_passphrase(new_passphrase_file.as_deref())?;
+            let body = serde_json::json!({"new_passphrase": pass});
+            let done = remote.call("POST", "/v1/sys/rotate-root", None, Some(&body))?;
+            let shares: Vec<&str> = done["recovery_shares"]
+                .as_array()
+                .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+                .unwrap_or_default();
+            println!(
+                "Replaced the root key of the running server: {} customer key(s) re-wrapped \
+                 (version {}), {} search index entries rebuilt. It now unseals with the new \
+                 passphrase and the new recovery kit below. Other servers sharing its \
+                 PostgreSQL vault must be restarted and unsealed.",
+                done["rewrapped"], done["kek_version"], done["reindexed"]
+            );
+            println!();
+            init::hand_over_kit(kit.as_deref(), &layout::kit_text(&shares));
+        }
+        KeysCommand::Rotate { unlock, root: true, new_passphrase_file, kit, .. } => {
             if let Some(kit) = kit {
                 init::check_kit_path(kit, data_dir)?;
             }

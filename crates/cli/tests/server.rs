@@ -1734,3 +1734,87 @@ fn review_20_the_server_cannot_dump_core() {
     // process is dumpable cannot be seen from outside by root, which CI runs as.)
     server.stop();
 }
+
+/// Review item 2 through the API: `POST /v1/sys/rotate-root` replaces the root of a
+/// running server (admin roles only, a real passphrase only), answers the new kit once,
+/// and every record, search and key goes on working; afterwards the old passphrase opens
+/// nothing and the new one and the new shares do.
+#[test]
+fn review_2_the_root_is_replaced_online() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (owner, old_shares) = init(&data);
+    let staff = create_key(&data, "staff", "staff");
+    let server = Server::start(&data, true);
+    let url = &server.url;
+    let records = format!("{url}/v1/collections/customers/records");
+    let (status, made) = call("POST", &records, Some(&owner), None, Some(&jane()));
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let rotate = format!("{url}/v1/sys/rotate-root");
+    let new_pass = "the brand new owner passphrase";
+    let body = json!({"new_passphrase": new_pass});
+    assert_eq!(call("POST", &rotate, Some(&staff), None, Some(&body)).0, 403);
+    let (status, short) =
+        call("POST", &rotate, Some(&owner), None, Some(&json!({"new_passphrase": "short"})));
+    assert_eq!(status, 400, "{short}");
+    let (status, rotated) = call("POST", &rotate, Some(&owner), None, Some(&body));
+    assert_eq!(status, 200, "{rotated}");
+    assert_eq!(rotated["rewrapped"], 1);
+    assert_eq!(rotated["legacy_keys"], false);
+    assert!(!rotated.to_string().contains(new_pass));
+    let new_shares: Vec<String> = rotated["recovery_shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(new_shares.len(), 3);
+    assert!(new_shares.iter().all(|s| !old_shares.contains(s)));
+
+    // The running server reads, searches (indexes rebuilt) and writes under the new root;
+    // the API keys made before still work.
+    let (status, read) =
+        call("GET", &format!("{records}/{id}"), Some(&owner), Some("billing"), None);
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["fields"]["ssn"]["value"], "219-44-7321");
+    let (status, found) = call(
+        "GET",
+        &format!("{records}?email=jane.quinton%40example.com"),
+        Some(&staff),
+        Some("order_fulfillment"),
+        None,
+    );
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["count"], 1, "{found}");
+    assert_eq!(call("POST", &records, Some(&owner), None, Some(&jane())).0, 201);
+    // The command line does the same through the server.
+    let third = "a third passphrase, from the command line";
+    let pass_file = dir.path().join("third.txt");
+    std::fs::write(&pass_file, format!("{third}\n")).unwrap();
+    let by_cli = custody_with(
+        &data,
+        &["keys", "rotate", "--root", "--server", url, "--new-passphrase-file"]
+            .into_iter()
+            .chain([pass_file.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &[("CUSTODY_API_KEY", owner.as_str())],
+    );
+    assert!(by_cli.status.success(), "{}", text(&by_cli));
+    assert!(text(&by_cli).contains("Replaced the root key of the running server"));
+    assert_eq!(text(&by_cli).matches("custody-share-").count(), 3, "{}", text(&by_cli));
+    server.stop();
+
+    // Offline: the old passphrase is refused, the new one reads, the new shares recover.
+    let show = |pass: &str| {
+        custody_with(
+            &data,
+            &["records", "show", "customers", &id, "--purpose", "billing", "--reveal"],
+            &[("CUSTODY_PASSPHRASE", pass)],
+        )
+    };
+    assert!(text(&show(PASS)).contains("wrong passphrase"), "{}", text(&show(PASS)));
+    assert!(text(&show(new_pass)).contains("wrong passphrase"), "{}", text(&show(new_pass)));
+    assert!(text(&show(third)).contains("219-44-7321"), "{}", text(&show(third)));
+    assert!(ledger_events(&data).iter().any(|e| e.contains("keys.rotate_root")));
+}

@@ -53,6 +53,7 @@ routes! {
     "/v1/openapi.json" => get openapi;
     "/v1/sys/unseal" => post unseal;
     "/v1/sys/rotate" => post rotate;
+    "/v1/sys/rotate-root" => post rotate_root;
     "/v1/sys/keys" => post create_key, get list_keys;
     "/v1/sys/keys/{id}" => delete revoke_key;
     "/v1/collections/{collection}/records" => post create, get search;
@@ -474,6 +475,52 @@ async fn rotate(State(app): State<Arc<App>>, peer: Peer, headers: HeaderMap) -> 
             unreachable!("a rotation answers Rotated")
         };
         Ok((StatusCode::OK, json!({"rewrapped": rewrapped, "kek_version": version})))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateRootBody {
+    new_passphrase: String,
+}
+
+impl Drop for RotateRootBody {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.new_passphrase.zeroize();
+    }
+}
+
+/// The shortest passphrase a new seal takes (as `custody init`).
+const MIN_PASSPHRASE: usize = 12;
+
+/// `POST /v1/sys/rotate-root`: replaces the root key (review item 2), for an admin role.
+/// The new root is sealed under `new_passphrase`; the answer carries the new recovery
+/// kit's three shares, once.
+async fn rotate_root(
+    State(app): State<Arc<App>>,
+    peer: Peer,
+    headers: HeaderMap,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    call(app, peer, headers, move |app, _vault, caller| {
+        let body: RotateRootBody = json_body(body)?;
+        if body.new_passphrase.chars().count() < MIN_PASSPHRASE {
+            return Err(ApiError::bad_request(format!(
+                "new_passphrase must have at least {MIN_PASSPHRASE} characters"
+            )));
+        }
+        let (done, mut kit) = app.rotate_root(&caller.access(), &body.new_passphrase)?;
+        let shares: Vec<String> =
+            kit.lines().filter(|l| l.starts_with("custody-share-")).map(str::to_string).collect();
+        zeroize::Zeroize::zeroize(&mut kit);
+        Ok((
+            StatusCode::OK,
+            json!({"rewrapped": done.rewrapped, "reindexed": done.reindexed,
+                "kek_version": done.kek_version, "legacy_keys": done.legacy_keys,
+                "recovery_shares": shares}),
+        ))
     })
     .await
 }

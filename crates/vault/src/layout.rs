@@ -271,20 +271,43 @@ pub fn rotate_root(
     passphrase: &str,
     params: Argon2Params,
 ) -> Result<RootRotation, Error> {
-    let data = DataDir::new(data_dir);
-    let new_root = Key::random().map_err(|e| Error::Crypto(e.to_string()))?;
-    let seal = PassphraseSeal::seal(&new_root, passphrase.as_bytes(), params)
-        .map_err(|e| Error::Crypto(e.to_string()))?;
-    let next = data.sealed_root_next();
-    custody_store::files::replace(&next, sealed_root_text(&seal).as_bytes(), 0o600)
-        .map_err(|e| Error::Config(format!("cannot write '{}': {e}", next.display())))?;
+    let new_root = stage_root(data_dir, passphrase, params)?;
     let rotated = match vault.rotate_root(access, new_root.clone()) {
         Ok(rotated) => rotated,
         Err(e) => {
-            let _ = std::fs::remove_file(&next);
+            abandon_root(data_dir);
             return Err(e);
         }
     };
+    commit_root(data_dir)?;
+    Ok(RootRotation {
+        vault: rotated,
+        kit: recovery_kit(&recovery::split(&new_root)),
+        root: new_root,
+    })
+}
+
+/// The first step of a root rotation: a new random root, sealed under `passphrase` into
+/// `keys/root.sealed.next` (written beside, synced, renamed). The vault is not touched.
+pub fn stage_root(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<Key, Error> {
+    let new_root = Key::random().map_err(|e| Error::Crypto(e.to_string()))?;
+    let seal = PassphraseSeal::seal(&new_root, passphrase.as_bytes(), params)
+        .map_err(|e| Error::Crypto(e.to_string()))?;
+    let next = DataDir::new(data_dir).sealed_root_next();
+    custody_store::files::replace(&next, sealed_root_text(&seal).as_bytes(), 0o600)
+        .map_err(|e| Error::Config(format!("cannot write '{}': {e}", next.display())))?;
+    Ok(new_root)
+}
+
+/// The vault's rotation failed: the staged root goes.
+pub fn abandon_root(data_dir: &Path) {
+    let _ = std::fs::remove_file(DataDir::new(data_dir).sealed_root_next());
+}
+
+/// The vault is under the staged root: its seal replaces `keys/root.sealed`.
+pub fn commit_root(data_dir: &Path) -> Result<(), Error> {
+    let data = DataDir::new(data_dir);
+    let next = data.sealed_root_next();
     std::fs::rename(&next, data.sealed_root())
         .and_then(|()| custody_store::files::sync_dir(&data.keys()))
         .map_err(|e| {
@@ -294,12 +317,12 @@ pub fn rotate_root(
                 next.display(),
                 data.sealed_root().display()
             ))
-        })?;
-    Ok(RootRotation {
-        vault: rotated,
-        kit: recovery_kit(&recovery::split(&new_root)),
-        root: new_root,
-    })
+        })
+}
+
+/// The recovery kit of `root`, as `init` prints it.
+pub fn kit_of(root: &Key) -> String {
+    recovery_kit(&recovery::split(root))
 }
 
 /// The root key, rebuilt from two shares of the recovery kit and checked against the vault:
@@ -438,6 +461,11 @@ pub fn init(
     let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;
     let quarantine = vault.quarantine_key().clone();
     Ok(Initialised { owner_key, kit: recovery_kit(&recovery::split(&root)), root, quarantine })
+}
+
+/// The recovery kit as printed from its shares (a server's answer to a root rotation).
+pub fn kit_text(shares: &[&str]) -> String {
+    recovery_kit(&shares.iter().map(|s| (*s).to_string()).collect::<Vec<_>>())
 }
 
 /// The recovery kit as printed: instructions, then the three shares.

@@ -36,6 +36,8 @@ pub enum Op {
     Expire { permit: Permit, now: i64 },
     /// Rotate the key-encryption key.
     Rotate { permit: Permit },
+    /// Replace the root key (see [`Pool::rotate_root`], which sends it).
+    RotateRoot { permit: Permit, new_root: Key },
     /// Make an API key.
     CreateKey { permit: Permit, name: String, role: String },
     /// Revoke an API key by id.
@@ -54,6 +56,8 @@ pub enum Done {
     Expired(Expired),
     /// Keys rotated: data keys re-wrapped, and the new version.
     Rotated(usize, u32),
+    /// The root key replaced.
+    RootRotated(crate::RootRotated),
     /// An API key made, with its credential (shown once).
     KeyCreated(ApiKeyInfo, String),
     /// An API key revoked.
@@ -79,6 +83,9 @@ fn run_op(vault: &mut Vault, op: Op) -> Result<Done, Error> {
         Op::Expire { permit, now } => vault.expire(&permit, now).map(Done::Expired),
         Op::Rotate { permit } => {
             vault.rotate_keys(&permit).map(|n| Done::Rotated(n, vault.kek_version()))
+        }
+        Op::RotateRoot { permit, new_root } => {
+            vault.rotate_root(&permit, new_root).map(Done::RootRotated)
         }
         Op::CreateKey { permit, name, role } => vault
             .create_api_key(&permit, &name, &role)
@@ -122,6 +129,7 @@ pub struct Pool {
     next: AtomicUsize,
     writer: Mutex<Option<(Sender<Job>, JoinHandle<()>)>>,
     config: Config,
+    location: Location,
 }
 
 impl Pool {
@@ -142,6 +150,7 @@ impl Pool {
             next: AtomicUsize::new(0),
             writer: Mutex::new(Some((tx, handle))),
             config: config.clone(),
+            location: location.clone(),
         })
     }
 
@@ -170,6 +179,23 @@ impl Pool {
             .send(Job { op, reply })
             .map_err(|_| Error::Store("the vault writer has stopped".into()))?;
         answer.recv().map_err(|_| Error::Store("the vault writer has stopped".into()))?
+    }
+
+    /// Replaces the root key through the writer, with every reader held meanwhile and
+    /// reopened under `new_root` afterwards (their key rows and index key are the new
+    /// ones), so no read runs half under the old root and half under the new. Other nodes
+    /// on the same PostgreSQL vault keep the old root in memory: restart and unseal them.
+    pub fn rotate_root(&self, permit: Permit, new_root: Key) -> Result<crate::RootRotated, Error> {
+        let mut held: Vec<MutexGuard<'_, Vault>> = self.readers.iter().map(lock).collect();
+        let Done::RootRotated(done) =
+            self.write(Op::RotateRoot { permit, new_root: new_root.clone() })?
+        else {
+            unreachable!("a root rotation answers RootRotated")
+        };
+        for reader in &mut held {
+            **reader = Vault::open_at(&self.location, self.config.clone(), new_root.clone())?;
+        }
+        Ok(done)
     }
 
     /// Stops the writer after what is queued.

@@ -216,6 +216,32 @@ impl Service {
         Ok(InLine { queue: &self.unseal_queue, source })
     }
 
+    /// Replaces the root key of the running vault (review item 2), for an admin role:
+    /// recorded as `keys.rotate_root` first; the new root sealed under `new_passphrase`
+    /// beside the old seal, the vault re-keyed through the writer, then the seal renamed
+    /// over. Returns what the vault did and the new recovery kit (shown once).
+    pub fn rotate_root(
+        &self,
+        access: &Access<'_>,
+        new_passphrase: &str,
+    ) -> Result<(crate::RootRotated, String), Error> {
+        let vault = self
+            .unsealed()
+            .ok_or_else(|| Error::Locked("the vault is sealed: unseal it first".into()))?;
+        let permit = self.gate.rotate_root(&self.config, access)?;
+        let new_root =
+            layout::stage_root(&self.data_dir, new_passphrase, crate::Argon2Params::default())?;
+        let done = match vault.rotate_root(permit, new_root.clone()) {
+            Ok(done) => done,
+            Err(e) => {
+                layout::abandon_root(&self.data_dir);
+                return Err(e);
+            }
+        };
+        layout::commit_root(&self.data_dir)?;
+        Ok((done, layout::kit_of(&new_root)))
+    }
+
     /// Applies retention now, through the writer (recorded as `retention.run`, then
     /// `retention.done` with what was removed). `None` while sealed.
     pub fn run_retention(&self) -> Result<Option<Expired>, Error> {
