@@ -50,7 +50,9 @@ fn actions_under(ledger: &Ledger, roots: &[String]) -> Vec<(String, String, Stri
             continue;
         }
         let Ok(done) = event.details_as::<custody_ledger::details::FixDone>() else { continue };
-        let path = done.path.as_str();
+        // A path forgotten from the path book can no longer be placed under a root.
+        let Ok(Some(path)) = ledger.resolve_path(&done.path) else { continue };
+        let path = path.as_str();
         if !roots.iter().any(|r| Path::new(path).starts_with(r)) {
             continue;
         }
@@ -83,7 +85,7 @@ pub fn certify(
         serde_json::from_value(summary_json.clone())
             .context("the scan summary does not have the shape the ledger records")?;
     details.host = Some(host.clone());
-    details.roots.clone_from(&roots);
+    details.roots = roots.iter().map(|r| ledger.path_ref(r)).collect::<Result<_, _>>()?;
     event.set_details(&details)?;
     let done = actions_under(&ledger, &roots);
     let position = ledger.append(&event).context("the decommission scan could not be recorded")?;

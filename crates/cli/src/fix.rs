@@ -304,7 +304,7 @@ fn check_against_ledger(ledger: &Ledger, entry: &quarantine::Entry) -> Result<()
     let Some(made) = made else {
         return Err("no fix in the ledger made this quarantine entry".into());
     };
-    if made.path != entry.original.display().to_string() {
+    if !ledger.names_path(&made.path, &entry.original.display().to_string()) {
         return Err("its record names another original path than the ledger does".into());
     }
     if let Some(content) = &made.quarantine_content
@@ -329,10 +329,12 @@ fn record(ledger: &Ledger, result: &fix::Done, file: &Path) -> Result<()> {
     let outcome =
         if result.outcome == Outcome::Done { LedgerOutcome::Ok } else { LedgerOutcome::Error };
     let mut event = Event::new(crate::ledger::actor(), ledger_action(result.action), outcome);
-    // The absolute path: the record must say which file, wherever the command ran.
+    // The absolute path: the record must say which file, wherever the command ran. By
+    // pseudonym, the clear path in the path book (review item 18: a file name can be
+    // customer data, and the log cannot forget).
     let path = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
     event.set_details(&custody_ledger::details::FixDone {
-        path: path.display().to_string(),
+        path: ledger.path_ref(&path.display().to_string())?,
         findings_by_kind: result.kinds.clone(),
         values: result.values,
         quarantine_id: result.quarantine_id.clone(),
@@ -507,7 +509,9 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
             );
             event.set_details(&custody_ledger::details::QuarantineRestore {
                 quarantine_id: entry.id.clone(),
-                path: target.display().to_string(),
+                path: ledger
+                    .path_ref(&target.display().to_string())
+                    .context("the restore could not be recorded, so nothing was decrypted")?,
             })?;
             ledger.append(&event).context(
                 "the restore could not be recorded in the ledger, so nothing was decrypted",
@@ -541,7 +545,7 @@ pub fn quarantine(data_dir: &Path, command: &QuarantineCommand) -> Result<u8> {
                                 failed.set_details(
                                     &custody_ledger::details::QuarantineRestore {
                                         quarantine_id: entry.id.clone(),
-                                        path: target.display().to_string(),
+                                        path: ledger.path_ref(&target.display().to_string())?,
                                     },
                                 )?;
                                 ledger.append(&failed)?;

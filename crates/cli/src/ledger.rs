@@ -38,6 +38,14 @@ pub enum LedgerCommand {
     },
     /// Write an evidence bundle: matching events, their proofs and a signed checkpoint.
     Export(ExportArgs),
+    /// Forget a file's path: the log names files by pseudonym and keeps the clear paths
+    /// apart (`ledger-paths.db`); this deletes PATH's clear path there, so a file name such
+    /// as "Jane Doe SSN.pdf" is gone. Its events stay, by pseudonym, and the log still
+    /// verifies. Recorded as `ledger.forget_path`.
+    ForgetPath {
+        /// The file's path, as custody recorded it (absolute; a relative one is made so).
+        path: PathBuf,
+    },
     /// Verify an evidence bundle offline, without the data directory.
     VerifyBundle {
         /// The bundle file.
@@ -115,6 +123,37 @@ pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
         }
         LedgerCommand::PublicKey => println!("{}", open(dir)?.verifier().to_key_string()),
         LedgerCommand::Hash { value } => println!("{}", open(dir)?.pseudonym(value).as_str()),
+        LedgerCommand::ForgetPath { path } => {
+            let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            let shown = path.display().to_string();
+            let ledger = open(dir)?;
+            // The event names the path by its pseudonym only: recorded first, as every
+            // other change.
+            let mut event =
+                Event::new(actor(), custody_ledger::Action::LedgerForgetPath, Outcome::Ok);
+            event.set_details(&custody_ledger::details::PathForgotten {
+                path: format!(
+                    "{}{}",
+                    custody_ledger::paths::PATH_REF_PREFIX,
+                    ledger.pseudonym(&shown).as_str()
+                ),
+            })?;
+            ledger.append(&event)?;
+            let forgotten = ledger.forget_path(&shown)?;
+            // The scan cache names every file scanned: it goes too (it is only a cache).
+            custody_scan::cache::ScanCache::clear(dir);
+            if forgotten {
+                println!(
+                    "Forgotten: the ledger no longer holds that path in clear (its events keep a \
+                     pseudonym of it), and the scan cache was cleared."
+                );
+            } else {
+                println!(
+                    "The ledger holds no clear copy of that path (never recorded, or already forgotten)."
+                );
+            }
+            ledger.close();
+        }
         LedgerCommand::Checkpoint { out } => {
             let cp = open(dir)?.checkpoint()?;
             print!("{}", cp.note);
@@ -245,7 +284,11 @@ pub fn record_scan(dir: &Path, roots: &[PathBuf], summary: &serde_json::Value) -
     // The summary's counts (the fields `ScanRun` names; the riskiest files are left out).
     let mut details: custody_ledger::details::ScanRun = serde_json::from_value(summary.clone())
         .context("the scan summary does not have the shape the ledger records")?;
-    details.roots = roots.iter().map(|r| r.display().to_string()).collect();
+    // By pseudonym, as every path the ledger names (review item 18).
+    details.roots = roots
+        .iter()
+        .map(|r| ledger.path_ref(&r.display().to_string()))
+        .collect::<Result<_, _>>()?;
     event.set_details(&details)?;
     ledger.append(&event).context("the scan could not be recorded in the ledger")?;
     ledger.close();

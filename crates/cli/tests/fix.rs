@@ -885,3 +885,69 @@ fn a_file_with_a_million_values_is_fixed_in_bounded_memory() {
     let peak_mb = getrusage(UsageWho::RUSAGE_CHILDREN).unwrap().max_rss() as f64 / 1024.0;
     assert!(peak_mb < 300.0, "peak RSS {peak_mb:.0} MB");
 }
+
+/// Review item 18: a file's name can be customer data ("Jane Doe SSN.txt"), and the ledger
+/// cannot forget. Events name files by a keyed pseudonym; the clear path lives in the path
+/// book, from which `ledger forget-path` removes it — with the log still verifying, the
+/// restore still checked against the event, and nothing of the name left on disk.
+#[test]
+fn review_18_a_path_in_the_ledger_can_be_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init(&data);
+    let files = dir.path().join("files");
+    std::fs::create_dir(&files).unwrap();
+    let named = files.join("Jane Quimby SSN.txt");
+    std::fs::write(&named, format!("card {CARD}\n")).unwrap();
+    let scanned = custody(&data, &["scan", s(&files)]);
+    assert!(scanned.status.code().is_some(), "{}", text(&scanned));
+    let apply = custody(&data, &["fix", "quarantine", "--apply", s(&files)]);
+    assert!(apply.status.success(), "{}", text(&apply));
+    let on_disk = |name: &str| -> Vec<String> {
+        let mut hits = Vec::new();
+        for entry in std::fs::read_dir(&data).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file()
+                && String::from_utf8_lossy(&std::fs::read(&path).unwrap()).contains(name)
+            {
+                hits.push(path.display().to_string());
+            }
+        }
+        hits
+    };
+    // The events hold a pseudonym; only the path book holds the name.
+    assert!(!ledger_text(&data).contains("Quimby"), "{}", ledger_text(&data));
+    assert!(ledger_text(&data).contains("\"path\":\"path:"), "{}", ledger_text(&data));
+    let book = data.join("ledger-paths.db");
+    let held = on_disk("Quimby");
+    assert!(
+        held.iter().all(|p| p.contains("ledger-paths.db") || p.contains("scan-cache.db")),
+        "{held:?}"
+    );
+    assert!(
+        held.iter().any(|p| p.ends_with("ledger-paths.db"))
+            || data.join("ledger-paths.db-wal").exists()
+    );
+    // The restore is checked against the event through the pseudonym.
+    let id = quarantine_ids(&data)[0]["id"].as_str().unwrap().to_string();
+    let restored = unlocked(&data, &["quarantine", "restore", &id]);
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert!(named.exists());
+
+    // Forgotten: recorded (by pseudonym), and the name is nowhere in the data directory.
+    let forgot = custody(&data, &["ledger", "forget-path", s(&named)]);
+    assert!(forgot.status.success(), "{}", text(&forgot));
+    assert!(text(&forgot).contains("Forgotten"), "{}", text(&forgot));
+    assert!(!text(&forgot).contains("Quimby"), "{}", text(&forgot));
+    assert_eq!(on_disk("Quimby"), Vec::<String>::new());
+    assert!(book.exists(), "the other paths stay");
+    assert!(ledger_text(&data).contains("ledger.forget_path"));
+    let again = custody(&data, &["ledger", "forget-path", s(&named)]);
+    assert!(text(&again).contains("holds no clear copy"), "{}", text(&again));
+    let verify = custody(&data, &["ledger", "verify"]);
+    assert!(verify.status.success(), "{}", text(&verify));
+    // Whoever holds the pseudonym key can still confirm the name, as for any pseudonym.
+    let hash = custody(&data, &["ledger", "hash", s(&named)]);
+    let hash = String::from_utf8_lossy(&hash.stdout).trim().to_string();
+    assert!(ledger_text(&data).contains(&format!("path:{hash}")));
+}

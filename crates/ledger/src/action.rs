@@ -37,6 +37,8 @@ pub enum Action {
     /// The root key was replaced (`keys.rotate_root`): every key row re-wrapped under a
     /// new root, blind indexes rebuilt under a new key, a new recovery kit.
     KeysRotateRoot,
+    /// A file path's clear copy was deleted from the path book (`ledger.forget_path`).
+    LedgerForgetPath,
     /// Free disk space fell below the ledger's threshold (`ledger.low_disk`).
     LedgerLowDisk,
     /// A key went past its plain-read or reveal limit (`limit.reveal`).
@@ -82,7 +84,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in name order.
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::ApiKeyCreate,
         Action::ApiKeyList,
         Action::ApiKeyRevoke,
@@ -95,6 +97,7 @@ impl Action {
         Action::KeysRecover,
         Action::KeysRotate,
         Action::KeysRotateRoot,
+        Action::LedgerForgetPath,
         Action::LedgerLowDisk,
         Action::LimitReveal,
         Action::LimitSearch,
@@ -131,6 +134,7 @@ impl Action {
             Action::KeysRecover => "keys.recover",
             Action::KeysRotate => "keys.rotate",
             Action::KeysRotateRoot => "keys.rotate_root",
+            Action::LedgerForgetPath => "ledger.forget_path",
             Action::LedgerLowDisk => "ledger.low_disk",
             Action::LimitReveal => "limit.reveal",
             Action::LimitSearch => "limit.search",

@@ -47,7 +47,9 @@ impl Details for AuthFailed {
 /// `fix.quarantine`, `fix.redact`, `fix.shred`, `fix.ignore`: one file acted on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FixDone {
-    /// The file, absolute.
+    /// The file: `path:` and the keyed pseudonym of its absolute path, the clear path in
+    /// the path book ([`crate::Ledger::path_ref`], [`crate::Ledger::resolve_path`]); the
+    /// clear path itself in events written before review item 18.
     pub path: String,
     /// Findings in it, by kind.
     #[serde(default)]
@@ -78,12 +80,23 @@ impl Details for FixDone {
 pub struct QuarantineRestore {
     /// The quarantine entry.
     pub quarantine_id: String,
-    /// Where it was written.
+    /// Where it was written (a path reference, as in [`FixDone::path`]).
     pub path: String,
 }
 
 impl Details for QuarantineRestore {
     const ACTIONS: &'static [Action] = &[Action::QuarantineRestore];
+}
+
+/// `ledger.forget_path`: a path's clear copy deleted from the path book.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PathForgotten {
+    /// The path's reference (`path:` and its pseudonym), never the path.
+    pub path: String,
+}
+
+impl Details for PathForgotten {
+    const ACTIONS: &'static [Action] = &[Action::LedgerForgetPath];
 }
 
 /// `scan.run` and `scan.decommission`: what a scan covered and found (counts only).

@@ -272,6 +272,43 @@ impl Ledger {
         self.pseudonyms.pseudonym(value)
     }
 
+    /// How an event names the file at `path` (review item 18): `path:` and the keyed
+    /// pseudonym of the path, with the clear path kept in the path book
+    /// (`ledger-paths.db`), from where [`Ledger::forget_path`] removes it. An error means
+    /// the path could not be kept: record nothing.
+    pub fn path_ref(&self, path: &str) -> Result<String, Error> {
+        let pseudonym = self.pseudonym(path);
+        crate::paths::put(&DataDir::new(&self.dir).ledger_paths(), pseudonym.as_str(), path)?;
+        Ok(format!("{}{}", crate::paths::PATH_REF_PREFIX, pseudonym.as_str()))
+    }
+
+    /// The clear path an event's `recorded` path names: from the path book for a
+    /// reference (`None` once forgotten), as it is for an event written before paths were
+    /// pseudonymised.
+    pub fn resolve_path(&self, recorded: &str) -> Result<Option<String>, Error> {
+        match recorded.strip_prefix(crate::paths::PATH_REF_PREFIX) {
+            Some(pseudonym) => {
+                crate::paths::get(&DataDir::new(&self.dir).ledger_paths(), pseudonym)
+            }
+            None => Ok(Some(recorded.to_string())),
+        }
+    }
+
+    /// Whether an event's `recorded` path names `path` (needs no path book: the
+    /// pseudonym is computed).
+    pub fn names_path(&self, recorded: &str, path: &str) -> bool {
+        match recorded.strip_prefix(crate::paths::PATH_REF_PREFIX) {
+            Some(pseudonym) => self.pseudonym(path).as_str() == pseudonym,
+            None => recorded == path,
+        }
+    }
+
+    /// Forgets the clear path of `path` in the path book (the events keep its pseudonym).
+    /// True if it was there.
+    pub fn forget_path(&self, path: &str) -> Result<bool, Error> {
+        crate::paths::forget(&DataDir::new(&self.dir).ledger_paths(), self.pseudonym(path).as_str())
+    }
+
     /// Records `event` durably and returns its position. An error means the event is not
     /// in the ledger: callers must treat it as "no access" (fail closed).
     pub fn append(&self, event: &Event) -> Result<u64, Error> {

@@ -16,6 +16,7 @@ mod ledger;
 pub mod manual;
 pub mod merkle;
 pub mod note;
+pub mod paths;
 mod pg;
 pub mod store;
 

@@ -219,11 +219,17 @@ impl ScanCache {
 
     /// Throws the cache away and starts a new one (after it was found damaged).
     pub fn reset(data_dir: &Path, config: &str) -> Result<Self, CacheError> {
+        Self::clear(data_dir);
+        Self::open(data_dir, config)
+    }
+
+    /// Deletes the cache of `data_dir` (its files name the files scanned: `custody ledger
+    /// forget-path` clears it with the path book). The next scan reads every file again.
+    pub fn clear(data_dir: &Path) {
         let path = custody_store::DataDir::new(data_dir).scan_cache();
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        Self::open(data_dir, config)
     }
 
     /// The cached results for `path` if `stamp` (or, failing that, the content) matches.

@@ -133,6 +133,12 @@ impl DataDir {
         self.root.join("recovery-kit.txt")
     }
 
+    /// `ledger-paths.db`: the clear file paths the ledger's events name by pseudonym
+    /// (review item 18), where they can be forgotten.
+    pub fn ledger_paths(&self) -> PathBuf {
+        self.root.join("ledger-paths.db")
+    }
+
     /// `vault.db`: the vault.
     pub fn vault_db(&self) -> PathBuf {
         self.root.join("vault.db")
@@ -189,6 +195,11 @@ impl DataDir {
             dir(self.quarantine(), Class::CustomerData, "quarantined files, sealed"),
             file(self.ignore_list(), Class::CustomerData, "findings marked not sensitive"),
             db(self.ledger_db(), Class::Evidence, "the access log"),
+            db(
+                self.ledger_paths(),
+                Class::CustomerData,
+                "the file paths the access log names by pseudonym (erasable)",
+            ),
             file(self.ledger_lock(), Class::Cache, "held by the process writing the ledger"),
             db(self.scan_cache(), Class::Cache, "masked results of unchanged files"),
         ]

@@ -185,7 +185,7 @@ impl Pool {
     /// reopened under `new_root` afterwards (their key rows and index key are the new
     /// ones), so no read runs half under the old root and half under the new. Other nodes
     /// on the same PostgreSQL vault keep the old root in memory: restart and unseal them.
-    pub fn rotate_root(&self, permit: Permit, new_root: Key) -> Result<crate::RootRotated, Error> {
+    pub fn rotate_root(&self, permit: Permit, new_root: &Key) -> Result<crate::RootRotated, Error> {
         let mut held: Vec<MutexGuard<'_, Vault>> = self.readers.iter().map(lock).collect();
         let Done::RootRotated(done) =
             self.write(Op::RotateRoot { permit, new_root: new_root.clone() })?

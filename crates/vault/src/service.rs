@@ -231,7 +231,7 @@ impl Service {
         let permit = self.gate.rotate_root(&self.config, access)?;
         let new_root =
             layout::stage_root(&self.data_dir, new_passphrase, crate::Argon2Params::default())?;
-        let done = match vault.rotate_root(permit, new_root.clone()) {
+        let done = match vault.rotate_root(permit, &new_root) {
             Ok(done) => done,
             Err(e) => {
                 layout::abandon_root(&self.data_dir);
