@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use custody_ledger::{Event, Ledger, LedgerOptions, Outcome};
+use custody_ledger::{Event, Ledger, Outcome};
 use custody_remedy::decommission::MAX_ACTIONS;
 use custody_scan::Summary;
 
@@ -75,11 +75,13 @@ pub fn certify(
     summary_json: &serde_json::Value,
     started: &str,
     certificate: Option<&Path>,
+    unlock: &crate::records::Unlock,
 ) -> Result<PathBuf> {
     let host = hostname();
     let user = crate::ledger::actor();
     let roots: Vec<String> = roots.iter().map(|r| r.display().to_string()).collect();
-    let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
+    // The certificate is signed by a checkpoint made now.
+    let ledger = crate::ledger::signing_ledger(data_dir, unlock)?;
     let mut event = Event::new(user.clone(), custody_ledger::Action::ScanDecommission, Outcome::Ok);
     let mut details: custody_ledger::details::ScanRun =
         serde_json::from_value(summary_json.clone())

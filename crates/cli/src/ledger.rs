@@ -27,6 +27,9 @@ pub enum LedgerCommand {
         /// Also write the checkpoint to FILE.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// The signing key is sealed under the vault: the passphrase opens it.
+        #[command(flatten)]
+        unlock: crate::records::Unlock,
     },
     /// Print an inclusion proof (--index) or a consistency proof (--from/--to) as JSON.
     Prove(ProveArgs),
@@ -89,6 +92,10 @@ pub struct ExportArgs {
     /// Where to write the bundle.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// The bundle's checkpoint is signed now: when the signing key is sealed under the
+    /// vault, the passphrase opens it.
+    #[command(flatten)]
+    unlock: crate::records::Unlock,
 }
 
 use custody_store::hex::encode as hex;
@@ -101,6 +108,28 @@ fn open(dir: &Path) -> Result<Ledger> {
         );
     }
     Ok(custody_vault::layout::open_ledger(dir, LedgerOptions::default())?)
+}
+
+/// The ledger, able to sign checkpoints: when its signing key is sealed under the vault
+/// (review item 12), the passphrase opens it — asked before the ledger is opened, so a
+/// wrong one is recorded.
+pub(crate) fn signing_ledger(dir: &Path, unlock: &crate::records::Unlock) -> Result<Ledger> {
+    let data = custody_store::DataDir::new(dir);
+    let sealed = data.ledger_signing_sealed().exists() && !data.ledger_signing_key().exists();
+    let root = if sealed {
+        Some(crate::records::unseal(dir, unlock).context(
+            "the ledger's signing key is sealed under the vault, and a checkpoint is signed now: \
+             the passphrase opens it",
+        )?)
+    } else {
+        None
+    };
+    let ledger = open(dir)?;
+    if let Some(root) = root {
+        let key = custody_vault::layout::ledger_key(dir, &root)?;
+        custody_vault::layout::ledger_signing(dir, &ledger, &key)?;
+    }
+    Ok(ledger)
 }
 
 pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
@@ -154,8 +183,8 @@ pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
             }
             ledger.close();
         }
-        LedgerCommand::Checkpoint { out } => {
-            let cp = open(dir)?.checkpoint()?;
+        LedgerCommand::Checkpoint { out, unlock } => {
+            let cp = signing_ledger(dir, unlock)?.checkpoint()?;
             print!("{}", cp.note);
             if let Some(path) = out {
                 fs::write(path, &cp.note)
@@ -238,7 +267,7 @@ pub fn run(dir: &Path, command: &LedgerCommand) -> Result<u8> {
             }
         }
         LedgerCommand::Export(args) => {
-            let ledger = open(dir)?;
+            let ledger = signing_ledger(dir, &args.unlock)?;
             let filter = ExportFilter {
                 from_ms: parse_time(&args.from, false)?,
                 to_ms: parse_time(&args.to, true)?,

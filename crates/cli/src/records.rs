@@ -194,7 +194,10 @@ pub fn open(data_dir: &Path, unlock: &Unlock) -> Result<AuditedVault> {
     let location = layout::vault_location(data_dir, &config);
     let vault = Vault::open_at(&location, config, root)?;
     let ledger = custody_vault::layout::open_ledger(data_dir, LedgerOptions::default())?;
-    Ok(AuditedVault::new(vault, ledger))
+    let vault = AuditedVault::new(vault, ledger);
+    // Unlocked: the ledger's signing key is sealed (or opened) with the vault's key.
+    layout::ledger_signing(data_dir, vault.ledger(), vault.ledger_key())?;
+    Ok(vault)
 }
 
 /// `value`, or the first line of standard input for `-` (keeps it out of the shell history).

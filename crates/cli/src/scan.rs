@@ -79,6 +79,10 @@ pub struct ScanArgs {
     /// custody-decommission-DATE.html in the current folder).
     #[arg(long, value_name = "FILE", requires = "decommission")]
     certificate: Option<PathBuf>,
+    /// With --decommission, when the ledger's signing key is sealed under the vault: read
+    /// the passphrase that signs the certificate from FILE. Or set CUSTODY_PASSPHRASE.
+    #[arg(long, value_name = "FILE", requires = "decommission")]
+    passphrase_file: Option<PathBuf>,
 
     /// Inside archives: containers nested deeper than this are reported, not opened.
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
@@ -224,6 +228,7 @@ pub fn run(args: &ScanArgs, data_dir: &std::path::Path) -> Result<u8> {
             &summary_json,
             &started,
             args.certificate.as_deref(),
+            &crate::records::Unlock { passphrase_file: args.passphrase_file.clone() },
         )?;
         eprintln!(
             "{} Certificate: {} (signed by your ledger).",

@@ -52,7 +52,10 @@ pub fn run(data_dir: &Path, command: &StoreCommand) -> Result<u8> {
     let ledger = custody_ledger::Ledger::open(data_dir, LedgerOptions::default())
         .context("the ledger is in use: stop `custody serve` first, then run this again")?;
     let source_vault = Location::Sqlite(data.vault_db());
-    let records = Vault::open_at(&source_vault, config.clone(), root.clone())?.record_count()?;
+    let source = Vault::open_at(&source_vault, config.clone(), root.clone())?;
+    let records = source.record_count()?;
+    custody_vault::layout::ledger_signing(data_dir, &ledger, source.ledger_key())?;
+    drop(source);
     let mut event = Event::new(records::OWNER.actor, Action::VaultMigrate, Outcome::Ok);
     event.target = Some(custody_ledger::Target { collection: "vault".into(), record: None });
     event

@@ -388,10 +388,34 @@ fn review_12_a_witness_folder_shows_dropped_events() {
     let witness = dir.path().join("usb").join("witness");
     let with_witness = format!("{text_of}\n[ledger]\nwitness = \"{}\"\n", witness.display());
     std::fs::write(&config, &with_witness).unwrap();
+    // The signing key is sealed under the vault (review item 12): nothing in keys/ signs
+    // without the passphrase. Scans still record; the next signed checkpoint covers them.
+    assert!(!data.join("keys/ledger-signing.key").exists());
+    assert!(data.join("keys/ledger-signing.sealed").is_file());
+    let sealed = std::fs::read_to_string(data.join("keys/ledger-signing.sealed")).unwrap();
+    let public = custody(&data, &["ledger", "public-key"]);
+    assert!(public.status.success(), "{}", text(&public));
     for _ in 0..4 {
         let scan = custody(&data, &["scan", files.to_str().unwrap()]);
         assert!(scan.status.success(), "{}", text(&scan));
     }
+    assert!(!witness.join("checkpoint.txt").exists(), "nothing signed while sealed");
+    let unsigned = custody(&data, &["ledger", "checkpoint"]);
+    assert_eq!(unsigned.status.code(), Some(2), "{}", text(&unsigned));
+    assert!(text(&unsigned).contains("signing key is sealed"), "{}", text(&unsigned));
+    let signed =
+        custody(&data, &["ledger", "checkpoint", "--passphrase-file", pass.to_str().unwrap()]);
+    assert!(signed.status.success(), "{}", text(&signed));
+    let events = {
+        let db = rusqlite::Connection::open(data.join("ledger.db")).unwrap();
+        db.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap()
+    };
+    assert!(
+        text(&signed).contains(&format!("\n{events}\n")),
+        "covers every event: {}",
+        text(&signed)
+    );
+    assert!(!text(&signed).contains(sealed.trim()));
     assert!(witness.join("checkpoint.txt").is_file());
     let ok = custody(&data, &["ledger", "verify"]);
     assert!(ok.status.success(), "{}", text(&ok));
@@ -712,6 +736,10 @@ fn review_2_keys_rotate_root_shuts_out_old_seals_and_kits() {
         &[
             "ledger",
             "export",
+            // The signing key, sealed under the vault, survived the root rotation.
+            // The signing key, sealed under the vault, survived the root rotation.
+            "--passphrase-file",
+            &third,
             "--from",
             "2000-01-01",
             "--to",

@@ -5,7 +5,8 @@
 //! touching the data they protect; erasing a customer is destroying its wrapped data key.
 //!
 //! A KEK version's row wraps a [`Keyring`]: the KEK and the **purpose keys** — one random
-//! key each for blind indexes, tokens, API keys and the quarantine — so nothing but
+//! key each for blind indexes, tokens, API keys, the quarantine and the ledger's signing-key
+//! seal — so nothing but
 //! wrapping uses the root key, and replacing the root (re-wrapping every row under a new
 //! one) leaves an old root, and every seal and recovery kit of it, opening nothing in the
 //! vault as it now is. A row of a vault made before purpose keys wraps the KEK alone; its
@@ -59,6 +60,7 @@ pub struct Purposes {
     tokens: Key,
     api_keys: Key,
     quarantine: Key,
+    ledger: Key,
     legacy: bool,
 }
 
@@ -76,6 +78,7 @@ impl Purposes {
             tokens: Key::random()?,
             api_keys: Key::random()?,
             quarantine: Key::random()?,
+            ledger: Key::random()?,
             legacy: false,
         })
     }
@@ -88,6 +91,7 @@ impl Purposes {
             tokens: root.clone(),
             api_keys: root.clone(),
             quarantine: root.clone(),
+            ledger: root.clone(),
             legacy: true,
         }
     }
@@ -118,6 +122,11 @@ impl Purposes {
         &self.quarantine
     }
 
+    /// The key the ledger's checkpoint-signing key is sealed under (see [`seal_key`]).
+    pub fn ledger(&self) -> &Key {
+        &self.ledger
+    }
+
     /// The same keys with a new blind-index key (a root rotation: indexes are rebuilt,
     /// so no copy of the old index key finds anything in the new ones). The others are
     /// kept: tokens in apps, API keys and quarantined files keep working.
@@ -139,8 +148,8 @@ pub struct Keyring {
 const KEYRING_V2: u8 = 2;
 /// Flag: the token, API-key and quarantine keys are a root key of an earlier custody.
 const FROM_LEGACY_ROOT: u8 = 1;
-/// Format byte, flags, five keys.
-const KEYRING_LEN: usize = 2 + 5 * 32;
+/// Format byte, flags, six keys.
+const KEYRING_LEN: usize = 2 + 6 * 32;
 
 /// Wraps KEK `version` and the purpose keys under the root key.
 pub fn wrap_keyring(root: &Key, version: u32, ring: &Keyring) -> Result<Vec<u8>, Error> {
@@ -153,6 +162,7 @@ pub fn wrap_keyring(root: &Key, version: u32, ring: &Keyring) -> Result<Vec<u8>,
         &ring.purposes.tokens,
         &ring.purposes.api_keys,
         &ring.purposes.quarantine,
+        &ring.purposes.ledger,
     ] {
         plain.extend_from_slice(key.expose());
     }
@@ -177,9 +187,27 @@ pub fn unwrap_keyring(root: &Key, version: u32, wrapped: &[u8]) -> Result<Keyrin
             tokens: key(2)?,
             api_keys: key(3)?,
             quarantine: key(4)?,
+            ledger: key(5)?,
             legacy: plain[1] & FROM_LEGACY_ROOT != 0,
         },
     })
+}
+
+/// Seals a 32-byte secret key under `key`, for the purpose `label` (the ledger's signing
+/// key under the ledger purpose key, say): it opens only with the same key and label.
+pub fn seal_key(key: &Key, label: &str, secret: &Key) -> Result<Vec<u8>, Error> {
+    seal_with_nonce(key, &random::<24>()?, &secret_aad(label), secret.expose())
+}
+
+/// Opens what [`seal_key`] sealed.
+pub fn open_key(key: &Key, label: &str, sealed: &[u8]) -> Result<Key, Error> {
+    to_key(open_raw(key, &secret_aad(label), sealed)?)
+}
+
+fn secret_aad(label: &str) -> Vec<u8> {
+    let mut aad = b"custody/sealed-key/v1/".to_vec();
+    aad.extend_from_slice(label.as_bytes());
+    aad
 }
 
 /// Wraps the data key of `collection/record` under KEK `kek_version`.
@@ -280,7 +308,8 @@ mod tests {
         assert_eq!(unwrap_keyring(&root, 4, &wrapped).unwrap_err(), Error::Open);
         // Every purpose key differs from the root and from each other.
         let p = &opened.purposes;
-        let keys = [&root, &opened.kek, p.index(), p.tokens(), p.api_keys(), p.quarantine()];
+        let keys =
+            [&root, &opened.kek, p.index(), p.tokens(), p.api_keys(), p.quarantine(), p.ledger()];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {
                 assert_ne!(a, b);
@@ -307,5 +336,17 @@ mod tests {
         assert_eq!(again.purposes.index(), moved.purposes.index());
         assert_eq!(format!("{:?}", opened.purposes), "Purposes(<legacy>)");
         assert_eq!(format!("{:?}", ring.purposes), "Purposes(<redacted>)");
+    }
+
+    #[test]
+    fn a_sealed_key_opens_only_with_its_key_and_label() {
+        let (key, secret) = (Key::random().unwrap(), Key::random().unwrap());
+        let sealed = seal_key(&key, "ledger-signing", &secret).unwrap();
+        assert_eq!(open_key(&key, "ledger-signing", &sealed).unwrap(), secret);
+        assert_eq!(open_key(&key, "other", &sealed).unwrap_err(), Error::Open);
+        assert_eq!(
+            open_key(&Key::random().unwrap(), "ledger-signing", &sealed).unwrap_err(),
+            Error::Open
+        );
     }
 }

@@ -63,6 +63,10 @@ enum Request {
     Checkpoint {
         reply: Sender<Result<Checkpoint, String>>,
     },
+    /// The signing key, unsealed: checkpoints are signed from now on.
+    Signer {
+        signer: NoteSigner,
+    },
 }
 
 /// Event fields copied into columns for filtering exports.
@@ -99,6 +103,8 @@ pub struct Ledger {
     pseudonyms: PseudonymKey,
     /// Where checkpoints are also written (see [`LedgerOptions::witness`]).
     witness: Option<PathBuf>,
+    /// Whether the writer holds the signing key.
+    signing: std::sync::atomic::AtomicBool,
     /// Held while open: one writing process per ledger (released on drop).
     _lock: std::fs::File,
 }
@@ -136,6 +142,9 @@ fn create_keys(dir: &Path) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Why a checkpoint cannot be signed while the signing key is sealed.
+pub const SEALED_SIGNER: &str = "the ledger's signing key is sealed under the vault: checkpoints are signed once it is unlocked (give the passphrase: --passphrase-file or CUSTODY_PASSPHRASE, or unseal the server)";
 
 /// Names a new log.
 fn set_origin(store: &mut dyn LogStore) -> Result<(), Error> {
@@ -222,18 +231,34 @@ impl Ledger {
         }
         let origin =
             reader.meta("origin")?.ok_or_else(|| Error::NotInitialised(dir.to_path_buf()))?;
-        let signer = NoteSigner::new(origin, read_key(&data.ledger_signing_key())?);
+        // The signing key in clear (a ledger without a vault, or one not yet sealed), or
+        // sealed under the vault (review item 12): then only its public half is read, and
+        // checkpoints wait until [`Ledger::unseal_signer`].
+        let (signer, verifier) = if data.ledger_signing_key().exists() {
+            let signer = NoteSigner::new(origin, read_key(&data.ledger_signing_key())?);
+            let verifier = signer.verifier();
+            (Some(signer), verifier)
+        } else {
+            let public = data.ledger_signing_public();
+            let text = fs::read_to_string(&public).map_err(io("reading key file", &public))?;
+            let verifier = NoteVerifier::from_key_string(text.trim())?;
+            if verifier.origin() != origin {
+                return Err(Error::BadKey(public));
+            }
+            (None, verifier)
+        };
         let pseudonyms = PseudonymKey::from_bytes(read_key(&data.ledger_pseudonym_key())?);
-        let verifier = signer.verifier();
         let size = writer_store.size()?;
         let frontier = Frontier::load(&StoreNodes(writer_store.as_ref()), size)?;
         let last_checkpoint = writer_store.checkpoints()?.last().map_or(0, |(size, _)| *size);
+        let signing = signer.is_some();
         let (tx, rx) = bounded::<Request>(65_536);
         let witness = options.witness.clone();
         let mut writer = Writer {
             store: writer_store,
             frontier,
             signer,
+            verifier: verifier.clone(),
             options,
             dir: dir.to_path_buf(),
             last_checkpoint_size: last_checkpoint,
@@ -250,6 +275,7 @@ impl Ledger {
             dir: dir.to_path_buf(),
             reader: Mutex::new(reader),
             writer: Some((tx, handle)),
+            signing: std::sync::atomic::AtomicBool::new(signing),
             verifier,
             pseudonyms,
             witness,
@@ -333,6 +359,30 @@ impl Ledger {
         let (tx, _) = self.writer.as_ref().ok_or(Error::Closed)?;
         tx.send(Request::AppendMany { leaves, reply }).map_err(|_| Error::Closed)?;
         answer.recv().map_err(|_| Error::Closed)?.map_err(Error::NotRecorded)
+    }
+
+    /// The public key checkpoints verify with, as `ledger public-key` prints it.
+    pub fn public_key(&self) -> String {
+        self.verifier.to_key_string()
+    }
+
+    /// Whether checkpoints can be signed now (false while the signing key is sealed).
+    pub fn can_sign(&self) -> bool {
+        self.signing.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Unseals the signing key (`seed`, opened from `keys/ledger-signing.sealed` by the
+    /// vault): checkpoints are signed from now on, covering every event appended while it
+    /// was sealed. A key whose public half is not this ledger's is refused.
+    pub fn unseal_signer(&self, seed: [u8; 32]) -> Result<(), Error> {
+        let signer = NoteSigner::new(self.verifier.origin(), seed);
+        if signer.verifier().to_key_string() != self.verifier.to_key_string() {
+            return Err(Error::BadKey(DataDir::new(&self.dir).ledger_signing_sealed()));
+        }
+        let (tx, _) = self.writer.as_ref().ok_or(Error::Closed)?;
+        tx.send(Request::Signer { signer }).map_err(|_| Error::Closed)?;
+        self.signing.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Signs and stores a checkpoint of the log as it is now.
@@ -771,7 +821,9 @@ impl<'a> IndexedFields<'a> {
 struct Writer {
     store: Box<dyn LogStore>,
     frontier: Frontier,
-    signer: NoteSigner,
+    /// `None` while the signing key is sealed: appends go on, checkpoints wait.
+    signer: Option<NoteSigner>,
+    verifier: NoteVerifier,
     options: LedgerOptions,
     dir: PathBuf,
     last_checkpoint_size: u64,
@@ -803,6 +855,7 @@ impl Writer {
                         self.commit_and_reply(&mut appends);
                         let _ = reply.send(self.sign_checkpoint().map_err(|e| e.to_string()));
                     }
+                    Request::Signer { signer } => self.signer = Some(signer),
                 }
             }
             self.commit_and_reply(&mut appends);
@@ -812,12 +865,13 @@ impl Writer {
             // sequencer catches up and signs if anything was added.
             let due = (grown > 0 && (grown >= self.options.checkpoint_every || late))
                 || (self.shared && late);
-            if due && self.store.sequencer().unwrap_or(false) {
+            if due && self.signer.is_some() && self.store.sequencer().unwrap_or(false) {
                 let _ = self.sign_checkpoint();
             }
         }
-        // Closing: leave a checkpoint over everything recorded.
+        // Closing: leave a checkpoint over everything recorded (when it can be signed).
         if (self.frontier.size() > self.last_checkpoint_size || self.shared)
+            && self.signer.is_some()
             && self.store.sequencer().unwrap_or(false)
         {
             let _ = self.sign_checkpoint();
@@ -929,8 +983,12 @@ impl Writer {
     /// Signs a checkpoint over everything stored (on a shared store, what every writer
     /// appended: under the append lock, after catching up).
     fn sign_checkpoint(&mut self) -> Result<Checkpoint, Error> {
+        if self.signer.is_none() {
+            return Err(Error::Checkpoint(SEALED_SIGNER.into()));
+        }
         self.catch_up()?;
-        let cp = self.signer.sign(self.frontier.size(), &self.frontier.root());
+        let signer = self.signer.as_ref().expect("checked above");
+        let cp = signer.sign(self.frontier.size(), &self.frontier.root());
         let stored = if cp.size == self.last_checkpoint_size && self.shared {
             Ok(()) // nothing new anywhere: the last checkpoint stands
         } else {
@@ -952,7 +1010,7 @@ impl Writer {
         let Some(dir) = &self.options.witness else { return };
         let path = dir.join(WITNESS_FILE);
         if let Ok(old) = std::fs::read_to_string(&path)
-            && let Ok(old) = self.signer.verifier().verify(&old)
+            && let Ok(old) = self.verifier.verify(&old)
             && old.size >= cp.size
         {
             return;

@@ -111,6 +111,18 @@ impl DataDir {
         self.keys().join("ledger-signing.key")
     }
 
+    /// `keys/ledger-signing.sealed`: the checkpoint signing key sealed under the vault's
+    /// ledger key (review item 12); `ledger-signing.key` is then gone.
+    pub fn ledger_signing_sealed(&self) -> PathBuf {
+        self.keys().join("ledger-signing.sealed")
+    }
+
+    /// `keys/ledger-signing.pub`: the signing key's public half (what verifies
+    /// checkpoints while the private half is sealed).
+    pub fn ledger_signing_public(&self) -> PathBuf {
+        self.keys().join("ledger-signing.pub")
+    }
+
     /// `keys/ledger-pseudonym.key`: the key of the ledger's pseudonyms.
     pub fn ledger_pseudonym_key(&self) -> PathBuf {
         self.keys().join("ledger-pseudonym.key")
@@ -183,6 +195,12 @@ impl DataDir {
                 "the new root key while a root rotation is under way",
             ),
             file(self.ledger_signing_key(), Class::Secret, "signs the ledger's checkpoints"),
+            file(
+                self.ledger_signing_sealed(),
+                Class::Secret,
+                "the signing key, sealed under the vault",
+            ),
+            file(self.ledger_signing_public(), Class::Config, "verifies the ledger's checkpoints"),
             file(self.ledger_pseudonym_key(), Class::Secret, "keys the ledger's pseudonyms"),
             file(self.ignore_key(), Class::Secret, "keys the ignore list's fingerprints"),
             file(self.quarantine_public_key(), Class::Config, "the quarantine's public key"),
@@ -226,7 +244,8 @@ mod tests {
         assert_eq!(class_of(data.scan_cache()), Class::Cache);
         // Every key file lives under keys/ and is secret, except the public one.
         for e in manifest.iter().filter(|e| e.path.starts_with(data.keys())) {
-            let public = e.path == data.quarantine_public_key();
+            let public =
+                e.path == data.quarantine_public_key() || e.path == data.ledger_signing_public();
             assert_eq!(e.class == Class::Secret, !public, "{}", e.path.display());
         }
     }

@@ -727,6 +727,11 @@ impl AuditedVault {
         self.vault.quarantine_key()
     }
 
+    /// The key the ledger's signing key is sealed under.
+    pub fn ledger_key(&self) -> &custody_crypto::Key {
+        self.vault.ledger_key()
+    }
+
     /// Applies retention as of `now` (recorded as `retention.run` before it happens).
     pub fn expire(&mut self, access: &Access<'_>, now: i64) -> Result<crate::Expired, Error> {
         let permit = self.gate.allow(access, Action::RetentionRun, "vault")?;

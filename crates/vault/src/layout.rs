@@ -197,9 +197,76 @@ pub fn unseal_with_passphrase(data_dir: &Path, passphrase: &str) -> Result<Key, 
     Ok(root)
 }
 
+/// The label the ledger's signing key is sealed with.
+const LEDGER_SIGNING_LABEL: &str = "ledger-signing";
+
+/// The ledger's checkpoint-signing key and the vault (review item 12), once the vault is
+/// open: a signing key still in clear (`keys/ledger-signing.key`, from `init` or an
+/// earlier release) is sealed under the vault's ledger key into
+/// `keys/ledger-signing.sealed`, its public half written to `keys/ledger-signing.pub`,
+/// and the clear file deleted; a sealed one is opened and handed to `ledger`, which signs
+/// checkpoints from then on (covering what was appended while it was sealed).
+pub fn ledger_signing(data_dir: &Path, ledger: &Ledger, ledger_key: &Key) -> Result<(), Error> {
+    let data = DataDir::new(data_dir);
+    let clear = data.ledger_signing_key();
+    let sealed = data.ledger_signing_sealed();
+    let fail = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        Error::Audit(format!("cannot {what} '{}': {e}", path.display()))
+    };
+    if clear.exists() {
+        let text = std::fs::read_to_string(&clear).map_err(|e| fail("read", &clear, &e))?;
+        let seed = zeroize::Zeroizing::new(
+            custody_store::hex::decode_key(&text)
+                .ok_or_else(|| fail("read", &clear, &"not a key"))?,
+        );
+        let key = Key::from_bytes(*seed);
+        let bytes = custody_crypto::hierarchy::seal_key(ledger_key, LEDGER_SIGNING_LABEL, &key)
+            .map_err(|e| Error::Crypto(e.to_string()))?;
+        let public = data.ledger_signing_public();
+        custody_store::files::replace(
+            &public,
+            format!("{}\n", ledger.public_key()).as_bytes(),
+            0o644,
+        )
+        .map_err(|e| fail("write", &public, &e))?;
+        custody_store::files::replace(
+            &sealed,
+            custody_store::hex::encode(&bytes).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| fail("write", &sealed, &e))?;
+        // Overwritten before it goes, so its blocks do not keep the key.
+        let _ = std::fs::write(&clear, vec![b'0'; text.len()]);
+        std::fs::remove_file(&clear)
+            .and_then(|()| custody_store::files::sync_dir(&data.keys()))
+            .map_err(|e| fail("remove", &clear, &e))?;
+        return Ok(());
+    }
+    if ledger.can_sign() || !sealed.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&sealed).map_err(|e| fail("read", &sealed, &e))?;
+    let bytes =
+        custody_store::hex::decode(text.trim()).ok_or_else(|| fail("read", &sealed, &"damaged"))?;
+    let key = custody_crypto::hierarchy::open_key(ledger_key, LEDGER_SIGNING_LABEL, &bytes)
+        .map_err(|_| fail("open", &sealed, &"it does not open with this vault's key"))?;
+    ledger.unseal_signer(*key.expose()).map_err(|e| Error::Audit(e.to_string()))
+}
+
 /// The vault's quarantine key under `root` (to open or set up the quarantine without
 /// opening the whole vault).
 pub fn quarantine_key(data_dir: &Path, root: &Key) -> Result<Key, Error> {
+    purposes_of(data_dir, root).map(|p| p.quarantine().clone())
+}
+
+/// The vault's ledger key under `root` (to unseal the ledger's signing key without
+/// opening the whole vault: [`ledger_signing`]).
+pub fn ledger_key(data_dir: &Path, root: &Key) -> Result<Key, Error> {
+    purposes_of(data_dir, root).map(|p| p.ledger().clone())
+}
+
+/// The vault's purpose keys under `root`, from its newest key row.
+fn purposes_of(data_dir: &Path, root: &Key) -> Result<custody_crypto::hierarchy::Purposes, Error> {
     let config = load_config(data_dir)?;
     let location = vault_location(data_dir, &config);
     if let Location::Sqlite(path) = &location
@@ -211,7 +278,7 @@ pub fn quarantine_key(data_dir: &Path, root: &Key) -> Result<Key, Error> {
         .latest_kek()?
         .ok_or_else(|| Error::Store("the vault has no key-encryption key".into()))?;
     custody_crypto::hierarchy::unwrap_keyring(root, version, &wrapped)
-        .map(|ring| ring.purposes.quarantine().clone())
+        .map(|ring| ring.purposes)
         .map_err(|e| Error::Crypto(e.to_string()))
 }
 
@@ -460,6 +527,8 @@ pub fn init(
         crate::Access { actor: "cli:owner", role: "owner", purpose: None, request_id: None };
     let (_, owner_key) = vault.create_api_key(&owner, "owner", "owner")?;
     let quarantine = vault.quarantine_key().clone();
+    // The ledger was made with its signing key in clear: sealed under the vault now.
+    ledger_signing(data_dir, vault.ledger(), vault.ledger_key())?;
     Ok(Initialised { owner_key, kit: recovery_kit(&recovery::split(&root)), root, quarantine })
 }
 

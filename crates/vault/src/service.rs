@@ -185,6 +185,12 @@ impl Service {
         }
         let location = layout::vault_location(&self.data_dir, &self.config);
         let unsealed = Pool::open(&location, &self.config, &root?)?;
+        // The ledger's signing key opens with the vault: checkpoints are signed from now
+        // on. A failure does not keep the shop's server sealed; checkpoints wait.
+        let ledger_key = unsealed.read(|v| v.ledger_key().clone());
+        if let Err(e) = layout::ledger_signing(&self.data_dir, self.gate.ledger(), &ledger_key) {
+            eprintln!("custody: the ledger's checkpoints cannot be signed: {e}");
+        }
         *self.unsealed.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(unsealed));
         Ok(())
     }

@@ -949,6 +949,11 @@ impl Vault {
         self.purposes.quarantine()
     }
 
+    /// The key the ledger's signing key is sealed under ([`crate::layout::seal_ledger_signing`]).
+    pub fn ledger_key(&self) -> &Key {
+        self.purposes.ledger()
+    }
+
     /// `value` as a masked read of `field` would show it (for front ends that mask plain
     /// values on screen until asked).
     pub fn mask(&self, collection: &str, field: &str, value: &str) -> Result<String, Error> {
