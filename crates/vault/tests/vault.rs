@@ -10,7 +10,8 @@ use std::path::Path;
 use custody_crypto::Key;
 use custody_ledger::{Ledger, LedgerOptions};
 use custody_vault::{
-    Access, AuditedVault, Config, Error, Expired, Location, ReadField, ReadMode, Vault,
+    Access, AuditedVault, Config, Error, Expired, Location, ReadField, ReadMode, TOKENS_COLLECTION,
+    Vault,
 };
 
 /// Jane's values as given and as normalised: none may be stored in the clear.
@@ -215,6 +216,7 @@ conformance!(
     a_vault_from_a_newer_custody_is_refused,
     api_keys_are_made_listed_and_revoked,
     review_2_a_root_rotation_leaves_the_old_root_opening_nothing,
+    review_6_standalone_tokens_expire,
 );
 
 /// The vault as every caller reaches it: through the gate, each access in the ledger
@@ -810,6 +812,34 @@ fn a_vault_from_before_retention_dates_its_values_at_upgrade() {
         v.expire(now + 91 * 86_400).unwrap(),
         custody_vault::Expired { records: 0, fields: 2 }
     );
+}
+
+/// Review item 6: a standalone token (`POST /v1/tokens`) belongs to no customer; it is
+/// kept `[tokens] retention_days` (365 by default), then the retention run erases it and
+/// it reveals nothing.
+fn review_6_standalone_tokens_expire(place: &Place) {
+    let mut v = place.vault();
+    let one = |field: &str, value: &str| BTreeMap::from([(field.to_string(), value.to_string())]);
+    let ssn = v.insert(TOKENS_COLLECTION, &one("ssn", "219-44-7321")).unwrap();
+    let card = v.insert(TOKENS_COLLECTION, &one("card_number", "4916 3385 0608 2832")).unwrap();
+    let ssn_token = v.token_of(TOKENS_COLLECTION, &ssn, "ssn").unwrap();
+    let card_token = v.token_of(TOKENS_COLLECTION, &card, "card_number").unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .cast_signed();
+    // Within the year: the SSN token is kept; the card's went with card data's 90 days.
+    v.expire(now + 300 * 86_400).unwrap();
+    assert_eq!(v.reveal(&ssn_token, "owner", Some("billing")).unwrap(), "219-44-7321");
+    assert!(v.reveal(&card_token, "owner", Some("billing")).is_err());
+    // After it: erased, value and mapping.
+    let expired = v.expire(now + 366 * 86_400).unwrap();
+    assert!(expired.records >= 1, "{expired:?}");
+    for token in [&ssn_token, &card_token] {
+        assert!(v.reveal(token, "owner", Some("billing")).is_err(), "{token} still reveals");
+    }
+    assert!(Config::default_config().tokens.retention_days == 365);
 }
 
 fn customers_sharing_a_card_keep_their_tokens_when_one_is_erased(place: &Place) {
