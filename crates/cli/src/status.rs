@@ -182,10 +182,22 @@ fn checks(data_dir: &Path) -> Vec<Check> {
             let checkpoint = ledger.latest_checkpoint().ok().flatten();
             let witnessed = ledger.witnessed().is_some();
             ledger.close();
+            let data = custody_store::DataDir::new(data_dir);
+            // Review item 12: with a vault, the signing key is sealed under it.
+            let signing = if data.ledger_signing_key().exists() {
+                if data.vault_db().exists() || custody_vault::layout::load_config(data_dir).is_ok()
+                {
+                    " (its signing key is still in clear: unlock once, e.g. `custody keys list`, to seal it)"
+                } else {
+                    ""
+                }
+            } else {
+                " (its signing key is sealed under the vault)"
+            };
             out.push(Check::ok(
                 "ledger",
                 format!(
-                    "{size} event(s) recorded{}; run `custody ledger verify` to check them all{}",
+                    "{size} event(s) recorded{}{signing}; run `custody ledger verify` to check them all{}",
                     if checkpoint.is_some() { ", with a signed checkpoint" } else { "" },
                     if witnessed {
                         " (checkpoints are also kept in the witness folder)"

@@ -597,6 +597,7 @@ fn review_11_the_kit_is_kept_out_of_the_data_directory_and_status_warns() {
     let status = custody(&data, &["status"]);
     assert_eq!(status.status.code(), Some(0), "{}", text(&status));
     assert!(text(&status).contains("All is well"), "{}", text(&status));
+    assert!(text(&status).contains("signing key is sealed under the vault"), "{}", text(&status));
     // A kit copied back in (as an earlier release left it, or under another name).
     std::fs::write(data.join("shares-backup.txt"), &printed).unwrap();
     let status = custody(&data, &["status"]);
