@@ -10,10 +10,9 @@ use clap::Args;
 use custody_vault::Argon2Params;
 use custody_vault::layout;
 
-use crate::EXIT_OK;
+use custody_vault::layout::MIN_PASSPHRASE;
 
-/// Shortest passphrase accepted.
-const MIN_PASSPHRASE: usize = 12;
+use crate::EXIT_OK;
 
 #[derive(Args)]
 pub struct InitArgs {

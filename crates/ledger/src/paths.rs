@@ -16,22 +16,17 @@ pub const PATH_REF_PREFIX: &str = "path:";
 
 /// The book at `db`, created if needed (owner-only; freed pages zeroed).
 pub(crate) fn open(db: &Path) -> Result<Connection, Error> {
-    let fresh = !db.exists();
+    custody_store::files::private_sqlite(db, true).map_err(|source| Error::Io {
+        what: "creating",
+        path: db.to_path_buf(),
+        source,
+    })?;
     let conn = Connection::open(db)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(
         "PRAGMA secure_delete = ON;
          CREATE TABLE IF NOT EXISTS paths (pseudonym TEXT PRIMARY KEY, path TEXT NOT NULL);",
     )?;
-    if fresh {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(db, std::fs::Permissions::from_mode(0o600)).map_err(
-                |source| Error::Io { what: "restricting", path: db.to_path_buf(), source },
-            )?;
-        }
-    }
     Ok(conn)
 }
 

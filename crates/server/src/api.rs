@@ -492,9 +492,6 @@ impl Drop for RotateRootBody {
     }
 }
 
-/// The shortest passphrase a new seal takes (as `custody init`).
-const MIN_PASSPHRASE: usize = 12;
-
 /// `POST /v1/sys/rotate-root`: replaces the root key (review item 2), for an admin role.
 /// The new root is sealed under `new_passphrase`; the answer carries the new recovery
 /// kit's three shares, once.
@@ -506,9 +503,10 @@ async fn rotate_root(
 ) -> Response {
     call(app, peer, headers, move |app, _vault, caller| {
         let body: RotateRootBody = json_body(body)?;
-        if body.new_passphrase.chars().count() < MIN_PASSPHRASE {
+        if body.new_passphrase.chars().count() < custody_vault::layout::MIN_PASSPHRASE {
             return Err(ApiError::bad_request(format!(
-                "new_passphrase must have at least {MIN_PASSPHRASE} characters"
+                "new_passphrase must have at least {} characters",
+                custody_vault::layout::MIN_PASSPHRASE
             )));
         }
         let (done, mut kit) = app.rotate_root(&caller.access(), &body.new_passphrase)?;

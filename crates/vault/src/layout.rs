@@ -197,6 +197,10 @@ pub fn unseal_with_passphrase(data_dir: &Path, passphrase: &str) -> Result<Key, 
     Ok(root)
 }
 
+/// The shortest passphrase a new seal takes (`init`, `keys passphrase`, a root rotation,
+/// from the command line or the API).
+pub const MIN_PASSPHRASE: usize = 12;
+
 /// The label the ledger's signing key is sealed with.
 const LEDGER_SIGNING_LABEL: &str = "ledger-signing";
 
@@ -267,36 +271,31 @@ pub fn ledger_key(data_dir: &Path, root: &Key) -> Result<Key, Error> {
 
 /// The vault's purpose keys under `root`, from its newest key row.
 fn purposes_of(data_dir: &Path, root: &Key) -> Result<custody_crypto::hierarchy::Purposes, Error> {
-    let config = load_config(data_dir)?;
-    let location = vault_location(data_dir, &config);
-    if let Location::Sqlite(path) = &location
-        && !path.exists()
-    {
-        return Err(Error::NotFound(format!("the vault '{}'", path.display())));
-    }
-    let (version, wrapped) = crate::backend::open(&location)?
-        .latest_kek()?
-        .ok_or_else(|| Error::Store("the vault has no key-encryption key".into()))?;
+    let (version, wrapped) = newest_key_row(data_dir)?.ok_or_else(|| {
+        Error::NotFound("the vault's key-encryption key (run `custody init`)".into())
+    })?;
     custody_crypto::hierarchy::unwrap_keyring(root, version, &wrapped)
         .map(|ring| ring.purposes)
         .map_err(|e| Error::Crypto(e.to_string()))
 }
 
-/// Whether `root` opens the vault's newest key row (true while there is no vault yet).
-fn opens_vault(data_dir: &Path, root: &Key) -> Result<bool, Error> {
+/// The vault's newest key row, wrapped; `None` while there is no vault yet.
+fn newest_key_row(data_dir: &Path) -> Result<Option<(u32, Vec<u8>)>, Error> {
     let config = load_config(data_dir)?;
     let location = vault_location(data_dir, &config);
     if let Location::Sqlite(path) = &location
         && !path.exists()
     {
-        return Ok(true);
+        return Ok(None);
     }
-    Ok(match crate::backend::open(&location)?.latest_kek()? {
-        Some((version, wrapped)) => {
-            custody_crypto::hierarchy::unwrap_kek(root, version, &wrapped).is_ok()
-        }
-        None => true,
-    })
+    crate::backend::open(&location)?.latest_kek()
+}
+
+/// Whether `root` opens the vault's newest key row (true while there is no vault yet).
+fn opens_vault(data_dir: &Path, root: &Key) -> Result<bool, Error> {
+    Ok(newest_key_row(data_dir)?.is_none_or(|(version, wrapped)| {
+        custody_crypto::hierarchy::unwrap_kek(root, version, &wrapped).is_ok()
+    }))
 }
 
 /// What [`rotate_root`] did: the vault's part, and the new recovery kit (to print or write
@@ -338,15 +337,9 @@ pub fn rotate_root(
     passphrase: &str,
     params: Argon2Params,
 ) -> Result<RootRotation, Error> {
-    let new_root = stage_root(data_dir, passphrase, params)?;
-    let rotated = match vault.rotate_root(access, new_root.clone()) {
-        Ok(rotated) => rotated,
-        Err(e) => {
-            abandon_root(data_dir);
-            return Err(e);
-        }
-    };
-    commit_root(data_dir)?;
+    let (rotated, new_root) = with_new_root(data_dir, passphrase, params, |new_root| {
+        vault.rotate_root(access, new_root)
+    })?;
     Ok(RootRotation {
         vault: rotated,
         kit: recovery_kit(&recovery::split(&new_root)),
@@ -354,9 +347,31 @@ pub fn rotate_root(
     })
 }
 
+/// A root rotation around `rekey` (which moves the vault to the root it is given): the new
+/// root sealed under `passphrase` into `keys/root.sealed.next` first; that seal removed
+/// if `rekey` fails, renamed over `keys/root.sealed` once it succeeds. Returns what
+/// `rekey` returned and the new root.
+pub fn with_new_root<T>(
+    data_dir: &Path,
+    passphrase: &str,
+    params: Argon2Params,
+    rekey: impl FnOnce(Key) -> Result<T, Error>,
+) -> Result<(T, Key), Error> {
+    let new_root = stage_root(data_dir, passphrase, params)?;
+    let done = match rekey(new_root.clone()) {
+        Ok(done) => done,
+        Err(e) => {
+            abandon_root(data_dir);
+            return Err(e);
+        }
+    };
+    commit_root(data_dir)?;
+    Ok((done, new_root))
+}
+
 /// The first step of a root rotation: a new random root, sealed under `passphrase` into
 /// `keys/root.sealed.next` (written beside, synced, renamed). The vault is not touched.
-pub fn stage_root(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<Key, Error> {
+fn stage_root(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Result<Key, Error> {
     let new_root = Key::random().map_err(|e| Error::Crypto(e.to_string()))?;
     let seal = PassphraseSeal::seal(&new_root, passphrase.as_bytes(), params)
         .map_err(|e| Error::Crypto(e.to_string()))?;
@@ -367,12 +382,12 @@ pub fn stage_root(data_dir: &Path, passphrase: &str, params: Argon2Params) -> Re
 }
 
 /// The vault's rotation failed: the staged root goes.
-pub fn abandon_root(data_dir: &Path) {
+fn abandon_root(data_dir: &Path) {
     let _ = std::fs::remove_file(DataDir::new(data_dir).sealed_root_next());
 }
 
 /// The vault is under the staged root: its seal replaces `keys/root.sealed`.
-pub fn commit_root(data_dir: &Path) -> Result<(), Error> {
+fn commit_root(data_dir: &Path) -> Result<(), Error> {
     let data = DataDir::new(data_dir);
     let next = data.sealed_root_next();
     std::fs::rename(&next, data.sealed_root())

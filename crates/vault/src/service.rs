@@ -235,16 +235,12 @@ impl Service {
             .unsealed()
             .ok_or_else(|| Error::Locked("the vault is sealed: unseal it first".into()))?;
         let permit = self.gate.rotate_root(&self.config, access)?;
-        let new_root =
-            layout::stage_root(&self.data_dir, new_passphrase, crate::Argon2Params::default())?;
-        let done = match vault.rotate_root(permit, &new_root) {
-            Ok(done) => done,
-            Err(e) => {
-                layout::abandon_root(&self.data_dir);
-                return Err(e);
-            }
-        };
-        layout::commit_root(&self.data_dir)?;
+        let (done, new_root) = layout::with_new_root(
+            &self.data_dir,
+            new_passphrase,
+            crate::Argon2Params::default(),
+            |new_root| vault.rotate_root(permit, &new_root),
+        )?;
         Ok((done, layout::kit_of(&new_root)))
     }
 

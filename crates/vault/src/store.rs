@@ -17,8 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use custody_crypto::hierarchy::{
-    Keyring, Purposes, WrappedKey, rewrap_dek, unwrap_dek, unwrap_kek, unwrap_keyring, wrap_dek,
-    wrap_keyring,
+    Keyring, Purposes, WrappedKey, unwrap_dek, unwrap_kek, unwrap_keyring, wrap_dek, wrap_keyring,
 };
 use custody_crypto::{
     BlindIndexKey, CardTokenizer, FieldContext, Key, deterministic_token, open, random_token, seal,
@@ -170,6 +169,21 @@ fn make_token(
             _ => unused_ssn_token(store, &value[value.len() - 4..])?,
         }),
     })
+}
+
+/// The text of a stored field, opened with its record's data key (zeroed when dropped).
+fn open_text(
+    dek: &Key,
+    collection: &str,
+    record: &str,
+    stored: &StoredField,
+) -> Result<zeroize::Zeroizing<String>, Error> {
+    let context =
+        FieldContext { collection, record, field: &stored.field, key_version: stored.key_version };
+    let plain = open(dek, &context, &stored.envelope).map_err(|e| crypto_err(&e))?;
+    String::from_utf8(plain)
+        .map(zeroize::Zeroizing::new)
+        .map_err(|_| Error::Crypto("stored value is not text".into()))
 }
 
 /// An SSN token no record uses yet: SSN tokens are random with 4,900 per last four digits,
@@ -906,16 +920,11 @@ impl Vault {
         record: &str,
         field: &str,
     ) -> Result<Option<String>, Error> {
-        let Some(StoredField { key_version, envelope, .. }) =
-            self.store.field(collection, record, field)?
-        else {
-            return Ok(None);
-        };
-        let context = FieldContext { collection, record, field, key_version };
-        let plain = open(dek, &context, &envelope).map_err(|e| crypto_err(&e))?;
-        String::from_utf8(plain)
-            .map(Some)
-            .map_err(|_| Error::Crypto("stored value is not text".into()))
+        match self.store.field(collection, record, field)? {
+            Some(stored) => open_text(dek, collection, record, &stored)
+                .map(|mut v| Some(std::mem::take(&mut *v))),
+            None => Ok(None),
+        }
     }
 
     /// Moves the store's housekeeping (SQLite's WAL checkpoints) of this writing vault to
@@ -985,18 +994,39 @@ impl Vault {
     /// untouched: their data keys do not change.
     pub fn rotate_keys(&mut self, permit: &Permit) -> Result<usize, Error> {
         permit.check(&[Action::KeysRotate], "keys", None)?;
+        let ring = Keyring {
+            kek: Key::random().map_err(|e| crypto_err(&e))?,
+            purposes: self.purposes.clone(),
+        };
+        let root = self.root.clone();
+        let (changes, rewrapped) = self.rewrap_all(&root, &ring, |_, _, _| Ok(()))?;
+        self.store.apply(&changes)?;
+        self.kek_version += 1;
+        self.kek = ring.kek;
+        Ok(rewrapped)
+    }
+
+    /// The changes that put `ring` as the next KEK version, wrapped under `root`, re-wrap
+    /// every data key under its KEK and drop the KEK versions nothing refers to any more;
+    /// and how many data keys were re-wrapped. `each` sees every record's data key on
+    /// the way (a root rotation rebuilds the blind indexes with it).
+    fn rewrap_all(
+        &self,
+        root: &Key,
+        ring: &Keyring,
+        mut each: impl FnMut(&str, &str, &Key) -> Result<(), Error>,
+    ) -> Result<(Vec<Change>, usize), Error> {
         let new_version = self.kek_version + 1;
-        let new_kek = Key::random().map_err(|e| crypto_err(&e))?;
-        let ring = Keyring { kek: new_kek.clone(), purposes: self.purposes.clone() };
-        let wrapped_kek =
-            wrap_keyring(&self.root, new_version, &ring).map_err(|e| crypto_err(&e))?;
-        let mut changes = vec![Change::PutKek { version: new_version, wrapped: wrapped_kek }];
+        let wrapped = wrap_keyring(root, new_version, ring).map_err(|e| crypto_err(&e))?;
+        let mut changes = vec![Change::PutKek { version: new_version, wrapped }];
         for dek in self.store.deks()? {
-            let old_kek = self.kek_for(dek.kek_version)?;
-            let wrapped = WrappedKey { kek_version: dek.kek_version, envelope: dek.wrapped };
-            let new =
-                rewrap_dek(&old_kek, &new_kek, new_version, &wrapped, &dek.collection, &dek.record)
+            let old = WrappedKey { kek_version: dek.kek_version, envelope: dek.wrapped };
+            let data_key =
+                unwrap_dek(&self.kek_for(dek.kek_version)?, &old, &dek.collection, &dek.record)
                     .map_err(|e| crypto_err(&e))?;
+            each(&dek.collection, &dek.record, &data_key)?;
+            let new = wrap_dek(&ring.kek, new_version, &dek.collection, &dek.record, &data_key)
+                .map_err(|e| crypto_err(&e))?;
             changes.push(Change::Rewrap {
                 collection: dek.collection,
                 record: dek.record,
@@ -1006,10 +1036,7 @@ impl Vault {
         }
         let rewrapped = changes.len() - 1;
         changes.push(Change::DropUnusedKeks { below: new_version });
-        self.store.apply(&changes)?;
-        self.kek_version = new_version;
-        self.kek = new_kek;
-        Ok(rewrapped)
+        Ok((changes, rewrapped))
     }
 
     /// Replaces the root key with `new_root`, in one transaction: a new key-encryption key
@@ -1021,52 +1048,34 @@ impl Vault {
     /// so a copy of the vault taken before, with the old root, still opens what it held.
     pub fn rotate_root(&mut self, permit: &Permit, new_root: Key) -> Result<RootRotated, Error> {
         permit.check(&[Action::KeysRotateRoot], "keys", None)?;
-        let new_version = self.kek_version + 1;
         let ring = Keyring {
             kek: Key::random().map_err(|e| crypto_err(&e))?,
             purposes: self.purposes.with_new_index().map_err(|e| crypto_err(&e))?,
         };
-        let wrapped = wrap_keyring(&new_root, new_version, &ring).map_err(|e| crypto_err(&e))?;
-        let mut changes = vec![Change::PutKek { version: new_version, wrapped }];
         let mut blind = vec![Change::ClearBlind];
-        for dek in self.store.deks()? {
-            let (collection, record) = (dek.collection.as_str(), dek.record.as_str());
-            let old = WrappedKey { kek_version: dek.kek_version, envelope: dek.wrapped.clone() };
-            let data_key = unwrap_dek(&self.kek_for(dek.kek_version)?, &old, collection, record)
-                .map_err(|e| crypto_err(&e))?;
-            for stored in self.store.fields(collection, record)? {
-                let field = stored.field.as_str();
-                if !self.field_spec(collection, field).is_ok_and(|(_, _, searchable, _)| searchable)
-                {
-                    continue;
+        let (mut changes, rewrapped) =
+            self.rewrap_all(&new_root, &ring, |collection, record, data_key| {
+                for stored in self.store.fields(collection, record)? {
+                    let field = stored.field.as_str();
+                    if !self
+                        .field_spec(collection, field)
+                        .is_ok_and(|(_, _, searchable, _)| searchable)
+                    {
+                        continue;
+                    }
+                    let value = open_text(data_key, collection, record, &stored)?;
+                    blind.push(Change::PutBlind {
+                        collection: collection.into(),
+                        field: field.into(),
+                        idx: BlindIndexKey::derive(ring.purposes.index(), collection, field)
+                            .index(&value),
+                        record: record.into(),
+                    });
                 }
-                let context =
-                    FieldContext { collection, record, field, key_version: stored.key_version };
-                let plain = zeroize::Zeroizing::new(
-                    open(&data_key, &context, &stored.envelope).map_err(|e| crypto_err(&e))?,
-                );
-                let value = std::str::from_utf8(&plain)
-                    .map_err(|_| Error::Crypto("stored value is not text".into()))?;
-                blind.push(Change::PutBlind {
-                    collection: collection.into(),
-                    field: field.into(),
-                    idx: BlindIndexKey::derive(ring.purposes.index(), collection, field)
-                        .index(value),
-                    record: record.into(),
-                });
-            }
-            let new = wrap_dek(&ring.kek, new_version, collection, record, &data_key)
-                .map_err(|e| crypto_err(&e))?;
-            changes.push(Change::Rewrap {
-                collection: dek.collection,
-                record: dek.record,
-                kek_version: new.kek_version,
-                wrapped: new.envelope,
-            });
-        }
-        let rewrapped = changes.len() - 1;
+                Ok(())
+            })?;
         let reindexed = blind.len() - 1;
-        changes.push(Change::DropUnusedKeks { below: new_version });
+        let new_version = self.kek_version + 1;
         changes.extend(blind);
         self.store.apply(&changes)?;
         self.scrub();

@@ -119,42 +119,39 @@ impl Place {
         }
     }
 
-    /// The integers a query returns (first column).
-    fn ints(&self, sql: &str) -> Vec<i64> {
+    /// The first column of what a query returns, read with `sqlite` or `pg`.
+    fn column<T>(
+        &self,
+        sql: &str,
+        sqlite: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        pg: impl Fn(&::postgres::Row) -> T,
+    ) -> Vec<T> {
         match self {
             Place::Sqlite(d) => {
                 let c = rusqlite::Connection::open(d.path().join("vault.db")).unwrap();
                 let mut stmt = c.prepare(sql).unwrap();
-                stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+                stmt.query_map([], sqlite).unwrap().map(Result::unwrap).collect()
             }
             Place::Postgres(_, schema) => {
                 let mut c = ::postgres::Client::connect(PG, ::postgres::NoTls).unwrap();
                 c.batch_execute(&format!("SET search_path TO {schema}")).unwrap();
-                c.query(sql, &[])
-                    .unwrap()
-                    .iter()
-                    .map(|r| {
-                        r.try_get::<_, i64>(0).unwrap_or_else(|_| i64::from(r.get::<_, i32>(0)))
-                    })
-                    .collect()
+                c.query(sql, &[]).unwrap().iter().map(pg).collect()
             }
         }
     }
 
+    /// The integers a query returns (first column).
+    fn ints(&self, sql: &str) -> Vec<i64> {
+        self.column(
+            sql,
+            |r| r.get(0),
+            |r| r.try_get::<_, i64>(0).unwrap_or_else(|_| i64::from(r.get::<_, i32>(0))),
+        )
+    }
+
     /// The text a query returns (first column).
     fn texts(&self, sql: &str) -> Vec<String> {
-        match self {
-            Place::Sqlite(d) => {
-                let c = rusqlite::Connection::open(d.path().join("vault.db")).unwrap();
-                let mut stmt = c.prepare(sql).unwrap();
-                stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-            }
-            Place::Postgres(_, schema) => {
-                let mut c = ::postgres::Client::connect(PG, ::postgres::NoTls).unwrap();
-                c.batch_execute(&format!("SET search_path TO {schema}")).unwrap();
-                c.query(sql, &[]).unwrap().iter().map(|r| r.get(0)).collect()
-            }
-        }
+        self.column(sql, |r| r.get(0), |r| r.get(0))
     }
 
     /// What the store holds, as bytes (the file; every row of every table as JSON).
