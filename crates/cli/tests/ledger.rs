@@ -346,6 +346,13 @@ fn records_are_added_shown_masked_and_erased_through_the_ledger() {
     }
 }
 
+/// Writes `body` to `dir/name` (a passphrase file); its path as text.
+fn write_file(dir: &Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 fn with_stdin(data: &Path, args: &[&str], input: &str) -> Output {
     use std::io::Write as _;
     let mut child = Command::new(env!("CARGO_BIN_EXE_custody"))
@@ -445,11 +452,7 @@ fn review_12_a_witness_folder_shows_dropped_events() {
 fn a_lost_passphrase_is_recovered_from_two_shares_and_keys_rotate() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let write = |name: &str, body: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path.to_str().unwrap().to_string()
-    };
+    let write = |name: &str, body: &str| write_file(dir.path(), name, body);
     let old = write("old.txt", "correct horse battery staple\n");
     let new = write("new.txt", "a brand new long passphrase\n");
     let made = custody(&data, &["init", "--passphrase-file", &old]);
@@ -617,11 +620,7 @@ fn review_23_the_cli_actor_is_the_real_account() {
 fn review_2_keys_rotate_root_shuts_out_old_seals_and_kits() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let write = |name: &str, body: &str| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body).unwrap();
-        path.to_str().unwrap().to_string()
-    };
+    let write = |name: &str, body: &str| write_file(dir.path(), name, body);
     let old = write("old.txt", "correct horse battery staple\n");
     let new = write("new.txt", "a brand new long passphrase\n");
     let made = custody(&data, &["init", "--passphrase-file", &old]);
